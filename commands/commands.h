@@ -1,0 +1,29 @@
+/* Every user command's handler; the table in table.c names them. */
+#ifndef STRAND_COMMANDS_H
+#define STRAND_COMMANDS_H
+
+#include "../debugger/command.h"
+#include "../debugger/session.h"
+
+int cmd_backtrace(struct session *s, const struct args *a);
+int cmd_detach(struct session *s, const struct args *a);
+int cmd_down(struct session *s, const struct args *a);
+int cmd_frame(struct session *s, const struct args *a);
+int cmd_help(struct session *s, const struct args *a);
+int cmd_info_proc_mappings(struct session *s, const struct args *a);
+int cmd_info_registers(struct session *s, const struct args *a);
+int cmd_info_sharedlibrary(struct session *s, const struct args *a);
+int cmd_info_threads(struct session *s, const struct args *a);
+int cmd_quit(struct session *s, const struct args *a);
+int cmd_set_output(struct session *s, const struct args *a);
+int cmd_source(struct session *s, const struct args *a);
+int cmd_thread(struct session *s, const struct args *a);
+int cmd_thread_apply(struct session *s, const struct args *a);
+int cmd_up(struct session *s, const struct args *a);
+
+/* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
+void out_thread_id(struct session *s, size_t index);
+/* Parse a gdb thread number (1-based) into an index. */
+bool parse_thread_number(struct session *s, const char *word, size_t *index);
+
+#endif

@@ -1,0 +1,31 @@
+/* The one table of every command: name, aliases, handler, flags, arity, usage
+ * and a summary for `help`. Keep it sorted by name. */
+#include "commands.h"
+
+#include "../debugger/util.h"
+
+const struct command command_table[] = {
+	{ "backtrace", "bt|where", cmd_backtrace, CMD_TARGET | CMD_STOPPED, 0, 2, "backtrace [full] [N|-N]",
+	  "stack of the selected thread; full adds locals" },
+	{ "detach", NULL, cmd_detach, CMD_TARGET, 0, 0, "detach", "let the process run again and end the session" },
+	{ "down", NULL, cmd_down, CMD_TARGET, 0, 1, "down [N]", "select the frame N (1) levels in (callee)" },
+	{ "frame", "f", cmd_frame, CMD_TARGET, 0, 1, "frame [N]", "select and print stack frame N" },
+	{ "help", "h", cmd_help, 0, 0, -1, "help [COMMAND]", "list commands, or describe one" },
+	{ "info proc mappings", NULL, cmd_info_proc_mappings, CMD_TARGET, 0, 0, "info proc mappings",
+	  "memory mappings of the target" },
+	{ "info registers", NULL, cmd_info_registers, CMD_TARGET, 0, -1, "info registers [NAME...]",
+	  "registers of the selected frame" },
+	{ "info sharedlibrary", NULL, cmd_info_sharedlibrary, CMD_TARGET, 0, 0, "info sharedlibrary",
+	  "loaded modules, their addresses and symbols" },
+	{ "info threads", NULL, cmd_info_threads, CMD_TARGET, 0, -1, "info threads [ID...]",
+	  "every thread and where it is" },
+	{ "quit", "q|exit", cmd_quit, 0, 0, 1, "quit [EXIT-CODE]", "detach and leave strand" },
+	{ "set output", NULL, cmd_set_output, 0, 1, 1, "set output text|json", "choose the output format" },
+	{ "source", NULL, cmd_source, CMD_NO_DOC, 1, 1, "source FILE", "run the commands in FILE" },
+	{ "thread", "t", cmd_thread, CMD_TARGET, 0, 1, "thread [ID]", "show or select the current thread" },
+	{ "thread apply", NULL, cmd_thread_apply, CMD_TARGET, 2, -1, "thread apply all|ID... COMMAND",
+	  "run COMMAND for several threads" },
+	{ "up", NULL, cmd_up, CMD_TARGET, 0, 1, "up [N]", "select the frame N (1) levels out (caller)" },
+};
+
+const size_t command_count = ARRAY_SIZE(command_table);

@@ -1,0 +1,38 @@
+/* strand's command line, in gdb's conventions:
+ *   strand [options] [PROGRAM [CORE|PID]] [COMMAND WORDS...]
+ *   strand -p PID | --core CORE [--exe PROGRAM] [--sysroot DIR]
+ * Options take one or two dashes (-batch, --batch) and --opt=value. The first
+ * word that is not an option, a PID, a program or a core starts a command that
+ * runs in batch mode; everything after it belongs to that command. */
+#ifndef STRAND_CMDLINE_H
+#define STRAND_CMDLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum item_kind { ITEM_EX, ITEM_FILE };
+
+struct cmd_item {
+	enum item_kind kind; /* -ex CMD or -x FILE, in the order given */
+	const char *value;
+};
+
+struct cmdline {
+	long pid;
+	const char *program;
+	const char *core;
+	const char *sysroot;
+	bool batch, quiet, json, no_stop, no_libc_symbols, help, version;
+	struct cmd_item *items;
+	size_t nitems;
+	const char **plugins;
+	size_t nplugins;
+	char *command;   /* trailing command words, joined; NULL if none */
+};
+
+/* Returns 0, or -1 with error_set() on a usage error. */
+int cmdline_parse(int argc, char **argv, struct cmdline *cl);
+void cmdline_free(struct cmdline *cl);
+const char *cmdline_usage(void);
+
+#endif

@@ -1,0 +1,61 @@
+/* A thread's stack as the user sees it: physical frames from the unwinder,
+ * each expanded into its inlined calls (innermost first), numbered as gdb
+ * numbers them, with function, source line and module. */
+#ifndef STRAND_FRAMES_H
+#define STRAND_FRAMES_H
+
+#include <elfutils/libdw.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbols.h"
+
+struct session;
+
+struct logical_frame {
+	size_t phys;            /* index into stack.bt.frames */
+	uint64_t pc;            /* the pc shown */
+	char *function;         /* demangled; NULL when unknown */
+	uint64_t func_offset;   /* pc - function start, when known from the symbol table */
+	char *file;             /* source file, NULL when unknown */
+	int line;
+	const char *module;     /* path of the module, NULL outside every module */
+	bool show_address;      /* gdb shows the pc unless it is the first of a line */
+	bool inlined;           /* an inlined call within the physical frame */
+	/* DWARF scope of the function (subprogram or inlined_subroutine), for
+	 * arguments and locals; dwarf == NULL when there is no debug info. */
+	Dwarf *dwarf;
+	Dwarf_Off scope_offset;
+	Dwarf_Addr bias;        /* module load bias */
+};
+
+struct stack {
+	struct backtrace bt;
+	struct logical_frame *f;
+	size_t n;
+};
+
+/* Unwind and expand a thread's stack. Returns -1 (error_get()) if nothing unwinds. */
+int stack_build(struct session *s, const struct thread *th, struct stack *st);
+void stack_free(struct stack *st);
+
+enum frame_print_flags {
+	FRAME_ARGS = 1 << 0,    /* "(a=1, b=2)" after the function name */
+	FRAME_LOCALS = 1 << 1,  /* bt full: locals on the following lines */
+	FRAME_NO_LEVEL = 1 << 2,/* no "#N  " (info threads) */
+};
+
+/* Print frame i of st as gdb does: "#1  0x... in f (a=1) at f.c:3". In JSON one
+ * object with level, pc, function, file, line, module, inlined, args. */
+void out_frame(struct session *s, const struct stack *st, size_t i, unsigned flags);
+
+/* Hooks that the DWARF value printer provides (debugger/dwarf_values.c):
+ * print a frame's arguments inside the current output object, and its locals. */
+void out_frame_args(struct session *s, const struct stack *st, size_t i);
+void out_frame_locals(struct session *s, const struct stack *st, size_t i);
+
+/* A C++ or Rust symbol demangled, or a copy of name. */
+char *demangle(const char *name);
+
+#endif

@@ -1,0 +1,141 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmdline.h"
+#include "command.h"
+#include "live.h"
+#include "repl.h"
+#include "session.h"
+#include "signals.h"
+#include "util.h"
+
+#define STRAND_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2 };
+
+static void warn_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fflush(stdout);
+	fprintf(stderr, "warning: %s\n", msg);
+}
+
+/* A load error: one line, and in JSON mode also one document. */
+static int load_error(struct session *s, const char *what)
+{
+	if (out_json(s->out)) {
+		out_begin(s->out, what);
+		out_error(s->out, "%s", error_get());
+		out_end(s->out);
+	}
+	fflush(stdout);
+	fprintf(stderr, "strand: %s\n", error_get());
+	return -1;
+}
+
+static int open_target(struct session *s, const struct cmdline *cl)
+{
+	if (cl->pid) {
+		struct attach_opts ao = { .no_stop = cl->no_stop, .warn = warn_stderr };
+		s->target = live_attach((pid_t)cl->pid, &ao);
+		if (!s->target)
+			return load_error(s, "attach");
+	} else if (cl->core) {
+		error_set("%s: core files are not supported yet", cl->core);
+		return load_error(s, "core");
+	} else {
+		return 0;
+	}
+	s->thread = s->target->initial_thread;
+	s->symbols = symbols_open(s->target, &s->symbols_opts);
+	if (!s->symbols)
+		return load_error(s, "symbols");
+	return 0;
+}
+
+static void banner(struct session *s)
+{
+	struct target *t = s->target;
+	if (!t) {
+		printf("strand %s: no target. Start with -p PID or PROGRAM CORE; \"help\" lists commands.\n",
+		       STRAND_VERSION);
+		return;
+	}
+	printf("%s %s (%s): %zu thread%s%s.\n", t->kind == TARGET_LIVE ? "Attached to" : "Core of",
+	       t->description, t->exe ? t->exe : "?", t->nthreads, t->nthreads == 1 ? "" : "s",
+	       t->kind != TARGET_LIVE ? "" : t->stopped ? ", stopped" : ", not stopped (--no-stop)");
+}
+
+static int run_items(struct session *s, const struct cmdline *cl)
+{
+	int rc = 0;
+	for (size_t i = 0; i < cl->nitems && !s->quit; i++) {
+		const struct cmd_item *it = &cl->items[i];
+		if (it->kind == ITEM_EX) {
+			if (command_run(s, it->value) < 0) {
+				s->failures++;
+				rc = -1;
+			}
+			continue;
+		}
+		FILE *fp = fopen(it->value, "r");
+		if (!fp) {
+			fprintf(stderr, "%s: No such file or directory.\n", it->value);
+			s->failures++;
+			rc = -1;
+			continue;
+		}
+		if (repl_stream(s, fp, 1) < 0)
+			rc = -1;
+		fclose(fp);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct cmdline cl;
+	if (cmdline_parse(argc, argv, &cl) < 0) {
+		fprintf(stderr, "strand: %s\nTry 'strand --help'.\n", error_get());
+		return EXIT_USAGE;
+	}
+	if (cl.help || cl.version) {
+		fputs(cl.help ? cmdline_usage() : "strand " STRAND_VERSION "\n", stdout);
+		cmdline_free(&cl);
+		return EXIT_OK;
+	}
+	static const char *const libc_names[] = { "libc.so", "libc-", NULL };
+	struct session s = { 0 };
+	s.out = out_new(cl.json ? OUT_JSON : OUT_TEXT, stdout, stderr);
+	s.no_stop = cl.no_stop;
+	s.symbols_opts.sysroot = cl.sysroot;
+	s.symbols_opts.exe = cl.program;
+	s.symbols_opts.hide_debug = cl.no_libc_symbols ? libc_names : NULL;
+	bool batch = cl.batch || cl.command;
+	s.interactive = !batch && isatty(STDIN_FILENO);
+	signals_install(s.interactive);
+	int status = EXIT_OK;
+	if (open_target(&s, &cl) < 0) {
+		status = EXIT_USAGE;
+	} else {
+		if (s.interactive && !cl.quiet && !cl.json)
+			banner(&s);
+		run_items(&s, &cl);
+		if (cl.command && !s.quit && command_run(&s, cl.command) < 0)
+			s.failures++;
+		if (!batch && !s.quit) {
+			if (s.interactive)
+				repl_interactive(&s);
+			else
+				repl_stream(&s, stdin, 0);
+		}
+		status = s.exit_code ? s.exit_code : s.failures ? EXIT_COMMAND_FAILED : EXIT_OK;
+	}
+	symbols_free(s.symbols);
+	target_free(s.target);
+	out_free(s.out);
+	cmdline_free(&cl);
+	return status;
+}

@@ -1,0 +1,144 @@
+#include "proc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+int proc_tasks(pid_t pid, pid_t **tids)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	pid_t *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		long tid;
+		if (e->d_name[0] == '.' || !parse_int(e->d_name, &tid))
+			continue;
+		GROW(v, cap, n + 1);
+		v[n++] = (pid_t)tid;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_pid);
+	*tids = v;
+	return (int)n;
+}
+
+bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len)
+{
+	char *text = read_procf(NULL, "/proc/%d/status", (int)pid);
+	if (!text)
+		return false;
+	size_t flen = strlen(field);
+	bool found = false;
+	for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		if (strncmp(line, field, flen) || line[flen] != ':')
+			continue;
+		const char *v = line + flen + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		size_t n = strcspn(v, "\n");
+		if (n >= len)
+			n = len - 1;
+		memcpy(buf, v, n);
+		buf[n] = '\0';
+		found = true;
+		break;
+	}
+	free(text);
+	return found;
+}
+
+/* The fields of a stat file after "(comm)", which may itself hold spaces and parentheses. */
+static char *stat_after_comm(pid_t pid, pid_t tid, char **text)
+{
+	*text = tid ? read_procf(NULL, "/proc/%d/task/%d/stat", (int)pid, (int)tid)
+		    : read_procf(NULL, "/proc/%d/stat", (int)pid);
+	if (!*text)
+		return NULL;
+	char *close = strrchr(*text, ')');
+	return close && close[1] == ' ' ? close + 2 : NULL;
+}
+
+char proc_thread_state(pid_t pid, pid_t tid)
+{
+	char *text, *rest = stat_after_comm(pid, tid, &text);
+	char state = rest ? rest[0] : '?';
+	free(text);
+	return state;
+}
+
+void proc_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char *comm = read_procf(NULL, "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+	buf[0] = '\0';
+	if (!comm)
+		return;
+	comm[strcspn(comm, "\n")] = '\0';
+	snprintf(buf, len, "%s", comm);
+	free(comm);
+}
+
+bool proc_flags(pid_t pid, unsigned long *flags)
+{
+	char *text, *rest = stat_after_comm(pid, 0, &text);
+	/* state ppid pgrp session tty_nr tpgid flags */
+	bool ok = rest && sscanf(rest, "%*c %*d %*d %*d %*d %*d %lu", flags) == 1;
+	free(text);
+	return ok;
+}
+
+bool proc_syscall(pid_t pid, pid_t tid, struct proc_syscall *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->nr = -1;
+	char *text = read_procf(NULL, "/proc/%d/task/%d/syscall", (int)pid, (int)tid);
+	if (!text)
+		return false;
+	out->valid = true;
+	if (!strncmp(text, "running", 7)) {
+		out->running = true;
+	} else if (text[0] == '-') {
+		sscanf(text, "%ld 0x%" SCNx64 " 0x%" SCNx64, &out->nr, &out->sp, &out->pc);
+	} else {
+		sscanf(text,
+		       "%ld 0x%" SCNx64 " 0x%" SCNx64 " 0x%" SCNx64 " 0x%" SCNx64 " 0x%" SCNx64 " 0x%" SCNx64
+		       " 0x%" SCNx64 " 0x%" SCNx64,
+		       &out->nr, &out->args[0], &out->args[1], &out->args[2], &out->args[3], &out->args[4],
+		       &out->args[5], &out->sp, &out->pc);
+	}
+	free(text);
+	return true;
+}
+
+double proc_thread_idle_seconds(pid_t pid, pid_t tid)
+{
+	char *sched = read_procf(NULL, "/proc/%d/task/%d/sched", (int)pid, (int)tid);
+	char *uptime = read_file("/proc/uptime", NULL);
+	double idle = -1, up, exec_start_ms;
+	const char *field = sched ? strstr(sched, "se.exec_start") : NULL;
+	if (field && uptime && sscanf(field, "se.exec_start : %lf", &exec_start_ms) == 1 &&
+	    sscanf(uptime, "%lf", &up) == 1) {
+		idle = up - exec_start_ms / 1000.0;
+		if (idle < 0)
+			idle = 0;
+	}
+	free(sched);
+	free(uptime);
+	return idle;
+}

@@ -1,0 +1,42 @@
+/* A debugging session: the target, its symbols, the output layer and what the
+ * user has selected (thread, frame). Commands receive it. */
+#ifndef STRAND_SESSION_H
+#define STRAND_SESSION_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "output.h"
+#include "symbols.h"
+#include "target.h"
+
+struct session {
+	struct target *target;    /* NULL before attach / load */
+	struct symbols *symbols;
+	struct symbols_opts symbols_opts;
+	struct out *out;
+	size_t thread;            /* index of the selected thread in target->threads */
+	size_t frame;             /* selected frame number */
+	bool no_stop;             /* --no-stop: nothing was stopped */
+	bool interactive;         /* a person at a terminal */
+	bool quit;                /* set by `quit` */
+	int source_depth;         /* nesting of `source` */
+	int failures;             /* commands that failed so far */
+	int exit_code;            /* requested by --error-exitcode findings; 0 if none */
+	bool change_output;       /* `set output` takes effect after its own document */
+	enum out_mode next_output;
+};
+
+/* Set by SIGINT in an interactive session: long commands check it and stop. */
+extern volatile sig_atomic_t strand_interrupted;
+static inline bool session_interrupted(void) { return strand_interrupted != 0; }
+
+/* The selected thread, or NULL (with an error already reported through
+ * s->out) when there is no target. */
+struct thread *session_thread(struct session *s);
+
+/* Say that a command that wants a consistent snapshot ran on a moving target. */
+void session_note_moving(struct session *s);
+
+#endif

@@ -1,0 +1,402 @@
+#include "symbols.h"
+
+#include <ctype.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct symbols {
+	Dwfl *dwfl;
+	struct target *t;
+	Dwfl_Callbacks callbacks;
+	const char *const *hide_debug;
+	char *sysroot;
+	bool attached;
+};
+
+/* libdwfl's find_debuginfo callback has no argument of ours; only one
+ * symbols session exists at a time. */
+static struct symbols *active;
+
+static bool hidden(const char *name)
+{
+	if (!active || !active->hide_debug || !name)
+		return false;
+	for (const char *const *h = active->hide_debug; *h; h++)
+		if (strstr(name, *h))
+			return true;
+	return false;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
+{
+	if (hidden(modname) || hidden(file_name))
+		return -1;
+	return dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+					    debuginfo_file_name);
+}
+
+/* Cores: a file named in the core is looked for under --sysroot first, then by
+ * build-id in the debug directories, then at its recorded path. libdwfl checks
+ * that the build-id of whatever is found matches the one in the core. */
+static int find_elf_core(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			 char **file_name, Elf **elfp)
+{
+	if (active && active->sysroot && modname && modname[0] == '/') {
+		char *path = xasprintf("%s%s", active->sysroot, modname);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			*file_name = path;
+			*elfp = NULL;
+			return fd;
+		}
+		free(path);
+	}
+	return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name, elfp);
+}
+
+static char *debuginfo_path;
+
+static int report_modules(struct symbols *s, const struct symbols_opts *opts)
+{
+	if (s->t->kind == TARGET_LIVE) {
+		s->callbacks.find_elf = dwfl_linux_proc_find_elf;
+		s->dwfl = dwfl_begin(&s->callbacks);
+		dwfl_report_begin(s->dwfl);
+		int rc = dwfl_linux_proc_report(s->dwfl, s->t->pid);
+		dwfl_report_end(s->dwfl, NULL, NULL);
+		return rc == 0 ? 0 : error_set("cannot read the modules of process %d: %s", (int)s->t->pid,
+					       rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+	}
+	s->callbacks.find_elf = find_elf_core;
+	s->dwfl = dwfl_begin(&s->callbacks);
+	dwfl_report_begin(s->dwfl);
+	int n = dwfl_core_file_report(s->dwfl, (Elf *)s->t->priv_elf, opts ? opts->exe : NULL);
+	dwfl_report_end(s->dwfl, NULL, NULL);
+	return n >= 0 ? 0 : error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+}
+
+/* Thread callbacks: libdwfl unwinds from the registers and memory strand captured. */
+static pid_t cb_next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
+{
+	(void)dwfl;
+	struct symbols *s = arg;
+	size_t i = (size_t)(uintptr_t)*thread_argp;
+	if (i >= s->t->nthreads)
+		return 0;
+	*thread_argp = (void *)(uintptr_t)(i + 1);
+	return s->t->threads[i].tid;
+}
+
+static bool cb_get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
+{
+	(void)dwfl;
+	struct symbols *s = arg;
+	for (size_t i = 0; i < s->t->nthreads; i++)
+		if (s->t->threads[i].tid == tid) {
+			*thread_argp = (void *)(uintptr_t)(i + 1);
+			return true;
+		}
+	return false;
+}
+
+static bool cb_memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg)
+{
+	(void)dwfl;
+	struct symbols *s = arg;
+	return target_read_u64(s->t, addr, result);
+}
+
+static bool cb_set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+	struct symbols *s = dwfl_thread_dwfl(thread) == active->dwfl ? active : NULL;
+	size_t i = (size_t)(uintptr_t)thread_arg - 1;
+	if (!s || i >= s->t->nthreads)
+		return false;
+	const struct thread *th = &s->t->threads[i];
+	const struct user_regs_struct *r = &th->regs;
+	if (th->regs_state == REGS_NONE)
+		return false;
+	if (th->regs_state == REGS_SP_PC) {
+		Dwarf_Word sp = r->rsp;
+		dwfl_thread_state_register_pc(thread, r->rip);
+		return dwfl_thread_state_registers(thread, 7, 1, &sp);
+	}
+	Dwarf_Word regs[FRAME_NREGS] = { r->rax, r->rdx, r->rcx, r->rbx, r->rsi, r->rdi, r->rbp, r->rsp, r->r8,
+					 r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rip };
+	return dwfl_thread_state_registers(thread, 0, FRAME_NREGS, regs);
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+	.next_thread = cb_next_thread,
+	.get_thread = cb_get_thread,
+	.memory_read = cb_memory_read,
+	.set_initial_registers = cb_set_initial_registers,
+};
+
+struct symbols *symbols_open(struct target *t, const struct symbols_opts *opts)
+{
+	struct symbols *s = xcalloc(1, sizeof(*s));
+	s->t = t;
+	s->callbacks.find_debuginfo = find_debuginfo;
+	s->callbacks.debuginfo_path = &debuginfo_path;
+	s->hide_debug = opts ? opts->hide_debug : NULL;
+	s->sysroot = opts && opts->sysroot ? xstrdup(opts->sysroot) : NULL;
+	active = s;
+	if (report_modules(s, opts) < 0) {
+		symbols_free(s);
+		return NULL;
+	}
+	Elf *elf = t->kind == TARGET_CORE ? (Elf *)t->priv_elf : NULL;
+	s->attached = dwfl_attach_state(s->dwfl, elf, t->pid ? t->pid : 1, &thread_callbacks, s);
+	return s;
+}
+
+void symbols_free(struct symbols *s)
+{
+	if (!s)
+		return;
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	if (active == s)
+		active = NULL;
+	free(s->sysroot);
+	free(s);
+}
+
+Dwfl *symbols_dwfl(struct symbols *s)
+{
+	return s->dwfl;
+}
+
+struct target *symbols_target(struct symbols *s)
+{
+	return s->t;
+}
+
+bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	if (!mod)
+		return false;
+	Dwarf_Addr low;
+	out->module = dwfl_module_info(mod, NULL, &low, NULL, &out->module_base, NULL, NULL, NULL);
+	out->module_offset = addr - low;
+	GElf_Sym sym;
+	GElf_Off off;
+	out->name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	if (out->name) {
+		out->offset = off;
+		out->start = addr - off;
+		out->size = sym.st_size;
+	}
+	return true;
+}
+
+bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int *line, uint64_t *line_addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);
+	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, pc) : NULL;
+	if (!l)
+		return false;
+	Dwarf_Addr addr;
+	*file = dwfl_lineinfo(l, &addr, line, NULL, NULL, NULL);
+	if (line_addr)
+		*line_addr = addr;
+	return *file != NULL;
+}
+
+struct lookup {
+	const char *name, *module;
+	uint64_t addr, size;
+	bool found;
+};
+
+static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr low, void *arg)
+{
+	(void)userdata;
+	(void)low;
+	struct lookup *q = arg;
+	if (q->module && (!modname || !strstr(modname, q->module)))
+		return DWARF_CB_OK;
+	int n = dwfl_module_getsymtab(mod);
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
+		if (!name || strcmp(name, q->name) || sym.st_shndx == SHN_UNDEF)
+			continue;
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (type != STT_FUNC && type != STT_OBJECT && type != STT_TLS && type != STT_GNU_IFUNC &&
+		    type != STT_NOTYPE)
+			continue;
+		q->addr = addr;
+		q->size = sym.st_size;
+		q->found = true;
+		/* A global definition wins; keep looking past a local one. */
+		if (GELF_ST_BIND(sym.st_info) != STB_LOCAL)
+			return DWARF_CB_ABORT;
+	}
+	return DWARF_CB_OK;
+}
+
+bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size)
+{
+	struct lookup q = { .name = name, .module = module };
+	dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
+	if (q.found) {
+		*addr = q.addr;
+		if (size)
+			*size = q.size;
+	}
+	return q.found;
+}
+
+bool symbols_resolve_address(struct symbols *s, const char *expr, const struct thread *th, uint64_t *out)
+{
+	char *copy = xstrdup(expr);
+	char *p = copy;
+	while (isspace((unsigned char)*p))
+		p++;
+	char *end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*p == '*' || *p == '&')
+		p++;
+	uint64_t offset = 0;
+	char *plus = strrchr(p, '+');
+	char *minus = strrchr(p, '-');
+	char *sep = plus > minus ? plus : minus;
+	bool ok = true;
+	if (sep && sep > p) {
+		char *off = sep + 1;
+		while (isspace((unsigned char)*off))
+			off++;
+		ok = parse_u64(off, &offset);
+		if (ok && *sep == '-')
+			offset = (uint64_t)-(int64_t)offset;
+		*sep = '\0';
+		for (char *e = sep; e > p && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+	}
+	uint64_t base = 0;
+	if (ok && p[0] == '$')
+		ok = th && th->regs_state != REGS_NONE && regs_get(&th->regs, p, &base);
+	else if (ok && !parse_u64(p, &base))
+		ok = symbols_lookup(s, p, NULL, &base, NULL);
+	if (ok)
+		*out = base + offset;
+	else
+		error_set("No symbol \"%s\" in current context.", p);
+	free(copy);
+	return ok;
+}
+
+struct unwind_state {
+	struct backtrace *bt;
+	size_t max;
+};
+
+static int frame_cb(Dwfl_Frame *state, void *arg)
+{
+	struct unwind_state *u = arg;
+	struct backtrace *bt = u->bt;
+	Dwarf_Addr pc;
+	bool activation;
+	if (!dwfl_frame_pc(state, &pc, &activation))
+		return DWARF_CB_ABORT;
+	/* A corrupt stack can repeat a frame forever: stop on an exact repeat. */
+	if (bt->n > 0 && bt->frames[bt->n - 1].pc == pc) {
+		Dwarf_Word sp;
+		if (dwfl_frame_reg(state, 7, &sp) == 0 && sp == bt->frames[bt->n - 1].regs[7]) {
+			bt->stop_reason = xstrdup("previous frame identical to this frame (corrupt stack?)");
+			return DWARF_CB_ABORT;
+		}
+	}
+	bt->frames = xrealloc(bt->frames, (bt->n + 1) * sizeof(*bt->frames));
+	struct frame *f = &bt->frames[bt->n++];
+	memset(f, 0, sizeof(*f));
+	f->pc = pc;
+	f->lookup_pc = activation ? pc : pc - 1;
+	for (unsigned r = 0; r < FRAME_NREGS; r++) {
+		Dwarf_Word v;
+		if (dwfl_frame_reg(state, r, &v) == 0) {
+			f->regs[r] = v;
+			f->regs_valid |= 1u << r;
+		}
+	}
+	if (bt->n >= 2 && (f->regs_valid & (1u << 7)))
+		bt->frames[bt->n - 2].cfa = f->regs[7];
+	if (bt->n >= u->max) {
+		bt->stop_reason = xasprintf("stopped at the frame limit (%zu)", u->max);
+		return DWARF_CB_ABORT;
+	}
+	return DWARF_CB_OK;
+}
+
+int symbols_unwind(struct symbols *s, const struct thread *th, size_t max, struct backtrace *bt)
+{
+	memset(bt, 0, sizeof(*bt));
+	if (!s->attached)
+		return error_set("cannot unwind: %s", dwfl_errmsg(-1));
+	if (th->regs_state == REGS_NONE)
+		return error_set("thread %d is running: its registers are unknown without stopping it", (int)th->tid);
+	struct unwind_state u = { bt, max ? max : 4096 };
+	int rc = dwfl_getthread_frames(s->dwfl, th->tid, frame_cb, &u);
+	if (rc != 0 && !bt->stop_reason && bt->n > 0) {
+		const char *why = dwfl_errmsg(-1);
+		/* libdwfl reports the normal end of a stack as an error on some paths. */
+		if (why && !strstr(why, "no error"))
+			bt->stop_reason = xstrdup(why);
+	}
+	if (bt->n == 0)
+		return error_set("cannot unwind thread %d: %s", (int)th->tid, dwfl_errmsg(-1));
+	return 0;
+}
+
+void backtrace_free(struct backtrace *bt)
+{
+	free(bt->frames);
+	free(bt->stop_reason);
+	memset(bt, 0, sizeof(*bt));
+}
+
+struct modules_walk {
+	bool (*fn)(const struct module_info *m, void *arg);
+	void *arg;
+};
+
+static int module_cb(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)userdata;
+	(void)low;
+	struct modules_walk *w = arg;
+	struct module_info m = { .name = name };
+	const char *mainfile, *debugfile;
+	dwfl_module_info(mod, NULL, &m.low, &m.high, NULL, NULL, &mainfile, &debugfile);
+	Dwarf_Addr bias;
+	/* Ask for the ELF and DWARF: this is what loads symbols and debug info. */
+	m.has_symtab = dwfl_module_getelf(mod, &m.bias) != NULL && dwfl_module_getsymtab(mod) > 0;
+	m.has_debug_info = dwfl_module_getdwarf(mod, &bias) != NULL;
+	dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, &mainfile, &debugfile);
+	m.path = mainfile ? mainfile : name;
+	m.debug_file = debugfile;
+	GElf_Addr vaddr;
+	m.build_id_len = dwfl_module_build_id(mod, &m.build_id, &vaddr);
+	return w->fn(&m, w->arg) ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, void *arg), void *arg)
+{
+	struct modules_walk w = { fn, arg };
+	dwfl_getmodules(s->dwfl, module_cb, &w, 0);
+}

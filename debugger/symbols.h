@@ -1,0 +1,87 @@
+/* Symbols, source lines and unwinding for a target, through elfutils' libdwfl.
+ * Modules come from /proc/PID/maps (live) or the core's notes; unwinding reads
+ * registers and memory from the target itself, so live processes and cores
+ * take the same path. */
+#ifndef STRAND_SYMBOLS_H
+#define STRAND_SYMBOLS_H
+
+#include <elfutils/libdwfl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target.h"
+
+struct symbols_opts {
+	const char *sysroot;     /* cores: look for mapped files under this directory first */
+	const char *exe;         /* cores: the program, when given */
+	/* Module name substrings whose debug info and .symtab are ignored, as if
+	 * absent (e.g. "libc.so" for --no-libc-symbols). NULL-terminated. */
+	const char *const *hide_debug;
+};
+
+struct symbols;
+
+struct symbols *symbols_open(struct target *t, const struct symbols_opts *opts);
+void symbols_free(struct symbols *s);
+Dwfl *symbols_dwfl(struct symbols *s);
+struct target *symbols_target(struct symbols *s);
+
+struct sym_info {
+	const char *name;     /* NULL when no symbol covers the address */
+	uint64_t start;       /* symbol value */
+	uint64_t size;
+	uint64_t offset;      /* addr - start */
+	const char *module;   /* module path or name, NULL outside every module */
+	uint64_t module_base; /* load bias of the module */
+	uint64_t module_offset; /* addr - module start */
+};
+bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out);
+
+/* Source file and line for pc; *line_addr is the first address of that line. */
+bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int *line, uint64_t *line_addr);
+
+/* The address of a symbol by name, in any module (module != NULL: only in
+ * modules whose name contains it). Data and functions. */
+bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size);
+
+/* Resolve "sym", "sym+off", "0x1234", "1234" or "$reg" (from the thread regs
+ * when given). Returns false with error_set(). */
+bool symbols_resolve_address(struct symbols *s, const char *expr, const struct thread *th, uint64_t *out);
+
+/* DWARF register numbers 0..16: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip. */
+#define FRAME_NREGS 17
+
+struct frame {
+	uint64_t pc;           /* as unwound: a return address for caller frames */
+	uint64_t lookup_pc;    /* pc to symbolize: pc - 1 for caller frames */
+	uint64_t regs[FRAME_NREGS];
+	uint32_t regs_valid;   /* bit i: regs[i] is known */
+	uint64_t cfa;          /* the caller's sp at the call, 0 if unknown */
+};
+
+struct backtrace {
+	struct frame *frames;
+	size_t n;
+	char *stop_reason;     /* why unwinding stopped early, or NULL */
+};
+
+/* Unwind a thread (at most max frames). Returns 0, or -1 when nothing could be
+ * unwound (the reason in error_get()). */
+int symbols_unwind(struct symbols *s, const struct thread *th, size_t max, struct backtrace *bt);
+void backtrace_free(struct backtrace *bt);
+
+/* Each loaded module: name, path and address range; callback returns false to stop. */
+struct module_info {
+	const char *name;
+	const char *path;
+	uint64_t low, high, bias;
+	bool has_symtab;
+	bool has_debug_info;
+	const char *debug_file;
+	const unsigned char *build_id;
+	int build_id_len;
+};
+void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, void *arg), void *arg);
+
+#endif

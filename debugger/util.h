@@ -1,0 +1,62 @@
+/* Small helpers used everywhere: allocation that cannot fail silently,
+ * a growable string buffer, the last error message, file and number parsing. */
+#ifndef STRAND_UTIL_H
+#define STRAND_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow *array (of *cap elements of size elem) so that it holds at least need. */
+void grow_array(void **array, size_t *cap, size_t need, size_t elem);
+#define GROW(array, cap, need) grow_array((void **)&(array), &(cap), (need), sizeof(*(array)))
+
+struct strbuf {
+	char *buf;
+	size_t len, cap;
+};
+#define STRBUF_INIT { NULL, 0, 0 }
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addc(struct strbuf *sb, char c);
+void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+const char *sb_str(struct strbuf *sb); /* never NULL */
+char *sb_detach(struct strbuf *sb);
+void sb_reset(struct strbuf *sb);
+void sb_release(struct strbuf *sb);
+
+/* The last error, as one line a user can read. Functions that fail return -1
+ * (or NULL) and leave the reason here. */
+int error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *error_get(void);
+
+/* Read a whole (small, possibly /proc) file; NUL-terminated. NULL and errno on failure. */
+char *read_file(const char *path, size_t *len);
+/* Read a file of /proc/PID/..., formatted path. */
+char *read_procf(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parse an unsigned number: decimal, 0x hex or 0 octal, whole string. */
+bool parse_u64(const char *s, uint64_t *out);
+bool parse_int(const char *s, long *out);
+
+/* Split a line into words at spaces and tabs. Returns the count; *words is
+ * one allocation to free with free(). */
+int split_words(const char *line, char ***words);
+
+/* Human-readable byte size: "12.0 KiB". Returns buf. */
+char *format_bytes(uint64_t n, char *buf, size_t len);
+
+/* Monotonic time in seconds. */
+double now_seconds(void);
+
+#endif

@@ -1,0 +1,139 @@
+/* The command line (gdb conventions) and command lookup (abbreviations, aliases, x/FMT). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../debugger/cmdline.h"
+#include "../../debugger/command.h"
+#include "../../debugger/util.h"
+
+#define PARSE(cl, ...)                                                            \
+	({                                                                        \
+		char *argv[] = { "strand", __VA_ARGS__, NULL };                   \
+		cmdline_parse((int)(sizeof(argv) / sizeof(*argv)) - 1, argv, cl); \
+	})
+
+static void pid_batch_and_ordered_commands(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	assert_int_equal(PARSE(&cl, "-p", "1234", "-batch", "-ex", "info threads", "-x", "f.gdb", "--ex=bt",
+			       "--json"), 0);
+	assert_int_equal(cl.pid, 1234);
+	assert_true(cl.batch);
+	assert_true(cl.json);
+	assert_int_equal(cl.nitems, 3);
+	assert_int_equal(cl.items[0].kind, ITEM_EX);
+	assert_string_equal(cl.items[0].value, "info threads");
+	assert_int_equal(cl.items[1].kind, ITEM_FILE);
+	assert_string_equal(cl.items[2].value, "bt");
+	assert_null(cl.command);
+	cmdline_free(&cl);
+}
+
+static void trailing_words_are_a_command(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	assert_int_equal(PARSE(&cl, "--pid=42", "--no-stop", "report", "--error-exitcode", "3"), 0);
+	assert_int_equal(cl.pid, 42);
+	assert_true(cl.no_stop);
+	assert_string_equal(cl.command, "report --error-exitcode 3");
+	cmdline_free(&cl);
+}
+
+static void program_and_pid_positionals(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	/* /proc/self/exe is an ELF program; a number after it is a PID, as in gdb. */
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "77", "bt"), 0);
+	assert_string_equal(cl.program, "/proc/self/exe");
+	assert_int_equal(cl.pid, 77);
+	assert_string_equal(cl.command, "bt");
+	cmdline_free(&cl);
+}
+
+static void usage_errors(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	assert_int_equal(PARSE(&cl, "-p"), -1);
+	assert_string_equal(error_get(), "option -p needs a value");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "-p", "12x"), -1);
+	assert_string_equal(error_get(), "invalid process id: 12x");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "--frobnicate"), -1);
+	assert_string_equal(error_get(), "unknown option: --frobnicate");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "--core", "/nonexistent/core"), -1);
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "-p", "1", "--core", "/proc/self/exe"), -1);
+	cmdline_free(&cl);
+}
+
+static const char *lookup(const char *line, struct args *a)
+{
+	char **words;
+	const struct command *c = command_lookup(line, a, &words);
+	static char name[64];
+	if (!c)
+		return NULL;
+	snprintf(name, sizeof(name), "%s", c->name);
+	free(words);
+	free((char *)a->rest);
+	return name;
+}
+
+static void command_names_prefixes_and_aliases(void **state)
+{
+	(void)state;
+	struct args a;
+	assert_string_equal(lookup("info threads", &a), "info threads");
+	assert_string_equal(lookup("i thr", &a), "info threads");
+	assert_string_equal(lookup("bt full 3", &a), "backtrace");
+	assert_int_equal(a.argc, 2);
+	assert_string_equal(lookup("where", &a), "backtrace");
+	assert_string_equal(lookup("thread apply all bt", &a), "thread apply");
+	assert_string_equal(lookup("thread 2", &a), "thread");
+	assert_string_equal(lookup("t a all bt", &a), "thread apply");
+	assert_null(lookup("frobnicate", &a));
+	assert_string_equal(error_get(), "Undefined command: \"frobnicate\".  Try \"help\".");
+}
+
+static void completion_offers_next_words(void **state)
+{
+	(void)state;
+	char **c = command_complete("info ", "th");
+	assert_non_null(c[0]);
+	assert_string_equal(c[0], "threads");
+	assert_null(c[1]);
+	for (size_t i = 0; c[i]; i++)
+		free(c[i]);
+	free(c);
+	c = command_complete("", "thr");
+	assert_string_equal(c[0], "thread");
+	for (size_t i = 0; c[i]; i++)
+		free(c[i]);
+	free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pid_batch_and_ordered_commands),
+		cmocka_unit_test(trailing_words_are_a_command),
+		cmocka_unit_test(program_and_pid_positionals),
+		cmocka_unit_test(usage_errors),
+		cmocka_unit_test(command_names_prefixes_and_aliases),
+		cmocka_unit_test(completion_offers_next_words),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
