@@ -1,0 +1,86 @@
+/* The strand plugin ABI: what a plugin that knows one allocator or one thread
+ * runtime sees of strand, and what it offers. The engine knows no allocator
+ * and no runtime; plugins/ does. Built-in plugins and external ones (dlopen'd
+ * with `plugin load PATH` or --plugin PATH) use exactly this header.
+ *
+ * An external plugin is a shared object exporting
+ *     const struct strand_plugin *strand_plugin_init(uint32_t host_abi);
+ * returning NULL when it cannot work with host_abi.
+ *
+ * Documented in docs/plugins.md. Plain C, no strand headers needed. */
+#ifndef STRAND_PLUGIN_H
+#define STRAND_PLUGIN_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STRAND_PLUGIN_ABI 1
+
+/* The host: opaque to plugins, passed back to every host call. */
+struct strand_host;
+
+struct strand_mapping_info {
+	uint64_t start, end, offset;
+	unsigned perms;       /* 1 read, 2 write, 4 exec, 8 shared */
+	const char *path;     /* NULL: anonymous */
+};
+
+struct strand_thread_info {
+	int32_t tid;
+	uint64_t fs_base;     /* 0 when unknown (thread not stopped) */
+	uint64_t sp, pc;      /* 0 when unknown */
+	bool regs_known;      /* every general register below is valid */
+	uint64_t gp[17];      /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
+	long syscall;         /* -1: not in a system call */
+	uint64_t syscall_args[6];
+};
+
+struct strand_module_info {
+	const char *path;     /* the file as loaded (live) or as the core names it */
+	uint64_t low, high;   /* mapped address range */
+	uint64_t bias;        /* load bias: runtime address = file vaddr + bias */
+	bool has_debug_info;  /* DWARF (or a full .symtab) is available and allowed */
+};
+
+/* What strand offers a plugin. Every call is safe on live processes and cores. */
+struct strand_host_api {
+	uint32_t abi;
+	/* Target memory; returns bytes read (short at an unreadable page). */
+	size_t (*read)(struct strand_host *h, uint64_t addr, void *buf, size_t len);
+	/* A symbol's address by name, in modules whose path contains module (NULL: any). */
+	bool (*lookup_symbol)(struct strand_host *h, const char *name, const char *module, uint64_t *addr,
+			      uint64_t *size);
+	/* The name of the symbol covering addr (NULL when none) and the offset into it. */
+	const char *(*symbolize)(struct strand_host *h, uint64_t addr, uint64_t *offset);
+	/* The first module whose path contains name; false if none. */
+	bool (*find_module)(struct strand_host *h, const char *name, struct strand_module_info *out);
+	size_t (*mapping_count)(struct strand_host *h);
+	bool (*mapping)(struct strand_host *h, size_t i, struct strand_mapping_info *out);
+	size_t (*thread_count)(struct strand_host *h);
+	bool (*thread)(struct strand_host *h, size_t i, struct strand_thread_info *out);
+	/* A value of the auxiliary vector; false if absent. */
+	bool (*auxv)(struct strand_host *h, uint64_t type, uint64_t *value);
+	/* A user option by name ("no-libc-symbols", ...). */
+	bool (*option)(struct strand_host *h, const char *name);
+	/* One line for the user, attached to the current command's output. */
+	void (*warn)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+};
+
+/* Defined by the allocator side of the ABI (heap walking). */
+struct strand_allocator;
+/* Defined by the thread-runtime side of the ABI (thread descriptors, waits). */
+struct strand_runtime;
+
+struct strand_plugin {
+	uint32_t abi;                            /* STRAND_PLUGIN_ABI */
+	const char *name;                        /* "glibc-malloc", "glibc-nptl", ... */
+	const char *description;
+	const struct strand_allocator *allocator; /* NULL when the plugin knows no allocator */
+	const struct strand_runtime *runtime;     /* NULL when it knows no thread runtime */
+};
+
+typedef const struct strand_plugin *(*strand_plugin_init_fn)(uint32_t host_abi);
+
+#endif
