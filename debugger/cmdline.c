@@ -13,6 +13,7 @@ const char *cmdline_usage(void)
 	return "Usage: strand [options] -p PID [COMMAND...]\n"
 	       "       strand [options] PROGRAM CORE [COMMAND...]\n"
 	       "       strand [options] --core CORE [--exe PROGRAM] [--sysroot DIR] [COMMAND...]\n"
+	       "       strand [options] run [--leak-check] [--follow-fork] [--] PROGRAM [ARGS...]\n"
 	       "\n"
 	       "Find what is stranded in a process or a core dump: blocked threads, leaked memory.\n"
 	       "\n"
@@ -145,12 +146,41 @@ static int join_command(struct cmdline *cl, int argc, char **argv, int from)
 	return 0;
 }
 
+/* strand run [--leak-check] [--follow-fork] [--] PROGRAM [ARGS...] */
+static int parse_run(struct cmdline *cl, int argc, char **argv, int i)
+{
+	cl->run = true;
+	for (; i < argc; i++) {
+		const char *v;
+		if (is_opt(argv[i], "leak-check", &v))
+			cl->leak_check = true;
+		else if (is_opt(argv[i], "follow-fork", &v))
+			cl->follow_fork = true;
+		else if (!strcmp(argv[i], "--"))
+			break;
+		else if (argv[i][0] == '-')
+			return usage_error("unknown option of run: %s", argv[i]);
+		else
+			break;
+	}
+	if (i < argc && !strcmp(argv[i], "--"))
+		i++;
+	if (i >= argc)
+		return usage_error("%s", "run needs a program: strand run [--leak-check] -- PROGRAM [ARGS...]");
+	cl->run_argv = argv + i;
+	return 0;
+}
+
 int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 {
 	memset(cl, 0, sizeof(*cl));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
-		if (!strcmp(a, "--")) {
+		if (!strcmp(a, "run") && !cl->pid && !cl->core && !cl->program) {
+			if (parse_run(cl, argc, argv, i + 1) < 0)
+				return -1;
+			break;
+		} else if (!strcmp(a, "--")) {
 			return i + 1 < argc ? join_command(cl, argc, argv, i + 1) : 0;
 		} else if (is_opt(a, "p", &v) || is_opt(a, "pid", &v)) {
 			const char *val = take_value(argc, argv, &i, v, a);
@@ -206,6 +236,8 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 	}
 	if (cl->pid && cl->core)
 		return usage_error("%s", "give a process (-p) or a core (--core), not both");
+	if (cl->run && cl->no_stop)
+		return usage_error("%s", "--no-stop does not apply to run: the program is stopped only as it exits");
 	if (cl->core && classify(cl->core) == FILE_NONE)
 		return usage_error("%s: No such file or directory.", cl->core);
 	return 0;

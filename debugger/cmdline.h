@@ -1,6 +1,7 @@
 /* strand's command line, in gdb's conventions:
  *   strand [options] [PROGRAM [CORE|PID]] [COMMAND WORDS...]
  *   strand -p PID | --core CORE [--exe PROGRAM] [--sysroot DIR]
+ *   strand [options] run [--leak-check] [--follow-fork] [--] PROGRAM [ARGS...]
  * Options take one or two dashes (-batch, --batch) and --opt=value. The first
  * word that is not an option, a PID, a program or a core starts a command that
  * runs in batch mode; everything after it belongs to that command. */
@@ -28,6 +29,9 @@ struct cmdline {
 	const char **plugins;
 	size_t nplugins;
 	char *command;   /* trailing command words, joined; NULL if none */
+	bool run;        /* strand run: start a program, inspect it at exit */
+	bool leak_check, follow_fork;
+	char **run_argv; /* the program and its arguments (points into argv) */
 };
 
 /* Returns 0, or -1 with error_set() on a usage error. */

@@ -531,3 +531,31 @@ struct target *live_attach(pid_t pid, const struct attach_opts *o)
 			t->initial_thread = i;
 	return t;
 }
+
+struct target *live_adopt(pid_t pid, const pid_t *tids, size_t n)
+{
+	struct target *t = xcalloc(1, sizeof(*t));
+	struct live *l = xcalloc(1, sizeof(*l));
+	target_init(t, &live_ops, TARGET_LIVE);
+	t->priv = l;
+	t->pid = pid;
+	t->description = xasprintf("process %d", (int)pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	l->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	l->attached = true;
+	t->stopped = true;
+	for (size_t i = 0; i < n; i++) {
+		tracee_add(tids[i]);
+		struct thread *th = target_add_thread(t, tids[i]);
+		read_thread_identity(t, th);
+		read_registers(th, NULL);
+	}
+	if (read_maps_and_auxv(t) < 0)
+		return fail(t);
+	target_sort_threads(t);
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].tid == pid)
+			t->initial_thread = i;
+	return t;
+}

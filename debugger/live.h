@@ -29,4 +29,8 @@ void live_emergency_detach(void);
  * for read(2), to spot inotify descriptors. */
 bool syscall_returns_eintr_on_stop(long nr, const char *fd_link);
 
+/* A target over threads the caller already holds in ptrace-stops (strand run,
+ * at the program's exit). Detaching lets them go on. */
+struct target *live_adopt(pid_t pid, const pid_t *tids, size_t n);
+
 #endif

@@ -1,12 +1,15 @@
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmdline.h"
 #include "command.h"
 #include "live.h"
 #include "repl.h"
+#include "run.h"
 #include "session.h"
 #include "signals.h"
 #include "util.h"
@@ -94,6 +97,79 @@ static int run_items(struct session *s, const struct cmdline *cl)
 	return rc;
 }
 
+struct run_ctx {
+	struct session *s;
+	const struct cmdline *cl;
+};
+
+/* strand run: the program is exiting; every thread is held. Run the commands. */
+static void inspect_at_exit(struct target *t, void *arg)
+{
+	struct run_ctx *c = arg;
+	struct session *s = c->s;
+	s->target = t;
+	s->thread = t->initial_thread;
+	s->frame = 0;
+	s->symbols = symbols_open(t, &s->symbols_opts);
+	if (!s->symbols) {
+		load_error(s, "symbols");
+		s->failures++;
+	} else {
+		run_items(s, c->cl);
+		if (c->cl->leak_check && command_run(s, "leaks") < 0)
+			s->failures++;
+		if (c->cl->command && command_run(s, c->cl->command) < 0)
+			s->failures++;
+	}
+	symbols_free(s->symbols);
+	s->symbols = NULL;
+	s->target = NULL;
+}
+
+/* gdb's words for how the program ended; strand exits the same way. */
+static int report_exit(struct session *s, pid_t pid, int status)
+{
+	struct out *o = s->out;
+	out_begin(o, "run");
+	out_text(o, "[Inferior 1 (process ");
+	out_int(o, "pid", pid);
+	if (WIFSIGNALED(status)) {
+		out_text(o, ") terminated with signal ");
+		out_str(o, "signal", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+		out_hide_text(o, true);
+		out_null(o, "exit_code");
+		out_hide_text(o, false);
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "signal");
+		out_int(o, "exit_code", WEXITSTATUS(status));
+		out_hide_text(o, false);
+		if (WEXITSTATUS(status))
+			out_text(o, ") exited with code %02o", WEXITSTATUS(status));
+		else
+			out_text(o, ") exited normally");
+	}
+	out_text(o, "]\n");
+	out_end(o);
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+static int run_mode(struct session *s, const struct cmdline *cl)
+{
+	struct run_ctx ctx = { s, cl };
+	struct run_opts o = { .argv = cl->run_argv, .follow_fork = cl->follow_fork, .at_exit = inspect_at_exit,
+			      .arg = &ctx };
+	pid_t pid = 0;
+	o.started = &pid;
+	int status = run_program(&o);
+	if (status < 0) {
+		load_error(s, "run");
+		return EXIT_USAGE;
+	}
+	int code = report_exit(s, pid, status);
+	return s->exit_code ? s->exit_code : code;
+}
+
 int main(int argc, char **argv)
 {
 	struct cmdline cl;
@@ -113,11 +189,13 @@ int main(int argc, char **argv)
 	s.symbols_opts.sysroot = cl.sysroot;
 	s.symbols_opts.exe = cl.program;
 	s.symbols_opts.hide_debug = cl.no_libc_symbols ? libc_names : NULL;
-	bool batch = cl.batch || cl.command;
+	bool batch = cl.batch || cl.command || cl.run;
 	s.interactive = !batch && isatty(STDIN_FILENO);
 	signals_install(s.interactive);
 	int status = EXIT_OK;
-	if (open_target(&s, &cl) < 0) {
+	if (cl.run) {
+		status = run_mode(&s, &cl);
+	} else if (open_target(&s, &cl) < 0) {
 		status = EXIT_USAGE;
 	} else {
 		if (s.interactive && !cl.quiet && !cl.json)

@@ -60,6 +60,29 @@ static void program_and_pid_positionals(void **state)
 	cmdline_free(&cl);
 }
 
+static void run_mode(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	assert_int_equal(PARSE(&cl, "--json", "-ex", "leaks", "run", "--leak-check", "--", "prog", "-x", "1"), 0);
+	assert_true(cl.run);
+	assert_true(cl.leak_check);
+	assert_false(cl.follow_fork);
+	assert_string_equal(cl.run_argv[0], "prog");
+	assert_string_equal(cl.run_argv[1], "-x");
+	assert_int_equal(cl.nitems, 1);
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "run", "--follow-fork", "prog"), 0);
+	assert_true(cl.follow_fork);
+	assert_string_equal(cl.run_argv[0], "prog");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "run", "--"), -1);
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "run", "--bogus", "prog"), -1);
+	assert_string_equal(error_get(), "unknown option of run: --bogus");
+	cmdline_free(&cl);
+}
+
 static void usage_errors(void **state)
 {
 	(void)state;
@@ -131,6 +154,7 @@ int main(void)
 		cmocka_unit_test(pid_batch_and_ordered_commands),
 		cmocka_unit_test(trailing_words_are_a_command),
 		cmocka_unit_test(program_and_pid_positionals),
+		cmocka_unit_test(run_mode),
 		cmocka_unit_test(usage_errors),
 		cmocka_unit_test(command_names_prefixes_and_aliases),
 		cmocka_unit_test(completion_offers_next_words),
