@@ -7,18 +7,22 @@
 
 int cmd_backtrace(struct session *s, const struct args *a);
 int cmd_detach(struct session *s, const struct args *a);
+int cmd_disassemble(struct session *s, const struct args *a);
 int cmd_down(struct session *s, const struct args *a);
 int cmd_frame(struct session *s, const struct args *a);
+int cmd_gcore(struct session *s, const struct args *a);
 int cmd_help(struct session *s, const struct args *a);
 int cmd_info_proc_mappings(struct session *s, const struct args *a);
 int cmd_info_registers(struct session *s, const struct args *a);
 int cmd_info_sharedlibrary(struct session *s, const struct args *a);
+int cmd_info_symbol(struct session *s, const struct args *a);
 int cmd_info_threads(struct session *s, const struct args *a);
 int cmd_quit(struct session *s, const struct args *a);
 int cmd_set_output(struct session *s, const struct args *a);
 int cmd_source(struct session *s, const struct args *a);
 int cmd_thread(struct session *s, const struct args *a);
 int cmd_thread_apply(struct session *s, const struct args *a);
+int cmd_x(struct session *s, const struct args *a);
 int cmd_up(struct session *s, const struct args *a);
 
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */

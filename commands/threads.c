@@ -30,9 +30,15 @@ void out_thread_id(struct session *s, size_t index)
 		out_null(o, "pthread");
 	out_text(o, " (LWP ");
 	out_int(o, "tid", th->tid);
-	out_text(o, ") \"");
-	out_str(o, "name", th->name);
-	out_text(o, "\"");
+	out_text(o, ")");
+	/* Kernel cores do not record thread names: show none rather than "". */
+	if (th->name[0]) {
+		out_text(o, " \"");
+		out_str(o, "name", th->name);
+		out_text(o, "\"");
+	} else {
+		out_null(o, "name");
+	}
 }
 
 static void out_syscall(struct out *o, const struct thread *th)

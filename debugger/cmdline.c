@@ -238,8 +238,6 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 		return usage_error("%s", "give a process (-p) or a core (--core), not both");
 	if (cl->run && cl->no_stop)
 		return usage_error("%s", "--no-stop does not apply to run: the program is stopped only as it exits");
-	if (cl->core && classify(cl->core) == FILE_NONE)
-		return usage_error("%s: No such file or directory.", cl->core);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include "cmdline.h"
 #include "command.h"
+#include "core.h"
 #include "live.h"
 #include "repl.h"
 #include "run.h"
@@ -46,8 +47,10 @@ static int open_target(struct session *s, const struct cmdline *cl)
 		if (!s->target)
 			return load_error(s, "attach");
 	} else if (cl->core) {
-		error_set("%s: core files are not supported yet", cl->core);
-		return load_error(s, "core");
+		struct core_opts co = { .sysroot = cl->sysroot, .warn = warn_stderr };
+		s->target = core_open(cl->core, &co);
+		if (!s->target)
+			return load_error(s, "core");
 	} else {
 		return 0;
 	}

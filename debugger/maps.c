@@ -15,6 +15,20 @@ void maps_add(struct maps *m, const struct mapping *mp)
 	m->n++;
 }
 
+void maps_mark_written(struct maps *m, const char *text)
+{
+	struct mapping *cur = NULL;
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		uint64_t start, end, kb;
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " ", &start, &end) == 2 && strchr(line, ' ') > strchr(line, '-')) {
+			struct mapping *mp = (struct mapping *)maps_find(m, start);
+			cur = mp && mp->start == start ? mp : NULL;
+		} else if (cur && sscanf(line, "Anonymous: %" SCNu64 " kB", &kb) == 1) {
+			cur->written = kb > 0;
+		}
+	}
+}
+
 static unsigned parse_perms(const char *p)
 {
 	unsigned perms = 0;

@@ -21,6 +21,7 @@ struct mapping {
 	unsigned dev_major, dev_minor;
 	unsigned perms;      /* MAP_* bits */
 	char *path;          /* NULL for anonymous; "[heap]", "[stack]", ... kept as is */
+	bool written;        /* private file mapping with copy-on-write pages (smaps Anonymous > 0) */
 };
 
 struct maps {
@@ -30,6 +31,8 @@ struct maps {
 
 /* Parse the text of /proc/PID/maps. Returns 0, or -1 with error_set() on a malformed line. */
 int maps_parse(struct maps *m, const char *text);
+/* Mark the mappings that /proc/PID/smaps shows with anonymous (written) pages. */
+void maps_mark_written(struct maps *m, const char *smaps_text);
 void maps_add(struct maps *m, const struct mapping *mp); /* copies mp->path */
 void maps_sort(struct maps *m);
 void maps_free(struct maps *m);

@@ -202,6 +202,19 @@ bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 	return true;
 }
 
+const char *symbols_section(struct symbols *s, uint64_t addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr rel = addr, bias;
+	Elf_Scn *scn = mod ? dwfl_module_address_section(mod, &rel, &bias) : NULL;
+	Elf *elf = mod ? dwfl_module_getelf(mod, &bias) : NULL;
+	size_t shstrndx;
+	GElf_Shdr shdr;
+	if (!scn || !elf || elf_getshdrstrndx(elf, &shstrndx) != 0 || !gelf_getshdr(scn, &shdr))
+		return NULL;
+	return elf_strptr(elf, shstrndx, shdr.sh_name);
+}
+
 bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int *line, uint64_t *line_addr)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);

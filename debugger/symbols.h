@@ -38,6 +38,9 @@ struct sym_info {
 };
 bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out);
 
+/* The name of the ELF section holding addr (".text", ".bss"), NULL if none. */
+const char *symbols_section(struct symbols *s, uint64_t addr);
+
 /* Source file and line for pc; *line_addr is the first address of that line. */
 bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int *line, uint64_t *line_addr);
 

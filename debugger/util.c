@@ -46,14 +46,28 @@ char *xstrdup(const char *s)
 	return p;
 }
 
-char *xasprintf(const char *fmt, ...)
+char *xvasprintf(const char *fmt, va_list ap)
 {
 	struct strbuf sb = STRBUF_INIT;
+	sb_vaddf(&sb, fmt, ap);
+	return sb_detach(&sb);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
+	char *s = xvasprintf(fmt, ap);
 	va_end(ap);
-	return sb_detach(&sb);
+	return s;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = strndup(s, n);
+	if (!d)
+		out_of_memory(n);
+	return d;
 }
 
 void grow_array(void **array, size_t *cap, size_t need, size_t elem)
@@ -72,7 +86,7 @@ static void sb_reserve(struct strbuf *sb, size_t extra)
 	GROW(sb->buf, sb->cap, sb->len + extra + 1);
 }
 
-void sb_add(struct strbuf *sb, const char *s, size_t n)
+void sb_add(struct strbuf *sb, const void *s, size_t n)
 {
 	sb_reserve(sb, n);
 	memcpy(sb->buf + sb->len, s, n);

@@ -15,6 +15,8 @@ void *xcalloc(size_t count, size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+char *xstrndup(const char *s, size_t n);
 
 /* Grow *array (of *cap elements of size elem) so that it holds at least need. */
 void grow_array(void **array, size_t *cap, size_t need, size_t elem);
@@ -25,7 +27,7 @@ struct strbuf {
 	size_t len, cap;
 };
 #define STRBUF_INIT { NULL, 0, 0 }
-void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_add(struct strbuf *sb, const void *s, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -3,6 +3,7 @@ its JSON Lines, compare with the ground truth the fixtures record."""
 import json
 import os
 import queue
+import resource
 import signal
 import subprocess
 import tempfile
@@ -14,16 +15,21 @@ STRAND = os.path.join(ROOT, "strand")
 TARGETS = os.path.join(ROOT, "build", "tests", "targets")
 
 
+def allow_core_dumps():
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 class Fixture:
     """A fixture program: started, waited for ("ready"), its truth read back, killed at the end."""
 
-    def __init__(self, name, *args, env=None, ready=True, cwd=None, timeout=10):
+    def __init__(self, name, *args, env=None, ready=True, cwd=None, timeout=10, core_dumps=False):
         fd, self.truth_path = tempfile.mkstemp(prefix=f"truth-{name}-")
         os.close(fd)
         full_env = dict(os.environ, STRAND_TRUTH=self.truth_path)
         full_env.update(env or {})
         self.proc = subprocess.Popen([os.path.join(TARGETS, name), *args], stdout=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, env=full_env, text=True, cwd=cwd)
+                                     stdin=subprocess.DEVNULL, env=full_env, text=True, cwd=cwd,
+                                     preexec_fn=allow_core_dumps if core_dumps else None)
         self.lines = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         if ready:

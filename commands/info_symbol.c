@@ -1,0 +1,52 @@
+/* info symbol ADDRESS: which symbol, section and module an address is in. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/frames.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+/* gdb names the module only when it is not the main program. */
+static bool is_main_program(struct session *s, const char *module)
+{
+	return s->target->exe && module && !strcmp(module, s->target->exe);
+}
+
+int cmd_info_symbol(struct session *s, const struct args *a)
+{
+	uint64_t addr;
+	if (!symbols_resolve_address(s->symbols, a->rest, session_thread(s), &addr)) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	struct out *o = s->out;
+	out_hide_text(o, true);
+	out_hex(o, "address", addr);
+	out_hide_text(o, false);
+	struct sym_info si;
+	if (!symbols_addr_info(s->symbols, addr, &si) || !si.name) {
+		out_text(o, "No symbol matches %s.\n", a->rest);
+		out_null(o, "symbol");
+		return 0;
+	}
+	char *name = demangle(si.name);
+	out_str(o, "symbol", name);
+	free(name);
+	if (si.offset)
+		out_text(o, " + ");
+	out_hide_text(o, !si.offset);
+	out_uint(o, "offset", si.offset);
+	out_hide_text(o, false);
+	const char *section = symbols_section(s->symbols, addr);
+	out_text(o, " in section ");
+	out_str(o, "section", section ? section : "?");
+	if (!is_main_program(s, si.module)) {
+		out_text(o, " of ");
+	}
+	out_hide_text(o, is_main_program(s, si.module));
+	out_str(o, "module", si.module);
+	out_hide_text(o, false);
+	out_text(o, "\n");
+	return 0;
+}
