@@ -1,18 +1,949 @@
-/* Frame arguments and locals from DWARF. This first version prints none:
- * frames show "()" and bt full says so; the DWARF value printer replaces it. */
-#include "frames.h"
-#include "session.h"
+#include "dwarf_values.h"
+
+#include <ctype.h>
+#include <dwarf.h>
+#include <elfutils/libdwfl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum { MAX_ELEMENTS = 200, MAX_DEPTH = 8, MAX_STRING = 200 };
+
+/* ---- types ---- */
+
+static bool die_type(Dwarf_Die *die, Dwarf_Die *type)
+{
+	Dwarf_Attribute attr;
+	return dwarf_formref_die(dwarf_attr_integrate(die, DW_AT_type, &attr), type) != NULL;
+}
+
+/* Through typedefs and qualifiers to the type that decides the format. */
+static bool strip_type(Dwarf_Die *type, Dwarf_Die *out)
+{
+	Dwarf_Die t = *type;
+	for (int guard = 0; guard < 32; guard++) {
+		int tag = dwarf_tag(&t);
+		if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+		    tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
+			*out = t;
+			return true;
+		}
+		Dwarf_Die next;
+		if (!die_type(&t, &next))
+			return false; /* const void */
+		t = next;
+	}
+	return false;
+}
+
+uint64_t type_size(Dwarf_Die *type)
+{
+	Dwarf_Die t;
+	if (!strip_type(type, &t))
+		return 0;
+	Dwarf_Word size;
+	if (dwarf_aggregate_size(&t, &size) == 0)
+		return size;
+	return dwarf_tag(&t) == DW_TAG_pointer_type || dwarf_tag(&t) == DW_TAG_reference_type ? 8 : 0;
+}
+
+static bool array_bound(Dwarf_Die *array, uint64_t *count)
+{
+	Dwarf_Die sub;
+	if (dwarf_child(array, &sub) != 0)
+		return false;
+	Dwarf_Attribute attr;
+	Dwarf_Word v;
+	if (dwarf_formudata(dwarf_attr(&sub, DW_AT_count, &attr), &v) == 0) {
+		*count = v;
+		return true;
+	}
+	if (dwarf_formudata(dwarf_attr(&sub, DW_AT_upper_bound, &attr), &v) == 0) {
+		*count = v + 1;
+		return true;
+	}
+	return false;
+}
+
+void type_name(Dwarf_Die *type, bool have_type, struct strbuf *sb)
+{
+	if (!have_type) {
+		sb_adds(sb, "void");
+		return;
+	}
+	Dwarf_Die t = *type, inner;
+	const char *name = dwarf_diename(&t);
+	switch (dwarf_tag(&t)) {
+	case DW_TAG_pointer_type:
+		type_name(&inner, die_type(&t, &inner), sb);
+		sb_adds(sb, " *");
+		return;
+	case DW_TAG_reference_type:
+		type_name(&inner, die_type(&t, &inner), sb);
+		sb_adds(sb, " &");
+		return;
+	case DW_TAG_const_type:
+		sb_adds(sb, "const ");
+		type_name(&inner, die_type(&t, &inner), sb);
+		return;
+	case DW_TAG_volatile_type:
+		sb_adds(sb, "volatile ");
+		type_name(&inner, die_type(&t, &inner), sb);
+		return;
+	case DW_TAG_array_type: {
+		uint64_t n;
+		type_name(&inner, die_type(&t, &inner), sb);
+		if (array_bound(&t, &n))
+			sb_addf(sb, " [%" PRIu64 "]", n);
+		else
+			sb_adds(sb, " []");
+		return;
+	}
+	case DW_TAG_structure_type:
+		sb_addf(sb, "struct %s", name ? name : "{...}");
+		return;
+	case DW_TAG_union_type:
+		sb_addf(sb, "union %s", name ? name : "{...}");
+		return;
+	case DW_TAG_enumeration_type:
+		sb_addf(sb, "enum %s", name ? name : "{...}");
+		return;
+	case DW_TAG_class_type:
+		sb_addf(sb, "%s", name ? name : "class {...}");
+		return;
+	case DW_TAG_subroutine_type:
+		sb_adds(sb, "void (*)()");
+		return;
+	default:
+		sb_adds(sb, name ? name : "?");
+	}
+}
+
+/* ---- locations ---- */
+
+static bool frame_reg(const struct value_frame *vf, unsigned regno, uint64_t *out)
+{
+	if (!vf->fr || regno >= FRAME_NREGS || !(vf->fr->regs_valid & (1u << regno)))
+		return false;
+	*out = vf->fr->regs[regno];
+	return true;
+}
+
+static bool eval_location(const struct value_frame *vf, Dwarf_Addr bias, const Dwarf_Op *ops, size_t n,
+			  struct value *v, int depth);
+
+static bool frame_base(const struct value_frame *vf, uint64_t *out, int depth)
+{
+	if (!vf->lf || !vf->lf->nscopes || depth > 2)
+		return false;
+	Dwarf_Attribute attr;
+	Dwarf_Op *ops;
+	size_t n;
+	Dwarf_Die sub = vf->lf->subprogram;
+	if (!dwarf_attr_integrate(&sub, DW_AT_frame_base, &attr) ||
+	    dwarf_getlocation_addr(&attr, vf->fr->lookup_pc - vf->lf->bias, &ops, &n, 1) != 1)
+		return false;
+	struct value v;
+	if (!eval_location(vf, vf->lf->bias, ops, n, &v, depth + 1))
+		return false;
+	/* DW_OP_reg6 as a frame base means "the value of rbp". */
+	*out = v.kind == VAL_MEMORY ? v.addr : v.bits;
+	return v.kind != VAL_NONE;
+}
+
+static bool eval_location(const struct value_frame *vf, Dwarf_Addr bias, const Dwarf_Op *ops, size_t n,
+			  struct value *v, int depth)
+{
+	uint64_t stack[64];
+	size_t sp = 0;
+	v->kind = VAL_NONE;
+	v->why_none = "optimized out";
+	for (size_t i = 0; i < n; i++) {
+		uint8_t op = ops[i].atom;
+		uint64_t r, x;
+		if (sp >= 63)
+			return false;
+		if (op >= DW_OP_lit0 && op <= DW_OP_lit31) {
+			stack[sp++] = op - DW_OP_lit0;
+		} else if (op >= DW_OP_reg0 && op <= DW_OP_reg31) {
+			if (!frame_reg(vf, op - DW_OP_reg0, &r))
+				return false;
+			v->kind = VAL_REGISTER;
+			v->bits = r;
+			return true;
+		} else if (op >= DW_OP_breg0 && op <= DW_OP_breg31) {
+			if (!frame_reg(vf, op - DW_OP_breg0, &r))
+				return false;
+			stack[sp++] = r + ops[i].number;
+		} else {
+			switch (op) {
+			case DW_OP_addr:
+				stack[sp++] = ops[i].number + bias;
+				break;
+			case DW_OP_regx:
+				if (!frame_reg(vf, (unsigned)ops[i].number, &r))
+					return false;
+				v->kind = VAL_REGISTER;
+				v->bits = r;
+				return true;
+			case DW_OP_bregx:
+				if (!frame_reg(vf, (unsigned)ops[i].number, &r))
+					return false;
+				stack[sp++] = r + ops[i].number2;
+				break;
+			case DW_OP_fbreg:
+				if (!frame_base(vf, &r, depth))
+					return false;
+				stack[sp++] = r + ops[i].number;
+				break;
+			case DW_OP_call_frame_cfa:
+				if (!vf->fr || !vf->fr->cfa)
+					return false;
+				stack[sp++] = vf->fr->cfa;
+				break;
+			case DW_OP_const1u: case DW_OP_const2u: case DW_OP_const4u: case DW_OP_const8u:
+			case DW_OP_const1s: case DW_OP_const2s: case DW_OP_const4s: case DW_OP_const8s:
+			case DW_OP_constu: case DW_OP_consts:
+				stack[sp++] = ops[i].number;
+				break;
+			case DW_OP_plus_uconst:
+				if (!sp)
+					return false;
+				stack[sp - 1] += ops[i].number;
+				break;
+			case DW_OP_plus: case DW_OP_minus:
+				if (sp < 2)
+					return false;
+				x = stack[--sp];
+				stack[sp - 1] = op == DW_OP_plus ? stack[sp - 1] + x : stack[sp - 1] - x;
+				break;
+			case DW_OP_deref:
+				if (!sp || !target_read_u64(vf->s->target, stack[sp - 1], &stack[sp - 1]))
+					return false;
+				break;
+			case DW_OP_stack_value:
+				if (!sp)
+					return false;
+				v->kind = VAL_CONSTANT;
+				v->bits = stack[sp - 1];
+				return true;
+			default: /* entry values, pieces, TLS: not evaluated */
+				return false;
+			}
+		}
+	}
+	if (!sp)
+		return false;
+	v->kind = VAL_MEMORY;
+	v->addr = stack[sp - 1];
+	return true;
+}
+
+struct value variable_value(const struct value_frame *vf, Dwarf_Die *var)
+{
+	struct value v = { .kind = VAL_NONE, .why_none = "optimized out" };
+	v.have_type = die_type(var, &v.type);
+	Dwarf_Attribute attr;
+	Dwarf_Op *ops;
+	size_t n;
+	Dwarf_Addr bias = vf->lf ? vf->lf->bias : 0;
+	uint64_t pc = vf->fr ? vf->fr->lookup_pc - bias : 0;
+	if (dwarf_attr_integrate(var, DW_AT_const_value, &attr)) {
+		Dwarf_Word w;
+		if (dwarf_formudata(&attr, &w) == 0) {
+			v.kind = VAL_CONSTANT;
+			v.bits = w;
+		}
+		return v;
+	}
+	if (!dwarf_attr_integrate(var, DW_AT_location, &attr))
+		return v;
+	if (dwarf_getlocation_addr(&attr, pc, &ops, &n, 1) != 1 || !eval_location(vf, bias, ops, n, &v, 0)) {
+		v.kind = VAL_NONE;
+		v.why_none = "optimized out";
+	}
+	return v;
+}
+
+/* ---- formatting ---- */
+
+static bool value_bytes(struct session *s, const struct value *v, void *buf, size_t len)
+{
+	if (v->kind == VAL_MEMORY)
+		return target_read_all(s->target, v->addr, buf, len);
+	if (v->kind == VAL_REGISTER || v->kind == VAL_CONSTANT) {
+		memset(buf, 0, len);
+		memcpy(buf, &v->bits, len < 8 ? len : 8);
+		return true;
+	}
+	return false;
+}
+
+static void format_char(int c, struct strbuf *sb)
+{
+	if (c == '\'' || c == '\\')
+		sb_addf(sb, "\\%c", c);
+	else if (isprint(c))
+		sb_addc(sb, (char)c);
+	else if (c && strchr("\a\b\f\n\r\t\v", c))
+		sb_addf(sb, "\\%c", "abfnrtv"[strchr("\a\b\f\n\r\t\v", c) - "\a\b\f\n\r\t\v"]);
+	else
+		sb_addf(sb, "\\%03o", c & 0xff);
+}
+
+static void format_string_at(struct session *s, uint64_t addr, struct strbuf *sb)
+{
+	char *str = target_read_string(s->target, addr, MAX_STRING);
+	if (!str) {
+		sb_addf(sb, " <error: Cannot access memory at address 0x%" PRIx64 ">", addr);
+		return;
+	}
+	sb_adds(sb, " \"");
+	for (char *p = str; *p; p++)
+		*p == '"' ? sb_adds(sb, "\\\"") : format_char((unsigned char)*p, sb);
+	sb_adds(sb, strlen(str) == MAX_STRING ? "\"..." : "\"");
+	free(str);
+}
+
+static bool is_char_type(Dwarf_Die *t)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word enc, size;
+	Dwarf_Die s;
+	return strip_type(t, &s) && dwarf_tag(&s) == DW_TAG_base_type &&
+	       dwarf_formudata(dwarf_attr(&s, DW_AT_encoding, &attr), &enc) == 0 &&
+	       (enc == DW_ATE_signed_char || enc == DW_ATE_unsigned_char) &&
+	       dwarf_formudata(dwarf_attr(&s, DW_AT_byte_size, &attr), &size) == 0 && size == 1;
+}
+
+static void format_value(struct session *s, const struct value *v, struct strbuf *sb, int depth);
+
+static void format_base(Dwarf_Die *t, const uint8_t *bytes, size_t size, struct strbuf *sb)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word enc = DW_ATE_signed;
+	dwarf_formudata(dwarf_attr(t, DW_AT_encoding, &attr), &enc);
+	uint64_t u = 0;
+	memcpy(&u, bytes, size < 8 ? size : 8);
+	int64_t i = size >= 8 ? (int64_t)u : (int64_t)(u << (64 - 8 * size)) >> (64 - 8 * size);
+	switch (enc) {
+	case DW_ATE_boolean:
+		sb_adds(sb, u ? "true" : "false");
+		break;
+	case DW_ATE_float:
+		if (size == 4) {
+			float f;
+			memcpy(&f, bytes, 4);
+			sb_addf(sb, "%g", (double)f);
+		} else if (size == 8) {
+			double d;
+			memcpy(&d, bytes, 8);
+			sb_addf(sb, "%.17g", d);
+		} else {
+			sb_adds(sb, "<long double>");
+		}
+		break;
+	case DW_ATE_signed_char:
+	case DW_ATE_unsigned_char:
+		sb_addf(sb, "%" PRId64 " '", enc == DW_ATE_signed_char ? i : (int64_t)u);
+		format_char((int)(u & 0xff), sb);
+		sb_addc(sb, '\'');
+		break;
+	case DW_ATE_unsigned:
+		sb_addf(sb, "%" PRIu64, u);
+		break;
+	default:
+		sb_addf(sb, "%" PRId64, i);
+	}
+}
+
+static void format_pointer(struct session *s, Dwarf_Die *t, uint64_t p, struct strbuf *sb)
+{
+	sb_addf(sb, "0x%" PRIx64, p);
+	Dwarf_Die target;
+	bool typed = die_type(t, &target);
+	if (!p)
+		return;
+	if (typed && is_char_type(&target)) {
+		format_string_at(s, p, sb);
+		return;
+	}
+	value_symbol(s, p, sb);
+}
+
+void value_symbol(struct session *s, uint64_t p, struct strbuf *sb)
+{
+	struct sym_info si;
+	if (!symbols_addr_info(s->symbols, p, &si) || !si.name)
+		return;
+	/* gcc names a function's static "second.0", gdb shows "second"; and
+	 * "clock_nanosleep@GLIBC_2.2" is the symbol version, not the name. */
+	size_t len = strcspn(si.name, "@");
+	const char *dot = memchr(si.name, '.', len);
+	if (dot && dot > si.name && dot[1] && strspn(dot + 1, "0123456789") == len - (size_t)(dot + 1 - si.name))
+		len = (size_t)(dot - si.name);
+	if (si.offset)
+		sb_addf(sb, " <%.*s+%" PRIu64 ">", (int)len, si.name, si.offset);
+	else
+		sb_addf(sb, " <%.*s>", (int)len, si.name);
+}
+
+static void format_enum(Dwarf_Die *t, uint64_t u, struct strbuf *sb)
+{
+	Dwarf_Die e;
+	if (dwarf_child(t, &e) == 0) {
+		do {
+			Dwarf_Attribute attr;
+			Dwarf_Sword val;
+			if (dwarf_tag(&e) == DW_TAG_enumerator &&
+			    dwarf_formsdata(dwarf_attr(&e, DW_AT_const_value, &attr), &val) == 0 && (uint64_t)val == u) {
+				sb_adds(sb, dwarf_diename(&e));
+				return;
+			}
+		} while (dwarf_siblingof(&e, &e) == 0);
+	}
+	sb_addf(sb, "%" PRIu64, u);
+}
+
+static uint64_t member_offset(Dwarf_Die *m)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word off = 0;
+	dwarf_formudata(dwarf_attr(m, DW_AT_data_member_location, &attr), &off);
+	return off;
+}
+
+static void format_struct(struct session *s, const struct value *v, Dwarf_Die *t, struct strbuf *sb, int depth)
+{
+	Dwarf_Die m;
+	bool first = true;
+	sb_adds(sb, "{");
+	if (dwarf_child(t, &m) == 0) {
+		do {
+			if (dwarf_tag(&m) != DW_TAG_member)
+				continue;
+			const char *name = dwarf_diename(&m);
+			sb_adds(sb, first ? "" : ", ");
+			first = false;
+			if (name)
+				sb_addf(sb, "%s = ", name);
+			struct value mv = *v;
+			mv.have_type = die_type(&m, &mv.type);
+			if (v->kind == VAL_MEMORY)
+				mv.addr = v->addr + member_offset(&m);
+			else
+				mv.bits = v->bits >> (8 * member_offset(&m));
+			format_value(s, &mv, sb, depth + 1);
+		} while (dwarf_siblingof(&m, &m) == 0);
+	}
+	sb_adds(sb, "}");
+}
+
+static void format_array(struct session *s, const struct value *v, Dwarf_Die *t, struct strbuf *sb, int depth)
+{
+	Dwarf_Die elem;
+	uint64_t count = 0;
+	if (!die_type(t, &elem) || !array_bound(t, &count) || v->kind != VAL_MEMORY) {
+		sb_adds(sb, "{...}");
+		return;
+	}
+	if (is_char_type(&elem)) {
+		char buf[MAX_STRING + 1];
+		size_t n = count < MAX_STRING ? (size_t)count : MAX_STRING;
+		if (!target_read_all(s->target, v->addr, buf, n)) {
+			sb_adds(sb, "<unreadable>");
+			return;
+		}
+		size_t len = strnlen(buf, n);
+		sb_addc(sb, '"');
+		for (size_t i = 0; i < len; i++)
+			buf[i] == '"' ? sb_adds(sb, "\\\"") : format_char((unsigned char)buf[i], sb);
+		/* gdb's rule: the final NUL is implied; a run of more than 10
+		 * NULs before it collapses into "<repeats N times>". */
+		uint64_t zeros = count > len + 1 ? count - len - 1 : 0;
+		if (zeros > 10) {
+			sb_addf(sb, "\", '\\000' <repeats %" PRIu64 " times>", zeros);
+		} else {
+			for (uint64_t z = 0; z < zeros; z++)
+				sb_adds(sb, "\\000");
+			sb_addc(sb, '"');
+		}
+		return;
+	}
+	uint64_t esize = type_size(&elem);
+	sb_adds(sb, "{");
+	for (uint64_t i = 0; i < count && i < MAX_ELEMENTS; i++) {
+		struct value ev = { .kind = VAL_MEMORY, .addr = v->addr + i * esize, .type = elem, .have_type = true };
+		sb_adds(sb, i ? ", " : "");
+		format_value(s, &ev, sb, depth + 1);
+	}
+	sb_adds(sb, count > MAX_ELEMENTS ? "...}" : "}");
+}
+
+static void format_value(struct session *s, const struct value *v, struct strbuf *sb, int depth)
+{
+	if (v->kind == VAL_NONE) {
+		sb_addf(sb, "<%s>", v->why_none ? v->why_none : "optimized out");
+		return;
+	}
+	Dwarf_Die t;
+	if (!v->have_type || !strip_type((Dwarf_Die *)&v->type, &t)) {
+		sb_adds(sb, "<void>");
+		return;
+	}
+	if (depth > MAX_DEPTH) {
+		sb_adds(sb, "...");
+		return;
+	}
+	int tag = dwarf_tag(&t);
+	if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) {
+		format_struct(s, v, &t, sb, depth);
+		return;
+	}
+	if (tag == DW_TAG_array_type) {
+		format_array(s, v, &t, sb, depth);
+		return;
+	}
+	uint8_t bytes[16] = { 0 };
+	uint64_t size = type_size(&t);
+	if (size == 0 || size > sizeof(bytes) || !value_bytes(s, v, bytes, (size_t)size)) {
+		if (v->kind == VAL_MEMORY)
+			sb_addf(sb, "<error: Cannot access memory at address 0x%" PRIx64 ">", v->addr);
+		else
+			sb_adds(sb, "<unavailable>");
+		return;
+	}
+	uint64_t u = 0;
+	memcpy(&u, bytes, size < 8 ? (size_t)size : 8);
+	switch (tag) {
+	case DW_TAG_pointer_type:
+	case DW_TAG_reference_type:
+		format_pointer(s, &t, u, sb);
+		break;
+	case DW_TAG_enumeration_type:
+		format_enum(&t, u, sb);
+		break;
+	case DW_TAG_base_type:
+		format_base(&t, bytes, (size_t)size, sb);
+		break;
+	default:
+		sb_addf(sb, "0x%" PRIx64, u);
+	}
+}
+
+void value_format(struct session *s, const struct value *v, struct strbuf *sb)
+{
+	format_value(s, v, sb, 0);
+}
+
+/* ---- frames: args and locals ---- */
+
+/* Call fn for each parameter (params true) or local variable of the logical
+ * frame, innermost block first, as gdb lists them. */
+static void each_variable(const struct logical_frame *lf, bool params,
+			  void (*fn)(Dwarf_Die *var, void *arg), void *arg)
+{
+	for (int k = params ? lf->nscopes - 1 : 0; k < lf->nscopes; k++) {
+		Dwarf_Die child;
+		if (dwarf_child(&lf->scopes[k], &child) != 0)
+			continue;
+		do {
+			int tag = dwarf_tag(&child);
+			if ((params && tag == DW_TAG_formal_parameter) || (!params && tag == DW_TAG_variable))
+				fn(&child, arg);
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+}
+
+struct print_vars {
+	struct session *s;
+	struct value_frame vf;
+	int count;
+	bool one_line; /* args: "a=1, b=2"; locals: "        name = value" lines */
+	const char *indent;
+};
+
+static void print_variable(Dwarf_Die *var, void *arg)
+{
+	struct print_vars *pv = arg;
+	struct out *o = pv->s->out;
+	const char *name = dwarf_diename(var);
+	if (!name)
+		return;
+	struct value v = variable_value(&pv->vf, var);
+	struct strbuf sb = STRBUF_INIT, tn = STRBUF_INIT;
+	value_format(pv->s, &v, &sb);
+	type_name(&v.type, v.have_type, &tn);
+	out_obj(o, NULL);
+	if (pv->one_line) {
+		out_text(o, pv->count ? ", " : "");
+		out_str(o, "name", name);
+		out_text(o, "=");
+	} else {
+		out_text(o, "%s", pv->indent);
+		out_str(o, "name", name);
+		out_text(o, " = ");
+	}
+	out_str(o, "value", sb.buf ? sb.buf : "");
+	out_hide_text(o, true);
+	out_str(o, "type", tn.buf);
+	if (v.kind == VAL_MEMORY)
+		out_hex(o, "address", v.addr);
+	else
+		out_null(o, "address");
+	out_hide_text(o, false);
+	if (!pv->one_line)
+		out_text(o, "\n");
+	out_obj_end(o);
+	pv->count++;
+	sb_release(&sb);
+	sb_release(&tn);
+}
 
 void out_frame_args(struct session *s, const struct stack *st, size_t i)
 {
-	(void)s;
-	(void)st;
-	(void)i;
+	const struct logical_frame *lf = &st->f[i];
+	out_list(s->out, "args");
+	if (lf->nscopes) {
+		struct print_vars pv = { s, { s, &st->bt.frames[lf->phys], lf }, 0, true, "" };
+		each_variable(lf, true, print_variable, &pv);
+	}
+	out_list_end(s->out);
+}
+
+void out_frame_variables(struct session *s, const struct stack *st, size_t i, bool params, const char *indent)
+{
+	const struct logical_frame *lf = &st->f[i];
+	struct print_vars pv = { s, { s, &st->bt.frames[lf->phys], lf }, 0, false, indent };
+	out_list(s->out, params ? "args" : "locals");
+	if (lf->nscopes)
+		each_variable(lf, params, print_variable, &pv);
+	out_list_end(s->out);
+	if (!pv.count)
+		out_text(s->out, params ? "No arguments.\n" : "No locals.\n");
 }
 
 void out_frame_locals(struct session *s, const struct stack *st, size_t i)
 {
-	(void)st;
-	(void)i;
-	out_text(s->out, "No locals.\n");
+	out_frame_variables(s, st, i, false, "        ");
+}
+
+/* ---- naming stack slots ---- */
+
+struct find_slot {
+	struct value_frame vf;
+	uint64_t addr;
+	const char *name;
+	bool is_param;
+	bool params;
+};
+
+static void match_slot(Dwarf_Die *var, void *arg)
+{
+	struct find_slot *fs = arg;
+	if (fs->name)
+		return;
+	struct value v = variable_value(&fs->vf, var);
+	uint64_t size = v.have_type ? type_size(&v.type) : 8;
+	if (v.kind == VAL_MEMORY && fs->addr >= v.addr && fs->addr < v.addr + (size ? size : 8)) {
+		fs->name = dwarf_diename(var);
+		fs->is_param = fs->params;
+	}
+}
+
+const char *frame_variable_at(const struct value_frame *vf, uint64_t addr, bool *is_param)
+{
+	struct find_slot fs = { .vf = *vf, .addr = addr };
+	if (!vf->lf || !vf->lf->nscopes)
+		return NULL;
+	each_variable(vf->lf, false, match_slot, &fs);
+	fs.params = true;
+	each_variable(vf->lf, true, match_slot, &fs);
+	if (is_param)
+		*is_param = fs.is_param;
+	return fs.name;
+}
+
+/* ---- expressions ---- */
+
+struct find_var {
+	const char *name;
+	Dwarf_Die die;
+	bool found;
+};
+
+static void match_name(Dwarf_Die *var, void *arg)
+{
+	struct find_var *fv = arg;
+	const char *n = dwarf_diename(var);
+	if (!fv->found && n && !strcmp(n, fv->name)) {
+		fv->die = *var;
+		fv->found = true;
+	}
+}
+
+struct global_search {
+	const char *name;
+	Dwarf_Die die;
+	Dwarf_Addr bias;
+	bool found;
+};
+
+/* A global (or file-static) variable with a location, in any module's DWARF. */
+static int search_module(Dwfl_Module *mod, void **ud, const char *mname, Dwarf_Addr low, void *arg)
+{
+	(void)ud;
+	(void)mname;
+	(void)low;
+	struct global_search *g = arg;
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = NULL;
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
+		Dwarf_Die child;
+		if (dwarf_child(cu, &child) != 0)
+			continue;
+		do {
+			const char *n;
+			Dwarf_Attribute attr;
+			if (dwarf_tag(&child) == DW_TAG_variable && (n = dwarf_diename(&child)) && !strcmp(n, g->name) &&
+			    dwarf_attr_integrate(&child, DW_AT_location, &attr)) {
+				g->die = child;
+				g->bias = bias;
+				g->found = true;
+				return DWARF_CB_ABORT;
+			}
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+	return DWARF_CB_OK;
+}
+
+static bool lookup_name(struct session *s, const struct value_frame *vf, const char *name, struct value *out)
+{
+	if (vf->lf && vf->lf->nscopes) {
+		struct find_var fv = { .name = name };
+		each_variable(vf->lf, false, match_name, &fv);
+		each_variable(vf->lf, true, match_name, &fv);
+		if (fv.found) {
+			*out = variable_value(vf, &fv.die);
+			return true;
+		}
+	}
+	struct global_search g = { .name = name };
+	dwfl_getmodules(symbols_dwfl(s->symbols), search_module, &g, 0);
+	if (g.found) {
+		struct logical_frame lf = { .bias = g.bias };
+		struct value_frame gvf = { s, NULL, &lf };
+		*out = variable_value(&gvf, &g.die);
+		return true;
+	}
+	uint64_t addr;
+	if (symbols_lookup(s->symbols, name, NULL, &addr, NULL))
+		return error_set("'%s' has unknown type (no debug info); cast it, or use x &%s", name, name) == 0;
+	return error_set("No symbol \"%s\" in current context.", name) == 0;
+}
+
+struct parser {
+	struct session *s;
+	const struct value_frame *vf;
+	const char *p;
+};
+
+static void skip_space(struct parser *ps)
+{
+	while (isspace((unsigned char)*ps->p))
+		ps->p++;
+}
+
+static bool read_ident(struct parser *ps, char *buf, size_t len)
+{
+	size_t n = 0;
+	while ((isalnum((unsigned char)*ps->p) || *ps->p == '_') && n + 1 < len)
+		buf[n++] = *ps->p++;
+	buf[n] = '\0';
+	return n > 0;
+}
+
+static bool deref(struct session *s, struct value *v)
+{
+	Dwarf_Die t;
+	if (!v->have_type || !strip_type(&v->type, &t) ||
+	    (dwarf_tag(&t) != DW_TAG_pointer_type && dwarf_tag(&t) != DW_TAG_reference_type))
+		return error_set("Attempt to take contents of a non-pointer value.") == 0;
+	uint64_t p;
+	uint8_t probe;
+	if (!value_bytes(s, v, &p, 8))
+		return error_set("Cannot access memory at address 0x%" PRIx64, v->addr) == 0;
+	if (target_read(s->target, p, &probe, 1) != 1)
+		return error_set("Cannot access memory at address 0x%" PRIx64, p) == 0;
+	v->kind = VAL_MEMORY;
+	v->addr = p;
+	v->have_type = die_type(&t, &v->type);
+	return true;
+}
+
+static bool member(struct value *v, const char *name)
+{
+	Dwarf_Die t, m;
+	if (!v->have_type || !strip_type(&v->type, &t) || dwarf_child(&t, &m) != 0)
+		return error_set("There is no member named %s.", name) == 0;
+	do {
+		const char *n = dwarf_diename(&m);
+		if (dwarf_tag(&m) == DW_TAG_member && n && !strcmp(n, name)) {
+			if (v->kind == VAL_MEMORY)
+				v->addr += member_offset(&m);
+			else
+				v->bits >>= 8 * member_offset(&m);
+			v->have_type = die_type(&m, &v->type);
+			return true;
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return error_set("There is no member named %s.", name) == 0;
+}
+
+static bool subscript(struct session *s, struct value *v, uint64_t index)
+{
+	Dwarf_Die t, elem;
+	if (!v->have_type || !strip_type(&v->type, &t))
+		return error_set("cannot subscript something of type void") == 0;
+	if (dwarf_tag(&t) == DW_TAG_pointer_type) {
+		if (!deref(s, v))
+			return false;
+		v->addr += index * type_size(&v->type);
+		return true;
+	}
+	if (dwarf_tag(&t) != DW_TAG_array_type || !die_type(&t, &elem) || v->kind != VAL_MEMORY)
+		return error_set("cannot subscript something that is not an array or pointer") == 0;
+	v->addr += index * type_size(&elem);
+	v->type = elem;
+	return true;
+}
+
+static bool parse_unary(struct parser *ps, struct value *v, bool *addr_of);
+
+/* pc, sp and fp as unwound for the selected frame, as gdb shows them. */
+static void selected_frame_register(const struct value_frame *vf, const char *name, uint64_t *r)
+{
+	static const struct { const char *name; unsigned dwarf; } map[] = {
+		{ "pc", 16 }, { "rip", 16 }, { "sp", 7 }, { "rsp", 7 }, { "fp", 6 }, { "rbp", 6 },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+		if (!strcmp(name, map[i].name))
+			frame_reg(vf, map[i].dwarf, r);
+}
+
+static const char *regs_name_canonical(const char *name)
+{
+	static const char *const special[] = { "pc", "sp", "fp" };
+	for (size_t i = 0; i < ARRAY_SIZE(special); i++)
+		if (!strcmp(name, special[i]))
+			return special[i];
+	for (size_t i = 0; regs_name(i); i++)
+		if (!strcmp(name, regs_name(i)))
+			return regs_name(i);
+	return "?";
+}
+
+static bool parse_primary(struct parser *ps, struct value *v)
+{
+	char name[256];
+	skip_space(ps);
+	if (*ps->p == '(') {
+		ps->p++;
+		bool addr_of = false;
+		bool ok = parse_unary(ps, v, &addr_of);
+		skip_space(ps);
+		if (!ok || *ps->p != ')' || addr_of)
+			return ok && error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+		ps->p++;
+		return true;
+	}
+	if (*ps->p == '$') {
+		ps->p++;
+		read_ident(ps, name, sizeof(name));
+		uint64_t r;
+		struct thread *th = session_thread(ps->s);
+		if (!th || !regs_get(&th->regs, name, &r))
+			return error_set("No register $%s.", name) == 0;
+		selected_frame_register(ps->vf, name, &r);
+		*v = (struct value){ .kind = VAL_CONSTANT, .bits = r };
+		v->register_name = regs_name_canonical(name);
+		return true;
+	}
+	if (isdigit((unsigned char)*ps->p)) {
+		char *end;
+		uint64_t n = strtoull(ps->p, &end, 0);
+		ps->p = end;
+		*v = (struct value){ .kind = VAL_CONSTANT, .bits = n };
+		return true;
+	}
+	if (!read_ident(ps, name, sizeof(name)))
+		return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+	return lookup_name(ps->s, ps->vf, name, v);
+}
+
+static bool parse_postfix(struct parser *ps, struct value *v)
+{
+	if (!parse_primary(ps, v))
+		return false;
+	for (;;) {
+		skip_space(ps);
+		char name[256];
+		if (*ps->p == '.' || (ps->p[0] == '-' && ps->p[1] == '>')) {
+			bool arrow = *ps->p == '-';
+			ps->p += arrow ? 2 : 1;
+			skip_space(ps);
+			if (!read_ident(ps, name, sizeof(name)))
+				return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+			if ((arrow && !deref(ps->s, v)) || !member(v, name))
+				return false;
+		} else if (*ps->p == '[') {
+			char *end;
+			uint64_t idx = strtoull(ps->p + 1, &end, 0);
+			if (end == ps->p + 1 || *end != ']')
+				return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+			ps->p = end + 1;
+			if (!subscript(ps->s, v, idx))
+				return false;
+		} else {
+			return true;
+		}
+	}
+}
+
+static bool parse_unary(struct parser *ps, struct value *v, bool *addr_of)
+{
+	skip_space(ps);
+	if (*ps->p == '*') {
+		ps->p++;
+		bool inner_addr = false;
+		if (!parse_unary(ps, v, &inner_addr))
+			return false;
+		return inner_addr || deref(ps->s, v); /* *&x is x */
+	}
+	if (*ps->p == '&') {
+		ps->p++;
+		if (!parse_postfix(ps, v))
+			return false;
+		if (v->kind != VAL_MEMORY)
+			return error_set("Attempt to take address of value not located in memory.") == 0;
+		*addr_of = true;
+		return true;
+	}
+	return parse_postfix(ps, v);
+}
+
+bool value_eval(struct session *s, const struct value_frame *vf, const char *expr, struct value *out)
+{
+	struct parser ps = { s, vf, expr };
+	bool addr_of = false;
+	if (!parse_unary(&ps, out, &addr_of))
+		return false;
+	skip_space(&ps);
+	if (*ps.p)
+		return error_set("A syntax error in expression, near `%s'.", ps.p) == 0;
+	out->address_of = addr_of;
+	return true;
 }

@@ -1,5 +1,6 @@
 #include "frames.h"
 
+#include <dwarf.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,14 +52,124 @@ static void describe_physical(struct session *s, const struct frame *fr, size_t 
 	}
 }
 
+static bool is_function_scope(Dwarf_Die *d)
+{
+	int tag = dwarf_tag(d);
+	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
+}
+
+static char *inlined_name(Dwarf_Die *d)
+{
+	const char *name = dwarf_diename(d);
+	Dwarf_Attribute attr;
+	const char *linkage = dwarf_formstring(dwarf_attr_integrate(d, DW_AT_linkage_name, &attr));
+	return demangle(linkage ? linkage : name);
+}
+
+/* The scopes around pc innermost first, through every inlined body into the
+ * concrete caller, ending with the subprogram (dwarf_getscopes alone jumps from
+ * an inlined body straight to the CU). Returns the count, 0 if none. */
+static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+	Dwarf_Die *part;
+	int n = dwarf_getscopes(cu, pc, &part);
+	Dwarf_Die *all = NULL;
+	size_t len = 0, cap = 0;
+	for (int guard = 0; n > 0 && guard < 64; guard++) {
+		int k = 0;
+		while (k < n && !is_function_scope(&part[k]))
+			k++;
+		if (k == n) {
+			free(part);
+			break;
+		}
+		GROW(all, cap, len + (size_t)k + 1);
+		memcpy(all + len, part, ((size_t)k + 1) * sizeof(Dwarf_Die));
+		len += (size_t)k + 1;
+		Dwarf_Die inlined = part[k];
+		free(part);
+		if (dwarf_tag(&inlined) == DW_TAG_subprogram) {
+			*out = all;
+			return (int)len;
+		}
+		/* The inlined body's own position in the concrete tree: itself first. */
+		n = dwarf_getscopes_die(&inlined, &part);
+		if (n > 1) {
+			memmove(part, part + 1, (size_t)(n - 1) * sizeof(Dwarf_Die));
+			n--;
+		} else {
+			if (n > 0)
+				free(part);
+			n = 0;
+		}
+	}
+	*out = all;
+	return (int)len;
+}
+
+/* Where the inlined body d was called from: file and line in its caller. */
+static void call_site(Dwarf_Die *cu, Dwarf_Die *d, char **file, int *line)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Word call_file = 0, call_line = 0;
+	Dwarf_Files *files;
+	dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &attr), &call_file);
+	dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &attr), &call_line);
+	const char *f = dwarf_getsrcfiles(cu, &files, NULL) == 0 ? dwarf_filesrc(files, call_file, NULL, NULL) : NULL;
+	*file = f ? xstrdup(f) : NULL;
+	*line = (int)call_line;
+}
+
+/* Split a physical frame into its inlined calls, as gdb does: the innermost
+ * inlined function first (at the pc's own line), then each caller at the line
+ * of the call, the physical function last. Only the first shows the pc. */
+static void expand_inlined(struct session *s, const struct frame *fr, size_t phys, struct stack *st, size_t *cap)
+{
+	struct logical_frame base;
+	describe_physical(s, fr, phys, &base);
+	Dwarf_Addr bias = 0;
+	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), fr->lookup_pc);
+	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
+	Dwarf_Die *scopes = NULL;
+	int n = cu ? concrete_scopes(cu, fr->lookup_pc - bias, &scopes) : 0;
+	int outer = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram ? n - 1 : -1;
+	if (outer < 0) {
+		GROW(st->f, *cap, st->n + 1);
+		st->f[st->n++] = base;
+		free(scopes);
+		return;
+	}
+	int first = 0;
+	for (int k = 0; k <= outer; k++) {
+		if (!is_function_scope(&scopes[k]))
+			continue;
+		GROW(st->f, *cap, st->n + 1);
+		struct logical_frame *lf = &st->f[st->n++];
+		*lf = base;
+		lf->nscopes = k - first + 1;
+		lf->scopes = xmalloc((size_t)lf->nscopes * sizeof(Dwarf_Die));
+		memcpy(lf->scopes, &scopes[first], (size_t)lf->nscopes * sizeof(Dwarf_Die));
+		lf->subprogram = scopes[outer];
+		lf->bias = bias;
+		if (first > 0) { /* a caller of inlined code: at its call site */
+			lf->show_address = false;
+			call_site(cu, &scopes[first - 1], &lf->file, &lf->line);
+		}
+		lf->inlined = k < outer;
+		lf->function = lf->inlined ? inlined_name(&scopes[k]) : base.function;
+		first = k + 1;
+	}
+	free(scopes);
+}
+
 int stack_build(struct session *s, const struct thread *th, struct stack *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (symbols_unwind(s->symbols, th, 0, &st->bt) < 0)
 		return -1;
-	st->f = xcalloc(st->bt.n, sizeof(*st->f));
+	size_t cap = 0;
 	for (size_t i = 0; i < st->bt.n; i++)
-		describe_physical(s, &st->bt.frames[i], i, &st->f[st->n++]);
+		expand_inlined(s, &st->bt.frames[i], i, st, &cap);
 	return 0;
 }
 
@@ -67,6 +178,7 @@ void stack_free(struct stack *st)
 	for (size_t i = 0; i < st->n; i++) {
 		free(st->f[i].function);
 		free(st->f[i].file);
+		free(st->f[i].scopes);
 	}
 	free(st->f);
 	backtrace_free(&st->bt);

@@ -23,10 +23,12 @@ struct logical_frame {
 	const char *module;     /* path of the module, NULL outside every module */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */
-	/* DWARF scope of the function (subprogram or inlined_subroutine), for
-	 * arguments and locals; dwarf == NULL when there is no debug info. */
-	Dwarf *dwarf;
-	Dwarf_Off scope_offset;
+	/* DWARF scopes for arguments and locals, innermost first: lexical blocks
+	 * around the pc, then the function (subprogram or inlined_subroutine) last.
+	 * nscopes == 0 when there is no debug info. */
+	Dwarf_Die *scopes;
+	int nscopes;
+	Dwarf_Die subprogram;   /* the physical frame's function: its frame base */
 	Dwarf_Addr bias;        /* module load bias */
 };
 

@@ -23,6 +23,7 @@ struct session {
 	bool quit;                /* set by `quit` */
 	int source_depth;         /* nesting of `source` */
 	int failures;             /* commands that failed so far */
+	int value_history;        /* print's $N */
 	int exit_code;            /* requested by --error-exitcode findings; 0 if none */
 	bool change_output;       /* `set output` takes effect after its own document */
 	enum out_mode next_output;
