@@ -192,7 +192,8 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 	out_obj(o, "frame");
 	if (!(flags & FRAME_NO_LEVEL)) {
 		out_text(o, "#");
-		out_intw(o, "level", -3, (long long)i);
+		out_intw(o, "level", -2, (long long)i);
+		out_text(o, " ");
 	} else {
 		out_hide_text(o, true);
 		out_int(o, "level", (long long)i);
