@@ -51,6 +51,8 @@ static int open_target(struct session *s, const struct cmdline *cl)
 		s->target = core_open(cl->core, &co);
 		if (!s->target)
 			return load_error(s, "core");
+		if (cl->program && core_check_program(s->target, cl->program) < 0)
+			return load_error(s, "core");
 	} else {
 		return 0;
 	}

@@ -164,5 +164,14 @@ def test_core_errors_are_one_line():
             assert r.rc == 2, (path, r.rc, r.stderr)
             lines = r.stderr.strip().splitlines()
             assert len(lines) == 1 and message in lines[0], (path, r.stderr)
+        # The right core with the wrong program.
+        with open(foreign, "r+b") as f:
+            f.seek(18)
+            f.write((62).to_bytes(2, "little"))
+        other = os.path.join(TARGETS, "exiter")
+        r = strand(other, foreign, "-batch", "-ex", "info threads", json_mode=False)
+        assert r.rc == 2 and "does not match the core" in r.stderr and len(r.stderr.strip().splitlines()) == 1, \
+            r.stderr
+        assert strand(THREADS, foreign, "-batch", "-ex", "info threads").rc == 0
     finally:
         shutil.rmtree(work)
