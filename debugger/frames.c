@@ -31,6 +31,7 @@ static void describe_physical(struct session *s, const struct frame *fr, size_t 
 	lf->show_address = true;
 	if (symbols_addr_info(s->symbols, fr->lookup_pc, &si)) {
 		lf->module = si.module;
+		lf->module_offset = si.module_offset;
 		if (si.name) {
 			lf->function = demangle(si.name);
 			/* "clock_nanosleep@GLIBC_2.2.5": the version is noise in a stack. */
@@ -233,6 +234,10 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 	}
 	out_hide_text(o, true);
 	out_str(o, "module", lf->module);
+	if (lf->module)
+		out_hex(o, "module_offset", lf->module_offset);
+	else
+		out_null(o, "module_offset");
 	out_bool(o, "inlined", lf->inlined);
 	out_hide_text(o, false);
 	out_text(o, "\n");

@@ -21,6 +21,7 @@ struct logical_frame {
 	char *file;             /* source file, NULL when unknown */
 	int line;
 	const char *module;     /* path of the module, NULL outside every module */
+	uint64_t module_offset; /* pc - the module's start */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */
 	/* DWARF scopes for arguments and locals, innermost first: lexical blocks

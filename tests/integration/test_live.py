@@ -1,6 +1,7 @@
 """Attach to live fixtures: threads, stacks and source lines against the
 fixture's own record; detach safety; EINTR warnings and --no-stop."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -169,3 +170,26 @@ def test_json_error_document_on_attach_failure():
     r = strand("-p", "999999", "-batch", "-ex", "info threads")
     assert r.rc == 2
     assert r.docs[0]["error"].startswith("cannot attach to process 999999")
+
+
+def test_frame_pointer_fallback_and_no_symbols():
+    """A stripped program without CFI: unwound through frame pointers, its frames
+    shown as addresses with module offsets, each inside the right function."""
+    with Fixture("nocfi") as fx:
+        funcs = fx.truth("functions")[0]
+        tid = fx.truth("park")[0]["tid"]
+        r = batch(["-p", str(fx.pid)], "thread apply all bt")
+        frames = thread_results(r.doc("thread apply all bt"))[tid]["frames"]
+        ours = [f for f in frames if f["module"] and f["module"].endswith("/nocfi")]
+        order = ["level3", "level2", "level1", "worker"]
+        starts = sorted(int(v, 16) for k, v in funcs.items() if k != "kind")
+        assert len(ours) == len(order), frames
+        for f, name in zip(ours, order):
+            assert f["function"] == "??" and f["file"] is None, f
+            pc, start = int(f["pc"], 16), int(funcs[name], 16)
+            following = min(s for s in starts if s > start)
+            assert start < pc <= following, (name, f)
+            assert int(f["module_offset"], 16) < pc
+        assert frames[-2]["function"] == "start_thread"
+        text = batch(["-p", str(fx.pid)], "thread 2", "bt", json_mode=False).stdout
+        assert re.search(r"#\d+\s+0x[0-9a-f]+ in \?\? \(\) from \S+/nocfi", text), text
