@@ -11,7 +11,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Debian packages for building, testing and cross-checking (gdb, valgrind, eu-stack).
 DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev libcapstone-dev \
-                   libcmocka-dev libc6-dbg elfutils gdb valgrind python3 procps iproute2
+                   libcmocka-dev libc6-dbg elfutils gdb valgrind python3 procps iproute2 bc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC := $(wildcard debugger/*.c commands/*.c plugins/*.c)
@@ -21,6 +21,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=build/%)
 TARGET_SRC := $(wildcard tests/targets/*.c tests/targets/*.cc)
 TARGET_BIN := $(patsubst %.c,build/%,$(patsubst %.cc,build/%,$(TARGET_SRC)))
+TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
+TEST_PLUGIN_BIN := $(TEST_PLUGIN_SRC:%.c=build/%.so)
 
 .PHONY: all test check-deps deps demo install bench clean unit fixtures
 
@@ -55,8 +57,13 @@ build/tests/targets/%: tests/targets/%.cc tests/targets/fixture.h
 	@mkdir -p $(dir $@)
 	g++ $(FIXTURE_CFLAGS) $(shell sed -n 's|^// fixture-flags: ||p' $<) -o $@ $< -ldl
 
+# External plugins for the tests: built against plugins/strand_plugin.h alone.
+build/tests/plugins/%.so: tests/plugins/%.c plugins/strand_plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -Iplugins -o $@ $<
+
 unit: $(UNIT_BIN)
-fixtures: $(TARGET_BIN)
+fixtures: $(TARGET_BIN) $(TEST_PLUGIN_BIN)
 
 # Install what is missing, then build and run every test with the final tally.
 test: check-deps

@@ -9,6 +9,7 @@
 #include "command.h"
 #include "core.h"
 #include "live.h"
+#include "plugin.h"
 #include "repl.h"
 #include "run.h"
 #include "session.h"
@@ -194,6 +195,13 @@ int main(int argc, char **argv)
 	s.symbols_opts.sysroot = cl.sysroot;
 	s.symbols_opts.exe = cl.program;
 	s.symbols_opts.hide_debug = cl.no_libc_symbols ? libc_names : NULL;
+	for (size_t i = 0; i < cl.nplugins; i++)
+		if (plugin_load(cl.plugins[i]) < 0) {
+			fprintf(stderr, "strand: %s\n", error_get());
+			out_free(s.out);
+			cmdline_free(&cl);
+			return EXIT_USAGE;
+		}
 	bool batch = cl.batch || cl.command || cl.run;
 	s.interactive = !batch && isatty(STDIN_FILENO);
 	signals_install(s.interactive);
@@ -216,9 +224,11 @@ int main(int argc, char **argv)
 		}
 		status = s.exit_code ? s.exit_code : s.failures ? EXIT_COMMAND_FAILED : EXIT_OK;
 	}
+	heap_free(s.heap);
 	symbols_free(s.symbols);
 	target_free(s.target);
 	out_free(s.out);
+	plugins_unload();
 	cmdline_free(&cl);
 	return status;
 }

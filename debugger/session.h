@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "heap.h"
 #include "output.h"
 #include "symbols.h"
 #include "target.h"
@@ -15,6 +16,7 @@ struct session {
 	struct target *target;    /* NULL before attach / load */
 	struct symbols *symbols;
 	struct symbols_opts symbols_opts;
+	struct heap *heap;        /* the block table, walked on first use (debugger/heap.h) */
 	struct out *out;
 	size_t thread;            /* index of the selected thread in target->threads */
 	size_t frame;             /* selected frame number */

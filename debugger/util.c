@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -276,4 +277,21 @@ double now_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool parse_size(const char *s, uint64_t *out)
+{
+	size_t len = strlen(s);
+	if (!len)
+		return false;
+	const char *units = "KMG";
+	const char *u = strchr(units, s[len - 1] & ~0x20);
+	if (!u || !isalpha((unsigned char)s[len - 1]))
+		return parse_u64(s, out);
+	char *num = xstrndup(s, len - 1);
+	bool ok = parse_u64(num, out);
+	free(num);
+	if (ok)
+		*out <<= 10 * (unsigned)(u - units + 1);
+	return ok;
 }

@@ -47,6 +47,8 @@ char *read_file(const char *path, size_t *len);
 /* Read a file of /proc/PID/..., formatted path. */
 char *read_procf(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A size: a number with an optional K, M or G (KiB, MiB, GiB) suffix. */
+bool parse_size(const char *s, uint64_t *out);
 /* Parse an unsigned number: decimal, 0x hex or 0 octal, whole string. */
 bool parse_u64(const char *s, uint64_t *out);
 bool parse_int(const char *s, long *out);

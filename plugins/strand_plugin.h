@@ -4,8 +4,9 @@
  * with `plugin load PATH` or --plugin PATH) use exactly this header.
  *
  * An external plugin is a shared object exporting
- *     const struct strand_plugin *strand_plugin_init(uint32_t host_abi);
- * returning NULL when it cannot work with host_abi.
+ *     const struct strand_plugin *strand_plugin_init(const struct strand_host_api *host);
+ * which keeps host (valid for the whole session) and returns its description,
+ * or NULL when it cannot work with host->abi.
  *
  * Documented in docs/plugins.md. Plain C, no strand headers needed. */
 #ifndef STRAND_PLUGIN_H
@@ -68,8 +69,68 @@ struct strand_host_api {
 	void (*warn)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
 
-/* Defined by the allocator side of the ABI (heap walking). */
-struct strand_allocator;
+/* ---- Allocators ---- */
+
+/* Where a block is, as the allocator sees it. */
+enum strand_block_state {
+	STRAND_USED = 0,      /* handed out to the program */
+	STRAND_TCACHE,        /* free: in a per-thread cache */
+	STRAND_FASTBIN,       /* free: in a fast bin */
+	STRAND_UNSORTED,      /* free: in the unsorted bin */
+	STRAND_SMALLBIN,      /* free: in a small bin */
+	STRAND_LARGEBIN,      /* free: in a large bin */
+	STRAND_FREE,          /* free, in no list the walker followed */
+	STRAND_TOP,           /* the arena's top chunk (wilderness) */
+	STRAND_INTERNAL,      /* used by the allocator itself (e.g. a tcache structure) */
+};
+
+/* In strand_block.arena: keep the arena the block already has (list overlays
+ * that do not know it). */
+#define STRAND_ARENA_KEEP UINT32_MAX
+
+/* One block: the address the program sees (malloc's return value) and the
+ * bytes it may use there. */
+struct strand_block {
+	uint64_t addr;
+	uint64_t usable;
+	uint32_t arena;       /* index of the arena (strand_arena.index) */
+	uint8_t state;        /* enum strand_block_state */
+	bool mmapped;         /* a block with its own mapping */
+};
+
+struct strand_arena {
+	uint32_t index;       /* 0 for the main arena, then in ring order */
+	uint64_t address;     /* the allocator's arena structure, 0 if none */
+	const char *kind;     /* "main", "thread", "mmap" */
+	uint64_t top, top_size;
+	uint64_t system_mem;  /* bytes the arena holds from the system */
+	uint32_t heaps;       /* separate regions (heap_info segments, sbrk area) */
+	bool contiguous;
+};
+
+/* The walker reports to the host through a sink. Blocks may come in any order
+ * and the same address may come again with a more precise state (a tcache
+ * overlay after the walk): the last report wins. */
+struct strand_heap_sink {
+	void *ctx;
+	void (*arena)(void *ctx, const struct strand_arena *a);
+	void (*block)(void *ctx, const struct strand_block *b);
+	/* Corruption found at addr; the walker goes on past it. */
+	void (*problem)(void *ctx, uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+	/* How the allocator's state was found ("symbols", "structure"), for the user. */
+	void (*discovery)(void *ctx, const char *how);
+};
+
+struct strand_allocator {
+	const char *name;
+	/* How sure the plugin is that the target uses this allocator: 0 (not at
+	 * all) to 100 (certain). */
+	int (*detect)(struct strand_host *h);
+	/* Enumerate every block. Returns 0, or -1 when nothing could be walked (the
+	 * reason through sink->problem). Must terminate on any memory contents. */
+	int (*walk)(struct strand_host *h, const struct strand_heap_sink *sink);
+};
+
 /* Defined by the thread-runtime side of the ABI (thread descriptors, waits). */
 struct strand_runtime;
 
@@ -81,6 +142,6 @@ struct strand_plugin {
 	const struct strand_runtime *runtime;     /* NULL when it knows no thread runtime */
 };
 
-typedef const struct strand_plugin *(*strand_plugin_init_fn)(uint32_t host_abi);
+typedef const struct strand_plugin *(*strand_plugin_init_fn)(const struct strand_host_api *host);
 
 #endif

@@ -5,7 +5,9 @@
 #ifndef STRAND_FIXTURE_H
 #define STRAND_FIXTURE_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>

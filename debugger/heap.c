@@ -1,0 +1,219 @@
+#include "heap.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+#include "session.h"
+#include "util.h"
+
+_Static_assert(sizeof(struct heap_block) == 16, "the block table keeps 16 bytes a block");
+
+static const char *const state_names[] = {
+	[STRAND_USED] = "used",          [STRAND_TCACHE] = "tcache",       [STRAND_FASTBIN] = "fastbin",
+	[STRAND_UNSORTED] = "unsorted",  [STRAND_SMALLBIN] = "smallbin",   [STRAND_LARGEBIN] = "largebin",
+	[STRAND_FREE] = "free",          [STRAND_TOP] = "top",             [STRAND_INTERNAL] = "allocator",
+};
+
+const char *heap_state_name(unsigned state)
+{
+	return state < ARRAY_SIZE(state_names) && state_names[state] ? state_names[state] : "?";
+}
+
+bool heap_state_is_free(unsigned state)
+{
+	return state != STRAND_USED && state != STRAND_INTERNAL;
+}
+
+static bool is_list_state(unsigned state)
+{
+	return state >= STRAND_TCACHE && state <= STRAND_LARGEBIN;
+}
+
+/* What the walk collects before the table is final. */
+struct builder {
+	struct heap *h;
+	struct heap_block *walk, *overlay;
+	size_t nwalk, walk_cap, noverlay, overlay_cap, arena_cap, problem_cap;
+};
+
+static void sink_arena(void *ctx, const struct strand_arena *a)
+{
+	struct builder *b = ctx;
+	struct heap *h = b->h;
+	GROW(h->arenas, b->arena_cap, h->narenas + 1);
+	struct heap_arena *ha = &h->arenas[h->narenas++];
+	ha->a = *a;
+	snprintf(ha->kind, sizeof(ha->kind), "%s", a->kind ? a->kind : "?");
+	ha->a.kind = ha->kind;
+}
+
+static void sink_block(void *ctx, const struct strand_block *blk)
+{
+	struct builder *b = ctx;
+	struct heap_block e = { blk->addr, (uint32_t)(blk->usable / 8), (uint16_t)blk->arena, blk->state,
+				blk->mmapped ? HEAP_MMAPPED : 0 };
+	if (blk->arena == STRAND_ARENA_KEEP)
+		e.arena = UINT16_MAX;
+	if (blk->state == STRAND_USED || blk->state == STRAND_FREE || blk->state == STRAND_TOP) {
+		GROW(b->walk, b->walk_cap, b->nwalk + 1);
+		b->walk[b->nwalk++] = e;
+	} else {
+		GROW(b->overlay, b->overlay_cap, b->noverlay + 1);
+		b->overlay[b->noverlay++] = e;
+	}
+}
+
+static void add_problem(struct builder *b, uint64_t addr, const char *msg)
+{
+	struct heap *h = b->h;
+	GROW(h->problems, b->problem_cap, h->nproblems + 1);
+	h->problems[h->nproblems++] = (struct heap_problem){ addr, xstrdup(msg) };
+}
+
+static void sink_problem(void *ctx, uint64_t addr, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	add_problem(ctx, addr, msg);
+	free(msg);
+}
+
+static void sink_discovery(void *ctx, const char *how)
+{
+	struct builder *b = ctx;
+	free(b->h->discovery);
+	b->h->discovery = xstrdup(how);
+}
+
+static int by_addr(const void *x, const void *y)
+{
+	const struct heap_block *a = x, *b = y;
+	return (a->addr > b->addr) - (a->addr < b->addr);
+}
+
+static struct heap_block *find_exact(struct heap_block *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo].addr == addr ? &v[lo] : NULL;
+}
+
+/* A free-list entry changes the state of a walked block; what contradicts the
+ * walk is corruption (a double free, a chunk in two lists). */
+static void apply_overlay(struct builder *b, const struct heap_block *o)
+{
+	char msg[200];
+	struct heap_block *blk = find_exact(b->walk, b->nwalk, o->addr);
+	if (!blk) {
+		snprintf(msg, sizeof(msg), "%s entry 0x%llx lies outside every heap walked", heap_state_name(o->state),
+			 (unsigned long long)o->addr);
+		add_problem(b, o->addr, msg);
+		return;
+	}
+	if (is_list_state(blk->state) || (is_list_state(o->state) && blk->state == STRAND_TOP)) {
+		snprintf(msg, sizeof(msg), "chunk 0x%llx is in two free lists (%s and %s)", (unsigned long long)o->addr,
+			 heap_state_name(blk->state), heap_state_name(o->state));
+		add_problem(b, o->addr, msg);
+	} else if ((o->state == STRAND_TCACHE || o->state == STRAND_FASTBIN) && blk->state == STRAND_FREE) {
+		snprintf(msg, sizeof(msg), "chunk 0x%llx is in a %s but the heap marks it free (a double free?)",
+			 (unsigned long long)o->addr, heap_state_name(o->state));
+		add_problem(b, o->addr, msg);
+	} else if (is_list_state(o->state) && o->state > STRAND_FASTBIN && blk->state == STRAND_USED) {
+		snprintf(msg, sizeof(msg), "chunk 0x%llx is in the %s bin but the heap marks it in use",
+			 (unsigned long long)o->addr, heap_state_name(o->state));
+		add_problem(b, o->addr, msg);
+	}
+	blk->state = o->state;
+}
+
+static void finish(struct builder *b)
+{
+	struct heap *h = b->h;
+	bool sorted = true;
+	for (size_t i = 1; i < b->nwalk && sorted; i++)
+		sorted = b->walk[i - 1].addr <= b->walk[i].addr;
+	if (!sorted)
+		qsort(b->walk, b->nwalk, sizeof(*b->walk), by_addr);
+	/* A region reported twice keeps its first report. */
+	size_t n = 0;
+	for (size_t i = 0; i < b->nwalk; i++)
+		if (!n || b->walk[n - 1].addr != b->walk[i].addr)
+			b->walk[n++] = b->walk[i];
+	b->nwalk = n;
+	for (size_t i = 0; i < b->noverlay; i++)
+		apply_overlay(b, &b->overlay[i]);
+	free(b->overlay);
+	h->blocks = b->walk;
+	h->n = b->nwalk;
+}
+
+static struct heap *heap_walk(struct session *s)
+{
+	int confidence;
+	const struct loaded_plugin *lp = plugin_allocator(s, &confidence);
+	if (!lp) {
+		error_set("no allocator plugin recognises this target (glibc malloc not found; see `info plugins`)");
+		return NULL;
+	}
+	struct heap *h = xcalloc(1, sizeof(*h));
+	struct builder b = { .h = h };
+	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery };
+	h->allocator = lp->p->name;
+	h->confidence = confidence;
+	double start = now_seconds();
+	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
+	finish(&b);
+	h->seconds = now_seconds() - start;
+	return h;
+}
+
+const struct heap *heap_get(struct session *s)
+{
+	if (s->heap && !s->target->stopped) {
+		heap_free(s->heap);
+		s->heap = NULL;
+	}
+	if (!s->heap)
+		s->heap = heap_walk(s);
+	return s->heap;
+}
+
+void heap_free(struct heap *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nproblems; i++)
+		free(h->problems[i].message);
+	free(h->problems);
+	free(h->blocks);
+	free(h->arenas);
+	free(h->discovery);
+	free(h);
+}
+
+const struct heap_block *heap_find(const struct heap *h, uint64_t addr)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) { /* the first block starting after addr */
+		size_t mid = lo + (hi - lo) / 2;
+		if (h->blocks[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	const struct heap_block *b = &h->blocks[lo - 1];
+	return addr < b->addr + heap_usable(b) ? b : NULL;
+}
