@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 B=build/bench
 mkdir -p "$B"
 CC=${CC:-gcc}
-for p in many_threads big_memory; do
+for p in many_threads big_memory many_blocks; do
 	[ "$B/$p" -nt "bench/$p.c" ] || $CC -O2 -g -pthread -o "$B/$p" "bench/$p.c"
 done
 
@@ -52,6 +52,27 @@ bench_gcore() {
 	rm -rf "$dir"
 }
 
-for b in ${@:-threads gcore}; do
+# strand's heap walk on 10 million blocks: time and strand's own memory; gdb
+# (Python, libc6-dbg) walking the same chunks of a 1-million-block heap.
+bench_heap() {
+	pid=$(start_ready "$B/many_blocks" 10000000)
+	out=$(python3 -c '
+import json, resource, subprocess, sys
+r = subprocess.run(["./strand", "--json", "-p", sys.argv[1], "-batch", "-ex", "heap"], capture_output=True, text=True)
+d = json.loads(r.stdout.splitlines()[0])
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+blocks = sum(a["used"]["blocks"] + a["free"]["blocks"] for a in d["arenas"])
+print(f"{d["seconds"]:.3f} {blocks} {rss / blocks:.1f}")' "$pid")
+	kill "$pid"
+	set -- $out
+	echo "bench heap walk, $2 blocks: $1 s (goal < 1 s); strand peak memory $3 bytes/block (goal < 20)"
+	pid=$(start_ready "$B/many_blocks" 1000000)
+	s=$(./strand --json -p "$pid" -batch -ex heap | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["seconds"])')
+	g=$(gdb -q -batch -p "$pid" -x bench/gdb_heap_walk.py 2>/dev/null | sed -n 's/.* in \([0-9.]*\) s/\1/p')
+	kill "$pid"
+	echo "bench heap walk, 1 million blocks: strand $s s, gdb (Python) $g s, ratio $(echo "scale=0; $g / $s" | bc)x"
+}
+
+for b in ${@:-threads gcore heap}; do
 	"bench_$b"
 done

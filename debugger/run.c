@@ -54,11 +54,15 @@ static void drop(struct run *r, pid_t tid)
 		*t = r->v[--r->n];
 }
 
-/* The child: wait to be seized, then become the program. An exec failure is
- * reported to the parent through a close-on-exec pipe. */
-static void child(char **argv, int err_fd)
+/* The child: wait until the parent has seized it (the go pipe closes), then
+ * become the program. An exec failure is reported to the parent through a
+ * close-on-exec pipe. No signal is involved, so nothing can stop the wrong
+ * process. */
+static void child(char **argv, int go_fd, int err_fd)
 {
-	raise(SIGSTOP);
+	char c;
+	while (read(go_fd, &c, 1) < 0 && errno == EINTR)
+		;
 	execvp(argv[0], argv);
 	int e = errno;
 	if (write(err_fd, &e, sizeof(e)) != sizeof(e))
@@ -66,46 +70,48 @@ static void child(char **argv, int err_fd)
 	_exit(127);
 }
 
-/* Give up on a child that never became the program. */
-static int abandon(pid_t pid, int pipe_fd, const char *fmt, const char *prog, const char *why)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, __WALL);
-	close(pipe_fd);
-	return error_set(fmt, prog, why);
-}
-
 static int start(struct run *r)
 {
 	const char *prog = r->o->argv[0];
-	int pipefd[2];
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	int err[2], go[2];
+	if (pipe2(err, O_CLOEXEC) < 0)
 		return error_set("cannot run %s: %s", prog, strerror(errno));
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(err[0]);
+		close(err[1]);
+		return error_set("cannot run %s: %s", prog, strerror(errno));
+	}
 	pid_t pid = fork();
 	if (pid < 0)
 		return error_set("cannot run %s: %s", prog, strerror(errno));
-	if (pid == 0)
-		child(r->o->argv, pipefd[1]);
-	close(pipefd[1]);
-	int status;
-	if (waitpid(pid, &status, WUNTRACED) != pid || !WIFSTOPPED(status))
-		return abandon(pid, pipefd[0], "cannot run %s: %s", prog, "the child did not start");
+	if (pid == 0) {
+		close(go[1]);
+		child(r->o->argv, go[0], err[1]);
+	}
+	close(err[1]);
+	close(go[0]);
 	long opts = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXIT | PTRACE_O_TRACEEXEC;
 	if (r->o->follow_fork)
 		opts |= PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
-	if (ptrace(PTRACE_SEIZE, pid, 0, (void *)opts) < 0)
-		return abandon(pid, pipefd[0], "cannot trace %s: %s", prog, strerror(errno));
-	/* Seizing a stopped task reports a trap stop; continuing it ends the SIGSTOP. */
-	if (waitpid(pid, &status, __WALL) != pid || ptrace(PTRACE_CONT, pid, 0, 0) < 0)
-		return abandon(pid, pipefd[0], "cannot trace %s: %s", prog, "the child did not stop");
+	int seized = ptrace(PTRACE_SEIZE, pid, 0, (void *)opts);
+	int seize_errno = errno;
+	close(go[1]); /* let the child go on: to exec, or to _exit if not seized */
+	if (seized < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(err[0]);
+		return error_set("cannot trace %s: %s", prog, strerror(seize_errno));
+	}
 	r->main_pid = pid;
 	if (r->o->started)
 		*r->o->started = pid;
 	add(r, pid, pid, false);
 	/* The pipe closes when exec succeeds (close-on-exec, before the exec event). */
 	int e;
-	ssize_t n = read(pipefd[0], &e, sizeof(e));
-	close(pipefd[0]);
+	ssize_t n;
+	while ((n = read(err[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(err[0]);
 	if (n == sizeof(e))
 		return error_set("cannot run %s: %s", prog, strerror(e));
 	return 0;
