@@ -56,13 +56,7 @@ bench_gcore() {
 # (Python, libc6-dbg) walking the same chunks of a 1-million-block heap.
 bench_heap() {
 	pid=$(start_ready "$B/many_blocks" 10000000)
-	out=$(python3 -c '
-import json, resource, subprocess, sys
-r = subprocess.run(["./strand", "--json", "-p", sys.argv[1], "-batch", "-ex", "heap"], capture_output=True, text=True)
-d = json.loads(r.stdout.splitlines()[0])
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-blocks = sum(a["used"]["blocks"] + a["free"]["blocks"] for a in d["arenas"])
-print(f"{d["seconds"]:.3f} {blocks} {rss / blocks:.1f}")' "$pid")
+	out=$(python3 bench/heap_stats.py "$pid")
 	kill "$pid"
 	set -- $out
 	echo "bench heap walk, $2 blocks: $1 s (goal < 1 s); strand peak memory $3 bytes/block (goal < 20)"

@@ -274,38 +274,38 @@ static uint64_t chunk_size_at(struct walk *w, uint64_t chunk)
 	return rd(w, chunk + 8, &size, 8) ? size & ~SIZE_BITS : 0;
 }
 
-/* Floyd's check on a singly linked list: does following next() from head
- * come back to a node? step() returns 0 at the end or on a bad link. */
-struct list_walk {
-	struct walk *w;
+/* A singly linked list in the target: step() gives the next node (0 at the
+ * end or on a bad link); visit() checks and reports a node, false to stop. */
+struct list {
 	uint64_t (*step)(struct walk *w, uint64_t node, uint64_t arg);
 	uint64_t arg;
+	bool (*visit)(struct walk *w, uint64_t node, const void *ctx);
+	const void *ctx;
 };
 
-/* When the list from head is cyclic, the number of distinct nodes on it (the
- * tail before the cycle plus the cycle: Floyd's mu + lambda); 0 when it ends. */
-static uint64_t cyclic_length(const struct list_walk *lw, uint64_t head, uint64_t *cycle_start)
+/* Visit the nodes of a list in one pass, with Brent's cycle detection: a
+ * cyclic list is visited until the repeat is seen (a few nodes twice, which the
+ * engine ignores). Returns the nodes visited; *cycle_at is a node on the
+ * cycle, 0 when the list ends. */
+static uint64_t walk_list(struct walk *w, const struct list *l, uint64_t head, uint64_t *cycle_at)
 {
-	uint64_t slow = head, fast = head;
-	bool met = false;
-	for (uint64_t i = 0; i < MAX_LIST && fast && !met; i++) {
-		fast = lw->step(lw->w, fast, lw->arg);
-		if (fast)
-			fast = lw->step(lw->w, fast, lw->arg);
-		slow = lw->step(lw->w, slow, lw->arg);
-		met = fast && fast == slow;
+	uint64_t tortoise = head, power = 1, lambda = 0, n = 0;
+	*cycle_at = 0;
+	for (uint64_t node = head; node && n < MAX_LIST; node = l->step(w, node, l->arg)) {
+		if (n > 0 && node == tortoise) {
+			*cycle_at = node;
+			break;
+		}
+		if (!l->visit(w, node, l->ctx))
+			break;
+		n++;
+		if (++lambda == power) {
+			tortoise = node;
+			power *= 2;
+			lambda = 0;
+		}
 	}
-	if (!met)
-		return 0;
-	uint64_t mu = 0, lambda = 1;
-	for (slow = head; slow != fast && mu < MAX_LIST; mu++) {
-		slow = lw->step(lw->w, slow, lw->arg);
-		fast = lw->step(lw->w, fast, lw->arg);
-	}
-	for (fast = lw->step(lw->w, slow, lw->arg); fast != slow && lambda < MAX_LIST; lambda++)
-		fast = lw->step(lw->w, fast, lw->arg);
-	*cycle_start = slow;
-	return mu + lambda;
+	return n;
 }
 
 static uint64_t tcache_next(struct walk *w, uint64_t entry, uint64_t unused)
@@ -317,25 +317,36 @@ static uint64_t tcache_next(struct walk *w, uint64_t entry, uint64_t unused)
 	return reveal(entry, stored);
 }
 
+struct bin_ctx {
+	uint64_t owner;    /* tcache or arena address, for messages */
+	int bin;
+	uint64_t want;     /* the chunk size every node must have, 0: any */
+	uint32_t arena;
+	enum strand_block_state state;
+};
+
+static bool visit_tcache_entry(struct walk *w, uint64_t e, const void *ctx)
+{
+	const struct bin_ctx *b = ctx;
+	if ((e & 15) || chunk_size_at(w, e - 16) != b->want) {
+		problem(w, e, "tcache 0x%llx bin %d: entry 0x%llx is not a free chunk of 0x%llx bytes",
+			(unsigned long long)b->owner, b->bin, (unsigned long long)e, (unsigned long long)b->want);
+		return false;
+	}
+	emit(w, e - 16, b->want - 8, STRAND_ARENA_KEEP, STRAND_TCACHE, false);
+	return true;
+}
+
 /* A tcache bin: user pointers, safe-linked through their first word. */
 static void walk_tcache_bin(struct walk *w, uint64_t tcache, int bin, uint64_t head, uint16_t count)
 {
-	struct list_walk lw = { w, tcache_next, 0 };
-	uint64_t at = 0, distinct = cyclic_length(&lw, head, &at);
-	bool cycle = distinct != 0;
-	if (cycle)
-		problem(w, at, "tcache 0x%llx bin %d (chunks of 0x%x): the list is cyclic at 0x%llx (a double free?)",
-			(unsigned long long)tcache, bin, 0x20 + 16 * bin, (unsigned long long)at);
-	uint64_t want = 0x20 + 16 * (uint64_t)bin, n = 0;
-	for (uint64_t e = head; e && n < (cycle ? distinct : MAX_LIST); e = tcache_next(w, e, 0), n++) {
-		if ((e & 15) || chunk_size_at(w, e - 16) != want) {
-			problem(w, e, "tcache 0x%llx bin %d: entry 0x%llx is not a free chunk of 0x%llx bytes",
-				(unsigned long long)tcache, bin, (unsigned long long)e, (unsigned long long)want);
-			return;
-		}
-		emit(w, e - 16, want - 8, STRAND_ARENA_KEEP, STRAND_TCACHE, false);
-	}
-	if (!cycle && n != count)
+	struct bin_ctx b = { tcache, bin, 0x20 + 16 * (uint64_t)bin, 0, STRAND_TCACHE };
+	struct list l = { tcache_next, 0, visit_tcache_entry, &b };
+	uint64_t at, n = walk_list(w, &l, head, &at);
+	if (at)
+		problem(w, at, "tcache 0x%llx bin %d (chunks of 0x%llx): the list is cyclic at 0x%llx (a double free?)",
+			(unsigned long long)tcache, bin, (unsigned long long)b.want, (unsigned long long)at);
+	else if (n != count)
 		problem(w, tcache, "tcache 0x%llx bin %d: count says %u entries, the list has %llu",
 			(unsigned long long)tcache, bin, count, (unsigned long long)n);
 }
@@ -400,31 +411,36 @@ static uint64_t fastbin_next(struct walk *w, uint64_t chunk, uint64_t unused)
 	return reveal(chunk + 16, stored);
 }
 
+static bool visit_bin_chunk(struct walk *w, uint64_t c, const void *ctx)
+{
+	const struct bin_ctx *b = ctx;
+	uint64_t sz = chunk_size_at(w, c);
+	if ((c & 15) || sz < MINSIZE || (b->want && sz != b->want)) {
+		problem(w, c, "arena 0x%llx %s %d: 0x%llx is not a free chunk%s", (unsigned long long)b->owner,
+			b->state == STRAND_FASTBIN ? "fastbin" : "bin", b->bin, (unsigned long long)c,
+			b->want ? " of the bin's size" : "");
+		return false;
+	}
+	emit(w, c, sz - 8, b->arena, b->state, false);
+	return true;
+}
+
 static void walk_fastbins(struct walk *w, uint64_t arena, uint32_t index)
 {
 	uint64_t heads[NFASTBINS];
 	if (!rd(w, arena + AR_FASTBINS, heads, sizeof(heads)))
 		return;
-	struct list_walk lw = { w, fastbin_next, 0 };
 	for (int i = 0; i < NFASTBINS; i++) {
 		if (!heads[i])
 			continue;
-		uint64_t want = 0x20 + 16 * (uint64_t)i;
-		uint64_t at = 0, distinct = cyclic_length(&lw, heads[i], &at);
-		bool cycle = distinct != 0;
-		if (cycle)
+		struct bin_ctx b = { arena, i, 0x20 + 16 * (uint64_t)i, index, STRAND_FASTBIN };
+		struct list l = { fastbin_next, 0, visit_bin_chunk, &b };
+		uint64_t at;
+		walk_list(w, &l, heads[i], &at);
+		if (at)
 			problem(w, at, "arena 0x%llx fastbin %d (chunks of 0x%llx): the list is cyclic at chunk 0x%llx "
-				       "(a double free?)", (unsigned long long)arena, i, (unsigned long long)want,
+				       "(a double free?)", (unsigned long long)arena, i, (unsigned long long)b.want,
 				(unsigned long long)at);
-		uint64_t n = 0, limit = cycle ? distinct : MAX_LIST;
-		for (uint64_t c = heads[i]; c && n < limit; c = fastbin_next(w, c, 0), n++) {
-			if ((c & 15) || chunk_size_at(w, c) != want) {
-				problem(w, c, "arena 0x%llx fastbin %d: 0x%llx is not a chunk of 0x%llx bytes",
-					(unsigned long long)arena, i, (unsigned long long)c, (unsigned long long)want);
-				break;
-			}
-			emit(w, c, want - 8, index, STRAND_FASTBIN, false);
-		}
 	}
 }
 
@@ -440,28 +456,18 @@ static uint64_t bin_next(struct walk *w, uint64_t chunk, uint64_t bin_head)
  * pseudo-chunk inside the arena whose fd field is bins[2(i-1)]. */
 static void walk_bins(struct walk *w, uint64_t arena, uint32_t index)
 {
-	struct list_walk lw = { w, bin_next, 0 };
 	for (int i = 1; i < NBINS; i++) {
 		uint64_t head = arena + AR_BINS + 16 * (uint64_t)(i - 1) - 16, first;
 		if (!rd(w, head + 16, &first, 8) || first == head)
 			continue;
-		lw.arg = head;
 		enum strand_block_state st = i == 1 ? STRAND_UNSORTED : i < NSMALLBINS ? STRAND_SMALLBIN : STRAND_LARGEBIN;
-		uint64_t at = 0, distinct = cyclic_length(&lw, first, &at);
-		bool cycle = distinct != 0;
-		if (cycle)
+		struct bin_ctx b = { arena, i, 0, index, st };
+		struct list l = { bin_next, head, visit_bin_chunk, &b };
+		uint64_t at;
+		walk_list(w, &l, first, &at);
+		if (at)
 			problem(w, at, "arena 0x%llx bin %d: the list never returns to its head (cycle at chunk 0x%llx)",
 				(unsigned long long)arena, i, (unsigned long long)at);
-		uint64_t n = 0;
-		for (uint64_t c = first; c && n < (cycle ? distinct : MAX_LIST); c = bin_next(w, c, head), n++) {
-			uint64_t sz = chunk_size_at(w, c);
-			if ((c & 15) || sz < MINSIZE) {
-				problem(w, c, "arena 0x%llx bin %d: 0x%llx is not a free chunk", (unsigned long long)arena, i,
-					(unsigned long long)c);
-				break;
-			}
-			emit(w, c, sz - 8, index, st, false);
-		}
 	}
 }
 
