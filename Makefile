@@ -21,6 +21,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=build/%)
 TARGET_SRC := $(wildcard tests/targets/*.c tests/targets/*.cc)
 TARGET_BIN := $(patsubst %.c,build/%,$(patsubst %.cc,build/%,$(TARGET_SRC)))
+TARGET_LIB_SRC := $(wildcard tests/targets/lib/*.c)
+TARGET_LIB_BIN := $(patsubst tests/targets/lib/%.c,build/tests/targets/lib%.so,$(TARGET_LIB_SRC))
 TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
 TEST_PLUGIN_BIN := $(TEST_PLUGIN_SRC:%.c=build/%.so)
 
@@ -62,8 +64,13 @@ build/tests/plugins/%.so: tests/plugins/%.c plugins/strand_plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -Iplugins -o $@ $<
 
+# Libraries the fixtures dlopen.
+build/tests/targets/lib%.so: tests/targets/lib/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(FIXTURE_CFLAGS) -fPIC -shared -o $@ $<
+
 unit: $(UNIT_BIN)
-fixtures: $(TARGET_BIN) $(TEST_PLUGIN_BIN)
+fixtures: $(TARGET_BIN) $(TARGET_LIB_BIN) $(TEST_PLUGIN_BIN)
 
 # Install what is missing, then build and run every test with the final tally.
 test: check-deps

@@ -25,6 +25,7 @@ int cmd_info_registers(struct session *s, const struct args *a);
 int cmd_info_sharedlibrary(struct session *s, const struct args *a);
 int cmd_info_symbol(struct session *s, const struct args *a);
 int cmd_info_threads(struct session *s, const struct args *a);
+int cmd_leaks(struct session *s, const struct args *a);
 int cmd_plugin_load(struct session *s, const struct args *a);
 int cmd_print(struct session *s, const struct args *a);
 int cmd_quit(struct session *s, const struct args *a);
@@ -32,8 +33,25 @@ int cmd_set_output(struct session *s, const struct args *a);
 int cmd_source(struct session *s, const struct args *a);
 int cmd_thread(struct session *s, const struct args *a);
 int cmd_thread_apply(struct session *s, const struct args *a);
+int cmd_why(struct session *s, const struct args *a);
 int cmd_x(struct session *s, const struct args *a);
+int cmd_top(struct session *s, const struct args *a);
 int cmd_up(struct session *s, const struct args *a);
+
+/* "Foo" (malloc'd) when the block starts with a pointer into a vtable for Foo,
+ * else NULL. */
+struct heap_block;
+char *heap_block_type(struct session *s, const struct heap_block *blk);
+
+/* Leak options shared by leaks, why and top: --no-registers ... --unaligned.
+ * Consumes the words it knows from argv (others stay, compacted); false after
+ * an error. */
+struct reach_opts;
+struct reach;
+struct root_edge;
+bool parse_reach_opts(struct session *s, int *argc, char **argv, struct reach_opts *opts);
+/* "register rdi of thread 2 (LWP 123)", "frame #3 of thread 2 in f (f.c:12), local `p`", ... */
+void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e);
 
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
 void out_thread_id(struct session *s, size_t index);

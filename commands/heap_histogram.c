@@ -33,8 +33,7 @@ static struct bucket *bucket_for(struct buckets *bs, const char *key, uint64_t s
 	return b;
 }
 
-/* "Foo" when the block starts with a pointer into a vtable for Foo. */
-static char *type_of(struct session *s, const struct heap_block *blk)
+char *heap_block_type(struct session *s, const struct heap_block *blk)
 {
 	uint64_t vptr;
 	struct sym_info si;
@@ -108,7 +107,7 @@ int cmd_heap_histogram(struct session *s, const struct args *a)
 		const struct heap_block *blk = &h->blocks[i];
 		if (blk->state != STRAND_USED)
 			continue;
-		char *type = by_type ? type_of(s, blk) : NULL;
+		char *type = by_type ? heap_block_type(s, blk) : NULL;
 		struct bucket *b = bucket_for(&bs, type, type ? 0 : heap_usable(blk));
 		free(type);
 		b->blocks++;

@@ -1,5 +1,6 @@
 /* plugin load PATH, info plugins */
 #include "../debugger/plugin.h"
+#include "../debugger/reach.h"
 #include "../debugger/util.h"
 #include "commands.h"
 
@@ -17,6 +18,8 @@ int cmd_plugin_load(struct session *s, const struct args *a)
 	out_str(s->out, "path", p[n - 1].path);
 	out_text(s->out, "\n");
 	/* A new allocator plugin may walk the heap differently. */
+	reach_free(s->reach);
+	s->reach = NULL;
 	heap_free(s->heap);
 	s->heap = NULL;
 	return 0;

@@ -41,6 +41,10 @@ const struct command command_table[] = {
 	  "the symbol, section and module an address belongs to" },
 	{ "info threads", NULL, cmd_info_threads, CMD_TARGET, 0, -1, "info threads [ID...]",
 	  "every thread and where it is" },
+	{ "leaks", NULL, cmd_leaks, CMD_TARGET | CMD_STOPPED, 0, -1,
+	  "leaks [--show reachable|possible|all] [--limit N] [--error-exitcode N] [--no-registers] [--no-stacks] "
+	  "[--no-tls] [--no-globals] [--no-anon] [--unaligned]",
+	  "valgrind's LEAK SUMMARY and loss records, by conservative reachability" },
 	{ "plugin load", NULL, cmd_plugin_load, 0, 1, -1, "plugin load PATH", "load an external plugin (.so)" },
 	{ "print", "p|output|inspect", cmd_print, CMD_TARGET, 1, -1, "print[/x] EXPRESSION",
 	  "value of a variable: names, *, &, ., ->, [N], $registers" },
@@ -50,8 +54,12 @@ const struct command command_table[] = {
 	{ "thread", "t", cmd_thread, CMD_TARGET, 0, 1, "thread [ID]", "show or select the current thread" },
 	{ "thread apply", NULL, cmd_thread_apply, CMD_TARGET, 2, -1, "thread apply all|ID... COMMAND",
 	  "run COMMAND for several threads" },
+	{ "why", NULL, cmd_why, CMD_TARGET | CMD_STOPPED, 1, -1, "why ADDRESS",
+	  "the shortest chain of pointers from a root to the block at ADDRESS" },
 	{ "x", NULL, cmd_x, CMD_TARGET, 1, -1, "x[/FMT] ADDRESS",
 	  "examine memory: FMT is [COUNT][xduotcasi][bhwg], e.g. x/4xg $sp, x/s str, x/5i $pc" },
+	{ "top", NULL, cmd_top, CMD_TARGET | CMD_STOPPED, 0, -1, "top [N] [--by root|block|type]",
+	  "the roots, blocks or types that keep the most memory alive (dominator tree)" },
 	{ "up", NULL, cmd_up, CMD_TARGET, 0, 1, "up [N]", "select the frame N (1) levels out (caller)" },
 };
 

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "plugin.h"
+#include "reach.h"
 #include "session.h"
 #include "util.h"
 
@@ -204,6 +205,8 @@ static struct heap *heap_walk(struct session *s)
 const struct heap *heap_get(struct session *s)
 {
 	if (s->heap && !s->target->stopped) {
+		reach_free(s->reach); /* stands on the old table */
+		s->reach = NULL;
 		heap_free(s->heap);
 		s->heap = NULL;
 	}

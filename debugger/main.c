@@ -10,6 +10,7 @@
 #include "core.h"
 #include "live.h"
 #include "plugin.h"
+#include "reach.h"
 #include "repl.h"
 #include "run.h"
 #include "session.h"
@@ -127,6 +128,10 @@ static void inspect_at_exit(struct target *t, void *arg)
 		if (c->cl->command && command_run(s, c->cl->command) < 0)
 			s->failures++;
 	}
+	reach_free(s->reach);
+	s->reach = NULL;
+	heap_free(s->heap);
+	s->heap = NULL;
 	symbols_free(s->symbols);
 	s->symbols = NULL;
 	s->target = NULL;
@@ -224,6 +229,7 @@ int main(int argc, char **argv)
 		}
 		status = s.exit_code ? s.exit_code : s.failures ? EXIT_COMMAND_FAILED : EXIT_OK;
 	}
+	reach_free(s.reach);
 	heap_free(s.heap);
 	symbols_free(s.symbols);
 	target_free(s.target);

@@ -12,11 +12,14 @@
 #include "symbols.h"
 #include "target.h"
 
+struct reach;
+
 struct session {
 	struct target *target;    /* NULL before attach / load */
 	struct symbols *symbols;
 	struct symbols_opts symbols_opts;
 	struct heap *heap;        /* the block table, walked on first use (debugger/heap.h) */
+	struct reach *reach;      /* reachability over it (debugger/reach.h) */
 	struct out *out;
 	size_t thread;            /* index of the selected thread in target->threads */
 	size_t frame;             /* selected frame number */

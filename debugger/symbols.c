@@ -413,3 +413,35 @@ void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, 
 	struct modules_walk w = { fn, arg };
 	dwfl_getmodules(s->dwfl, module_cb, &w, 0);
 }
+
+struct tls_sum {
+	uint64_t total;
+};
+
+static int add_module_tls(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)ud;
+	(void)name;
+	(void)low;
+	struct tls_sum *sum = arg;
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t n;
+	if (!elf || elf_getphdrnum(elf, &n) != 0)
+		return DWARF_CB_OK;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_TLS) {
+			uint64_t align = ph.p_align ? ph.p_align : 1;
+			sum->total = (sum->total + ph.p_memsz + align - 1) / align * align;
+		}
+	}
+	return DWARF_CB_OK;
+}
+
+uint64_t symbols_static_tls_size(struct symbols *s)
+{
+	struct tls_sum sum = { 0 };
+	dwfl_getmodules(s->dwfl, add_module_tls, &sum, 0);
+	return sum.total;
+}

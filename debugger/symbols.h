@@ -74,6 +74,10 @@ struct backtrace {
 int symbols_unwind(struct symbols *s, const struct thread *th, size_t max, struct backtrace *bt);
 void backtrace_free(struct backtrace *bt);
 
+/* The bytes of static TLS below the thread pointer: every loaded module's
+ * PT_TLS, aligned (an upper bound when some came in through dlopen). */
+uint64_t symbols_static_tls_size(struct symbols *s);
+
 /* Each loaded module: name, path and address range; callback returns false to stop. */
 struct module_info {
 	const char *name;

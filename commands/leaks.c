@@ -1,0 +1,271 @@
+/* leaks: valgrind's LEAK SUMMARY and loss records, from outside the process. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/reach.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+bool parse_reach_opts(struct session *s, int *argc, char **argv, struct reach_opts *opts)
+{
+	static const char *const names[ROOT_KINDS] = { "--no-registers", "--no-stacks", "--no-tls", "--no-globals",
+						       "--no-anon" };
+	memset(opts, 0, sizeof(*opts));
+	int keep = 0;
+	for (int i = 0; i < *argc; i++) {
+		bool known = false;
+		for (int k = 0; k < ROOT_KINDS; k++)
+			if (!strcmp(argv[i], names[k]))
+				opts->skip[k] = known = true;
+		if (!strcmp(argv[i], "--unaligned"))
+			opts->unaligned = known = true;
+		if (!known)
+			argv[keep++] = argv[i];
+	}
+	*argc = keep;
+	(void)s;
+	return true;
+}
+
+struct record {
+	enum leak_class cls;
+	char *type;           /* NULL: grouped by size */
+	uint64_t size;        /* usable size of each block (size groups) */
+	uint64_t blocks, bytes, indirect_bytes;
+	uint32_t first;       /* a sample block */
+	uint32_t samples[4];
+	size_t nsamples;
+};
+
+struct records {
+	struct record *v;
+	size_t n, cap;
+};
+
+static struct record *record_for(struct records *rs, enum leak_class c, const char *type, uint64_t size)
+{
+	for (size_t i = rs->n; i-- > 0;) {
+		struct record *r = &rs->v[i];
+		if (r->cls == c && (type ? r->type && !strcmp(r->type, type) : !r->type && r->size == size))
+			return r;
+	}
+	GROW(rs->v, rs->cap, rs->n + 1);
+	struct record *r = &rs->v[rs->n++];
+	*r = (struct record){ .cls = c, .type = type ? xstrdup(type) : NULL, .size = size };
+	return r;
+}
+
+static int by_bytes_ascending(const void *x, const void *y)
+{
+	const struct record *a = x, *b = y;
+	uint64_t ta = a->bytes + a->indirect_bytes, tb = b->bytes + b->indirect_bytes;
+	if (ta != tb)
+		return (ta > tb) - (ta < tb);
+	return (a->cls < b->cls) - (a->cls > b->cls);
+}
+
+static void build_records(struct session *s, const struct reach *r, struct records *rs, uint64_t *indirect_of)
+{
+	const struct heap *h = r->heap;
+	for (size_t i = 0; i < h->n; i++)
+		if (r->cls[i] == CLASS_INDIRECT && r->leader[i] != UINT32_MAX)
+			indirect_of[r->leader[i]] += heap_usable(&h->blocks[i]);
+	for (size_t i = 0; i < h->n && !session_interrupted(); i++) {
+		if (r->cls[i] == CLASS_NONE)
+			continue;
+		const struct heap_block *b = &h->blocks[i];
+		char *type = heap_block_type(s, b);
+		struct record *rec = record_for(rs, (enum leak_class)r->cls[i], type, heap_usable(b));
+		free(type);
+		rec->blocks++;
+		rec->bytes += heap_usable(b);
+		rec->indirect_bytes += indirect_of[i];
+		if (rec->nsamples < 4)
+			rec->samples[rec->nsamples++] = (uint32_t)i;
+	}
+	qsort(rs->v, rs->n, sizeof(*rs->v), by_bytes_ascending);
+}
+
+static void out_summary_line(struct out *o, const char *key, const char *label, uint64_t bytes, uint64_t blocks)
+{
+	out_obj(o, key);
+	out_text(o, "   %17s: ", label);
+	out_uint(o, "bytes", bytes);
+	out_text(o, " bytes in ");
+	out_uint(o, "blocks", blocks);
+	out_text(o, " blocks\n");
+	out_obj_end(o);
+}
+
+/* The first bytes of a block: a string when they read as one, else hex words. */
+static void out_preview(struct session *s, uint64_t addr, uint64_t len)
+{
+	uint8_t buf[24];
+	size_t n = target_read(s->target, addr, buf, len < sizeof(buf) ? (size_t)len : sizeof(buf));
+	size_t printable = 0;
+	while (printable < n && buf[printable] >= 32 && buf[printable] < 127)
+		printable++;
+	struct strbuf sb = STRBUF_INIT;
+	if (printable >= 4) {
+		sb_addc(&sb, '"');
+		sb_add(&sb, buf, printable);
+		sb_adds(&sb, printable < n && buf[printable] == 0 ? "\"" : "\"...");
+	} else {
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			uint64_t w;
+			memcpy(&w, buf + i, 8);
+			sb_addf(&sb, "%s0x%" PRIx64, i ? " " : "", w);
+		}
+	}
+	out_text(s->out, "      first bytes: ");
+	out_str(s->out, "preview", sb.buf ? sb.buf : "");
+	out_text(s->out, "\n");
+	sb_release(&sb);
+}
+
+static void out_record(struct session *s, const struct reach *r, const struct record *rec, size_t number,
+		       size_t total)
+{
+	struct out *o = s->out;
+	out_obj(o, NULL);
+	out_uint(o, "total_bytes", rec->bytes + rec->indirect_bytes);
+	if (rec->cls == CLASS_DEFINITE) {
+		out_text(o, " (");
+		out_uint(o, "direct_bytes", rec->bytes);
+		out_text(o, " direct, ");
+		out_uint(o, "indirect_bytes", rec->indirect_bytes);
+		out_text(o, " indirect)");
+	}
+	out_text(o, " bytes in ");
+	out_uint(o, "blocks", rec->blocks);
+	out_text(o, " blocks are ");
+	out_str(o, "class", leak_class_name(rec->cls));
+	out_text(o, " in loss record ");
+	out_uint(o, "record", number);
+	out_text(o, " of %zu\n      ", total);
+	if (rec->type) {
+		out_text(o, "type ");
+		out_str(o, "type", rec->type);
+		out_hide_text(o, true);
+		out_null(o, "size");
+		out_hide_text(o, false);
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "type");
+		out_hide_text(o, false);
+		out_text(o, "usable size ");
+		out_uint(o, "size", rec->size);
+	}
+	out_text(o, ", e.g.");
+	out_list(o, "samples");
+	for (size_t i = 0; i < rec->nsamples; i++) {
+		out_text(o, " ");
+		out_hex(o, NULL, r->heap->blocks[rec->samples[i]].addr);
+	}
+	out_list_end(o);
+	out_text(o, "\n");
+	const struct heap_block *b = &r->heap->blocks[rec->samples[0]];
+	out_preview(s, b->addr, heap_usable(b));
+	out_obj_end(o);
+}
+
+static bool wanted(enum leak_class c, const char *show)
+{
+	if (!strcmp(show, "all"))
+		return true;
+	if (c == CLASS_REACHABLE)
+		return !strcmp(show, "reachable");
+	return c == CLASS_DEFINITE || c == CLASS_POSSIBLE;
+}
+
+int cmd_leaks(struct session *s, const struct args *a)
+{
+	struct reach_opts opts;
+	int argc = a->argc;
+	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
+	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
+	parse_reach_opts(s, &argc, argv, &opts);
+	const char *show = "possible";
+	long limit = 0, exitcode = 0;
+	int rc = 0;
+	for (int i = 0; i < argc && rc == 0; i++) {
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(argv[i], "--show") && v && (!strcmp(v, "reachable") || !strcmp(v, "possible") ||
+							 !strcmp(v, "all")))
+			show = argv[++i];
+		else if (!strcmp(argv[i], "--limit") && v && parse_int(v, &limit) && limit >= 0)
+			i++;
+		else if (!strcmp(argv[i], "--error-exitcode") && v && parse_int(v, &exitcode) && exitcode > 0)
+			i++;
+		else {
+			out_error(s->out, "usage: leaks [--show reachable|possible|all] [--limit N] [--error-exitcode N] "
+					  "[--no-registers] [--no-stacks] [--no-tls] [--no-globals] [--no-anon] [--unaligned]");
+			rc = -1;
+		}
+	}
+	free(argv);
+	if (rc)
+		return rc;
+	const struct reach *r = reach_get(s, &opts);
+	if (!r) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	if (r->warning)
+		out_warn(s->out, "%s", r->warning);
+	struct out *o = s->out;
+	const struct heap *h = r->heap;
+	uint64_t bytes[CLASS_NONE] = { 0 }, blocks[CLASS_NONE] = { 0 };
+	for (size_t i = 0; i < h->n; i++)
+		if (r->cls[i] != CLASS_NONE) {
+			bytes[r->cls[i]] += heap_usable(&h->blocks[i]);
+			blocks[r->cls[i]]++;
+		}
+	char b1[32], b2[32];
+	out_text(o, "Checked %s of roots and heap in %.3f s (%zu root pointers, %zu heap pointers).\n",
+		 format_bytes(r->scanned_bytes, b1, sizeof(b1)), r->seconds, r->nroots, r->nedges);
+	(void)b2;
+	out_hide_text(o, true);
+	out_uint(o, "scanned_bytes", r->scanned_bytes);
+	out_double(o, "seconds", "%.3f", r->seconds);
+	out_uint(o, "root_pointers", r->nroots);
+	out_uint(o, "heap_pointers", r->nedges);
+	out_hide_text(o, false);
+	out_text(o, "LEAK SUMMARY (usable bytes):\n");
+	out_obj(o, "summary");
+	static const char *const keys[] = { "definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable" };
+	for (int c = 0; c < CLASS_NONE; c++)
+		out_summary_line(o, keys[c], leak_class_name((enum leak_class)c), bytes[c], blocks[c]);
+	out_obj_end(o);
+
+	struct records rs = { 0 };
+	uint64_t *indirect_of = xcalloc(h->n ? h->n : 1, sizeof(*indirect_of));
+	build_records(s, r, &rs, indirect_of);
+	free(indirect_of);
+	size_t shown = 0, total = 0;
+	for (size_t i = 0; i < rs.n; i++)
+		total += wanted(rs.v[i].cls, show);
+	out_list(o, "records");
+	for (size_t i = 0, number = 0; i < rs.n; i++) {
+		if (!wanted(rs.v[i].cls, show))
+			continue;
+		number++;
+		if (!limit || number + (size_t)limit > total) {
+			out_text(o, "\n");
+			out_record(s, r, &rs.v[i], number, total);
+			shown++;
+		}
+	}
+	out_list_end(o);
+	for (size_t i = 0; i < rs.n; i++)
+		free(rs.v[i].type);
+	free(rs.v);
+	if (shown < total)
+		out_text(o, "\n(%zu smaller loss records not shown; --limit 0 shows all)\n", total - shown);
+	if (!blocks[CLASS_DEFINITE] && !blocks[CLASS_POSSIBLE])
+		out_text(o, "\nNo leaks: every block is reachable%s.\n", blocks[CLASS_INDIRECT] ? " or indirect" : "");
+	if (exitcode && (blocks[CLASS_DEFINITE] || blocks[CLASS_POSSIBLE]))
+		s->exit_code = (int)exitcode;
+	return 0;
+}

@@ -1,0 +1,188 @@
+/* top [N] [--by root|block|type]: what keeps the most memory alive, from the
+ * dominator tree: a root or block retains what would be freed without it. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/reach.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+struct entry {
+	uint32_t node;
+	uint64_t retained;
+	uint32_t blocks;
+	char *type; /* --by type */
+};
+
+static int by_retained(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+	return (a->retained < b->retained) - (a->retained > b->retained);
+}
+
+static void out_amount(struct out *o, uint64_t bytes, uint64_t blocks)
+{
+	char buf[32];
+	out_text(o, " retains %s in %" PRIu64 " block%s\n", format_bytes(bytes, buf, sizeof(buf)), blocks,
+		 blocks == 1 ? "" : "s");
+	out_hide_text(o, true);
+	out_uint(o, "retained", bytes);
+	out_uint(o, "blocks", blocks);
+	out_hide_text(o, false);
+}
+
+static void top_roots(struct session *s, const struct reach *r, long n)
+{
+	struct entry *v = xcalloc(r->ngroups + 1, sizeof(*v));
+	for (size_t i = 0; i < r->ngroups; i++) {
+		uint32_t node = (uint32_t)(r->heap->n + i);
+		v[i] = (struct entry){ node, r->retained[node], r->retained_blocks[node], NULL };
+	}
+	qsort(v, r->ngroups, sizeof(*v), by_retained);
+	out_list(s->out, "roots");
+	for (size_t i = 0; i < r->ngroups && (long)i < n && v[i].retained; i++) {
+		const struct root_group *g = &r->groups[v[i].node - r->heap->n];
+		out_obj(s->out, NULL);
+		out_text(s->out, "  ");
+		out_str(s->out, "root", g->label);
+		out_hide_text(s->out, true);
+		out_str(s->out, "kind", root_kind_name(g->kind));
+		out_hide_text(s->out, false);
+		out_amount(s->out, v[i].retained, v[i].blocks);
+		out_obj_end(s->out);
+	}
+	out_list_end(s->out);
+	free(v);
+}
+
+static void top_blocks(struct session *s, const struct reach *r, long n)
+{
+	const struct heap *h = r->heap;
+	struct entry *v = xcalloc(h->n + 1, sizeof(*v));
+	size_t k = 0;
+	for (size_t i = 0; i < h->n; i++)
+		if (r->cls[i] == CLASS_REACHABLE || r->cls[i] == CLASS_POSSIBLE)
+			v[k++] = (struct entry){ (uint32_t)i, r->retained[i], r->retained_blocks[i], NULL };
+	qsort(v, k, sizeof(*v), by_retained);
+	out_list(s->out, "blocks");
+	for (size_t i = 0; i < k && (long)i < n; i++) {
+		const struct heap_block *b = &h->blocks[v[i].node];
+		char *type = heap_block_type(s, b);
+		out_obj(s->out, NULL);
+		out_text(s->out, "  block ");
+		out_hex(s->out, "block", b->addr);
+		out_text(s->out, " (");
+		if (type)
+			out_str(s->out, "type", type);
+		else
+			out_text(s->out, "%" PRIu64 " B", heap_usable(b));
+		out_text(s->out, ")");
+		out_hide_text(s->out, true);
+		out_uint(s->out, "usable", heap_usable(b));
+		if (!type)
+			out_null(s->out, "type");
+		out_hide_text(s->out, false);
+		out_amount(s->out, v[i].retained, v[i].blocks);
+		out_obj_end(s->out);
+		free(type);
+	}
+	out_list_end(s->out);
+	free(v);
+}
+
+/* By type: every reachable block of a type, counted once: a block's
+ * retained size counts unless a block of the same type dominates it. */
+static void top_types(struct session *s, const struct reach *r, long n)
+{
+	const struct heap *h = r->heap;
+	struct entry *v = NULL;
+	size_t k = 0, cap = 0;
+	char **types = xcalloc(h->n + 1, sizeof(*types));
+	for (size_t i = 0; i < h->n; i++)
+		if (r->cls[i] == CLASS_REACHABLE || r->cls[i] == CLASS_POSSIBLE) {
+			types[i] = heap_block_type(s, &h->blocks[i]);
+			if (!types[i])
+				types[i] = xasprintf("%" PRIu64 "-byte blocks", heap_usable(&h->blocks[i]));
+		}
+	for (size_t i = 0; i < h->n; i++) {
+		if (!types[i])
+			continue;
+		uint32_t d = r->idom[i];
+		bool nested = false;
+		for (int hops = 0; d < h->n && hops < 64 && !nested; d = r->idom[d], hops++)
+			nested = types[d] && !strcmp(types[d], types[i]);
+		struct entry *e = NULL;
+		for (size_t j = 0; j < k && !e; j++)
+			if (!strcmp(v[j].type, types[i]))
+				e = &v[j];
+		if (!e) {
+			GROW(v, cap, k + 1);
+			e = &v[k++];
+			*e = (struct entry){ 0, 0, 0, xstrdup(types[i]) };
+		}
+		if (!nested) {
+			e->retained += r->retained[i];
+			e->blocks += r->retained_blocks[i];
+		}
+	}
+	qsort(v, k, sizeof(*v), by_retained);
+	out_list(s->out, "types");
+	for (size_t i = 0; i < k; i++) {
+		if ((long)i < n) {
+			out_obj(s->out, NULL);
+			out_text(s->out, "  ");
+			out_str(s->out, "type", v[i].type);
+			out_amount(s->out, v[i].retained, v[i].blocks);
+			out_obj_end(s->out);
+		}
+		free(v[i].type);
+	}
+	out_list_end(s->out);
+	for (size_t i = 0; i < h->n; i++)
+		free(types[i]);
+	free(types);
+	free(v);
+}
+
+int cmd_top(struct session *s, const struct args *a)
+{
+	struct reach_opts opts;
+	int argc = a->argc;
+	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
+	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
+	parse_reach_opts(s, &argc, argv, &opts);
+	long n = 10;
+	const char *by = NULL;
+	bool ok = true;
+	for (int i = 0; i < argc && ok; i++) {
+		if (!strcmp(argv[i], "--by") && i + 1 < argc &&
+		    (!strcmp(argv[i + 1], "root") || !strcmp(argv[i + 1], "block") || !strcmp(argv[i + 1], "type")))
+			by = argv[++i];
+		else
+			ok = parse_int(argv[i], &n) && n > 0;
+	}
+	free(argv);
+	if (!ok) {
+		out_error(s->out, "usage: top [N] [--by root|block|type]");
+		return -1;
+	}
+	const struct reach *r = reach_get(s, &opts);
+	if (!r) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	if (!by || !strcmp(by, "root")) {
+		out_text(s->out, "Roots that keep the most memory alive:\n");
+		top_roots(s, r, n);
+	}
+	if (!by || !strcmp(by, "block")) {
+		out_text(s->out, "Blocks that keep the most memory alive:\n");
+		top_blocks(s, r, n);
+	}
+	if (by && !strcmp(by, "type")) {
+		out_text(s->out, "Types that keep the most memory alive:\n");
+		top_types(s, r, n);
+	}
+	return 0;
+}

@@ -1,0 +1,203 @@
+/* why ADDRESS: the shortest chain of pointers from a root to the block, hop
+ * by hop, the root named as a person reads it. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/dwarf_values.h"
+#include "../debugger/reach.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+static void register_name(uint64_t index, char *buf, size_t len)
+{
+	if (index <= 16)
+		snprintf(buf, len, "%s", regs_name((size_t)index));
+	else if (index < 17 + 32)
+		snprintf(buf, len, "xmm%d (bytes %d-%d)", (int)(index - 17) / 2, (int)(index - 17) % 2 * 8,
+			 (int)(index - 17) % 2 * 8 + 7);
+	else
+		snprintf(buf, len, "ymm%d (bytes %d-%d)", (int)(index - 49) / 2, 16 + (int)(index - 49) % 2 * 8,
+			 23 + (int)(index - 49) % 2 * 8);
+}
+
+/* The frame of a stack word: the physical frame whose [sp, cfa) holds it. */
+static void out_stack_root(struct session *s, const struct root_group *g, uint64_t where)
+{
+	struct out *o = s->out;
+	const struct thread *th = &s->target->threads[g->thread];
+	struct stack st;
+	if (stack_build(s, th, &st) < 0) {
+		out_text(o, "%s at 0x%" PRIx64 "\n", g->label, where);
+		return;
+	}
+	size_t found = st.n;
+	for (size_t i = 0; i < st.n && found == st.n; i++) {
+		const struct frame *fr = &st.bt.frames[st.f[i].phys];
+		uint64_t sp = fr->regs[7];
+		if ((fr->regs_valid & (1u << 7)) && where >= sp && (!fr->cfa || where < fr->cfa) && !st.f[i].inlined)
+			found = i;
+	}
+	/* Inlined frames share the physical frame: name the innermost one. */
+	while (found < st.n && found > 0 && st.f[found - 1].phys == st.f[found].phys)
+		found--;
+	if (found == st.n) {
+		out_text(o, "%s at 0x%" PRIx64 " (outside every frame)\n", g->label, where);
+		stack_free(&st);
+		return;
+	}
+	const struct logical_frame *lf = &st.f[found];
+	struct value_frame vf = { s, &st.bt.frames[lf->phys], lf };
+	bool param = false;
+	const char *var = frame_variable_at(&vf, where, &param);
+	out_text(o, "frame #");
+	out_uint(o, "frame", found);
+	out_text(o, " of thread %d (LWP %d) in ", g->thread + 1, (int)th->tid);
+	out_str(o, "function", lf->function ? lf->function : "??");
+	if (lf->file) {
+		out_text(o, " (");
+		out_str(o, "file", lf->file);
+		out_text(o, ":");
+		out_int(o, "line", lf->line);
+		out_text(o, ")");
+	}
+	if (var) {
+		out_text(o, ", %s `", param ? "parameter" : "local");
+		out_str(o, "variable", var);
+		out_text(o, "`");
+	} else {
+		out_text(o, " at sp+0x%" PRIx64, where - st.bt.frames[lf->phys].regs[7]);
+	}
+	out_text(o, "\n");
+	stack_free(&st);
+}
+
+void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e)
+{
+	struct out *o = s->out;
+	const struct root_group *g = &r->groups[e->group];
+	out_obj(o, "root");
+	out_hide_text(o, true);
+	out_str(o, "kind", root_kind_name(g->kind));
+	out_str(o, "label", g->label);
+	if (g->thread >= 0)
+		out_int(o, "thread", g->thread + 1);
+	else
+		out_null(o, "thread");
+	if (g->kind != ROOT_REGISTERS)
+		out_hex(o, "address", e->where);
+	out_hide_text(o, false);
+	out_text(o, " ");
+	char reg[32];
+	switch (g->kind) {
+	case ROOT_REGISTERS:
+		register_name(e->where, reg, sizeof(reg));
+		out_text(o, "register ");
+		out_str(o, "register", reg);
+		out_text(o, " of thread %d (LWP %d)\n", g->thread + 1, (int)s->target->threads[g->thread].tid);
+		break;
+	case ROOT_STACK:
+		out_stack_root(s, g, e->where);
+		break;
+	case ROOT_GLOBALS:
+		out_text(o, "%s", g->label);
+		if (e->where > g->start)
+			out_text(o, " at +%" PRIu64, e->where - g->start);
+		out_text(o, "\n");
+		break;
+	default:
+		out_text(o, "%s at 0x%" PRIx64 "\n", g->label, e->where);
+	}
+	out_obj_end(o);
+}
+
+static void out_hop(struct session *s, const struct reach *r, uint32_t b, uint32_t offset, bool last)
+{
+	struct out *o = s->out;
+	const struct heap_block *blk = &r->heap->blocks[b];
+	char buf[32];
+	out_obj(o, NULL);
+	out_text(o, "  -> ");
+	out_hex(o, "block", blk->addr);
+	out_text(o, "+%u (block of ", offset);
+	out_hide_text(o, true);
+	out_uint(o, "offset", offset);
+	out_uint(o, "usable", heap_usable(blk));
+	out_hide_text(o, false);
+	out_text(o, "%s, %s)%s\n", format_bytes(heap_usable(blk), buf, sizeof(buf)),
+		 leak_class_name((enum leak_class)r->cls[b]), last ? "" : ", which points");
+	out_obj_end(o);
+}
+
+/* The offset at which block u points into v (its first such pointer). */
+static uint32_t edge_offset(const struct reach *r, uint32_t u, uint32_t v)
+{
+	for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++)
+		if (r->edge_dst[e] == v)
+			return r->edge_off[e];
+	return 0;
+}
+
+int cmd_why(struct session *s, const struct args *a)
+{
+	struct reach_opts opts;
+	int argc = a->argc;
+	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
+	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
+	parse_reach_opts(s, &argc, argv, &opts);
+	uint64_t addr;
+	bool ok = argc == 1 && symbols_resolve_address(s->symbols, argv[0], session_thread(s), &addr);
+	if (!ok)
+		out_error(s->out, "%s", argc == 1 ? error_get() : "usage: why ADDRESS [leak options]");
+	free(argv);
+	if (!ok)
+		return -1;
+	const struct reach *r = reach_get(s, &opts);
+	if (!r) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	const struct heap_block *blk = heap_find(r->heap, addr);
+	if (!blk) {
+		out_error(s->out, "0x%" PRIx64 " is not inside any heap block", addr);
+		return -1;
+	}
+	uint32_t b = (uint32_t)(blk - r->heap->blocks);
+	struct out *o = s->out;
+	char buf[32];
+	out_hex(o, "block", blk->addr);
+	out_text(o, " (%s usable) is ", format_bytes(heap_usable(blk), buf, sizeof(buf)));
+	out_str(o, "class", r->cls[b] == CLASS_NONE ? heap_state_name(blk->state) : leak_class_name(r->cls[b]));
+	out_hide_text(o, true);
+	out_uint(o, "usable", heap_usable(blk));
+	out_uint(o, "retained", r->retained[b]);
+	out_hide_text(o, false);
+	if (r->cls[b] == CLASS_REACHABLE || r->cls[b] == CLASS_POSSIBLE)
+		out_text(o, "; it keeps %s alive in %u blocks\n", format_bytes(r->retained[b], buf, sizeof(buf)),
+			 r->retained_blocks[b]);
+	else
+		out_text(o, "\n");
+	uint32_t *path = NULL;
+	size_t root_edge = 0, n = reach_path(r, b, &root_edge, &path);
+	if (!n) {
+		if (r->cls[b] == CLASS_INDIRECT)
+			out_text(o, "No root reaches it; the definitely lost block 0x%" PRIx64 " points to it.\n",
+				 r->heap->blocks[r->leader[b]].addr);
+		else if (r->cls[b] != CLASS_NONE)
+			out_text(o, "No root and no other block points to it.\n");
+		out_null(o, "root");
+		out_list(o, "path");
+		out_list_end(o);
+		return 0;
+	}
+	out_text(o, "held by");
+	out_root_edge(s, r, &r->roots[root_edge]);
+	out_list(o, "path");
+	for (size_t i = 0; i < n; i++) {
+		uint32_t off = i ? edge_offset(r, path[i - 1], path[i]) : r->roots[root_edge].offset;
+		out_hop(s, r, path[i], off, i + 1 == n);
+	}
+	out_list_end(o);
+	free(path);
+	return 0;
+}

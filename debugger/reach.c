@@ -1,0 +1,846 @@
+#include "reach.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "session.h"
+#include "symbols.h"
+#include "util.h"
+
+#define UNDEF UINT32_MAX
+#define RED_ZONE 128         /* bytes below sp a leaf function may still use */
+#define PTHREAD_SIZE 2368    /* struct pthread, the TCB, above it (glibc 2.36) */
+#define SCAN_CHUNK (1u << 20)
+
+enum { MARK_START = 1, MARK_ANY = 2 };
+
+static const char *const class_names[] = { "definitely lost", "indirectly lost", "possibly lost", "still reachable",
+					    "none" };
+static const char *const kind_names[] = { "registers", "stack", "tls", "globals", "anon" };
+
+const char *leak_class_name(enum leak_class c)
+{
+	return class_names[c];
+}
+
+const char *root_kind_name(enum root_kind k)
+{
+	return kind_names[k];
+}
+
+/* ---- pointers into blocks ---- */
+
+struct scanner {
+	struct reach *r;
+	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
+	size_t edge_cap, root_cap, group_cap;
+	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
+	uint64_t *covered; /* [start, end) pairs of stacks, TLS and globals: never anonymous roots */
+	size_t ncovered, covered_cap;
+};
+
+static void cover(struct scanner *sc, uint64_t start, uint64_t end)
+{
+	GROW(sc->covered, sc->covered_cap, sc->ncovered + 2);
+	sc->covered[sc->ncovered++] = start;
+	sc->covered[sc->ncovered++] = end;
+}
+
+/* The used block a word points into (index), or UNDEF. */
+static uint32_t target_block(const struct scanner *sc, uint64_t v, uint32_t *offset)
+{
+	if (v < sc->lo || v >= sc->hi)
+		return UNDEF;
+	const struct heap_block *b = heap_find(sc->r->heap, v);
+	if (!b || b->state != STRAND_USED)
+		return UNDEF;
+	*offset = (uint32_t)(v - b->addr);
+	return (uint32_t)(b - sc->r->heap->blocks);
+}
+
+static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint32_t offset)
+{
+	struct reach *r = sc->r;
+	GROW(r->roots, sc->root_cap, r->nroots + 1);
+	r->roots[r->nroots++] = (struct root_edge){ where, group, block, offset };
+}
+
+static uint32_t add_group(struct scanner *sc, enum root_kind kind, int thread, uint64_t start, uint64_t end,
+			  char *label)
+{
+	struct reach *r = sc->r;
+	GROW(r->groups, sc->group_cap, r->ngroups + 1);
+	r->groups[r->ngroups] = (struct root_group){ kind, thread, start, end, label };
+	return (uint32_t)r->ngroups++;
+}
+
+/* Every word of buf (len bytes from addr) that points into a used block. */
+static void scan_words(struct scanner *sc, const uint8_t *buf, size_t len, uint64_t addr, bool unaligned,
+		       void (*found)(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg),
+		       void *arg)
+{
+	size_t step = unaligned ? 1 : 8;
+	for (size_t i = 0; i + 8 <= len; i += step) {
+		uint64_t v;
+		memcpy(&v, buf + i, 8);
+		uint32_t off, b = target_block(sc, v, &off);
+		if (b != UNDEF)
+			found(sc, addr + i, b, off, arg);
+	}
+}
+
+static void found_root(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg)
+{
+	add_root(sc, where, (uint32_t)(uintptr_t)arg, block, off);
+}
+
+static void scan_region(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
+{
+	uint8_t *buf = xmalloc(SCAN_CHUNK);
+	start &= ~7ull;
+	for (uint64_t a = start; a < end && !session_interrupted(); a += SCAN_CHUNK) {
+		size_t want = end - a < SCAN_CHUNK ? (size_t)(end - a) : SCAN_CHUNK;
+		size_t got = target_read(s->target, a, buf, want);
+		sc->r->scanned_bytes += got;
+		scan_words(sc, buf, got, a, sc->r->opts.unaligned, found_root, (void *)(uintptr_t)group);
+	}
+	free(buf);
+}
+
+/* ---- roots ---- */
+
+static void root_registers(struct session *s, struct scanner *sc)
+{
+	for (size_t t = 0; t < s->target->nthreads; t++) {
+		const struct thread *th = &s->target->threads[t];
+		if (th->regs_state != REGS_FULL)
+			continue;
+		uint32_t g = add_group(sc, ROOT_REGISTERS, (int)t, 0, 0,
+				       xasprintf("registers of thread %zu (LWP %d)", t + 1, (int)th->tid));
+		uint64_t words[16 + 64];
+		size_t n = 0;
+		for (size_t i = 0; regs_name(i) && n < 27; i++) {
+			uint64_t v;
+			regs_get(&th->regs, regs_name(i), &v);
+			if (i < 16 || i == 16)
+				words[n++] = v;
+		}
+		/* xmm0-15 from the FP state, and the upper halves of ymm0-15 from xstate. */
+		if (th->have_fpregs)
+			for (size_t i = 0; i < 32; i++, n++)
+				memcpy(&words[n], (const uint8_t *)th->fpregs.xmm_space + 8 * i, 8);
+		if (th->xstate && th->xstate_size >= 576 + 256)
+			for (size_t i = 0; i < 32 && n < sizeof(words) / 8; i++, n++)
+				memcpy(&words[n], th->xstate + 576 + 8 * i, 8);
+		for (size_t i = 0; i < n; i++) {
+			uint32_t off, b = target_block(sc, words[i], &off);
+			if (b != UNDEF)
+				add_root(sc, i, g, b, off);
+		}
+	}
+}
+
+/* Static TLS sits just below the thread pointer (x86_64: variant II). */
+static uint64_t tls_low(const struct scanner *sc, const struct thread *th)
+{
+	return th->regs_state == REGS_FULL && th->regs.fs_base ? th->regs.fs_base - sc->static_tls : 0;
+}
+
+static void root_stacks(struct session *s, struct scanner *sc)
+{
+	for (size_t t = 0; t < s->target->nthreads; t++) {
+		const struct thread *th = &s->target->threads[t];
+		uint64_t sp = regs_sp(th);
+		const struct mapping *m = sp ? target_mapping(s->target, sp) : NULL;
+		if (!m)
+			continue;
+		/* Never below the red zone: dead frames keep stale pointers. */
+		uint64_t start = sp - RED_ZONE > m->start ? sp - RED_ZONE : m->start, end = m->end;
+		uint64_t tls = tls_low(sc, th);
+		if (tls > sp && tls < end)
+			end = tls; /* the thread's TLS and TCB sit at the top of its stack */
+		uint32_t g = add_group(sc, ROOT_STACK, (int)t, start, end,
+				       xasprintf("stack of thread %zu (LWP %d)", t + 1, (int)th->tid));
+		scan_region(s, sc, g, start, end);
+	}
+}
+
+/* The thread's DTV (x86_64 TLS ABI: its pointer is the TCB's second word,
+ * aimed at entry 1; entry 0 holds the length): the pointers to the TLS blocks
+ * of dlopen'd modules. The main thread's lives outside the heap. */
+static void root_dtv(struct session *s, struct scanner *sc, uint32_t group, uint64_t fs_base, bool scan)
+{
+	uint64_t dtv, len;
+	if (!target_read_u64(s->target, fs_base + 8, &dtv) || !dtv || heap_find(sc->r->heap, dtv) ||
+	    !target_read_u64(s->target, dtv - 16, &len) || len > 4096)
+		return;
+	cover(sc, dtv - 16, dtv + 16 * len);
+	if (scan)
+		scan_region(s, sc, group, dtv - 16, dtv + 16 * len);
+}
+
+static void root_tls(struct session *s, struct scanner *sc, bool scan)
+{
+	for (size_t t = 0; t < s->target->nthreads; t++) {
+		const struct thread *th = &s->target->threads[t];
+		uint64_t low = tls_low(sc, th);
+		if (!low)
+			continue;
+		uint64_t high = th->regs.fs_base + PTHREAD_SIZE;
+		const struct mapping *m = target_mapping(s->target, th->regs.fs_base);
+		if (m && low < m->start)
+			low = m->start;
+		if (m && high > m->end)
+			high = m->end;
+		cover(sc, low, high);
+		uint32_t g = scan ? add_group(sc, ROOT_TLS, (int)t, low, high,
+					      xasprintf("TLS of thread %zu (LWP %d)", t + 1, (int)th->tid))
+				  : 0;
+		if (scan)
+			scan_region(s, sc, g, low, high);
+		root_dtv(s, sc, g, th->regs.fs_base, scan);
+	}
+}
+
+struct globals_walk {
+	struct session *s;
+	struct scanner *sc;
+	bool scan;
+};
+
+/* Each module's writable memory: .data, and .bss (the anonymous mapping that
+ * continues it, still inside the module's address range). */
+static bool module_globals(const struct module_info *mi, void *arg)
+{
+	struct globals_walk *gw = arg;
+	const struct maps *maps = &gw->s->target->maps;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mapping *m = &maps->v[i];
+		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || m->end <= mi->low || m->start >= mi->high)
+			continue;
+		uint64_t start = m->start > mi->low ? m->start : mi->low, end = m->end < mi->high ? m->end : mi->high;
+		cover(gw->sc, start, end);
+		if (!gw->scan)
+			continue;
+		const char *base = strrchr(mi->name, '/') ? strrchr(mi->name, '/') + 1 : mi->name;
+		uint32_t g = add_group(gw->sc, ROOT_GLOBALS, -1, start, end, xasprintf("globals of %s", base));
+		scan_region(gw->s, gw->sc, g, start, end);
+	}
+	return true;
+}
+
+static bool holds_stack(const struct target *t, const struct mapping *m)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		uint64_t sp = regs_sp(&t->threads[i]);
+		if (sp >= m->start && sp < m->end)
+			return true;
+	}
+	return false;
+}
+
+struct range {
+	uint64_t start, end;
+};
+
+static int by_start(const void *x, const void *y)
+{
+	const struct range *a = x, *b = y;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+/* Scan [start, end) except the holes (sorted by start). */
+static void scan_except(struct session *s, struct scanner *sc, uint32_t g, uint64_t start, uint64_t end,
+			const struct range *holes, size_t nholes)
+{
+	uint64_t pos = start;
+	for (size_t i = 0; i < nholes && pos < end; i++) {
+		if (holes[i].end <= pos || holes[i].start >= end)
+			continue;
+		if (holes[i].start > pos)
+			scan_region(s, sc, g, pos, holes[i].start);
+		if (holes[i].end > pos)
+			pos = holes[i].end;
+	}
+	if (pos < end)
+		scan_region(s, sc, g, pos, end);
+}
+
+/* Other writable anonymous memory, as valgrind scans it: not the heap, not a
+ * stack (its dead part must stay unscanned), not TLS or globals. */
+static void root_anon(struct session *s, struct scanner *sc)
+{
+	const struct heap *h = sc->r->heap;
+	const struct maps *maps = &s->target->maps;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mapping *m = &maps->v[i];
+		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || mapping_is_file(m) ||
+		    (m->path && strcmp(m->path, "[heap]") && m->path[0] == '[') || holds_stack(s->target, m))
+			continue;
+		struct range *holes = NULL;
+		size_t nholes = 0, cap = 0;
+		bool arena_memory = false;
+		const struct heap_block *first = heap_find(h, m->start);
+		for (size_t k = first ? (size_t)(first - h->blocks) : 0; k < h->n && h->blocks[k].addr < m->end; k++) {
+			const struct heap_block *b = &h->blocks[k];
+			if (b->addr < m->start)
+				continue;
+			if (!(b->flags & HEAP_MMAPPED)) {
+				arena_memory = true;
+				break;
+			}
+			GROW(holes, cap, nholes + 1);
+			holes[nholes++] = (struct range){ b->addr - 16, b->addr + heap_usable(b) };
+		}
+		for (size_t k = 0; k < sc->ncovered && !arena_memory; k += 2) {
+			GROW(holes, cap, nholes + 1);
+			holes[nholes++] = (struct range){ sc->covered[k], sc->covered[k + 1] };
+		}
+		if (!arena_memory) {
+			qsort(holes, nholes, sizeof(*holes), by_start);
+			uint32_t g = add_group(sc, ROOT_ANON, -1, m->start, m->end,
+					       xasprintf("anonymous mapping 0x%llx-0x%llx", (unsigned long long)m->start,
+							 (unsigned long long)m->end));
+			scan_except(s, sc, g, m->start, m->end, holes, nholes);
+		}
+		free(holes);
+	}
+}
+
+/* ---- the graph between blocks ---- */
+
+static void found_edge(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg)
+{
+	struct reach *r = sc->r;
+	uint32_t src = (uint32_t)(uintptr_t)arg;
+	(void)where;
+	if (block == src)
+		return; /* a block pointing to itself keeps nothing alive */
+	if (r->nedges == sc->edge_cap) {
+		size_t cap = sc->edge_cap;
+		GROW(r->edge_dst, cap, r->nedges + 1);
+		cap = sc->edge_cap;
+		GROW(r->edge_off, cap, r->nedges + 1);
+		sc->edge_cap = cap;
+	}
+	r->edge_dst[r->nedges] = block;
+	r->edge_off[r->nedges++] = off;
+}
+
+/* Each used block's words, read a megabyte of heap at a time. */
+static void scan_blocks(struct session *s, struct scanner *sc)
+{
+	struct reach *r = sc->r;
+	const struct heap *h = r->heap;
+	uint8_t *win = xmalloc(SCAN_CHUNK);
+	uint64_t win_base = 0, win_len = 0;
+	r->row = xmalloc((h->n + 1) * sizeof(*r->row));
+	for (size_t i = 0; i < h->n; i++) {
+		const struct heap_block *b = &h->blocks[i];
+		r->row[i] = (uint32_t)r->nedges;
+		if (b->state != STRAND_USED || session_interrupted())
+			continue;
+		uint64_t len = heap_usable(b);
+		if (len <= SCAN_CHUNK && (b->addr < win_base || b->addr + len > win_base + win_len)) {
+			win_base = b->addr;
+			win_len = target_read(s->target, b->addr, win, SCAN_CHUNK);
+		}
+		if (len <= SCAN_CHUNK && b->addr + len <= win_base + win_len) {
+			scan_words(sc, win + (b->addr - win_base), (size_t)len, b->addr, r->opts.unaligned, found_edge,
+				   (void *)(uintptr_t)i);
+			r->scanned_bytes += len;
+			continue;
+		}
+		/* A big block (or one the window cannot hold): read it in pieces
+		 * that overlap by 7 bytes so no unaligned word is missed. */
+		uint8_t *buf = xmalloc(SCAN_CHUNK);
+		for (uint64_t off = 0; off < len; off += SCAN_CHUNK - 8) {
+			size_t want = len - off < SCAN_CHUNK ? (size_t)(len - off) : SCAN_CHUNK;
+			size_t got = target_read(s->target, b->addr + off, buf, want);
+			scan_words(sc, buf, got, b->addr + off, r->opts.unaligned, found_edge, (void *)(uintptr_t)i);
+			r->scanned_bytes += got;
+			if (want < SCAN_CHUNK)
+				break;
+		}
+		free(buf);
+	}
+	r->row[h->n] = (uint32_t)r->nedges;
+	free(win);
+}
+
+/* ---- classes ---- */
+
+static void bfs(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *queue, size_t qn, bool start_only)
+{
+	for (size_t qi = 0; qi < qn; qi++) {
+		uint32_t u = queue[qi];
+		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
+			uint32_t v = r->edge_dst[e];
+			if ((mark[v] & bit) || (start_only && r->edge_off[e] > HEADER_SLACK))
+				continue;
+			mark[v] |= bit;
+			queue[qn++] = v;
+		}
+	}
+}
+
+static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *queue)
+{
+	size_t qn = 0;
+	for (size_t i = 0; i < r->nroots; i++) {
+		uint32_t b = r->roots[i].block;
+		if (r->roots[i].offset <= HEADER_SLACK && !(mark[b] & MARK_START)) {
+			mark[b] |= MARK_START;
+			queue[qn++] = b;
+		}
+	}
+	bfs(r, mark, MARK_START, queue, qn, true);
+	qn = 0;
+	for (size_t i = 0; i < r->heap->n; i++)
+		if (mark[i] & MARK_START)
+			mark[i] |= MARK_ANY, queue[qn++] = (uint32_t)i;
+	for (size_t i = 0; i < r->nroots; i++) {
+		uint32_t b = r->roots[i].block;
+		if (!(mark[b] & MARK_ANY))
+			mark[b] |= MARK_ANY, queue[qn++] = b;
+	}
+	bfs(r, mark, MARK_ANY, queue, qn, false);
+}
+
+/* Tarjan's strongly connected components over the lost blocks, without
+ * recursion. scc[v] gets a component id; returns the number of components. */
+static uint32_t lost_components(const struct reach *r, uint32_t *scc)
+{
+	size_t n = r->heap->n;
+	uint32_t *index = xmalloc(n * sizeof(*index)), *low = xmalloc(n * sizeof(*low));
+	uint32_t *stack = xmalloc(n * sizeof(*stack)), *call = xmalloc(n * sizeof(*call));
+	uint32_t *edge_at = xmalloc(n * sizeof(*edge_at));
+	uint8_t *on_stack = xcalloc(n, 1);
+	uint32_t counter = 0, ncomp = 0;
+	size_t sp = 0, cp = 0;
+	for (size_t i = 0; i < n; i++)
+		index[i] = scc[i] = UNDEF;
+	for (size_t root = 0; root < n; root++) {
+		if (r->cls[root] != CLASS_DEFINITE || index[root] != UNDEF)
+			continue;
+		call[cp++] = (uint32_t)root;
+		index[root] = low[root] = counter++;
+		edge_at[root] = r->row[root];
+		stack[sp++] = (uint32_t)root;
+		on_stack[root] = 1;
+		while (cp) {
+			uint32_t u = call[cp - 1];
+			if (edge_at[u] < r->row[u + 1]) {
+				uint32_t v = r->edge_dst[edge_at[u]++];
+				if (r->cls[v] != CLASS_DEFINITE)
+					continue;
+				if (index[v] == UNDEF) {
+					index[v] = low[v] = counter++;
+					edge_at[v] = r->row[v];
+					stack[sp++] = v;
+					on_stack[v] = 1;
+					call[cp++] = v;
+				} else if (on_stack[v] && index[v] < low[u]) {
+					low[u] = index[v];
+				}
+				continue;
+			}
+			cp--;
+			if (cp && low[u] < low[call[cp - 1]])
+				low[call[cp - 1]] = low[u];
+			if (low[u] == index[u]) {
+				uint32_t v;
+				do {
+					v = stack[--sp];
+					on_stack[v] = 0;
+					scc[v] = ncomp;
+				} while (v != u);
+				ncomp++;
+			}
+		}
+	}
+	free(index);
+	free(low);
+	free(stack);
+	free(call);
+	free(edge_at);
+	free(on_stack);
+	return ncomp;
+}
+
+/* valgrind's rule for lost blocks: those no other lost block points to are
+ * definitely lost; a lost cycle nothing else points to gets its lowest address
+ * as leader; everything the leaders reach is indirectly lost. */
+static void classify_lost(struct reach *r, uint32_t *queue)
+{
+	size_t n = r->heap->n;
+	uint32_t *scc = xmalloc(n * sizeof(*scc));
+	uint32_t ncomp = lost_components(r, scc);
+	uint8_t *entered = xcalloc(ncomp ? ncomp : 1, 1);
+	uint32_t *leader_of = xmalloc((ncomp ? ncomp : 1) * sizeof(*leader_of));
+	for (size_t u = 0; u < n; u++)
+		if (r->cls[u] == CLASS_DEFINITE)
+			for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
+				uint32_t v = r->edge_dst[e];
+				if (r->cls[v] == CLASS_DEFINITE && scc[v] != scc[u])
+					entered[scc[v]] = 1;
+			}
+	for (uint32_t c = 0; c < ncomp; c++)
+		leader_of[c] = UNDEF;
+	for (size_t u = 0; u < n; u++) /* blocks are in address order: the first is the lowest */
+		if (r->cls[u] == CLASS_DEFINITE && !entered[scc[u]] && leader_of[scc[u]] == UNDEF)
+			leader_of[scc[u]] = (uint32_t)u;
+	size_t qn = 0;
+	for (size_t u = 0; u < n; u++) {
+		if (r->cls[u] != CLASS_DEFINITE)
+			continue;
+		if (leader_of[scc[u]] == u) {
+			queue[qn++] = (uint32_t)u;
+			r->leader[u] = (uint32_t)u;
+		} else {
+			r->cls[u] = CLASS_INDIRECT;
+		}
+	}
+	for (size_t qi = 0; qi < qn; qi++) {
+		uint32_t u = queue[qi];
+		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
+			uint32_t v = r->edge_dst[e];
+			if (r->cls[v] == CLASS_INDIRECT && r->leader[v] == UNDEF) {
+				r->leader[v] = r->leader[u];
+				queue[qn++] = v;
+			}
+		}
+	}
+	free(scc);
+	free(entered);
+	free(leader_of);
+}
+
+static void classify(struct reach *r)
+{
+	size_t n = r->heap->n;
+	uint8_t *mark = xcalloc(n ? n : 1, 1);
+	uint32_t *queue = xmalloc((n ? n : 1) * sizeof(*queue));
+	mark_reachable(r, mark, queue);
+	r->cls = xmalloc(n ? n : 1);
+	r->leader = xmalloc((n ? n : 1) * sizeof(*r->leader));
+	for (size_t i = 0; i < n; i++) {
+		r->leader[i] = UNDEF;
+		if (r->heap->blocks[i].state != STRAND_USED)
+			r->cls[i] = CLASS_NONE;
+		else if (mark[i] & MARK_START)
+			r->cls[i] = CLASS_REACHABLE;
+		else if (mark[i] & MARK_ANY)
+			r->cls[i] = CLASS_POSSIBLE;
+		else
+			r->cls[i] = CLASS_DEFINITE; /* lost, until classify_lost splits it */
+	}
+	classify_lost(r, queue);
+	free(mark);
+	free(queue);
+}
+
+/* ---- dominators ---- */
+
+/* The successors of a node: the virtual root has the groups, a group its root
+ * edges' blocks, a block its edges. Root edges are stored group by group. */
+struct dom_graph {
+	const struct reach *r;
+	uint32_t *group_first; /* ngroups + 1 */
+	uint32_t vroot;
+};
+
+static uint32_t succ_count(const struct dom_graph *g, uint32_t u)
+{
+	const struct reach *r = g->r;
+	if (u == g->vroot)
+		return (uint32_t)r->ngroups;
+	if (u >= r->heap->n)
+		return g->group_first[u - r->heap->n + 1] - g->group_first[u - r->heap->n];
+	return r->row[u + 1] - r->row[u];
+}
+
+static uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
+{
+	const struct reach *r = g->r;
+	if (u == g->vroot)
+		return (uint32_t)r->heap->n + i;
+	if (u >= r->heap->n)
+		return r->roots[g->group_first[u - r->heap->n] + i].block;
+	return r->edge_dst[r->row[u] + i];
+}
+
+/* Reverse postorder from the virtual root, without recursion. */
+static size_t reverse_postorder(const struct dom_graph *g, uint32_t nnodes, uint32_t *order, uint32_t *rpo_num)
+{
+	uint32_t *stack = xmalloc(nnodes * sizeof(*stack)), *next = xcalloc(nnodes, sizeof(*next));
+	size_t sp = 0, post = 0;
+	for (uint32_t i = 0; i < nnodes; i++)
+		rpo_num[i] = UNDEF;
+	stack[sp++] = g->vroot;
+	rpo_num[g->vroot] = 0; /* visited */
+	while (sp) {
+		uint32_t u = stack[sp - 1];
+		if (next[u] < succ_count(g, u)) {
+			uint32_t v = succ(g, u, next[u]++);
+			if (rpo_num[v] == UNDEF) {
+				rpo_num[v] = 0;
+				stack[sp++] = v;
+			}
+			continue;
+		}
+		order[post++] = u;
+		sp--;
+	}
+	for (size_t i = 0; i < post / 2; i++) {
+		uint32_t t = order[i];
+		order[i] = order[post - 1 - i];
+		order[post - 1 - i] = t;
+	}
+	for (size_t i = 0; i < post; i++)
+		rpo_num[order[i]] = (uint32_t)i;
+	free(stack);
+	free(next);
+	return post;
+}
+
+static uint32_t intersect(const uint32_t *idom, const uint32_t *rpo_num, uint32_t a, uint32_t b)
+{
+	while (a != b) {
+		while (rpo_num[a] > rpo_num[b])
+			a = idom[a];
+		while (rpo_num[b] > rpo_num[a])
+			b = idom[b];
+	}
+	return a;
+}
+
+/* Cooper, Harvey and Kennedy's iterative dominators, driven by edges so that
+ * no predecessor lists are needed; then retained sizes bottom-up. */
+static void dominators(struct reach *r)
+{
+	size_t n = r->heap->n;
+	struct dom_graph g = { r, xcalloc(r->ngroups + 1, sizeof(uint32_t)), reach_virtual_root(r) };
+	for (size_t i = 0; i < r->nroots; i++)
+		g.group_first[r->roots[i].group + 1]++;
+	for (size_t i = 0; i < r->ngroups; i++)
+		g.group_first[i + 1] += g.group_first[i];
+	uint32_t nnodes = g.vroot + 1;
+	uint32_t *order = xmalloc(nnodes * sizeof(*order)), *rpo_num = xmalloc(nnodes * sizeof(*rpo_num));
+	size_t reached = reverse_postorder(&g, nnodes, order, rpo_num);
+	r->idom = xmalloc(nnodes * sizeof(*r->idom));
+	for (uint32_t i = 0; i < nnodes; i++)
+		r->idom[i] = UNDEF;
+	r->idom[g.vroot] = g.vroot;
+	bool changed = true;
+	for (int round = 0; changed && round < 1000; round++) {
+		changed = false;
+		for (size_t k = 0; k < reached; k++) {
+			uint32_t u = order[k];
+			if (r->idom[u] == UNDEF)
+				continue;
+			for (uint32_t i = 0, m = succ_count(&g, u); i < m; i++) {
+				uint32_t v = succ(&g, u, i);
+				if (v == g.vroot)
+					continue;
+				uint32_t d = r->idom[v] == UNDEF ? u : intersect(r->idom, rpo_num, u, r->idom[v]);
+				if (d != r->idom[v]) {
+					r->idom[v] = d;
+					changed = true;
+				}
+			}
+		}
+	}
+	r->retained = xcalloc(nnodes, sizeof(*r->retained));
+	r->retained_blocks = xcalloc(nnodes, sizeof(*r->retained_blocks));
+	for (size_t i = 0; i < n; i++)
+		if (r->idom[i] != UNDEF) {
+			r->retained[i] = heap_usable(&r->heap->blocks[i]);
+			r->retained_blocks[i] = 1;
+		}
+	for (size_t k = reached; k-- > 1;) {
+		uint32_t v = order[k];
+		r->retained[r->idom[v]] += r->retained[v];
+		r->retained_blocks[r->idom[v]] += r->retained_blocks[v];
+	}
+	free(order);
+	free(rpo_num);
+	free(g.group_first);
+}
+
+/* ---- naming roots ---- */
+
+static int by_group(const void *x, const void *y)
+{
+	const struct root_edge *a = x, *b = y;
+	if (a->group != b->group)
+		return (a->group > b->group) - (a->group < b->group);
+	return (a->where > b->where) - (a->where < b->where);
+}
+
+/* Globals are named by symbol, not by module: "global g_cache (values)".
+ * Each symbol holding a root word becomes its own group. */
+static void split_globals_by_symbol(struct session *s, struct scanner *sc)
+{
+	struct reach *r = sc->r;
+	size_t before = r->ngroups;
+	for (size_t i = 0; i < r->nroots; i++) {
+		struct root_edge *e = &r->roots[i];
+		if (e->group >= before || r->groups[e->group].kind != ROOT_GLOBALS)
+			continue;
+		struct sym_info si;
+		if (!symbols_addr_info(s->symbols, e->where, &si) || !si.name)
+			continue;
+		uint64_t start = si.start, end = si.start + (si.size ? si.size : 8);
+		uint32_t g = UNDEF;
+		for (size_t k = before; k < r->ngroups && g == UNDEF; k++)
+			if (r->groups[k].start == start && r->groups[k].kind == ROOT_GLOBALS)
+				g = (uint32_t)k;
+		if (g == UNDEF) {
+			const char *mod = si.module && strrchr(si.module, '/') ? strrchr(si.module, '/') + 1 : si.module;
+			g = add_group(sc, ROOT_GLOBALS, -1, start, end, xasprintf("global %.*s (%s)",
+				(int)strcspn(si.name, "@"), si.name, mod ? mod : "?"));
+		}
+		e->group = g;
+	}
+	qsort(r->roots, r->nroots, sizeof(*r->roots), by_group);
+}
+
+/* ---- building ---- */
+
+static void warn_partial_registers(struct session *s, struct reach *r)
+{
+	size_t missing = 0;
+	for (size_t i = 0; i < s->target->nthreads; i++)
+		missing += s->target->threads[i].regs_state != REGS_FULL;
+	if (missing)
+		r->warning = xasprintf("%zu thread%s ran with unknown registers (--no-stop): pointers held only in "
+				       "registers are not seen, and the heap moved while it was read",
+				       missing, missing == 1 ? "" : "s");
+}
+
+struct reach *reach_build(struct session *s, const struct reach_opts *opts)
+{
+	const struct heap *h = heap_get(s);
+	if (!h)
+		return NULL;
+	double start = now_seconds();
+	struct reach *r = xcalloc(1, sizeof(*r));
+	r->heap = h;
+	r->opts = *opts;
+	struct scanner sc = { .r = r };
+	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
+	sc.lo = UINT64_MAX;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->blocks[i].state == STRAND_USED) {
+			if (h->blocks[i].addr < sc.lo)
+				sc.lo = h->blocks[i].addr;
+			if (h->blocks[i].addr + heap_usable(&h->blocks[i]) > sc.hi)
+				sc.hi = h->blocks[i].addr + heap_usable(&h->blocks[i]);
+		}
+	if (!opts->skip[ROOT_REGISTERS])
+		root_registers(s, &sc);
+	if (!opts->skip[ROOT_STACK])
+		root_stacks(s, &sc);
+	/* TLS and globals are never scanned again as anonymous memory, even when
+	 * their own kind is switched off (stack mappings never are). */
+	root_tls(s, &sc, !opts->skip[ROOT_TLS]);
+	struct globals_walk gw = { s, &sc, !opts->skip[ROOT_GLOBALS] };
+	symbols_modules(s->symbols, module_globals, &gw);
+	if (!opts->skip[ROOT_ANON])
+		root_anon(s, &sc);
+	free(sc.covered);
+	split_globals_by_symbol(s, &sc);
+	scan_blocks(s, &sc);
+	classify(r);
+	dominators(r);
+	warn_partial_registers(s, r);
+	r->seconds = now_seconds() - start;
+	return r;
+}
+
+void reach_free(struct reach *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->ngroups; i++)
+		free(r->groups[i].label);
+	free(r->groups);
+	free(r->roots);
+	free(r->row);
+	free(r->edge_dst);
+	free(r->edge_off);
+	free(r->cls);
+	free(r->leader);
+	free(r->idom);
+	free(r->retained);
+	free(r->retained_blocks);
+	free(r->warning);
+	free(r);
+}
+
+size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t **path)
+{
+	size_t n = r->heap->n;
+	if (r->cls[b] != CLASS_REACHABLE && r->cls[b] != CLASS_POSSIBLE)
+		return 0;
+	uint32_t *parent = xmalloc(n * sizeof(*parent)), *queue = xmalloc(n * sizeof(*queue));
+	uint32_t *via_root = xmalloc(n * sizeof(*via_root));
+	for (size_t i = 0; i < n; i++)
+		parent[i] = via_root[i] = UNDEF;
+	size_t qn = 0;
+	/* Start pointers first, so the path shown is the one that keeps it reachable. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < r->nroots; i++) {
+			uint32_t t = r->roots[i].block;
+			bool start = r->roots[i].offset <= HEADER_SLACK;
+			if (via_root[t] == UNDEF && parent[t] == UNDEF && start == (pass == 0)) {
+				via_root[t] = (uint32_t)i;
+				queue[qn++] = t;
+			}
+		}
+	for (size_t qi = 0; qi < qn && via_root[b] == UNDEF && parent[b] == UNDEF; qi++) {
+		uint32_t u = queue[qi];
+		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
+			uint32_t v = r->edge_dst[e];
+			if (via_root[v] == UNDEF && parent[v] == UNDEF) {
+				parent[v] = u;
+				queue[qn++] = v;
+			}
+		}
+	}
+	size_t len = 0;
+	*path = NULL;
+	if (via_root[b] != UNDEF || parent[b] != UNDEF) {
+		for (uint32_t v = b;; v = parent[v]) {
+			len++;
+			if (via_root[v] != UNDEF)
+				break;
+		}
+		*path = xmalloc(len * sizeof(**path));
+		uint32_t v = b;
+		for (size_t i = len; i-- > 0; v = parent[v]) {
+			(*path)[i] = v;
+			if (via_root[v] != UNDEF) {
+				*root_edge = via_root[v];
+				break;
+			}
+		}
+	}
+	free(parent);
+	free(queue);
+	free(via_root);
+	return len;
+}
+
+const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
+{
+	if (s->reach && (!s->target->stopped || memcmp(&s->reach->opts, opts, sizeof(*opts)))) {
+		reach_free(s->reach);
+		s->reach = NULL;
+	}
+	if (!s->reach)
+		s->reach = reach_build(s, opts);
+	return s->reach;
+}

@@ -1,0 +1,93 @@
+/* Conservative reachability over the heap: roots (registers, stacks, TLS,
+ * globals, anonymous memory), the pointer graph between used blocks (CSR),
+ * valgrind's leak classes, shortest retention paths and the dominator tree
+ * with retained sizes. Built on the block table (heap.h). */
+#ifndef STRAND_REACH_H
+#define STRAND_REACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+struct session;
+
+enum root_kind { ROOT_REGISTERS, ROOT_STACK, ROOT_TLS, ROOT_GLOBALS, ROOT_ANON, ROOT_KINDS };
+
+struct reach_opts {
+	bool skip[ROOT_KINDS]; /* --no-registers, --no-stacks, --no-tls, --no-globals, --no-anon */
+	bool unaligned;        /* also words at every byte offset */
+};
+
+/* valgrind's classes, in its order. */
+enum leak_class { CLASS_DEFINITE, CLASS_INDIRECT, CLASS_POSSIBLE, CLASS_REACHABLE, CLASS_NONE };
+
+/* A pointer is a start pointer when it lands within the first HEADER_SLACK
+ * bytes of a block: glibc's DTV (dtv + 1), length-prefixed and new[] arrays
+ * point a word or two in. Farther in, it is an interior pointer. */
+#define HEADER_SLACK 16
+
+/* A group of root words with one name: a thread's registers, one frame of a
+ * stack, a global symbol, a thread's TLS, an anonymous mapping. */
+struct root_group {
+	enum root_kind kind;
+	int thread;          /* index into target->threads, -1 if none */
+	uint64_t start, end; /* the memory it covers (registers: 0, 0) */
+	char *label;         /* "global g_cache (values)", "registers of thread 2" */
+};
+
+/* One root word pointing into a used block. */
+struct root_edge {
+	uint64_t where;      /* address of the word (registers: the register index) */
+	uint32_t group;      /* index into groups */
+	uint32_t block;      /* index into heap.blocks */
+	uint32_t offset;     /* where in the block it points */
+};
+
+struct reach {
+	const struct heap *heap;
+	struct reach_opts opts;
+	/* The graph: block i's pointers are edges[row[i] .. row[i+1]), each the
+	 * target block and the offset it hits. */
+	uint32_t *row;        /* heap->n + 1 */
+	uint32_t *edge_dst, *edge_off;
+	size_t nedges;
+	struct root_group *groups;
+	size_t ngroups;
+	struct root_edge *roots;
+	size_t nroots;
+	uint8_t *cls;         /* enum leak_class per block (CLASS_NONE: not a used block) */
+	uint32_t *leader;     /* indirect blocks: the definitely lost block that reaches them */
+	/* Dominator tree over the virtual root, the root groups and reachable
+	 * blocks: node ids are block indices, then heap->n + group index, then the
+	 * virtual root. idom of an unreachable block is UINT32_MAX. */
+	uint32_t *idom;
+	uint64_t *retained;   /* usable bytes each node keeps alive (blocks, then groups) */
+	uint32_t *retained_blocks;
+	uint64_t scanned_bytes;
+	double seconds;
+	char *warning;        /* a caveat to show (moving target, threads without registers) */
+};
+
+/* Build everything for the session's target. NULL with error_set() when there
+ * is no heap. */
+struct reach *reach_build(struct session *s, const struct reach_opts *opts);
+void reach_free(struct reach *r);
+/* The session's reachability for these options, built on first use. */
+const struct reach *reach_get(struct session *s, const struct reach_opts *opts);
+
+static inline uint32_t reach_virtual_root(const struct reach *r)
+{
+	return (uint32_t)(r->heap->n + r->ngroups);
+}
+
+/* The shortest chain from a root to block b: root edge index in *root_edge,
+ * then the blocks from the first after the root to b. Returns the number of
+ * blocks in path (malloc'd in *path), 0 when b is unreachable. */
+size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t **path);
+
+const char *leak_class_name(enum leak_class c);
+const char *root_kind_name(enum root_kind k);
+
+#endif

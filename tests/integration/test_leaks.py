@@ -1,0 +1,131 @@
+"""Leaks by conservative reachability against the fixture's own record of each
+block's class (valgrind's rules) and of the root kind that alone holds it:
+live, on cores, and in `strand run`; classes and counts against valgrind."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from helpers import STRAND, TARGETS, Fixture, batch, strand
+from test_core import kernel_core
+
+LEAKS = os.path.join(TARGETS, "leaks")
+ENV = {"FIXTURE_TLS_LIB": os.path.join(TARGETS, "libtlsroot.so")}
+SWITCHES = {"registers": "--no-registers", "stack": "--no-stacks", "tls": "--no-tls", "globals": "--no-globals",
+            "anon": "--no-anon"}
+
+
+def expectations(fx):
+    return fx.truth("expect")
+
+
+def why_all(target, expects, extra=""):
+    r = batch(target, *[f"why {e['addr']}{extra}" for e in expects])
+    assert r.rc == 0, r.stderr
+    return [d for d in r.docs if d["command"].startswith("why")]
+
+
+def check_classes(target, expects):
+    for e, doc in zip(expects, why_all(target, expects)):
+        assert doc["class"] == e["class"], (e, doc)
+        if e["root"]:
+            assert doc["root"]["kind"] == e["root"], (e, doc["root"])
+
+
+def test_classes_and_each_root_kind_live():
+    with Fixture("leaks", env=ENV) as fx:
+        expects = expectations(fx)
+        assert len(expects) >= 30
+        target = ["-p", str(fx.pid)]
+        check_classes(target, expects)
+        for kind, switch in SWITCHES.items():
+            held = [e for e in expects if e["root"] == kind]
+            assert held, kind
+            for e, doc in zip(held, why_all(target, held, " " + switch)):
+                assert doc["class"] in ("definitely lost", "indirectly lost"), (switch, e, doc)
+
+
+def test_why_names_roots_as_people_read_them():
+    with Fixture("leaks", env=ENV) as fx:
+        by_name = {e["name"]: e for e in expectations(fx)}
+        r = batch(["-p", str(fx.pid)], *[f"why {by_name[n]['addr']}" for n in
+                                         ("held", "r12", "xmm5", "g_bss_root", "reachable node", "list node")],
+                  json_mode=False)
+        text = r.stdout
+        assert re.search(r"held by frame #\d+ of thread \d+ \(LWP \d+\) in hold_on_stack "
+                         r"\(tests/targets/leaks.c:\d+\), local `held`", text), text
+        assert re.search(r"held by register r12 of thread \d+", text), text
+        assert re.search(r"held by register xmm5 \(bytes 0-7\) of thread \d+", text), text
+        assert "held by global g_bss_root (leaks)" in text, text
+        assert re.search(r"held by global g_reachable \(leaks\)\n  -> 0x[0-9a-f]+\+0 .*which points\n  -> ", text)
+        assert "No root reaches it; the definitely lost block 0x" in text
+
+
+def test_summary_records_and_error_exitcode():
+    with Fixture("leaks", env=ENV) as fx:
+        r = batch(["-p", str(fx.pid)], "leaks --show all --limit 0 --error-exitcode 7", "top 50")
+        assert r.rc == 7, r.stderr
+        doc = r.doc("leaks")
+        summary = doc["summary"]
+        expects = expectations(fx)
+        assert summary["definitely_lost"]["blocks"] == sum(e["class"] == "definitely lost" for e in expects)
+        assert summary["indirectly_lost"]["blocks"] == sum(e["class"] == "indirectly lost" for e in expects)
+        definite = [x for x in doc["records"] if x["class"] == "definitely lost"]
+        assert sum(x["direct_bytes"] for x in definite) == summary["definitely_lost"]["bytes"]
+        assert sum(x["indirect_bytes"] for x in definite) == summary["indirectly_lost"]["bytes"]
+        for cls, key in (("possibly lost", "possibly_lost"), ("still reachable", "still_reachable")):
+            records = [x for x in doc["records"] if x["class"] == cls]
+            assert sum(x["blocks"] for x in records) == summary[key]["blocks"]
+        roots = {x["root"]: x for x in r.doc("top")["roots"]}
+        assert roots["global g_reachable (leaks)"]["blocks"] == 2
+        assert roots["global g_reachable (leaks)"]["retained"] == 112
+    with Fixture("values") as fx:  # nothing lost there: the exit status stays 0
+        r = batch(["-p", str(fx.pid)], "leaks --error-exitcode 7")
+        assert r.rc == 0 and r.doc("leaks")["summary"]["definitely_lost"]["blocks"] == 0, r.stdout
+
+
+def test_same_classes_on_cores():
+    work = tempfile.mkdtemp(prefix="strand-leaks-")
+    try:
+        with Fixture("leaks", env=ENV, cwd=work, core_dumps=True) as fx:
+            expects = expectations(fx)
+            own = os.path.join(work, "strand.core")
+            assert batch(["-p", str(fx.pid)], f"gcore {own}").rc == 0
+            kernel = kernel_core(fx, work)
+        for core in (own, kernel):
+            check_classes([LEAKS, core], expects)
+    finally:
+        shutil.rmtree(work)
+
+
+def valgrind_summary(text):
+    counts = {}
+    for key in ("definitely lost", "indirectly lost", "possibly lost"):
+        m = re.search(rf"{key}: [\d,]+ bytes in ([\d,]+) blocks", text)
+        counts[key] = int(m.group(1).replace(",", "")) if m else 0
+    return counts
+
+
+def test_run_mode_matches_the_record_and_valgrind():
+    truth = tempfile.mktemp(prefix="strand-truth-")
+    try:
+        env = dict(os.environ, STRAND_TRUTH=truth)
+        r = subprocess.run([STRAND, "--json", "run", "--leak-check", "--", LEAKS, "exit"], capture_output=True,
+                           text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        docs = [json.loads(l) for l in r.stdout.splitlines()]
+        summary = next(d for d in docs if d["command"] == "leaks")["summary"]
+        expects = [json.loads(l) for l in open(truth) if '"expect"' in l]
+        ours = {"definitely lost": summary["definitely_lost"]["blocks"],
+                "indirectly lost": summary["indirectly_lost"]["blocks"],
+                "possibly lost": summary["possibly_lost"]["blocks"]}
+        for cls in ours:
+            assert ours[cls] == sum(e["class"] == cls for e in expects), (cls, ours)
+        v = subprocess.run(["valgrind", "--leak-check=full", LEAKS, "exit"], capture_output=True, text=True,
+                           env=dict(os.environ, STRAND_TRUTH="/dev/null"), timeout=300)
+        assert valgrind_summary(v.stderr) == ours, (v.stderr[-1500:], ours)
+    finally:
+        if os.path.exists(truth):
+            os.unlink(truth)
