@@ -40,6 +40,14 @@ class Terminal:
     def send(self, data):
         os.write(self.fd, data.encode())
 
+    def kill(self):
+        """Make sure strand is gone (a failed test must not leave the fixture traced)."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
     def wait(self, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -60,25 +68,33 @@ def test_prompt_completion_history_and_ctrl_c():
     try:
         with Fixture("threads", env={"FIXTURE_NO_EPOLL": "1"}) as fx:
             t = Terminal("-q", "-p", str(fx.pid), env={"HOME": home})
-            t.read_until(r"\(strand\) ")
-            t.send("info thr\t")           # completes the subcommand
-            t.send("\n")
-            out = t.read_until(r"\(strand\) ")
-            assert "info threads" in out and f"(LWP {fx.pid})" in out, out
-            t.send("thread apply all b")
-            t.send("\x03")                  # Ctrl-C abandons the line, not the session
-            t.read_until(r"\(strand\) ")
-            assert fx.tracer() != 0         # still attached
-            t.send("\n")                    # an empty line repeats the last command
-            out = t.read_until(r"\(strand\) ")
-            assert f"(LWP {fx.pid})" in out, out
-            t.send("quit\n")
-            assert t.wait() == 0
+            try:
+                converse(t, fx)
+            finally:
+                t.kill()
             assert wait_detached(fx)
             with open(os.path.join(home, ".strand_history")) as f:
                 assert "info threads" in f.read()
     finally:
         shutil.rmtree(home)
+
+
+def converse(t, fx):
+    """A person at the prompt: completion, a command, Ctrl-C, repeat, quit."""
+    t.read_until(r"\(strand\) ")
+    t.send("info thr\t")           # completes the subcommand
+    t.send("\n")
+    out = t.read_until(r"\(strand\) ")
+    assert "info threads" in out and f"(LWP {fx.pid})" in out, out
+    t.send("thread apply all b")
+    t.send("\x03")                  # Ctrl-C abandons the line, not the session
+    t.read_until(r"\(strand\) ")
+    assert fx.tracer() != 0         # still attached
+    t.send("\n")                    # an empty line repeats the last command
+    out = t.read_until(r"\(strand\) ")
+    assert f"(LWP {fx.pid})" in out, out
+    t.send("quit\n")
+    assert t.wait() == 0
 
 
 def wait_detached(fx, timeout=5):
