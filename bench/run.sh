@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 B=build/bench
 mkdir -p "$B"
 CC=${CC:-gcc}
-for p in many_threads big_memory many_blocks; do
+for p in many_threads big_memory many_blocks pointer_heap; do
 	[ "$B/$p" -nt "bench/$p.c" ] || $CC -O2 -g -pthread -o "$B/$p" "bench/$p.c"
 done
 
@@ -67,6 +67,37 @@ bench_heap() {
 	echo "bench heap walk, 1 million blocks: strand $s s, gdb (Python) $g s, ratio $(echo "scale=0; $g / $s" | bc)x"
 }
 
-for b in ${@:-threads gcore heap}; do
+leaks_figures() { # PID LABEL: seconds of the reachability part, ns per block, GiB/s scanned
+	python3 - "$1" "$2" <<'PY'
+import json, resource, subprocess, sys, time
+start = time.time()
+r = subprocess.run(["./strand", "--json", "-p", sys.argv[1], "-batch", "-ex", "leaks"], capture_output=True, text=True)
+total = time.time() - start
+d = json.loads(r.stdout.splitlines()[0])
+blocks = sum(v["blocks"] for v in d["summary"].values())
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+per_block = (peak - 0) / blocks
+print(f"bench leaks, {sys.argv[2]}: {total:.2f} s attach to report ({total / blocks * 1e9:.0f} ns/block, goal 100), "
+      f"{d['scanned_bytes'] / d['seconds'] / 2**30:.2f} GiB/s scanned in the check (goal 2), "
+      f"peak {peak / 2**20:.0f} MiB = {per_block:.1f} B/block with {d['heap_pointers'] / blocks:.1f} pointers/block "
+      f"(goal 32 + 8 per pointer)")
+PY
+}
+
+bench_leaks() {
+	pid=$(start_ready "$B/pointer_heap" many 16000000)
+	leaks_figures "$pid" "16 million blocks"
+	kill "$pid"
+	pid=$(start_ready "$B/pointer_heap" dense 512)
+	leaks_figures "$pid" "512 MiB of pointer-dense blocks"
+	kill "$pid"
+	t0=$(now); ./strand run --leak-check -- "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t1=$(now)
+	valgrind --leak-check=full "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t2=$(now)
+	s=$(elapsed "$t0" "$t1"); v=$(elapsed "$t1" "$t2")
+	echo "bench leak check of a 1-million-block program, start to report: strand run $s s, valgrind $v s," \
+	     "ratio $(echo "scale=1; $v / $s" | bc)x"
+}
+
+for b in ${@:-threads gcore heap leaks}; do
 	"bench_$b"
 done

@@ -44,16 +44,6 @@ struct builder {
 
 static void apply_overlay(struct builder *b, const struct heap_block *o);
 
-/* A table of millions of blocks is touched page by page as it fills: huge
- * pages make that hundreds of times fewer faults. */
-static void advise_huge_pages(void *p, size_t len)
-{
-	const uintptr_t huge = 2u << 20;
-	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + len) & ~(huge - 1);
-	if (end > start)
-		madvise((void *)start, end - start, MADV_HUGEPAGE);
-}
-
 static void sink_arena(void *ctx, const struct strand_arena *a)
 {
 	struct builder *b = ctx;
@@ -67,7 +57,6 @@ static void sink_arena(void *ctx, const struct strand_arena *a)
 	 * the smallest chunk): untouched capacity costs address space, not RAM,
 	 * and the table never moves while it fills. */
 	GROW(b->walk, b->walk_cap, b->nwalk + a->system_mem / 32 + 16);
-	advise_huge_pages(b->walk, b->walk_cap * sizeof(*b->walk));
 }
 
 static void sink_block(void *ctx, const struct strand_block *blk)

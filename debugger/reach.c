@@ -31,9 +31,19 @@ const char *root_kind_name(enum root_kind k)
 
 /* ---- pointers into blocks ---- */
 
+/* A run of blocks without big gaps, with the first block that reaches into
+ * each of its pages: a pointer's block is found in a handful of steps. */
+struct region {
+	uint64_t base, end;   /* base page-aligned */
+	uint32_t first_block, end_block;
+	uint32_t *page_first; /* per page */
+};
+
 struct scanner {
 	struct reach *r;
 	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
+	struct region *regions;
+	size_t nregions;
 	size_t edge_cap, root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t *covered; /* [start, end) pairs of stacks, TLS and globals: never anonymous roots */
@@ -47,16 +57,80 @@ static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 	sc->covered[sc->ncovered++] = end;
 }
 
+#define REGION_GAP (1u << 20)
+
+static void build_regions(struct scanner *sc)
+{
+	const struct heap *h = sc->r->heap;
+	size_t cap = 0;
+	for (size_t i = 0; i < h->n;) {
+		size_t j = i + 1;
+		uint64_t end = h->blocks[i].addr + heap_usable(&h->blocks[i]);
+		while (j < h->n && h->blocks[j].addr < end + REGION_GAP) {
+			uint64_t e = h->blocks[j].addr + heap_usable(&h->blocks[j]);
+			end = e > end ? e : end;
+			j++;
+		}
+		GROW(sc->regions, cap, sc->nregions + 1);
+		struct region *rg = &sc->regions[sc->nregions++];
+		rg->base = h->blocks[i].addr & ~0xfffull;
+		rg->end = end;
+		rg->first_block = (uint32_t)i;
+		rg->end_block = (uint32_t)j;
+		size_t npages = (size_t)((end - rg->base + 4095) >> 12);
+		rg->page_first = xmalloc((npages + 1) * sizeof(uint32_t));
+		size_t k = i;
+		for (size_t p = 0; p <= npages; p++) {
+			uint64_t page = rg->base + ((uint64_t)p << 12);
+			while (k < j && h->blocks[k].addr + heap_usable(&h->blocks[k]) <= page)
+				k++;
+			rg->page_first[p] = (uint32_t)k;
+		}
+		i = j;
+	}
+}
+
+static void free_regions(struct scanner *sc)
+{
+	for (size_t i = 0; i < sc->nregions; i++)
+		free(sc->regions[i].page_first);
+	free(sc->regions);
+}
+
 /* The used block a word points into (index), or UNDEF. */
 static uint32_t target_block(const struct scanner *sc, uint64_t v, uint32_t *offset)
 {
 	if (v < sc->lo || v >= sc->hi)
 		return UNDEF;
-	const struct heap_block *b = heap_find(sc->r->heap, v);
-	if (!b || b->state != STRAND_USED)
+	size_t lo = 0, hi = sc->nregions;
+	while (lo < hi) { /* the last region starting at or before v */
+		size_t mid = (lo + hi) / 2;
+		if (sc->regions[mid].base <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || v >= sc->regions[lo - 1].end)
 		return UNDEF;
-	*offset = (uint32_t)(v - b->addr);
-	return (uint32_t)(b - sc->r->heap->blocks);
+	const struct region *rg = &sc->regions[lo - 1];
+	size_t p = (size_t)((v - rg->base) >> 12);
+	const struct heap_block *blocks = sc->r->heap->blocks;
+	/* The last block starting at or before v, among those reaching this page. */
+	size_t a = rg->page_first[p], b = rg->page_first[p + 1] + 1;
+	if (b > rg->end_block)
+		b = rg->end_block;
+	while (a + 1 < b) {
+		size_t mid = (a + b) / 2;
+		if (blocks[mid].addr <= v)
+			a = mid;
+		else
+			b = mid;
+	}
+	const struct heap_block *blk = &blocks[a];
+	if (blk->addr > v || v >= blk->addr + heap_usable(blk) || blk->state != STRAND_USED)
+		return UNDEF;
+	*offset = (uint32_t)(v - blk->addr);
+	return (uint32_t)a;
 }
 
 static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint32_t offset)
@@ -335,7 +409,7 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 	const struct heap *h = r->heap;
 	uint8_t *win = xmalloc(SCAN_CHUNK);
 	uint64_t win_base = 0, win_len = 0;
-	r->row = xmalloc((h->n + 1) * sizeof(*r->row));
+	r->row = xcalloc_big(h->n + 1, sizeof(*r->row));
 	for (size_t i = 0; i < h->n; i++) {
 		const struct heap_block *b = &h->blocks[i];
 		r->row[i] = (uint32_t)r->nedges;
@@ -409,21 +483,24 @@ static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *queue
 }
 
 /* Tarjan's strongly connected components over the lost blocks, without
- * recursion. scc[v] gets a component id; returns the number of components. */
+ * recursion. scc[v] gets a component id; returns the number of components.
+ * index[] holds visit order + 1 so that zeroed (untouched) memory means
+ * "not visited": only the lost blocks' entries are ever touched. */
 static uint32_t lost_components(const struct reach *r, uint32_t *scc)
 {
 	size_t n = r->heap->n;
-	uint32_t *index = xmalloc(n * sizeof(*index)), *low = xmalloc(n * sizeof(*low));
-	uint32_t *stack = xmalloc(n * sizeof(*stack)), *call = xmalloc(n * sizeof(*call));
-	uint32_t *edge_at = xmalloc(n * sizeof(*edge_at));
-	uint8_t *on_stack = xcalloc(n, 1);
-	uint32_t counter = 0, ncomp = 0;
+	uint32_t *index = xcalloc_big(n, sizeof(*index)), *low = xcalloc_big(n, sizeof(*low));
+	uint32_t *edge_at = xcalloc_big(n, sizeof(*edge_at));
+	uint32_t *stack = NULL, *call = NULL;
+	size_t stack_cap = 0, call_cap = 0;
+	uint8_t *on_stack = xcalloc_big(n, 1);
+	uint32_t counter = 1, ncomp = 0;
 	size_t sp = 0, cp = 0;
-	for (size_t i = 0; i < n; i++)
-		index[i] = scc[i] = UNDEF;
 	for (size_t root = 0; root < n; root++) {
-		if (r->cls[root] != CLASS_DEFINITE || index[root] != UNDEF)
+		if (r->cls[root] != CLASS_DEFINITE || index[root])
 			continue;
+		GROW(call, call_cap, cp + 1);
+		GROW(stack, stack_cap, sp + 1);
 		call[cp++] = (uint32_t)root;
 		index[root] = low[root] = counter++;
 		edge_at[root] = r->row[root];
@@ -435,7 +512,9 @@ static uint32_t lost_components(const struct reach *r, uint32_t *scc)
 				uint32_t v = r->edge_dst[edge_at[u]++];
 				if (r->cls[v] != CLASS_DEFINITE)
 					continue;
-				if (index[v] == UNDEF) {
+				if (!index[v]) {
+					GROW(call, call_cap, cp + 1);
+					GROW(stack, stack_cap, sp + 1);
 					index[v] = low[v] = counter++;
 					edge_at[v] = r->row[v];
 					stack[sp++] = v;
@@ -475,7 +554,7 @@ static uint32_t lost_components(const struct reach *r, uint32_t *scc)
 static void classify_lost(struct reach *r, uint32_t *queue)
 {
 	size_t n = r->heap->n;
-	uint32_t *scc = xmalloc(n * sizeof(*scc));
+	uint32_t *scc = xcalloc_big(n, sizeof(*scc));
 	uint32_t ncomp = lost_components(r, scc);
 	uint8_t *entered = xcalloc(ncomp ? ncomp : 1, 1);
 	uint32_t *leader_of = xmalloc((ncomp ? ncomp : 1) * sizeof(*leader_of));
@@ -520,11 +599,11 @@ static void classify_lost(struct reach *r, uint32_t *queue)
 static void classify(struct reach *r)
 {
 	size_t n = r->heap->n;
-	uint8_t *mark = xcalloc(n ? n : 1, 1);
-	uint32_t *queue = xmalloc((n ? n : 1) * sizeof(*queue));
+	uint8_t *mark = xcalloc_big(n, 1);
+	uint32_t *queue = xcalloc_big(n, sizeof(*queue));
 	mark_reachable(r, mark, queue);
-	r->cls = xmalloc(n ? n : 1);
-	r->leader = xmalloc((n ? n : 1) * sizeof(*r->leader));
+	r->cls = xcalloc_big(n, 1);
+	r->leader = xcalloc_big(n, sizeof(*r->leader));
 	for (size_t i = 0; i < n; i++) {
 		r->leader[i] = UNDEF;
 		if (r->heap->blocks[i].state != STRAND_USED)
@@ -574,7 +653,7 @@ static uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
 /* Reverse postorder from the virtual root, without recursion. */
 static size_t reverse_postorder(const struct dom_graph *g, uint32_t nnodes, uint32_t *order, uint32_t *rpo_num)
 {
-	uint32_t *stack = xmalloc(nnodes * sizeof(*stack)), *next = xcalloc(nnodes, sizeof(*next));
+	uint32_t *stack = xcalloc_big(nnodes, sizeof(*stack)), *next = xcalloc_big(nnodes, sizeof(*next));
 	size_t sp = 0, post = 0;
 	for (uint32_t i = 0; i < nnodes; i++)
 		rpo_num[i] = UNDEF;
@@ -627,9 +706,9 @@ static void dominators(struct reach *r)
 	for (size_t i = 0; i < r->ngroups; i++)
 		g.group_first[i + 1] += g.group_first[i];
 	uint32_t nnodes = g.vroot + 1;
-	uint32_t *order = xmalloc(nnodes * sizeof(*order)), *rpo_num = xmalloc(nnodes * sizeof(*rpo_num));
+	uint32_t *order = xcalloc_big(nnodes, sizeof(*order)), *rpo_num = xcalloc_big(nnodes, sizeof(*rpo_num));
 	size_t reached = reverse_postorder(&g, nnodes, order, rpo_num);
-	r->idom = xmalloc(nnodes * sizeof(*r->idom));
+	r->idom = xcalloc_big(nnodes, sizeof(*r->idom));
 	for (uint32_t i = 0; i < nnodes; i++)
 		r->idom[i] = UNDEF;
 	r->idom[g.vroot] = g.vroot;
@@ -652,8 +731,8 @@ static void dominators(struct reach *r)
 			}
 		}
 	}
-	r->retained = xcalloc(nnodes, sizeof(*r->retained));
-	r->retained_blocks = xcalloc(nnodes, sizeof(*r->retained_blocks));
+	r->retained = xcalloc_big(nnodes, sizeof(*r->retained));
+	r->retained_blocks = xcalloc_big(nnodes, sizeof(*r->retained_blocks));
 	for (size_t i = 0; i < n; i++)
 		if (r->idom[i] != UNDEF) {
 			r->retained[i] = heap_usable(&r->heap->blocks[i]);
@@ -731,6 +810,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	r->opts = *opts;
 	struct scanner sc = { .r = r };
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
+	build_regions(&sc);
 	sc.lo = UINT64_MAX;
 	for (size_t i = 0; i < h->n; i++)
 		if (h->blocks[i].state == STRAND_USED) {
@@ -753,6 +833,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	free(sc.covered);
 	split_globals_by_symbol(s, &sc);
 	scan_blocks(s, &sc);
+	free_regions(&sc);
 	classify(r);
 	dominators(r);
 	warn_partial_registers(s, r);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,24 @@ void grow_array(void **array, size_t *cap, size_t need, size_t elem)
 		n *= 2;
 	*array = xrealloc(*array, n * elem);
 	*cap = n;
+	if (n * elem >= (8u << 20))
+		advise_huge_pages(*array, n * elem);
+}
+
+void advise_huge_pages(void *p, size_t len)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + len) & ~(huge - 1);
+	if (end > start)
+		madvise((void *)start, end - start, MADV_HUGEPAGE);
+}
+
+void *xcalloc_big(size_t count, size_t size)
+{
+	void *p = xcalloc(count ? count : 1, size);
+	if (count * size >= (8u << 20))
+		advise_huge_pages(p, count * size);
+	return p;
 }
 
 static void sb_reserve(struct strbuf *sb, size_t extra)
