@@ -40,10 +40,14 @@ int cmd_info_plugins(struct session *s, const struct args *a)
 		out_hide_text(o, true);
 		out_str(o, "description", p[i].p->description);
 		out_bool(o, "allocator", p[i].p->allocator != NULL);
+		out_bool(o, "runtime", p[i].p->runtime != NULL);
 		out_hide_text(o, false);
 		if (p[i].p->allocator && s->target) {
 			out_text(o, ", allocator detected with confidence ");
 			out_int(o, "confidence", p[i].p->allocator->detect(plugin_host(s)));
+		} else if (p[i].p->runtime && s->target) {
+			out_text(o, ", thread runtime detected with confidence ");
+			out_int(o, "confidence", p[i].p->runtime->detect(plugin_host(s)));
 		} else {
 			out_hide_text(o, true);
 			out_null(o, "confidence");

@@ -10,6 +10,7 @@
 #include "util.h"
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);
+const struct strand_plugin *strand_glibc_nptl_init(const struct strand_host_api *host);
 
 struct strand_host {
 	struct session *s;
@@ -159,6 +160,7 @@ static void load_builtins(void)
 		return;
 	builtins_loaded = true;
 	add_plugin(strand_glibc_malloc_init(&host_api), NULL, NULL);
+	add_plugin(strand_glibc_nptl_init(&host_api), NULL, NULL);
 }
 
 int plugin_load(const char *path)
@@ -208,6 +210,28 @@ const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
 	}
 	*confidence = best_conf;
 	return best;
+}
+
+const struct loaded_plugin *plugin_runtime(struct session *s)
+{
+	load_builtins();
+	const struct loaded_plugin *best = NULL;
+	int best_conf = 0;
+	for (size_t i = 0; i < nplugins; i++) {
+		if (!plugins[i].p->runtime)
+			continue;
+		int c = plugins[i].p->runtime->detect(plugin_host(s));
+		if (c > 0 && c >= best_conf) {
+			best = &plugins[i];
+			best_conf = c;
+		}
+	}
+	return best;
+}
+
+void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out)
+{
+	host_thread(plugin_host(s), i, out);
 }
 
 void plugins_unload(void)

@@ -22,6 +22,10 @@ const struct loaded_plugin *plugin_list(size_t *n);
 struct strand_host *plugin_host(struct session *s);
 /* The allocator plugin that fits the target best, and its confidence. NULL if none. */
 const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence);
+/* The thread-runtime plugin that fits the target best, or NULL. */
+const struct loaded_plugin *plugin_runtime(struct session *s);
+/* Thread i as plugins see it (frames left NULL). */
+void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out);
 void plugins_unload(void);
 
 #endif

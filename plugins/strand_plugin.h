@@ -36,6 +36,10 @@ struct strand_thread_info {
 	uint64_t gp[17];      /* DWARF order: rax rdx rcx rbx rsi rdi rbp rsp r8..r15 rip */
 	long syscall;         /* -1: not in a system call */
 	uint64_t syscall_args[6];
+	/* The innermost function names of its stack, when the caller unwound it
+	 * (decode_wait gets them; thread() leaves them NULL). */
+	const char *const *frames;
+	size_t nframes;
 };
 
 struct strand_module_info {
@@ -131,8 +135,51 @@ struct strand_allocator {
 	int (*walk)(struct strand_host *h, const struct strand_heap_sink *sink);
 };
 
-/* Defined by the thread-runtime side of the ABI (thread descriptors, waits). */
-struct strand_runtime;
+/* ---- Thread runtimes ---- */
+
+enum strand_wait_kind {
+	STRAND_WAIT_UNKNOWN = 0, /* a futex the runtime cannot place */
+	STRAND_WAIT_MUTEX,
+	STRAND_WAIT_RWLOCK_READ,  /* a reader blocked by a writer */
+	STRAND_WAIT_RWLOCK_WRITE, /* a writer blocked by readers or a writer */
+	STRAND_WAIT_COND,
+	STRAND_WAIT_SEMAPHORE,
+	STRAND_WAIT_BARRIER,
+	STRAND_WAIT_JOIN,
+	STRAND_WAIT_ONCE,
+};
+
+/* What a thread blocked in a futex waits on, decoded by the runtime. */
+struct strand_wait {
+	int kind;             /* enum strand_wait_kind */
+	uint64_t object;      /* the sync object's address (mutex, cond, sem, ..., the joinee's descriptor) */
+	int32_t owner;        /* TID that holds it and can release it; 0 none or unknown */
+	uint64_t mutex;       /* a condition variable's waiter: the mutex it gave up, 0 unknown */
+	int64_t value;        /* semaphore value, barrier count left, waiters on a cond: -1 unknown */
+	int32_t joinee;       /* STRAND_WAIT_JOIN: the TID joined (0 when it has exited) */
+	char detail[96];      /* "normal mutex", "rwlock, 2 readers" */
+};
+
+/* A thread as the runtime knows it, alive or exited but not yet joined. */
+struct strand_thread_desc {
+	uint64_t descriptor;  /* struct pthread * (== fs_base on x86_64) */
+	int32_t tid;          /* 0 once the thread has exited */
+	uint64_t start_routine;
+	bool joinable;        /* false: detached */
+	bool exited;          /* returned or called pthread_exit */
+	uint64_t stack_size;  /* bytes of stack it holds */
+};
+
+struct strand_runtime {
+	const char *name;
+	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
+	/* Decode the futex wait of thread t (its syscall arguments and registers).
+	 * false when the wait is not the runtime's. */
+	bool (*decode_wait)(struct strand_host *h, const struct strand_thread_info *t, struct strand_wait *out);
+	/* Every thread descriptor, live or exited-unjoined, through fn. Returns the
+	 * count, or -1 when the runtime's thread lists are not found. */
+	int (*threads)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_thread_desc *d), void *ctx);
+};
 
 struct strand_plugin {
 	uint32_t abi;                            /* STRAND_PLUGIN_ABI */
