@@ -6,6 +6,7 @@
 #include "../debugger/session.h"
 
 int cmd_backtrace(struct session *s, const struct args *a);
+int cmd_blocked(struct session *s, const struct args *a);
 int cmd_detach(struct session *s, const struct args *a);
 int cmd_disassemble(struct session *s, const struct args *a);
 int cmd_down(struct session *s, const struct args *a);
@@ -26,6 +27,7 @@ int cmd_info_sharedlibrary(struct session *s, const struct args *a);
 int cmd_info_symbol(struct session *s, const struct args *a);
 int cmd_info_threads(struct session *s, const struct args *a);
 int cmd_leaks(struct session *s, const struct args *a);
+int cmd_locks(struct session *s, const struct args *a);
 int cmd_plugin_load(struct session *s, const struct args *a);
 int cmd_print(struct session *s, const struct args *a);
 int cmd_quit(struct session *s, const struct args *a);

@@ -7,6 +7,8 @@
 const struct command command_table[] = {
 	{ "backtrace", "bt|where", cmd_backtrace, CMD_TARGET | CMD_STOPPED, 0, 2, "backtrace [full] [N|-N]",
 	  "stack of the selected thread; full adds locals" },
+	{ "blocked", NULL, cmd_blocked, CMD_TARGET | CMD_STOPPED, 0, 2, "blocked [--error-exitcode N]",
+	  "what every thread waits on and for whom: deadlocks, stuck-forever threads, unjoined threads" },
 	{ "detach", NULL, cmd_detach, CMD_TARGET, 0, 0, "detach", "let the process run again and end the session" },
 	{ "disassemble", NULL, cmd_disassemble, CMD_TARGET, 0, -1, "disassemble [ADDRESS|FUNCTION]",
 	  "machine code of the function around ADDRESS (default: the selected frame's pc)" },
@@ -45,6 +47,8 @@ const struct command command_table[] = {
 	  "leaks [--show reachable|possible|all] [--limit N] [--error-exitcode N] [--no-registers] [--no-stacks] "
 	  "[--no-tls] [--no-globals] [--no-anon] [--unaligned]",
 	  "valgrind's LEAK SUMMARY and loss records, by conservative reachability" },
+	{ "locks", NULL, cmd_locks, CMD_TARGET | CMD_STOPPED, 0, 0, "locks",
+	  "every sync object with an owner or waiters" },
 	{ "plugin load", NULL, cmd_plugin_load, 0, 1, -1, "plugin load PATH", "load an external plugin (.so)" },
 	{ "print", "p|output|inspect", cmd_print, CMD_TARGET, 1, -1, "print[/x] EXPRESSION",
 	  "value of a variable: names, *, &, ., ->, [N], $registers" },

@@ -238,6 +238,7 @@ static void read_thread_identity(struct target *t, struct thread *th)
 struct before_stop {
 	pid_t tid;
 	struct proc_syscall sc;
+	double idle; /* seconds since it last ran: a stop would reset that */
 };
 
 static size_t snapshot_syscalls(pid_t pid, struct before_stop **out)
@@ -248,6 +249,7 @@ static size_t snapshot_syscalls(pid_t pid, struct before_stop **out)
 	for (int i = 0; i < n; i++) {
 		v[i].tid = tids[i];
 		proc_syscall(pid, tids[i], &v[i].sc);
+		v[i].idle = proc_thread_idle_seconds(pid, tids[i]);
 	}
 	free(tids);
 	*out = v;
@@ -270,14 +272,6 @@ static void warn_eintr(pid_t pid, const struct before_stop *v, size_t n, const s
 		warn(o, "stopping thread %d (%s) interrupts its %s(): it will return EINTR; use --no-stop to "
 		     "inspect without stopping", (int)v[i].tid, name, syscall_name(sc->nr));
 	}
-}
-
-static const struct proc_syscall *syscall_before(const struct before_stop *v, size_t n, pid_t tid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].tid == tid)
-			return &v[i].sc;
-	return NULL;
 }
 
 /* Seize every thread, re-reading the task list until no new thread appears. */
@@ -480,14 +474,25 @@ static void read_unstopped_threads(struct target *t)
 	free(tids);
 }
 
+static const struct before_stop *before_stop_of(const struct before_stop *v, size_t n, pid_t tid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].tid == tid)
+			return &v[i];
+	return NULL;
+}
+
 static int stop_and_read_threads(struct target *t, const struct attach_opts *o)
 {
 	struct before_stop *before;
 	size_t n = snapshot_syscalls(t->pid, &before);
 	warn_eintr(t->pid, before, n, o);
 	int rc = stop_everything(t, o);
-	for (size_t i = 0; rc == 0 && i < t->nthreads; i++)
-		read_registers(&t->threads[i], syscall_before(before, n, t->threads[i].tid));
+	for (size_t i = 0; rc == 0 && i < t->nthreads; i++) {
+		const struct before_stop *b = before_stop_of(before, n, t->threads[i].tid);
+		read_registers(&t->threads[i], b ? &b->sc : NULL);
+		t->threads[i].idle_seconds = b ? b->idle : -1;
+	}
 	free(before);
 	return rc;
 }

@@ -137,6 +137,7 @@ struct thread *target_add_thread(struct target *t, pid_t tid)
 	th->tid = tid;
 	th->state = '?';
 	th->syscall = -1;
+	th->idle_seconds = -1;
 	return th;
 }
 

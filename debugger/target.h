@@ -38,6 +38,7 @@ struct thread {
 	uint64_t syscall_args[6];
 	int pending_signal;        /* live: signal caught while stopping, re-sent on detach */
 	bool stop_failed;          /* live: did not stop in time (e.g. state D) */
+	double idle_seconds;       /* live: since it last ran, read before stopping it; -1 unknown */
 };
 
 struct target;

@@ -1,0 +1,293 @@
+/* blocked: every thread's wait and verdict, deadlocks first as jstack prints
+ * them; locks: every sync object with an owner or waiters. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/util.h"
+#include "../debugger/waits.h"
+#include "commands.h"
+
+static void out_duration(struct out *o, double seconds)
+{
+	if (seconds < 0) {
+		out_hide_text(o, true);
+		out_null(o, "seconds");
+		out_hide_text(o, false);
+		return;
+	}
+	out_text(o, ", ");
+	out_hide_text(o, true);
+	out_double(o, "seconds", "%.1f", seconds);
+	out_hide_text(o, false);
+	if (seconds < 120)
+		out_text(o, "%.0f seconds", seconds);
+	else if (seconds < 7200)
+		out_text(o, "%.0f minutes", seconds / 60);
+	else
+		out_text(o, "%.1f hours", seconds / 3600);
+}
+
+static void out_thread_name(struct session *s, size_t i)
+{
+	const struct thread *th = &s->target->threads[i];
+	out_text(s->out, "Thread %zu", i + 1);
+	if (th->name[0])
+		out_text(s->out, " \"%s\"", th->name);
+	out_text(s->out, " (LWP %d)", (int)th->tid);
+}
+
+/* One thread: "Thread 3 "locker" (LWP 12) [mutex wait, 5 seconds]: mutex g_m1 held by ..." */
+static void out_wait(struct session *s, const struct thread_wait *w)
+{
+	struct out *o = s->out;
+	const struct thread *th = &s->target->threads[w->thread];
+	out_obj(o, NULL);
+	out_hide_text(o, true);
+	out_int(o, "id", (long long)w->thread + 1);
+	out_int(o, "tid", th->tid);
+	out_str(o, "name", th->name[0] ? th->name : NULL);
+	out_hide_text(o, false);
+	out_text(o, "  ");
+	out_thread_name(s, w->thread);
+	out_text(o, " [");
+	out_str(o, "kind", w->kind);
+	out_text(o, "%s", w->verdict == VERDICT_RUNNING ? "" : " wait");
+	out_duration(o, w->idle_seconds);
+	out_text(o, "]");
+	if (w->object) {
+		out_text(o, ": ");
+		out_hex(o, "object", w->object);
+		out_text(o, " <");
+		out_str(o, "object_name", w->object_name);
+		out_text(o, ">");
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "object");
+		out_hide_text(o, false);
+	}
+	if (w->detail[0])
+		out_text(o, " (%s)", w->detail);
+	if (w->mutex) {
+		out_text(o, ", gave up mutex ");
+		out_hex(o, "mutex", w->mutex);
+	}
+	if (w->fd >= 0) {
+		out_text(o, " on fd ");
+		out_int(o, "fd", w->fd);
+		out_text(o, " ");
+		out_str(o, "fd_target", w->fd_target);
+	}
+	if (w->sleep_seconds >= 0) {
+		out_text(o, " for ");
+		out_double(o, "sleep_seconds", "%.3g s", w->sleep_seconds);
+	}
+	out_hide_text(o, true);
+	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
+	if (w->owner)
+		out_int(o, "owner", w->owner);
+	else
+		out_null(o, "owner");
+	out_bool(o, "timed", w->timed);
+	out_str(o, "verdict", verdict_name(w->verdict));
+	out_int(o, "cycle", w->cycle);
+	out_hide_text(o, false);
+	if (w->reason[0]) {
+		out_text(o, "\n      ");
+		out_str(o, "reason", w->reason);
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "reason");
+		out_hide_text(o, false);
+	}
+	if (w->where[0]) {
+		out_text(o, "\n      at ");
+		out_str(o, "where", w->where);
+	}
+	out_text(o, "\n");
+	out_obj_end(o);
+}
+
+static void out_deadlocks(struct session *s, const struct waits *ws)
+{
+	struct out *o = s->out;
+	out_list(o, "deadlocks");
+	for (int c = 1; c <= ws->ncycles; c++) {
+		size_t n = 0;
+		for (size_t i = 0; i < ws->n; i++)
+			n += ws->v[i].cycle == c;
+		out_text(o, "Found one deadlock (%zu threads):\n", n);
+		out_list(o, NULL);
+		for (size_t i = 0; i < ws->n; i++) {
+			const struct thread_wait *w = &ws->v[i];
+			if (w->cycle != c)
+				continue;
+			out_text(o, "  ");
+			out_thread_name(s, i);
+			out_text(o, " waits for %s %s", w->kind, w->object_name);
+			out_hide_text(o, true);
+			out_int(o, NULL, s->target->threads[i].tid);
+			out_hide_text(o, false);
+			out_text(o, ",\n      held by ");
+			out_thread_name(s, w->owner_index);
+			out_text(o, "%s%s\n", w->where[0] ? "; waiting in " : "", w->where);
+		}
+		out_list_end(o);
+	}
+	out_list_end(o);
+}
+
+static void out_section(struct session *s, const struct waits *ws, enum verdict v, const char *title)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ws->n; i++)
+		n += ws->v[i].verdict == v;
+	if (!n)
+		return;
+	out_text(s->out, "\n%s (%zu thread%s):\n", title, n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < ws->n; i++)
+		if (ws->v[i].verdict == v)
+			out_wait(s, &ws->v[i]);
+}
+
+/* Parked threads with the same stack come as one line, like Go's goroutine dump. */
+static void out_parked_groups(struct session *s, const struct waits *ws)
+{
+	bool *done = xcalloc(ws->n + 1, 1);
+	for (size_t i = 0; i < ws->n; i++) {
+		if (ws->v[i].verdict != VERDICT_PARKED || done[i])
+			continue;
+		size_t same = 0;
+		for (size_t j = i; j < ws->n; j++)
+			if (ws->v[j].verdict == VERDICT_PARKED && !done[j] && !strcmp(ws->v[j].stack_key, ws->v[i].stack_key))
+				same++;
+		if (same > 1)
+			out_text(s->out, "  %zu threads with this stack:\n", same);
+		for (size_t j = i; j < ws->n; j++)
+			if (ws->v[j].verdict == VERDICT_PARKED && !done[j] && !strcmp(ws->v[j].stack_key, ws->v[i].stack_key)) {
+				done[j] = true;
+				out_wait(s, &ws->v[j]);
+			}
+	}
+	free(done);
+}
+
+static void out_unjoined(struct session *s, const struct waits *ws)
+{
+	struct out *o = s->out;
+	if (ws->ndescs < 0) {
+		out_text(o, "\nThread descriptors: not found (no thread runtime plugin fits).\n");
+		out_null(o, "unjoined");
+		return;
+	}
+	uint64_t bytes = 0;
+	size_t n = 0;
+	for (long i = 0; i < ws->ndescs; i++)
+		if (ws->descs[i].exited && ws->descs[i].joinable)
+			n++, bytes += ws->descs[i].stack_size;
+	char buf[32];
+	if (n)
+		out_text(o, "\nThreads that exited and were never joined: %zu, holding %s of stack (a thread leak):\n", n,
+			 format_bytes(bytes, buf, sizeof(buf)));
+	out_list(o, "unjoined");
+	for (long i = 0; i < ws->ndescs; i++) {
+		const struct strand_thread_desc *d = &ws->descs[i];
+		if (!d->exited || !d->joinable)
+			continue;
+		struct sym_info si;
+		out_obj(o, NULL);
+		out_text(o, "  descriptor ");
+		out_hex(o, "descriptor", d->descriptor);
+		out_text(o, ", started in ");
+		out_str(o, "start_routine", symbols_addr_info(s->symbols, d->start_routine, &si) && si.name ? si.name : "??");
+		out_text(o, ", stack ");
+		out_hide_text(o, true);
+		out_uint(o, "stack_size", d->stack_size);
+		out_hide_text(o, false);
+		out_text(o, "%s\n", format_bytes(d->stack_size, buf, sizeof(buf)));
+		out_obj_end(o);
+	}
+	out_list_end(o);
+}
+
+int cmd_blocked(struct session *s, const struct args *a)
+{
+	long exitcode = 0;
+	if (a->argc == 2 && !strcmp(a->argv[0], "--error-exitcode") && parse_int(a->argv[1], &exitcode) && exitcode > 0) {
+	} else if (a->argc) {
+		out_error(s->out, "usage: blocked [--error-exitcode N]");
+		return -1;
+	}
+	struct waits ws;
+	waits_build(s, &ws);
+	struct out *o = s->out;
+	size_t count[VERDICT_RUNNING + 1] = { 0 };
+	for (size_t i = 0; i < ws.n; i++)
+		count[ws.v[i].verdict]++;
+	out_text(o, "%zu threads: %d deadlock%s, %zu stuck forever, %zu waiting on a live owner, %zu parked, %zu running\n",
+		 ws.n, ws.ncycles, ws.ncycles == 1 ? "" : "s", count[VERDICT_STUCK], count[VERDICT_WAITING],
+		 count[VERDICT_PARKED], count[VERDICT_RUNNING]);
+	if (!ws.runtime_found)
+		out_warn(o, "no thread runtime plugin fits this target: futex waits are not decoded");
+	out_deadlocks(s, &ws);
+	out_list(o, "threads");
+	out_section(s, &ws, VERDICT_DEADLOCKED, "Deadlocked");
+	out_section(s, &ws, VERDICT_STUCK, "Stuck forever");
+	out_section(s, &ws, VERDICT_WAITING, "Waiting on a live owner");
+	if (count[VERDICT_PARKED])
+		out_text(o, "\nParked, could be woken (%zu):\n", count[VERDICT_PARKED]);
+	out_parked_groups(s, &ws);
+	out_section(s, &ws, VERDICT_RUNNING, "Running");
+	out_list_end(o);
+	out_unjoined(s, &ws);
+	if (exitcode && (ws.ncycles || count[VERDICT_STUCK]))
+		s->exit_code = (int)exitcode;
+	waits_free(&ws);
+	return 0;
+}
+
+int cmd_locks(struct session *s, const struct args *a)
+{
+	(void)a;
+	struct waits ws;
+	waits_build(s, &ws);
+	struct out *o = s->out;
+	out_list(o, "objects");
+	for (size_t i = 0; i < ws.n; i++) {
+		const struct thread_wait *w = &ws.v[i];
+		bool first = true;
+		for (size_t j = 0; j < i && first; j++)
+			first = ws.v[j].object != w->object;
+		if (!w->object || !first || w->verdict == VERDICT_RUNNING)
+			continue;
+		out_obj(o, NULL);
+		out_str(o, "kind", w->kind);
+		out_text(o, " ");
+		out_hex(o, "object", w->object);
+		out_text(o, " <");
+		out_str(o, "name", w->object_name);
+		out_text(o, ">");
+		if (w->owner) {
+			out_text(o, " held by LWP ");
+			out_int(o, "owner", w->owner);
+			out_text(o, "%s", w->owner_index == NO_THREAD ? " (exited)" : "");
+		} else {
+			out_hide_text(o, true);
+			out_null(o, "owner");
+			out_hide_text(o, false);
+		}
+		out_text(o, "; waiters:");
+		out_list(o, "waiters");
+		for (size_t j = i; j < ws.n; j++)
+			if (ws.v[j].object == w->object) {
+				out_text(o, " LWP ");
+				out_int(o, NULL, s->target->threads[j].tid);
+			}
+		out_list_end(o);
+		out_text(o, "\n");
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	waits_free(&ws);
+	return 0;
+}

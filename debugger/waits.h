@@ -1,0 +1,53 @@
+/* What every thread waits on and for whom: the system call, decoded by the
+ * thread-runtime plugin for futexes, the wait-for graph between threads, its
+ * cycles (deadlocks), and a verdict per thread. */
+#ifndef STRAND_WAITS_H
+#define STRAND_WAITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../plugins/strand_plugin.h"
+
+struct session;
+
+enum verdict { VERDICT_DEADLOCKED, VERDICT_STUCK, VERDICT_WAITING, VERDICT_PARKED, VERDICT_RUNNING };
+
+#define NO_THREAD SIZE_MAX
+
+struct thread_wait {
+	size_t thread;           /* index into target->threads */
+	const char *kind;        /* "mutex", "condition variable", "read", "sleep", "running", ... */
+	uint64_t object;         /* the sync object, 0 if none */
+	char object_name[160];   /* "g_m1", "heap block 0x55..+8", "a local of thread 3" */
+	int32_t owner;           /* TID that can release it, 0 none */
+	size_t owner_index;      /* that thread's index, NO_THREAD if none or gone */
+	uint64_t mutex;          /* a condition variable's mutex, 0 unknown */
+	char detail[160];
+	int fd;                  /* the fd of an I/O wait, -1 */
+	char fd_target[200];
+	bool timed;              /* a wait with a timeout or a sleep */
+	double sleep_seconds;    /* sleep: the requested interval, -1 unknown */
+	double idle_seconds;     /* since it last ran (live), -1 unknown */
+	enum verdict verdict;
+	char reason[200];
+	int cycle;               /* deadlock number (1-based), 0 none */
+	char stack_key[256];     /* the innermost functions, to group identical stacks */
+	char where[200];         /* the first frame in the program's own code: "lock_both (blocked.c:40)" */
+};
+
+struct waits {
+	struct thread_wait *v;   /* one per thread */
+	size_t n;
+	int ncycles;
+	bool runtime_found;
+	struct strand_thread_desc *descs; /* every thread descriptor, -1 count when unknown */
+	long ndescs;
+};
+
+int waits_build(struct session *s, struct waits *w);
+void waits_free(struct waits *w);
+const char *verdict_name(enum verdict v);
+
+#endif

@@ -1,0 +1,76 @@
+"""Blocked threads against the fixture's record of what each thread waits on,
+who holds it and the verdict: deadlocks (two and three threads), a lock held by
+an exited thread, conditions nobody can signal, live owners, parked threads,
+unjoined exited threads; live, on a core and without stopping."""
+import os
+import shutil
+import tempfile
+
+from helpers import TARGETS, Fixture, batch
+
+BLOCKED = os.path.join(TARGETS, "blocked")
+
+
+def by_tid(doc):
+    return {t["tid"]: t for t in doc["threads"]}
+
+
+def check(doc, fx, with_owner_checks=True):
+    threads = by_tid(doc)
+    for want in fx.truth("wait"):
+        got = threads[want["tid"]]
+        assert got["kind"] == want["wait"], (want, got)
+        assert got["verdict"] == want["verdict"], (want, got)
+        if want["object"] != "(nil)":
+            assert int(got["object"], 16) == int(want["object"], 16), (want, got)
+        if want["owner"] and with_owner_checks:
+            assert got["owner"] == want["owner"], (want, got)
+    cycles = sorted(len(c) for c in doc["deadlocks"])
+    assert cycles == [2, 3], doc["deadlocks"]
+
+
+def test_blocked_matches_the_record_live_and_on_a_core():
+    work = tempfile.mkdtemp(prefix="strand-blocked-")
+    try:
+        with Fixture("blocked") as fx:
+            core = os.path.join(work, "core")
+            r = batch(["-p", str(fx.pid)], "blocked --error-exitcode 5", "locks", f"gcore {core}")
+            assert r.rc == 5, r.stderr
+            doc = r.doc("blocked")
+            check(doc, fx)
+            unjoined = {int(u["descriptor"], 16) for u in doc["unjoined"]}
+            assert unjoined == {int(u["descriptor"], 16) for u in fx.truth("unjoined")}
+            assert all(u["start_routine"] == "quitter" and u["stack_size"] > 0 for u in doc["unjoined"])
+            assert all(t["seconds"] is not None for t in doc["threads"])
+            locks = {int(o["object"], 16): o for o in r.doc("locks")["objects"]}
+            dead = next(w for w in fx.truth("wait") if w["verdict"] == "stuck forever" and w["wait"] == "mutex")
+            assert locks[int(dead["object"], 16)]["owner"] == dead["owner"]
+            assert len(locks[int(dead["object"], 16)]["waiters"]) == 2
+            on_core = batch([BLOCKED, core], "blocked")
+            assert on_core.rc == 0, on_core.stderr
+            check(on_core.doc("blocked"), fx)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_blocked_text_reads_like_jstack():
+    with Fixture("blocked") as fx:
+        r = batch(["-p", str(fx.pid)], "blocked", json_mode=False)
+        assert "Found one deadlock (2 threads):" in r.stdout and "Found one deadlock (3 threads):" in r.stdout
+        assert "which has exited: nobody can release it" in r.stdout
+        assert "nothing can ever wake it" in r.stdout
+        assert "a periodic sleeper" in r.stdout
+        assert "Threads that exited and were never joined: 2" in r.stdout
+
+
+def test_blocked_without_stopping():
+    with Fixture("blocked") as fx:
+        r = batch(["-p", str(fx.pid), "--no-stop"], "blocked")
+        doc = r.doc("blocked")
+        threads = by_tid(doc)
+        for want in fx.truth("wait"):
+            if want["wait"] == "mutex":
+                got = threads[want["tid"]]
+                assert got["kind"] == "mutex" and int(got["object"], 16) == int(want["object"], 16), (want, got)
+        assert sorted(len(c) for c in doc["deadlocks"]) == [2, 3]
+        assert fx.tracer() == 0
