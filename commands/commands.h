@@ -10,6 +10,7 @@ int cmd_blocked(struct session *s, const struct args *a);
 int cmd_detach(struct session *s, const struct args *a);
 int cmd_disassemble(struct session *s, const struct args *a);
 int cmd_down(struct session *s, const struct args *a);
+int cmd_fds(struct session *s, const struct args *a);
 int cmd_frame(struct session *s, const struct args *a);
 int cmd_gcore(struct session *s, const struct args *a);
 int cmd_heap(struct session *s, const struct args *a);
@@ -37,6 +38,7 @@ int cmd_thread(struct session *s, const struct args *a);
 int cmd_thread_apply(struct session *s, const struct args *a);
 int cmd_why(struct session *s, const struct args *a);
 int cmd_x(struct session *s, const struct args *a);
+int cmd_timers(struct session *s, const struct args *a);
 int cmd_top(struct session *s, const struct args *a);
 int cmd_up(struct session *s, const struct args *a);
 

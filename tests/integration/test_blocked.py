@@ -74,3 +74,30 @@ def test_blocked_without_stopping():
                 assert got["kind"] == "mutex" and int(got["object"], 16) == int(want["object"], 16), (want, got)
         assert sorted(len(c) for c in doc["deadlocks"]) == [2, 3]
         assert fx.tracer() == 0
+
+
+def test_fds_and_timers_flag_leaks():
+    work = tempfile.mkdtemp(prefix="strand-fds-")
+    with Fixture("resources") as fx:
+        core = os.path.join(work, "core")
+        r = batch(["-p", str(fx.pid)], "fds", "timers", f"gcore {core}")
+        assert r.rc == 0, r.stderr
+        fds = {f["fd"]: f for f in r.doc("fds")["fds"]}
+        for t in fx.truth("fd"):
+            f = fds[t["fd"]]
+            if t["what"] == "close_wait":
+                assert f["type"] == "socket" and "CLOSE_WAIT" in f["detail"] and "CLOSE_WAIT" in f["flag"], f
+            elif t["what"] == "duplicate":
+                assert f["flag"] == "3 descriptors on this file", f
+            elif t["what"] == "empty_epoll":
+                assert "never wakes" in f["flag"], f
+            elif t["what"] == "timerfd":
+                assert "armed, interval 1 s" in f["detail"], f
+        timers = r.doc("timers")
+        assert len(timers["posix_timers"]) == 1 and timers["posix_timers"][0]["clock"] == "1"
+        assert len(timers["timerfds"]) == 1
+    # A core has no descriptors: say so instead of printing nothing.
+    r = batch([os.path.join(TARGETS, "resources"), core], "fds", "timers")
+    shutil.rmtree(work)
+    assert r.rc == 1 and "a core file records no file descriptors" in r.doc("fds")["error"]
+    assert "records no timers" in r.doc("timers")["error"]
