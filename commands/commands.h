@@ -5,11 +5,13 @@
 #include "../debugger/command.h"
 #include "../debugger/session.h"
 
+int cmd_arrays(struct session *s, const struct args *a);
 int cmd_backtrace(struct session *s, const struct args *a);
 int cmd_blocked(struct session *s, const struct args *a);
 int cmd_detach(struct session *s, const struct args *a);
 int cmd_disassemble(struct session *s, const struct args *a);
 int cmd_down(struct session *s, const struct args *a);
+int cmd_escape(struct session *s, const struct args *a);
 int cmd_fds(struct session *s, const struct args *a);
 int cmd_frame(struct session *s, const struct args *a);
 int cmd_gcore(struct session *s, const struct args *a);
@@ -32,6 +34,7 @@ int cmd_locks(struct session *s, const struct args *a);
 int cmd_plugin_load(struct session *s, const struct args *a);
 int cmd_print(struct session *s, const struct args *a);
 int cmd_quit(struct session *s, const struct args *a);
+int cmd_report(struct session *s, const struct args *a);
 int cmd_set_output(struct session *s, const struct args *a);
 int cmd_source(struct session *s, const struct args *a);
 int cmd_thread(struct session *s, const struct args *a);

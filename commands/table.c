@@ -5,6 +5,8 @@
 #include "../debugger/util.h"
 
 const struct command command_table[] = {
+	{ "arrays", NULL, cmd_arrays, CMD_TARGET | CMD_STOPPED, 0, 2, "arrays [--min-size N]",
+	  "big blocks kept alive for a small part: interior views, containers with spare capacity" },
 	{ "backtrace", "bt|where", cmd_backtrace, CMD_TARGET | CMD_STOPPED, 0, 2, "backtrace [full] [N|-N]",
 	  "stack of the selected thread; full adds locals" },
 	{ "blocked", NULL, cmd_blocked, CMD_TARGET | CMD_STOPPED, 0, 2, "blocked [--error-exitcode N]",
@@ -13,6 +15,8 @@ const struct command command_table[] = {
 	{ "disassemble", NULL, cmd_disassemble, CMD_TARGET, 0, -1, "disassemble [ADDRESS|FUNCTION]",
 	  "machine code of the function around ADDRESS (default: the selected frame's pc)" },
 	{ "down", NULL, cmd_down, CMD_TARGET, 0, 1, "down [N]", "select the frame N (1) levels in (callee)" },
+	{ "escape", NULL, cmd_escape, CMD_TARGET | CMD_STOPPED, 0, 2, "escape [--max-size N]",
+	  "heap blocks referenced from a single stack frame only: could have lived on the stack" },
 	{ "fds", NULL, cmd_fds, CMD_TARGET, 0, 0, "fds",
 	  "open descriptors: files, pipes, sockets (address, TCP state), eventfd/timerfd/epoll; leaks flagged" },
 	{ "frame", "f", cmd_frame, CMD_TARGET, 0, 1, "frame [N]", "select and print stack frame N" },
@@ -55,6 +59,8 @@ const struct command command_table[] = {
 	{ "print", "p|output|inspect", cmd_print, CMD_TARGET, 1, -1, "print[/x] EXPRESSION",
 	  "value of a variable: names, *, &, ., ->, [N], $registers" },
 	{ "quit", "q|exit", cmd_quit, 0, 0, 1, "quit [EXIT-CODE]", "detach and leave strand" },
+	{ "report", NULL, cmd_report, CMD_TARGET | CMD_STOPPED, 0, 2, "report [--error-exitcode N]",
+	  "every analysis: threads and deadlocks, leaks, retainers, retained arrays, escape candidates, fds, timers" },
 	{ "set output", NULL, cmd_set_output, 0, 1, 1, "set output text|json", "choose the output format" },
 	{ "source", NULL, cmd_source, CMD_NO_DOC, 1, 1, "source FILE", "run the commands in FILE" },
 	{ "thread", "t", cmd_thread, CMD_TARGET, 0, 1, "thread [ID]", "show or select the current thread" },

@@ -925,3 +925,32 @@ const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
 		s->reach = reach_build(s, opts);
 	return s->reach;
 }
+
+size_t reach_refs(struct session *s, const struct reach *r, uint32_t b, struct block_ref **out)
+{
+	const struct heap_block *blk = &r->heap->blocks[b];
+	struct block_ref *v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < r->nroots; i++)
+		if (r->roots[i].block == b) {
+			GROW(v, cap, n + 1);
+			v[n++] = (struct block_ref){ r->roots[i].where, r->roots[i].offset, (int64_t)i, 0 };
+		}
+	for (size_t u = 0; u < r->heap->n; u++)
+		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
+			if (r->edge_dst[e] != b)
+				continue;
+			/* The edge knows the target offset; the source word is found again. */
+			const struct heap_block *src = &r->heap->blocks[u];
+			uint64_t len = heap_usable(src), word;
+			for (uint64_t off = 0; off + 8 <= len; off += r->opts.unaligned ? 1 : 8)
+				if (target_read_u64(s->target, src->addr + off, &word) && word == blk->addr + r->edge_off[e]) {
+					GROW(v, cap, n + 1);
+					v[n++] = (struct block_ref){ src->addr + off, r->edge_off[e], -1, (uint32_t)u };
+					break;
+				}
+			break; /* one edge per source block and target offset is enough */
+		}
+	*out = v;
+	return n;
+}

@@ -90,4 +90,17 @@ size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t
 const char *leak_class_name(enum leak_class c);
 const char *root_kind_name(enum root_kind k);
 
+
+/* A pointer into a block: from a root word or from another block. */
+struct block_ref {
+	uint64_t where;       /* address of the pointer word (registers: the register index) */
+	uint32_t offset;      /* where in the target block it points */
+	int64_t root;         /* index into reach->roots, or -1 */
+	uint32_t src;         /* the source block when root == -1 */
+};
+
+/* Every pointer into block b (source words of block edges found by rescanning
+ * their blocks). Returns the count; *out is malloc'd. */
+size_t reach_refs(struct session *s, const struct reach *r, uint32_t b, struct block_ref **out);
+
 #endif

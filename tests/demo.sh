@@ -1,11 +1,16 @@
 #!/bin/sh
-# make demo: start the bundled demo process, let strand look at it, stop it.
+# make demo: start the bundled demo service (tests/targets/demo.c: a growing
+# cache, a sub-slice view, a buffer with spare capacity, a lost list, a
+# deadlock, a lock held by an exited thread, a stuck pipe reader, an unjoined
+# thread, a ticker, a stack-only block, a CLOSE_WAIT socket), run strand's
+# report on it, stop it.
 set -eu
 cd "$(dirname "$0")/.."
-demo=build/tests/targets/threads
-FIXTURE_NO_EPOLL=1 STRAND_TRUTH=/dev/null $demo > /tmp/strand-demo.$$ &
+demo=build/tests/targets/demo
+out=$(mktemp)
+STRAND_TRUTH=/dev/null $demo > "$out" &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -f /tmp/strand-demo.$$' EXIT
-while ! grep -q ready /tmp/strand-demo.$$ 2>/dev/null; do sleep 0.05; done
-echo "\$ strand -p $pid -batch -ex 'info threads' -ex 'thread apply all bt'"
-./strand -p $pid -batch -ex 'info threads' -ex 'thread apply all bt'
+trap 'kill $pid 2>/dev/null; rm -f "$out"' EXIT
+while ! grep -q ready "$out" 2>/dev/null; do sleep 0.05; done
+echo "\$ strand -p $pid report"
+./strand -p $pid report

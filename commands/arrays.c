@@ -1,0 +1,222 @@
+/* arrays [--min-size N]: big blocks kept alive for a small part of them (Go's
+ * sub-slice leak): only interior views into a small window, or a container
+ * ({ptr, len, cap}, std::vector, std::string) whose capacity dwarfs its length. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../debugger/reach.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+struct finding {
+	uint32_t block;
+	uint64_t wasted, used_from, used_to;
+	const char *kind;   /* "interior view", "{ptr, len, cap}", "std::vector", "std::string" */
+	struct block_ref ref;
+	char hint[96];
+};
+
+/* What a {ptr, len, cap} triple at the reference word says, if it is one. */
+static bool container_at(struct session *s, const struct heap_block *b, const struct block_ref *ref, struct finding *f)
+{
+	uint64_t w[3];
+	if (ref->root >= 0 && ref->where < 64) /* a register, not memory */
+		return false;
+	if (ref->offset != 0 || !target_read_all(s->target, ref->where, w, sizeof(w)))
+		return false;
+	uint64_t start = b->addr, size = heap_usable(b);
+	/* std::vector: three pointers, begin <= end <= end of storage. */
+	if (w[1] >= start && w[2] >= w[1] && w[2] <= start + size) {
+		uint64_t len = w[1] - start, cap = w[2] - start;
+		if (cap && len * 4 <= cap && cap - len >= 4096) {
+			*f = (struct finding){ .wasted = cap - len, .used_from = 0, .used_to = len, .kind = "std::vector" };
+			snprintf(f->hint, sizeof(f->hint), "shrink_to_fit(), or reserve() only what is needed");
+			return true;
+		}
+		return false;
+	}
+	/* {ptr, len, cap} in elements of 1 to 16 bytes (std::string is {ptr, size, capacity}). */
+	for (uint64_t esize = 1; esize <= 16; esize *= 2) {
+		uint64_t len = w[1], cap = w[2];
+		if (!cap || len > cap || cap * esize > size || cap * esize + 64 < size / 2)
+			continue;
+		if (len * 4 <= cap && (cap - len) * esize >= 4096) {
+			*f = (struct finding){ .wasted = (cap - len) * esize, .used_to = len * esize,
+					       .kind = esize == 1 ? "{ptr, len, cap} of bytes (or std::string)" : "{ptr, len, cap}" };
+			snprintf(f->hint, sizeof(f->hint), "shrink the buffer to its length (realloc to len * %" PRIu64 ")",
+				 esize);
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+/* Only interior pointers, all into a small window. */
+static bool interior_window(const struct heap_block *b, const struct block_ref *refs, size_t n, struct finding *f)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, size = heap_usable(b);
+	for (size_t i = 0; i < n; i++) {
+		if (refs[i].offset <= HEADER_SLACK)
+			return false;
+		lo = refs[i].offset < lo ? refs[i].offset : lo;
+		hi = refs[i].offset > hi ? refs[i].offset : hi;
+	}
+	if (!n)
+		return false;
+	/* A view's length usually sits beside its pointer; without it, a page. */
+	uint64_t end = hi + 4096 < size ? hi + 4096 : size;
+	if ((end - lo) * 4 > size)
+		return false;
+	*f = (struct finding){ .wasted = size - (end - lo), .used_from = lo, .used_to = end, .kind = "interior view",
+			       .ref = refs[0] };
+	snprintf(f->hint, sizeof(f->hint), "copy the part in use out, then free the block");
+	return true;
+}
+
+/* Bytes of [addr, addr+len) resident in RAM, from /proc/PID/pagemap. -1 unknown. */
+static int64_t resident_bytes(struct session *s, uint64_t addr, uint64_t len)
+{
+	if (s->target->kind != TARGET_LIVE)
+		return -1;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)s->target->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int64_t resident = 0;
+	for (uint64_t page = addr & ~0xfffull; page < addr + len; page += 4096) {
+		uint64_t entry;
+		if (pread(fd, &entry, 8, (off_t)(page / 4096 * 8)) != 8) {
+			resident = -1;
+			break;
+		}
+		if (entry >> 63)
+			resident += 4096;
+	}
+	close(fd);
+	return resident;
+}
+
+static int by_wasted(const void *x, const void *y)
+{
+	const struct finding *a = x, *b = y;
+	return (a->wasted < b->wasted) - (a->wasted > b->wasted);
+}
+
+static void out_holder(struct session *s, const struct reach *r, const struct block_ref *ref)
+{
+	if (ref->root >= 0) {
+		out_text(s->out, "held by");
+		out_root_edge(s, r, &r->roots[ref->root]);
+		return;
+	}
+	out_text(s->out, "held by heap block ");
+	out_obj(s->out, "root");
+	out_hex(s->out, "block", r->heap->blocks[ref->src].addr);
+	out_text(s->out, " at +%" PRIu64 "\n", ref->where - r->heap->blocks[ref->src].addr);
+	out_obj_end(s->out);
+}
+
+static void out_finding(struct session *s, const struct reach *r, const struct finding *f)
+{
+	struct out *o = s->out;
+	const struct heap_block *b = &r->heap->blocks[f->block];
+	char size[32], waste[32];
+	out_obj(o, NULL);
+	out_text(o, "  %s block ", format_bytes(heap_usable(b), size, sizeof(size)));
+	out_hex(o, "block", b->addr);
+	out_text(o, " kept alive by ");
+	out_str(o, "kind", f->kind);
+	out_text(o, " using [%" PRIu64 ", %" PRIu64 "): %s wasted\n      ", f->used_from, f->used_to,
+		 format_bytes(f->wasted, waste, sizeof(waste)));
+	out_hide_text(o, true);
+	out_uint(o, "usable", heap_usable(b));
+	out_uint(o, "used_from", f->used_from);
+	out_uint(o, "used_to", f->used_to);
+	out_uint(o, "wasted", f->wasted);
+	out_hide_text(o, false);
+	out_holder(s, r, &f->ref);
+	int64_t resident = resident_bytes(s, b->addr, heap_usable(b));
+	if (resident >= 0) {
+		out_text(o, "      resident: ");
+		out_hide_text(o, true);
+		out_int(o, "resident", resident);
+		out_hide_text(o, false);
+		out_text(o, "%s of it\n", format_bytes((uint64_t)resident, size, sizeof(size)));
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "resident");
+		out_hide_text(o, false);
+	}
+	out_text(o, "      hint: ");
+	out_str(o, "hint", f->hint);
+	out_text(o, "\n");
+	out_obj_end(o);
+}
+
+/* The findings for the session's heap, sorted by bytes wasted. */
+static size_t find_retained_arrays(struct session *s, const struct reach *r, uint64_t min_size, struct finding **out)
+{
+	struct finding *v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < r->heap->n; i++) {
+		const struct heap_block *b = &r->heap->blocks[i];
+		if (heap_usable(b) < min_size || (r->cls[i] != CLASS_REACHABLE && r->cls[i] != CLASS_POSSIBLE))
+			continue;
+		struct block_ref *refs;
+		size_t nrefs = reach_refs(s, r, (uint32_t)i, &refs);
+		struct finding f;
+		bool found = interior_window(b, refs, nrefs, &f);
+		for (size_t k = 0; k < nrefs && !found; k++)
+			if (container_at(s, b, &refs[k], &f)) {
+				f.ref = refs[k];
+				found = true;
+			}
+		if (found) {
+			f.block = (uint32_t)i;
+			GROW(v, cap, n + 1);
+			v[n++] = f;
+		}
+		free(refs);
+	}
+	qsort(v, n, sizeof(*v), by_wasted);
+	*out = v;
+	return n;
+}
+
+int cmd_arrays(struct session *s, const struct args *a)
+{
+	uint64_t min_size = 4096;
+	if (a->argc == 2 && !strcmp(a->argv[0], "--min-size") && parse_size(a->argv[1], &min_size)) {
+	} else if (a->argc) {
+		out_error(s->out, "usage: arrays [--min-size N]");
+		return -1;
+	}
+	struct reach_opts opts = { 0 };
+	const struct reach *r = reach_get(s, &opts);
+	if (!r) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	struct finding *v;
+	size_t n = find_retained_arrays(s, r, min_size, &v);
+	uint64_t wasted = 0;
+	for (size_t i = 0; i < n; i++)
+		wasted += v[i].wasted;
+	char buf[32];
+	out_text(s->out, "%zu block%s of %" PRIu64 " bytes or more kept alive for a small part: %s wasted\n", n,
+		 n == 1 ? "" : "s", min_size, format_bytes(wasted, buf, sizeof(buf)));
+	out_hide_text(s->out, true);
+	out_uint(s->out, "wasted", wasted);
+	out_hide_text(s->out, false);
+	out_list(s->out, "findings");
+	for (size_t i = 0; i < n; i++)
+		out_finding(s, r, &v[i]);
+	out_list_end(s->out);
+	free(v);
+	return 0;
+}

@@ -1,0 +1,185 @@
+/* escape [--max-size N]: heap blocks referenced only from one frame of one
+ * thread, which could have lived on that stack: Go's -gcflags=-m, observed. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/dwarf_values.h"
+#include "../debugger/reach.h"
+#include "../debugger/util.h"
+#include "commands.h"
+
+struct candidate {
+	uint32_t block;
+	int thread;
+	size_t frame;
+	char function[128], where[160], variable[64];
+};
+
+/* The logical frame whose [sp, cfa) holds a stack word, or SIZE_MAX. */
+static size_t frame_of(const struct stack *st, uint64_t where)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		const struct frame *fr = &st->bt.frames[st->f[i].phys];
+		if ((fr->regs_valid & (1u << 7)) && where >= fr->regs[7] && (!fr->cfa || where < fr->cfa)) {
+			size_t k = i;
+			while (k > 0 && st->f[k - 1].phys == st->f[i].phys)
+				k--;
+			return k;
+		}
+	}
+	return SIZE_MAX;
+}
+
+/* Every root of b in one thread's stack (or its registers), all in one frame,
+ * and no other block points to it. */
+static bool single_frame(struct session *s, const struct reach *r, uint32_t b, const uint32_t *indeg,
+			 struct stack *stacks, bool *built, struct candidate *c)
+{
+	if (indeg[b])
+		return false;
+	int thread = -1;
+	size_t frame = SIZE_MAX;
+	uint64_t slot = 0;
+	bool any = false;
+	for (size_t i = 0; i < r->nroots; i++) {
+		if (r->roots[i].block != b)
+			continue;
+		const struct root_group *g = &r->groups[r->roots[i].group];
+		if ((g->kind != ROOT_STACK && g->kind != ROOT_REGISTERS) || (thread >= 0 && g->thread != thread))
+			return false;
+		thread = g->thread;
+		any = true;
+		if (g->kind == ROOT_REGISTERS)
+			continue; /* registers belong to the innermost frames: they agree with any frame */
+		if (!built[thread]) {
+			built[thread] = stack_build(s, &s->target->threads[thread], &stacks[thread]) == 0;
+			if (!built[thread])
+				return false;
+		}
+		size_t f = frame_of(&stacks[thread], r->roots[i].where);
+		if (f == SIZE_MAX || (frame != SIZE_MAX && f != frame))
+			return false;
+		frame = f;
+		slot = r->roots[i].where;
+	}
+	if (!any || frame == SIZE_MAX)
+		return false;
+	const struct logical_frame *lf = &stacks[thread].f[frame];
+	c->block = b;
+	c->thread = thread;
+	c->frame = frame;
+	snprintf(c->function, sizeof(c->function), "%s", lf->function ? lf->function : "??");
+	snprintf(c->where, sizeof(c->where), "%s:%d", lf->file ? lf->file : "?", lf->line);
+	struct value_frame vf = { s, &stacks[thread].bt.frames[lf->phys], lf };
+	const char *var = frame_variable_at(&vf, slot, NULL);
+	snprintf(c->variable, sizeof(c->variable), "%s", var ? var : "");
+	return true;
+}
+
+static int by_function(const void *x, const void *y)
+{
+	const struct candidate *a = x, *b = y;
+	int c = strcmp(a->function, b->function);
+	return c ? c : (a->block > b->block) - (a->block < b->block);
+}
+
+int cmd_escape(struct session *s, const struct args *a)
+{
+	uint64_t max_size = 64 * 1024;
+	if (a->argc == 2 && !strcmp(a->argv[0], "--max-size") && parse_size(a->argv[1], &max_size)) {
+	} else if (a->argc) {
+		out_error(s->out, "usage: escape [--max-size N]");
+		return -1;
+	}
+	struct reach_opts opts = { 0 };
+	const struct reach *r = reach_get(s, &opts);
+	if (!r) {
+		out_error(s->out, "%s", error_get());
+		return -1;
+	}
+	const struct heap *h = r->heap;
+	uint32_t *indeg = xcalloc(h->n + 1, sizeof(*indeg));
+	for (size_t e = 0; e < r->nedges; e++)
+		indeg[r->edge_dst[e]]++;
+	struct stack *stacks = xcalloc(s->target->nthreads + 1, sizeof(*stacks));
+	bool *built = xcalloc(s->target->nthreads + 1, sizeof(*built));
+	struct candidate *v = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < h->n && !session_interrupted(); i++) {
+		struct candidate c;
+		if (r->cls[i] != CLASS_REACHABLE || heap_usable(&h->blocks[i]) > max_size ||
+		    !single_frame(s, r, (uint32_t)i, indeg, stacks, built, &c))
+			continue;
+		GROW(v, cap, n + 1);
+		v[n++] = c;
+	}
+	qsort(v, n, sizeof(*v), by_function);
+	struct out *o = s->out;
+	out_text(o, "%zu heap block%s referenced from a single stack frame only (observed now, not proven for every "
+		    "execution):\n", n, n == 1 ? "" : "s");
+	out_list(o, "blocks");
+	for (size_t i = 0; i < n; i++) {
+		const struct candidate *c = &v[i];
+		const struct heap_block *b = &h->blocks[c->block];
+		const struct thread *th = &s->target->threads[c->thread];
+		out_obj(o, NULL);
+		out_str(o, "where", c->where);
+		out_text(o, ": heap block %" PRIu64 " B @", heap_usable(b));
+		out_hex(o, "block", b->addr);
+		out_hide_text(o, true);
+		out_uint(o, "usable", heap_usable(b));
+		out_hide_text(o, false);
+		out_text(o, " held only by ");
+		if (c->variable[0]) {
+			out_text(o, "local '");
+			out_str(o, "variable", c->variable);
+			out_text(o, "' ");
+		} else {
+			out_hide_text(o, true);
+			out_null(o, "variable");
+			out_hide_text(o, false);
+		}
+		out_text(o, "in ");
+		out_str(o, "function", c->function);
+		out_text(o, "() [thread %d", c->thread + 1);
+		if (th->name[0])
+			out_text(o, " \"%s\"", th->name);
+		out_text(o, ", frame #");
+		out_uint(o, "frame", c->frame);
+		out_hide_text(o, true);
+		out_int(o, "thread", c->thread + 1);
+		out_hide_text(o, false);
+		out_text(o, "]: does not escape; could live on the stack\n");
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	/* The worst allocation sites first: blocks and bytes per function. */
+	out_text(o, "By function:\n");
+	out_list(o, "functions");
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		uint64_t bytes = 0;
+		while (j < n && !strcmp(v[j].function, v[i].function))
+			bytes += heap_usable(&h->blocks[v[j++].block]);
+		out_obj(o, NULL);
+		out_text(o, "  ");
+		out_str(o, "function", v[i].function);
+		out_text(o, ": ");
+		out_uint(o, "blocks", j - i);
+		out_text(o, " block%s, ", j - i == 1 ? "" : "s");
+		out_uint(o, "bytes", bytes);
+		out_text(o, " bytes\n");
+		out_obj_end(o);
+		i = j;
+	}
+	out_list_end(o);
+	for (size_t t = 0; t < s->target->nthreads; t++)
+		if (built[t])
+			stack_free(&stacks[t]);
+	free(stacks);
+	free(built);
+	free(indeg);
+	free(v);
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* report: every analysis in one go, each section under its own heading:
+ * threads and deadlocks, leaks, top retainers, retained arrays, escape
+ * candidates, descriptors and timers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../debugger/util.h"
+#include "commands.h"
+
+struct section {
+	const char *title, *command;
+	bool live_only;
+	bool takes_exitcode;
+};
+
+static const struct section sections[] = {
+	{ "Threads: deadlocks, stuck forever, waits", "blocked", false, true },
+	{ "Leaks", "leaks", false, true },
+	{ "What keeps memory alive", "top 5", false, false },
+	{ "Oversized retained arrays", "arrays", false, false },
+	{ "Could have lived on the stack", "escape", false, false },
+	{ "Descriptors", "fds", true, false },
+	{ "Timers", "timers", true, false },
+};
+
+int cmd_report(struct session *s, const struct args *a)
+{
+	long exitcode = 0;
+	if (a->argc == 2 && !strcmp(a->argv[0], "--error-exitcode") && parse_int(a->argv[1], &exitcode) && exitcode > 0) {
+	} else if (a->argc) {
+		out_error(s->out, "usage: report [--error-exitcode N]");
+		return -1;
+	}
+	struct out *o = s->out;
+	out_text(o, "strand report on %s\n", s->target->description);
+	out_list(o, "sections");
+	for (size_t i = 0; i < ARRAY_SIZE(sections) && !session_interrupted(); i++) {
+		const struct section *sec = &sections[i];
+		out_obj(o, NULL);
+		out_text(o, "\n== ");
+		out_str(o, "section", sec->title);
+		out_text(o, " ==\n");
+		if (sec->live_only && s->target->kind != TARGET_LIVE) {
+			out_text(o, "(not in a core file: descriptors and timers exist only in a live process)\n");
+			out_null(o, "result");
+		} else {
+			char *line = exitcode && sec->takes_exitcode ? xasprintf("%s --error-exitcode %ld", sec->command, exitcode)
+								      : xstrdup(sec->command);
+			command_run(s, line);
+			free(line);
+		}
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	return 0;
+}

@@ -1,0 +1,83 @@
+"""Retained arrays, the escape report and `report` against the fixtures'
+records: findings and non-findings, live and on a core; the demo service shows
+every problem in one report."""
+import os
+import shutil
+import tempfile
+
+from helpers import TARGETS, Fixture, batch
+
+RETENTION = os.path.join(TARGETS, "retention")
+
+
+def check_retention(target, fx):
+    r = batch(target, "arrays", "escape")
+    assert r.rc == 0, r.stderr
+    arrays = {int(f["block"], 16): f for f in r.doc("arrays")["findings"]}
+    for want in fx.truth("array"):
+        assert (int(want["addr"], 16) in arrays) == want["finding"], (want, list(map(hex, arrays)))
+    escapes = {int(b["block"], 16): b for b in r.doc("escape")["blocks"]}
+    for want in fx.truth("escape"):
+        assert (int(want["addr"], 16) in escapes) == want["finding"], (want, list(map(hex, escapes)))
+    one = next(w for w in fx.truth("escape") if w["name"] == "one frame")
+    got = escapes[int(one["addr"], 16)]
+    assert got["function"] == "one_frame" and got["variable"] == "scratch", got
+    view = next(w for w in fx.truth("array") if w["name"] == "view only")
+    finding = arrays[int(view["addr"], 16)]
+    assert finding["kind"] == "interior view" and finding["root"]["label"].startswith("global g_view_only")
+    assert finding["wasted"] > 1000000
+    return r
+
+
+def test_arrays_and_escape_live_and_on_a_core():
+    work = tempfile.mkdtemp(prefix="strand-retention-")
+    try:
+        with Fixture("retention") as fx:
+            core = os.path.join(work, "core")
+            live = check_retention(["-p", str(fx.pid)], fx)
+            assert all(f["resident"] is not None for f in live.doc("arrays")["findings"])
+            assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
+            check_retention([RETENTION, core], fx)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_demo_report_shows_every_problem():
+    with Fixture("demo") as fx:
+        r = batch(["-p", str(fx.pid)], "report --error-exitcode 3")
+        assert r.rc == 3, r.stderr
+        doc = r.doc("report")
+        sections = {s["section"]: s["result"] for s in doc["sections"]}
+        blocked = sections["Threads: deadlocks, stuck forever, waits"]
+        assert [len(c) for c in blocked["deadlocks"]] == [2]
+        assert sum(t["verdict"] == "stuck forever" for t in blocked["threads"]) == 2
+        assert any("periodic sleeper" in (t["reason"] or "") for t in blocked["threads"])
+        unjoined = next(d for d in fx.truth("demo") if d["what"] == "unjoined")
+        assert [int(u["descriptor"], 16) for u in blocked["unjoined"]] == [int(unjoined["descriptor"], 16)]
+        leaks = sections["Leaks"]["summary"]
+        assert leaks["definitely_lost"]["blocks"] == 1 and leaks["indirectly_lost"]["blocks"] == 9
+        roots = [x["root"] for x in sections["What keeps memory alive"]["roots"]]
+        assert roots[0] == "global g_cache (demo)", roots
+        arrays = {int(f["block"], 16): f for f in sections["Oversized retained arrays"]["findings"]}
+        for what in ("view", "buffer"):
+            addr = next(int(d["addr"], 16) for d in fx.truth("demo") if d["what"] == what)
+            assert addr in arrays, (what, arrays)
+        stack_only = next(int(d["addr"], 16) for d in fx.truth("demo") if d["what"] == "stack_only")
+        assert [int(b["block"], 16) for b in sections["Could have lived on the stack"]["blocks"]] == [stack_only]
+        fd = next(d["fd"] for d in fx.truth("demo") if d["what"] == "close_wait")
+        fds = {f["fd"]: f for f in sections["Descriptors"]["fds"]}
+        assert "CLOSE_WAIT" in fds[fd]["flag"]
+
+
+def test_report_on_a_core_says_what_it_cannot_know():
+    work = tempfile.mkdtemp(prefix="strand-report-")
+    try:
+        with Fixture("demo") as fx:
+            core = os.path.join(work, "core")
+            assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
+        r = batch([os.path.join(TARGETS, "demo"), core], "report", json_mode=False)
+        assert r.rc == 0, r.stderr
+        assert "Found one deadlock (2 threads):" in r.stdout
+        assert "descriptors and timers exist only in a live process" in r.stdout
+    finally:
+        shutil.rmtree(work)
