@@ -80,7 +80,7 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 	}
 	if (w->sleep_seconds >= 0) {
 		out_text(o, " for ");
-		out_double(o, "sleep_seconds", "%.3g s", w->sleep_seconds);
+		out_double(o, "sleep_seconds", "%.4g s", w->sleep_seconds);
 	}
 	out_hide_text(o, true);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);

@@ -232,13 +232,13 @@ int cmd_timers(struct session *s, const struct args *a)
 		out_obj_end(o);
 	}
 	out_list_end(o);
-	free(text);
 	struct fd_info *v;
-	size_t n = read_fds(s->target->pid, &v);
+	size_t n = read_fds(s->target->pid, &v), shown = 0;
 	out_list(o, "timerfds");
 	for (size_t i = 0; i < n; i++) {
 		if (!strstr(v[i].target, "timerfd"))
 			continue;
+		shown++;
 		out_obj(o, NULL);
 		out_text(o, "timerfd fd ");
 		out_int(o, "fd", v[i].fd);
@@ -248,6 +248,9 @@ int cmd_timers(struct session *s, const struct args *a)
 		out_obj_end(o);
 	}
 	out_list_end(o);
+	if (!shown && !(text && strstr(text, "ID:")))
+		out_text(o, "No POSIX timers and no timerfds.\n");
+	free(text);
 	free(v);
 	return 0;
 }
