@@ -1,0 +1,752 @@
+#include "core.h"
+
+#include <elf.h>
+#include <elfutils/libdwelf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progress.h"
+#include "util.h"
+
+_Static_assert(sizeof(elf_gregset_t) == sizeof(struct user_regs_struct), "prstatus registers are user_regs");
+
+/* strand's own note: the name of every thread, which the kernel's notes lack.
+ * Name "STRAND", type 1, content: repeated { int32 tid; char name[16]; }. */
+#define NOTE_STRAND_NAME "STRAND"
+#define NT_STRAND_THREAD_NAMES 1
+struct strand_thread_name {
+	int32_t tid;
+	char name[16];
+};
+
+struct segment {
+	uint64_t vaddr, memsz, filesz, offset;
+};
+
+enum file_state { FILE_UNCHECKED, FILE_USABLE, FILE_UNUSABLE };
+
+/* A file mapping from NT_FILE: where pages the core omits can be read from. */
+struct mapped_file {
+	uint64_t start, end, offset;
+	char *path;
+	enum file_state state;
+	int fd;
+};
+
+struct core {
+	int fd;
+	Elf *elf;
+	uint64_t file_size;
+	struct segment *segs; /* sorted by vaddr */
+	size_t nsegs;
+	struct mapped_file *files;
+	size_t nfiles;
+	char *sysroot;
+	void (*warn)(void *arg, const char *msg);
+	void *warn_arg;
+};
+
+static void core_warn(struct core *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void core_warn(struct core *c, const char *fmt, ...)
+{
+	if (!c->warn)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	c->warn(c->warn_arg, msg);
+	free(msg);
+}
+
+static const struct segment *segment_at(const struct core *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct segment *s = &c->segs[mid];
+		if (addr < s->vaddr)
+			hi = mid;
+		else if (addr >= s->vaddr + s->memsz)
+			lo = mid + 1;
+		else
+			return s;
+	}
+	return NULL;
+}
+
+static size_t read_core_bytes(struct core *c, const struct segment *s, uint64_t off, void *buf, size_t len)
+{
+	uint64_t pos = s->offset + off;
+	if (pos >= c->file_size)
+		return 0; /* truncated away */
+	if (len > s->filesz - off)
+		len = s->filesz - off;
+	if (len > c->file_size - pos)
+		len = c->file_size - pos;
+	ssize_t n = pread(c->fd, buf, len, (off_t)pos);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* The GNU build-id of an ELF image whose header lies at addr in the core's own
+ * memory (the kernel dumps that first page of every mapped ELF file). */
+static size_t image_build_id(struct target *t, uint64_t base, uint8_t *id, size_t max)
+{
+	Elf64_Ehdr eh;
+	if (!target_read_all(t, base, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
+		return 0;
+	Elf64_Phdr ph[64];
+	if (!target_read_all(t, base + eh.e_phoff, ph, eh.e_phnum * sizeof(Elf64_Phdr)))
+		return 0;
+	/* Notes are addressed by vaddr; the bias is base - vaddr of the first PT_LOAD. */
+	uint64_t bias = base;
+	for (size_t i = 0; i < eh.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD) {
+			bias = base - (ph[i].p_vaddr & ~(uint64_t)0xfff);
+			break;
+		}
+	for (size_t i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type != PT_NOTE || ph[i].p_filesz > 4096)
+			continue;
+		uint8_t notes[4096];
+		size_t len = ph[i].p_filesz;
+		if (!target_read_all(t, bias + ph[i].p_vaddr, notes, len))
+			continue;
+		for (size_t off = 0; off + sizeof(Elf64_Nhdr) <= len;) {
+			Elf64_Nhdr nh;
+			memcpy(&nh, notes + off, sizeof(nh));
+			size_t name_off = off + sizeof(nh), desc_off = name_off + ((nh.n_namesz + 3) & ~3u);
+			size_t next = desc_off + ((nh.n_descsz + 3) & ~3u);
+			if (next > len)
+				break;
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && !memcmp(notes + name_off, "GNU", 4) &&
+			    nh.n_descsz <= max) {
+				memcpy(id, notes + desc_off, nh.n_descsz);
+				return nh.n_descsz;
+			}
+			off = next;
+		}
+	}
+	return 0;
+}
+
+static size_t file_build_id(int fd, uint8_t *id, size_t max)
+{
+	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf)
+		return 0;
+	const void *p;
+	ssize_t n = dwelf_elf_gnu_build_id(elf, &p);
+	size_t len = 0;
+	if (n > 0 && (size_t)n <= max) {
+		memcpy(id, p, (size_t)n);
+		len = (size_t)n;
+	}
+	elf_end(elf);
+	return len;
+}
+
+/* The start of the mapping of f's file at offset 0, where its ELF header is. */
+static uint64_t file_header_address(const struct core *c, const struct mapped_file *f)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (c->files[i].offset == 0 && !strcmp(c->files[i].path, f->path))
+			return c->files[i].start;
+	return 0;
+}
+
+static void check_mapped_file(struct target *t, struct core *c, struct mapped_file *f)
+{
+	f->state = FILE_UNUSABLE;
+	char *path = c->sysroot ? xasprintf("%s%s", c->sysroot, f->path) : xstrdup(f->path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && c->sysroot)
+		fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return;
+	uint8_t want[64], have[64];
+	uint64_t header = file_header_address(c, f);
+	size_t nwant = header ? image_build_id(t, header, want, sizeof(want)) : 0;
+	size_t nhave = file_build_id(fd, have, sizeof(have));
+	if (nwant && (nwant != nhave || memcmp(want, have, nwant))) {
+		core_warn(c, "%s differs from the file the core was made with (build-id); its pages are left out",
+			  f->path);
+		close(fd);
+		return;
+	}
+	/* A file without a build-id on either side is trusted by path, like gdb. */
+	f->fd = fd;
+	f->state = FILE_USABLE;
+}
+
+/* Bytes the core omits, from the mapped file behind them; 0 if none is usable. */
+static size_t read_omitted(struct target *t, struct core *c, uint64_t addr, void *buf, size_t len)
+{
+	for (size_t i = 0; i < c->nfiles; i++) {
+		struct mapped_file *f = &c->files[i];
+		if (addr < f->start || addr >= f->end)
+			continue;
+		if (f->state == FILE_UNCHECKED)
+			check_mapped_file(t, c, f);
+		if (f->state != FILE_USABLE)
+			return 0;
+		if (len > f->end - addr)
+			len = f->end - addr;
+		ssize_t n = pread(f->fd, buf, len, (off_t)(f->offset + (addr - f->start)));
+		if (n <= 0)
+			return 0;
+		if ((size_t)n < len) /* past the end of the file: the mapping reads zeros */
+			memset((uint8_t *)buf + n, 0, len - (size_t)n);
+		return len;
+	}
+	return 0;
+}
+
+static size_t core_read(struct target *t, uint64_t addr, void *buf, size_t len)
+{
+	struct core *c = t->priv;
+	size_t done = 0;
+	while (done < len) {
+		uint64_t a = addr + done;
+		const struct segment *s = segment_at(c, a);
+		if (!s)
+			break;
+		uint64_t off = a - s->vaddr;
+		size_t want = len - done;
+		if (want > s->memsz - off)
+			want = s->memsz - off;
+		size_t n;
+		if (off < s->filesz) {
+			n = read_core_bytes(c, s, off, (uint8_t *)buf + done, want);
+		} else {
+			n = read_omitted(t, c, a, (uint8_t *)buf + done, want);
+		}
+		done += n;
+		if (n < want && !(off < s->filesz && n == s->filesz - off))
+			break;
+	}
+	return done;
+}
+
+static void core_destroy(struct target *t)
+{
+	struct core *c = t->priv;
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->nfiles; i++) {
+		if (c->files[i].state == FILE_USABLE)
+			close(c->files[i].fd);
+		free(c->files[i].path);
+	}
+	free(c->files);
+	free(c->segs);
+	free(c->sysroot);
+	if (c->elf)
+		elf_end(c->elf);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+static const struct target_ops core_ops = {
+	.name = "core",
+	.read = core_read,
+	.destroy = core_destroy,
+};
+
+/* ---- notes ---- */
+
+static void parse_nt_file(struct core *c, const uint8_t *d, size_t len)
+{
+	if (len < 16)
+		return;
+	uint64_t count, page;
+	memcpy(&count, d, 8);
+	memcpy(&page, d + 8, 8);
+	if (count > (len - 16) / 24)
+		return;
+	const char *names = (const char *)d + 16 + count * 24, *end = (const char *)d + len;
+	c->files = xcalloc(count ? count : 1, sizeof(*c->files));
+	for (uint64_t i = 0; i < count && names < end; i++) {
+		uint64_t e[3];
+		memcpy(e, d + 16 + i * 24, sizeof(e));
+		size_t n = strnlen(names, (size_t)(end - names));
+		struct mapped_file *f = &c->files[c->nfiles++];
+		f->start = e[0];
+		f->end = e[1];
+		f->offset = e[2] * page;
+		f->path = xstrndup(names, n);
+		f->fd = -1;
+		names += n + 1;
+	}
+}
+
+static void thread_from_prstatus(struct target *t, const uint8_t *d, size_t len)
+{
+	struct elf_prstatus st;
+	if (len < sizeof(st))
+		return;
+	memcpy(&st, d, sizeof(st));
+	struct thread *th = target_add_thread(t, st.pr_pid);
+	memcpy(&th->regs, &st.pr_reg, sizeof(th->regs));
+	th->regs_state = REGS_FULL;
+	th->pending_signal = st.pr_cursig;
+	/* In a system call when orig_rax holds its number: the kernel keeps it there
+	 * while the thread sleeps inside the call. */
+	if ((int64_t)th->regs.orig_rax >= 0) {
+		th->syscall = (long)th->regs.orig_rax;
+		uint64_t args[6] = { th->regs.rdi, th->regs.rsi, th->regs.rdx, th->regs.r10, th->regs.r8, th->regs.r9 };
+		memcpy(th->syscall_args, args, sizeof(args));
+		th->state = 'S';
+	} else {
+		th->state = 'R';
+	}
+}
+
+static void apply_thread_names(struct target *t, const uint8_t *d, size_t len)
+{
+	for (size_t off = 0; off + sizeof(struct strand_thread_name) <= len; off += sizeof(struct strand_thread_name)) {
+		struct strand_thread_name tn;
+		memcpy(&tn, d + off, sizeof(tn));
+		struct thread *th = target_thread_by_tid(t, tn.tid);
+		if (th)
+			snprintf(th->name, sizeof(th->name), "%.*s", (int)sizeof(tn.name), tn.name);
+	}
+}
+
+static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph)
+{
+	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
+	if (!data)
+		return error_set("the core's notes are unreadable: %s", elf_errmsg(-1));
+	struct thread *last = NULL;
+	char process_name[17] = "";
+	const uint8_t *names = NULL;
+	size_t names_len = 0;
+	GElf_Nhdr nh;
+	size_t off = 0, name_off, desc_off;
+	while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		const uint8_t *d = (const uint8_t *)data->d_buf + desc_off;
+		const char *name = (const char *)data->d_buf + name_off;
+		if (nh.n_namesz == sizeof(NOTE_STRAND_NAME) && !memcmp(name, NOTE_STRAND_NAME, nh.n_namesz)) {
+			if (nh.n_type == NT_STRAND_THREAD_NAMES) {
+				names = d;
+				names_len = nh.n_descsz;
+			}
+			continue;
+		}
+		switch (nh.n_type) {
+		case NT_PRSTATUS:
+			thread_from_prstatus(t, d, nh.n_descsz);
+			last = t->nthreads ? &t->threads[t->nthreads - 1] : NULL;
+			break;
+		case NT_FPREGSET:
+			if (last && nh.n_descsz >= sizeof(last->fpregs)) {
+				memcpy(&last->fpregs, d, sizeof(last->fpregs));
+				last->have_fpregs = true;
+			}
+			break;
+		case NT_X86_XSTATE:
+			if (last && !last->xstate) {
+				last->xstate = xmalloc(nh.n_descsz);
+				memcpy(last->xstate, d, nh.n_descsz);
+				last->xstate_size = nh.n_descsz;
+			}
+			break;
+		case NT_PRPSINFO:
+			if (nh.n_descsz >= sizeof(struct elf_prpsinfo)) {
+				struct elf_prpsinfo ps;
+				memcpy(&ps, d, sizeof(ps));
+				t->pid = ps.pr_pid;
+				snprintf(process_name, sizeof(process_name), "%.16s", ps.pr_fname);
+			}
+			break;
+		case NT_AUXV:
+			t->auxv_n = nh.n_descsz / 16;
+			t->auxv = xmalloc(t->auxv_n * 16 + 16);
+			memcpy(t->auxv, d, t->auxv_n * 16);
+			while (t->auxv_n && t->auxv[2 * (t->auxv_n - 1)] == AT_NULL)
+				t->auxv_n--;
+			break;
+		case NT_FILE:
+			if (!c->files)
+				parse_nt_file(c, d, nh.n_descsz);
+			break;
+		}
+	}
+	if (!t->nthreads)
+		return error_set("the core holds no thread (NT_PRSTATUS): truncated or not a process core");
+	/* The kernel writes the thread that caused the dump first: gdb selects it. */
+	t->initial_thread = 0;
+	if (names)
+		apply_thread_names(t, names, names_len);
+	else if (process_name[0])
+		snprintf(t->threads[0].name, sizeof(t->threads[0].name), "%s", process_name);
+	return 0;
+}
+
+/* ---- segments and mappings ---- */
+
+static int by_vaddr(const void *a, const void *b)
+{
+	const struct segment *x = a, *y = b;
+	return (x->vaddr > y->vaddr) - (x->vaddr < y->vaddr);
+}
+
+static const struct mapped_file *file_at(const struct core *c, uint64_t addr)
+{
+	for (size_t i = 0; i < c->nfiles; i++)
+		if (addr >= c->files[i].start && addr < c->files[i].end)
+			return &c->files[i];
+	return NULL;
+}
+
+static void add_mapping(struct target *t, const struct core *c, const GElf_Phdr *ph)
+{
+	struct mapping m = { .start = ph->p_vaddr, .end = ph->p_vaddr + ph->p_memsz };
+	m.perms = ((ph->p_flags & PF_R) ? MAP_R : 0) | ((ph->p_flags & PF_W) ? MAP_W : 0) |
+		  ((ph->p_flags & PF_X) ? MAP_X : 0);
+	const struct mapped_file *f = file_at(c, m.start);
+	if (f) {
+		m.path = f->path;
+		m.offset = f->offset + (m.start - f->start);
+	}
+	maps_add(&t->maps, &m);
+}
+
+/* Segments whose bytes lie past the end of the file: one warning for all. */
+static void warn_truncation(struct core *c, const char *path)
+{
+	uint64_t need = 0, missing = 0;
+	size_t partial = 0;
+	for (size_t i = 0; i < c->nsegs; i++) {
+		const struct segment *s = &c->segs[i];
+		uint64_t end = s->offset + s->filesz;
+		if (s->filesz && end > need)
+			need = end;
+		if (s->filesz && end > c->file_size) {
+			partial++;
+			missing += end - (s->offset > c->file_size ? s->offset : c->file_size);
+		}
+	}
+	if (partial)
+		core_warn(c, "%s is truncated: %" PRIu64 " of %" PRIu64 " bytes present; %zu memory segment%s "
+			     "(%" PRIu64 " bytes) missing, read as unreadable memory",
+			  path, c->file_size, need, partial, partial == 1 ? "" : "s", missing);
+}
+
+static int read_program_headers(struct target *t, struct core *c, const char *path)
+{
+	size_t n;
+	if (elf_getphdrnum(c->elf, &n) != 0)
+		return error_set("%s: cannot read program headers: %s", path, elf_errmsg(-1));
+	c->segs = xcalloc(n ? n : 1, sizeof(*c->segs));
+	/* Notes first: NT_FILE names the mappings that PT_LOADs then describe. */
+	bool have_notes = false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(c->elf, (int)i, &ph))
+			return error_set("%s is truncated or damaged: its program headers are unreadable", path);
+		if (ph.p_type == PT_NOTE) {
+			if (ph.p_offset + ph.p_filesz > c->file_size)
+				return error_set("%s is truncated inside its notes: its threads cannot be read", path);
+			if (parse_notes(t, c, &ph) < 0)
+				return -1;
+			have_notes = true;
+		}
+	}
+	if (!have_notes)
+		return error_set("%s has no notes: not a process core", path);
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(c->elf, (int)i, &ph) || ph.p_type != PT_LOAD || !ph.p_memsz)
+			continue;
+		c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, ph.p_filesz, ph.p_offset };
+		add_mapping(t, c, &ph);
+	}
+	qsort(c->segs, c->nsegs, sizeof(*c->segs), by_vaddr);
+	maps_sort(&t->maps);
+	warn_truncation(c, path);
+	return 0;
+}
+
+static int check_elf_core(Elf *elf, const char *path)
+{
+	if (elf_kind(elf) != ELF_K_ELF)
+		return error_set("%s: not an ELF file, so not a core", path);
+	GElf_Ehdr eh;
+	if (!gelf_getehdr(elf, &eh))
+		return error_set("%s: unreadable ELF header: %s", path, elf_errmsg(-1));
+	if (eh.e_type != ET_CORE)
+		return error_set("%s: an ELF %s, not a core file", path,
+				 eh.e_type == ET_EXEC ? "executable" : eh.e_type == ET_DYN ? "shared object or PIE" :
+				 "object");
+	if (eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return error_set("%s: a core of another machine (ELF machine %u, class %u); strand reads x86_64 cores",
+				 path, eh.e_machine, eh.e_ident[EI_CLASS]);
+	return 0;
+}
+
+/* The program: the file mapped at offset 0 that holds AT_PHDR. */
+static void find_exe(struct target *t, const struct core *c)
+{
+	uint64_t phdr = target_auxv(t, AT_PHDR, NULL);
+	const struct mapped_file *f = phdr ? file_at(c, phdr) : NULL;
+	if (f)
+		t->exe = xstrdup(f->path);
+}
+
+struct target *core_open(const char *path, const struct core_opts *opts)
+{
+	elf_version(EV_CURRENT);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		error_set("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	fstat(fd, &st);
+	struct target *t = xmalloc(sizeof(*t));
+	target_init(t, &core_ops, TARGET_CORE);
+	struct core *c = xcalloc(1, sizeof(*c));
+	t->priv = c;
+	c->fd = fd;
+	c->file_size = (uint64_t)st.st_size;
+	c->sysroot = opts && opts->sysroot ? xstrdup(opts->sysroot) : NULL;
+	c->warn = opts ? opts->warn : NULL;
+	c->warn_arg = opts ? opts->warn_arg : NULL;
+	c->elf = st.st_size ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+	if (!c->elf) {
+		error_set("%s: %s", path, st.st_size == 0 ? "empty file, not a core" : elf_errmsg(-1));
+		target_free(t);
+		return NULL;
+	}
+	if (check_elf_core(c->elf, path) < 0 || read_program_headers(t, c, path) < 0) {
+		target_free(t);
+		return NULL;
+	}
+	t->priv_elf = c->elf;
+	t->stopped = true;
+	t->description = xasprintf("core file %s", path);
+	find_exe(t, c);
+	target_sort_threads(t); /* keeps the initial thread selected */
+	return t;
+}
+
+/* ---- writing ---- */
+
+static void add_note(struct strbuf *sb, const char *name, uint32_t type, const void *desc, size_t len)
+{
+	static const char pad[4];
+	Elf64_Nhdr nh = { .n_namesz = (uint32_t)strlen(name) + 1, .n_descsz = (uint32_t)len, .n_type = type };
+	sb_add(sb, &nh, sizeof(nh));
+	sb_add(sb, name, nh.n_namesz);
+	sb_add(sb, pad, (4 - nh.n_namesz % 4) % 4);
+	sb_add(sb, desc, len);
+	sb_add(sb, pad, (4 - len % 4) % 4);
+}
+
+static void add_process_notes(struct strbuf *sb, struct target *t)
+{
+	struct elf_prpsinfo ps = { .pr_pid = t->pid, .pr_sname = 'S' };
+	char *comm = read_procf(NULL, "/proc/%d/comm", (int)t->pid);
+	if (comm) {
+		comm[strcspn(comm, "\n")] = '\0';
+		snprintf(ps.pr_fname, sizeof(ps.pr_fname), "%s", comm);
+		free(comm);
+	}
+	size_t len = 0;
+	char *args = read_procf(&len, "/proc/%d/cmdline", (int)t->pid);
+	if (args) {
+		/* cmdline is NUL-separated; the kernel's psargs uses spaces. */
+		for (size_t i = 0; i + 1 < len && i < sizeof(ps.pr_psargs) - 1; i++)
+			ps.pr_psargs[i] = args[i] ? args[i] : ' ';
+		free(args);
+	}
+	add_note(sb, "CORE", NT_PRPSINFO, &ps, sizeof(ps));
+	uint64_t *auxv = xcalloc(t->auxv_n + 1, 16);
+	memcpy(auxv, t->auxv, t->auxv_n * 16);
+	add_note(sb, "CORE", NT_AUXV, auxv, (t->auxv_n + 1) * 16);
+	free(auxv);
+
+	struct strbuf files = STRBUF_INIT, paths = STRBUF_INIT;
+	uint64_t count = 0, page = 4096;
+	sb_add(&files, &count, 8);
+	sb_add(&files, &page, 8);
+	for (size_t i = 0; i < t->maps.n; i++) {
+		const struct mapping *m = &t->maps.v[i];
+		if (!mapping_is_file(m))
+			continue;
+		uint64_t e[3] = { m->start, m->end, m->offset / page };
+		sb_add(&files, e, sizeof(e));
+		sb_add(&paths, m->path, strlen(m->path) + 1);
+		count++;
+	}
+	memcpy(files.buf, &count, 8);
+	sb_add(&files, paths.buf, paths.len);
+	add_note(sb, "CORE", NT_FILE, files.buf, files.len);
+	sb_release(&files);
+	sb_release(&paths);
+}
+
+static void add_thread_notes(struct strbuf *sb, struct target *t, const struct thread *th)
+{
+	struct elf_prstatus st = { .pr_pid = th->tid, .pr_ppid = 0, .pr_pgrp = t->pid, .pr_sid = t->pid };
+	st.pr_cursig = (short)th->pending_signal;
+	memcpy(&st.pr_reg, &th->regs, sizeof(st.pr_reg));
+	add_note(sb, "CORE", NT_PRSTATUS, &st, sizeof(st));
+	if (th->have_fpregs)
+		add_note(sb, "CORE", NT_FPREGSET, &th->fpregs, sizeof(th->fpregs));
+	if (th->xstate)
+		add_note(sb, "LINUX", NT_X86_XSTATE, th->xstate, th->xstate_size);
+}
+
+static void build_notes(struct strbuf *sb, struct target *t)
+{
+	/* The selected thread first: readers take the first NT_PRSTATUS as current. */
+	add_thread_notes(sb, t, &t->threads[t->initial_thread]);
+	add_process_notes(sb, t);
+	struct strand_thread_name *names = xcalloc(t->nthreads, sizeof(*names));
+	for (size_t i = 0; i < t->nthreads; i++) {
+		if (i != t->initial_thread)
+			add_thread_notes(sb, t, &t->threads[i]);
+		names[i].tid = t->threads[i].tid;
+		memcpy(names[i].name, t->threads[i].name, sizeof(names[i].name));
+	}
+	add_note(sb, NOTE_STRAND_NAME, NT_STRAND_THREAD_NAMES, names, t->nthreads * sizeof(*names));
+	free(names);
+}
+
+static bool starts_with_elf_header(struct target *t, const struct mapping *m)
+{
+	char magic[SELFMAG];
+	return m->offset == 0 && t->ops->read(t, m->start, magic, SELFMAG) == SELFMAG && !memcmp(magic, ELFMAG, SELFMAG);
+}
+
+/* How many bytes of a mapping go into the core, following the kernel's default
+ * coredump_filter (0x33): private and anonymous memory whole, the ELF header
+ * page of mapped files, nothing of read-only or shared file data. */
+static uint64_t dump_size(struct target *t, const struct mapping *m)
+{
+	if (!(m->perms & MAP_R) || (m->path && (!strcmp(m->path, "[vvar]") || !strcmp(m->path, "[vsyscall]"))))
+		return 0;
+	if (!mapping_is_file(m))
+		return m->end - m->start;
+	if (!(m->perms & MAP_SHARED_) && ((m->perms & MAP_W) || m->written))
+		return m->end - m->start; /* private data, relro included: it holds .dynamic and the GOT */
+	return starts_with_elf_header(t, m) ? 4096 : 0;
+}
+
+static int copy_memory(struct target *t, FILE *f, uint64_t addr, uint64_t len, uint8_t *buf, size_t bufsize,
+		       uint64_t *done, uint64_t total)
+{
+	while (len) {
+		progress_update("gcore", *done, total);
+		*done += len < bufsize ? len : bufsize;
+		size_t want = len < bufsize ? (size_t)len : bufsize;
+		size_t got = t->ops->read(t, addr, buf, want);
+		memset(buf + got, 0, want - got); /* unreadable pages read as zeros, as the kernel writes them */
+		if (fwrite(buf, 1, want, f) != want)
+			return -1;
+		addr += want;
+		len -= want;
+	}
+	return 0;
+}
+
+int core_write(struct target *t, const char *path, uint64_t *bytes_written)
+{
+	char *smaps = read_procf(NULL, "/proc/%d/smaps", (int)t->pid);
+	if (smaps)
+		maps_mark_written(&t->maps, smaps);
+	free(smaps);
+	struct strbuf notes = STRBUF_INIT;
+	build_notes(&notes, t);
+	size_t nph = 1 + t->maps.n;
+	uint64_t *sizes = xcalloc(t->maps.n ? t->maps.n : 1, sizeof(*sizes));
+	Elf64_Phdr *ph = xcalloc(nph, sizeof(*ph));
+	uint64_t off = sizeof(Elf64_Ehdr) + nph * sizeof(Elf64_Phdr);
+	ph[0] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = off, .p_filesz = notes.len, .p_align = 4 };
+	off = (off + notes.len + 4095) & ~(uint64_t)4095;
+	uint64_t data_start = off;
+	for (size_t i = 0; i < t->maps.n; i++) {
+		const struct mapping *m = &t->maps.v[i];
+		sizes[i] = dump_size(t, m);
+		ph[1 + i] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = off, .p_vaddr = m->start,
+					  .p_filesz = sizes[i], .p_memsz = m->end - m->start, .p_align = 4096,
+					  .p_flags = ((m->perms & MAP_R) ? PF_R : 0) | ((m->perms & MAP_W) ? PF_W : 0) |
+						     ((m->perms & MAP_X) ? PF_X : 0) };
+		off += sizes[i];
+	}
+	Elf64_Ehdr eh = { .e_type = ET_CORE, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			  .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+			  .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = (Elf64_Half)nph };
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+
+	int rc = -1;
+	FILE *f = fopen(path, "we");
+	if (!f) {
+		error_set("cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	size_t bufsize = 1 << 20;
+	uint8_t *buf = xcalloc(1, bufsize);
+	bool ok = fwrite(&eh, sizeof(eh), 1, f) == 1 && fwrite(ph, sizeof(*ph), nph, f) == nph &&
+		  fwrite(notes.buf, 1, notes.len, f) == notes.len;
+	size_t pad = (size_t)(data_start - (sizeof(eh) + nph * sizeof(*ph) + notes.len));
+	ok = ok && fwrite(buf, 1, pad, f) == pad;
+	uint64_t done = 0;
+	for (size_t i = 0; ok && i < t->maps.n; i++)
+		ok = copy_memory(t, f, t->maps.v[i].start, sizes[i], buf, bufsize, &done, off - data_start) == 0;
+	progress_done();
+	free(buf);
+	if (fclose(f) != 0 || !ok) {
+		error_set("cannot write %s: %s", path, strerror(errno));
+		unlink(path);
+		goto out;
+	}
+	*bytes_written = off;
+	rc = 0;
+out:
+	free(ph);
+	free(sizes);
+	sb_release(&notes);
+	return rc;
+}
+
+int core_check_program(struct target *t, const char *program)
+{
+	struct core *c = t->priv;
+	const struct mapped_file *exe = NULL;
+	for (size_t i = 0; i < c->nfiles && !exe; i++)
+		if (t->exe && c->files[i].offset == 0 && !strcmp(c->files[i].path, t->exe))
+			exe = &c->files[i];
+	if (!exe)
+		return 0; /* the core names no program: nothing to compare */
+	uint8_t want[64], have[64];
+	size_t nwant = image_build_id(t, exe->start, want, sizeof(want));
+	int fd = open(program, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set("%s: %s", program, strerror(errno));
+	size_t nhave = file_build_id(fd, have, sizeof(have));
+	close(fd);
+	if (nwant && nhave && (nwant != nhave || memcmp(want, have, nwant)))
+		return error_set("%s does not match the core: the core was made from %s (build-ids differ)", program,
+				 exe->path);
+	return 0;
+}
