@@ -101,3 +101,11 @@ def test_fds_and_timers_flag_leaks():
     shutil.rmtree(work)
     assert r.rc == 1 and "a core file records no file descriptors" in r.doc("fds")["error"]
     assert "records no timers" in r.doc("timers")["error"]
+
+
+def test_blocked_without_libc_symbols():
+    """The _thread_db_* descriptors and exported names are enough."""
+    with Fixture("blocked") as fx:
+        r = batch(["-p", str(fx.pid), "--no-libc-symbols"], "blocked")
+        assert r.rc == 0, r.stderr
+        check(r.doc("blocked"), fx)

@@ -131,3 +131,28 @@ def test_every_command_is_documented():
         first = name.split()[0]
         assert f".B {first}" in docs["strand.1"] or f"\\fB{first}" in docs["strand.1"], \
             f"{name} missing from docs/strand.1"
+
+
+def test_ctrl_c_stops_the_running_command_not_the_session():
+    home = tempfile.mkdtemp(prefix="strand-home-")
+    try:
+        with Fixture("many", timeout=60) as fx:
+            t = Terminal("-q", "-p", str(fx.pid), env={"HOME": home})
+            try:
+                t.read_until(r"\(strand\) ")
+                t.send("thread apply all bt full\n")
+                time.sleep(0.3)
+                t.send("\x03")
+                out = t.read_until(r"Quit\r?\n(.|\n)*\(strand\) ", timeout=30)
+                shown = out.count("\nThread ")
+                assert 0 < shown < 1000, shown
+                assert fx.tracer() != 0
+                t.send("thread 1\n")
+                assert "[Switching to thread 1" in t.read_until(r"\(strand\) ")
+                t.send("quit\n")
+                assert t.wait() == 0
+            finally:
+                t.kill()
+            assert wait_detached(fx)
+    finally:
+        shutil.rmtree(home)
