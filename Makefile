@@ -11,7 +11,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Debian packages for building, testing and cross-checking (gdb, valgrind, eu-stack).
 DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev libcapstone-dev \
-                   libcmocka-dev libc6-dbg elfutils gdb valgrind python3 procps iproute2 bc
+                   libcmocka-dev libc6-dbg elfutils debuginfod gdb valgrind python3 procps iproute2 bc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC := $(wildcard debugger/*.c commands/*.c plugins/*.c)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "progress.h"
 #include "session.h"
 #include "symbols.h"
 #include "util.h"
@@ -413,6 +414,8 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 	for (size_t i = 0; i < h->n; i++) {
 		const struct heap_block *b = &h->blocks[i];
 		r->row[i] = (uint32_t)r->nedges;
+		if (!(i & 0xffff))
+			progress_update("scanning the heap", i, h->n);
 		if (b->state != STRAND_USED || session_interrupted())
 			continue;
 		uint64_t len = heap_usable(b);
@@ -440,6 +443,7 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 		free(buf);
 	}
 	r->row[h->n] = (uint32_t)r->nedges;
+	progress_done();
 	free(win);
 }
 

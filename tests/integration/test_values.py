@@ -125,3 +125,57 @@ def test_inline_frames_like_gdb():
             gdb_args = re.sub(r"(\w+)=\1@entry=", r"\1=", gdb_args)
             ours = ", ".join(f"{a['name']}={a['value']}" for a in f["args"])
             assert gdb_args == ours, (ours, g)
+
+
+def test_debug_info_from_debuginfod():
+    """A program stripped of its DWARF: with DEBUGINFOD_URLS pointing at a
+    debuginfod that serves the split-off debug file, frames get their source
+    lines and locals back; without it, strand shows addresses and modules."""
+    import socket
+    import subprocess
+    import time
+    work = tempfile.mkdtemp(prefix="strand-debuginfod-")
+    server = None
+    try:
+        program, served = os.path.join(work, "values"), os.path.join(work, "served")
+        os.makedirs(served)
+        subprocess.run(["objcopy", "--only-keep-debug", VALUES, os.path.join(served, "values.debug")], check=True)
+        subprocess.run(["objcopy", "--strip-debug", VALUES, program], check=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen(["debuginfod", "-p", str(port), "-d", os.path.join(work, "db.sqlite"), "-F", served],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        url = f"http://127.0.0.1:{port}"
+        build_id = subprocess.run(["eu-readelf", "-n", program], capture_output=True, text=True).stdout
+        build_id = build_id.split("Build ID:")[1].split()[0]
+        deadline = time.time() + 60
+        # Wait until the server has indexed the file (a miss would be cached by the client).
+        for attempt in range(600):
+            probe = subprocess.run(["debuginfod-find", "debuginfo", build_id], capture_output=True,
+                                   env=dict(os.environ, DEBUGINFOD_URLS=url,
+                                            DEBUGINFOD_CACHE_PATH=os.path.join(work, f"probe{attempt}")))
+            if probe.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert probe.returncode == 0, server.stderr
+        env = {"DEBUGINFOD_URLS": url, "DEBUGINFOD_CACHE_PATH": os.path.join(work, "cache")}
+        proc = subprocess.Popen([program], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                env=dict(os.environ, STRAND_TRUTH="/dev/null"))
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            bare = batch(["-p", str(proc.pid)], "thread 2", "bt", env={"DEBUGINFOD_URLS": ""})
+            frame = next(f for f in bare.doc("bt")["frames"] if f["module"] and f["module"].endswith("/values"))
+            assert frame["file"] is None, frame
+            r = batch(["-p", str(proc.pid)], "thread 2", "bt", env=env)
+            frames = r.doc("bt")["frames"]
+            named = [f for f in frames if f["function"] == "hold_values"]
+            assert named and named[0]["file"].endswith("values.c") and named[0]["args"], frames
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        if server:
+            server.kill()
+            server.wait()
+        shutil.rmtree(work)
