@@ -133,6 +133,16 @@ static void make_roots(void)
 	}
 }
 
+/* Root blocks are made in a deep frame too: no stale copy of their pointers
+ * may survive in a live frame of main, or they would seem held by the stack. */
+__attribute__((noinline)) static void deep_roots(void)
+{
+	volatile char pad[32 * 1024];
+	pad[0] = 0;
+	make_roots();
+	pad[1] = pad[0];
+}
+
 /* Holds its block in a local: the only pointer is on this thread's stack. */
 __attribute__((noinline)) static void hold_on_stack(void)
 {
@@ -185,7 +195,7 @@ int main(int argc, char **argv)
 	make_reachable();
 	if (argc > 1 && !strcmp(argv[1], "exit"))
 		exit(0);
-	make_roots();
+	deep_roots();
 	pthread_t t1, t2;
 	pthread_create(&t1, NULL, stack_holder, NULL);
 	pthread_create(&t2, NULL, register_holder, NULL);
