@@ -52,7 +52,7 @@ build/tests/unit/%: tests/unit/%.c build/libstrand.a
 
 # Fixtures: debug info, no optimisation unless a fixture asks (see fixture_flags).
 FIXTURE_CFLAGS := -g -O0 -pthread -fno-omit-frame-pointer -Wall
-build/tests/targets/%: tests/targets/%.c tests/targets/fixture.h
+build/tests/targets/%: tests/targets/%.c tests/targets/fixture.h tests/targets/fixture_net.h
 	@mkdir -p $(dir $@)
 	$(CC) $(FIXTURE_CFLAGS) $(shell sed -n 's|^// fixture-flags: ||p' $<) -o $@ $< -ldl
 build/tests/targets/%: tests/targets/%.cc tests/targets/fixture.h

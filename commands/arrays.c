@@ -161,28 +161,34 @@ static void out_finding(struct session *s, const struct reach *r, const struct f
 /* The findings for the session's heap, sorted by bytes wasted. */
 static size_t find_retained_arrays(struct session *s, const struct reach *r, uint64_t min_size, struct finding **out)
 {
+	uint8_t *want = xcalloc(r->heap->n + 1, 1);
+	for (size_t i = 0; i < r->heap->n; i++)
+		want[i] = heap_usable(&r->heap->blocks[i]) >= min_size &&
+			  (r->cls[i] == CLASS_REACHABLE || r->cls[i] == CLASS_POSSIBLE);
+	struct block_ref *refs;
+	size_t nrefs = reach_refs(s, r, want, &refs);
+	free(want);
 	struct finding *v = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < r->heap->n; i++) {
+	for (size_t first = 0, end; first < nrefs; first = end) {
+		uint32_t i = refs[first].block;
+		for (end = first; end < nrefs && refs[end].block == i; end++)
+			;
 		const struct heap_block *b = &r->heap->blocks[i];
-		if (heap_usable(b) < min_size || (r->cls[i] != CLASS_REACHABLE && r->cls[i] != CLASS_POSSIBLE))
-			continue;
-		struct block_ref *refs;
-		size_t nrefs = reach_refs(s, r, (uint32_t)i, &refs);
 		struct finding f;
-		bool found = interior_window(b, refs, nrefs, &f);
-		for (size_t k = 0; k < nrefs && !found; k++)
+		bool found = interior_window(b, refs + first, end - first, &f);
+		for (size_t k = first; k < end && !found; k++)
 			if (container_at(s, b, &refs[k], &f)) {
 				f.ref = refs[k];
 				found = true;
 			}
 		if (found) {
-			f.block = (uint32_t)i;
+			f.block = i;
 			GROW(v, cap, n + 1);
 			v[n++] = f;
 		}
-		free(refs);
 	}
+	free(refs);
 	qsort(v, n, sizeof(*v), by_wasted);
 	*out = v;
 	return n;
@@ -191,17 +197,11 @@ static size_t find_retained_arrays(struct session *s, const struct reach *r, uin
 int cmd_arrays(struct session *s, const struct args *a)
 {
 	uint64_t min_size = 4096;
-	if (a->argc == 2 && !strcmp(a->argv[0], "--min-size") && parse_size(a->argv[1], &min_size)) {
-	} else if (a->argc) {
-		out_error(s->out, "usage: arrays [--min-size N]");
+	if (!option_size(s, a, "--min-size", &min_size))
 		return -1;
-	}
-	struct reach_opts opts = { 0 };
-	const struct reach *r = reach_get(s, &opts);
-	if (!r) {
-		out_error(s->out, "%s", error_get());
+	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 });
+	if (!r)
 		return -1;
-	}
 	struct finding *v;
 	size_t n = find_retained_arrays(s, r, min_size, &v);
 	uint64_t wasted = 0;

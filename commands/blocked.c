@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../debugger/frames.h"
 #include "../debugger/util.h"
 #include "../debugger/waits.h"
 #include "commands.h"
@@ -194,12 +195,13 @@ static void out_unjoined(struct session *s, const struct waits *ws)
 		const struct strand_thread_desc *d = &ws->descs[i];
 		if (!d->exited || !d->joinable)
 			continue;
-		struct sym_info si;
+		char *start = symbol_offset_for_people(s->symbols, d->start_routine);
 		out_obj(o, NULL);
 		out_text(o, "  descriptor ");
 		out_hex(o, "descriptor", d->descriptor);
 		out_text(o, ", started in ");
-		out_str(o, "start_routine", symbols_addr_info(s->symbols, d->start_routine, &si) && si.name ? si.name : "??");
+		out_str(o, "start_routine", start ? start : "??");
+		free(start);
 		out_text(o, ", stack ");
 		out_hide_text(o, true);
 		out_uint(o, "stack_size", d->stack_size);
@@ -213,11 +215,8 @@ static void out_unjoined(struct session *s, const struct waits *ws)
 int cmd_blocked(struct session *s, const struct args *a)
 {
 	long exitcode = 0;
-	if (a->argc == 2 && !strcmp(a->argv[0], "--error-exitcode") && parse_int(a->argv[1], &exitcode) && exitcode > 0) {
-	} else if (a->argc) {
-		out_error(s->out, "usage: blocked [--error-exitcode N]");
+	if (!option_exitcode(s, a, &exitcode))
 		return -1;
-	}
 	struct waits ws;
 	waits_build(s, &ws);
 	struct out *o = s->out;

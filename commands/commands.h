@@ -51,14 +51,21 @@ struct heap_block;
 char *heap_block_type(struct session *s, const struct heap_block *blk);
 
 /* Leak options shared by leaks, why and top: --no-registers ... --unaligned.
- * Consumes the words it knows from argv (others stay, compacted); false after
- * an error. */
+ * Returns the other words (malloc'd, *argc of them) for the command to parse. */
 struct reach_opts;
 struct reach;
 struct root_edge;
-bool parse_reach_opts(struct session *s, int *argc, char **argv, struct reach_opts *opts);
+char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc);
+/* The session's reachability for opts, or NULL after reporting why not. */
+const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts);
 /* "register rdi of thread 2 (LWP 123)", "frame #3 of thread 2 in f (f.c:12), local `p`", ... */
 void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e);
+
+/* Commands whose only option is "OPT N" (a size, K/M/G allowed) or
+ * "--error-exitcode N": true with the value set when given, untouched when
+ * absent; false after printing the usage. */
+bool option_size(struct session *s, const struct args *a, const char *opt, uint64_t *size);
+bool option_exitcode(struct session *s, const struct args *a, long *code);
 
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
 void out_thread_id(struct session *s, size_t index);

@@ -33,19 +33,19 @@ static size_t frame_of(const struct stack *st, uint64_t where)
 
 /* Every root of b in one thread's stack (or its registers), all in one frame,
  * and no other block points to it. */
-static bool single_frame(struct session *s, const struct reach *r, uint32_t b, const uint32_t *indeg,
-			 struct stack *stacks, bool *built, struct candidate *c)
+/* The roots of block b (order[first..end), indices into reach->roots) all in
+ * one thread's stack or registers, all in one frame, and no other block
+ * points to it. */
+static bool single_frame(struct session *s, const struct reach *r, uint32_t b, const uint32_t *order, size_t first,
+			 size_t end, struct stack *stacks, bool *built, struct candidate *c)
 {
-	if (indeg[b])
-		return false;
 	int thread = -1;
 	size_t frame = SIZE_MAX;
 	uint64_t slot = 0;
 	bool any = false;
-	for (size_t i = 0; i < r->nroots; i++) {
-		if (r->roots[i].block != b)
-			continue;
-		const struct root_group *g = &r->groups[r->roots[i].group];
+	for (size_t k = first; k < end; k++) {
+		const struct root_edge *e = &r->roots[order[k]];
+		const struct root_group *g = &r->groups[e->group];
 		if ((g->kind != ROOT_STACK && g->kind != ROOT_REGISTERS) || (thread >= 0 && g->thread != thread))
 			return false;
 		thread = g->thread;
@@ -57,11 +57,11 @@ static bool single_frame(struct session *s, const struct reach *r, uint32_t b, c
 			if (!built[thread])
 				return false;
 		}
-		size_t f = frame_of(&stacks[thread], r->roots[i].where);
+		size_t f = frame_of(&stacks[thread], e->where);
 		if (f == SIZE_MAX || (frame != SIZE_MAX && f != frame))
 			return false;
 		frame = f;
-		slot = r->roots[i].where;
+		slot = e->where;
 	}
 	if (!any || frame == SIZE_MAX)
 		return false;
@@ -77,6 +77,13 @@ static bool single_frame(struct session *s, const struct reach *r, uint32_t b, c
 	return true;
 }
 
+static int by_root_block(const void *x, const void *y, void *reach)
+{
+	const struct root_edge *roots = ((const struct reach *)reach)->roots;
+	uint32_t a = roots[*(const uint32_t *)x].block, b = roots[*(const uint32_t *)y].block;
+	return (a > b) - (a < b);
+}
+
 static int by_function(const void *x, const void *y)
 {
 	const struct candidate *a = x, *b = y;
@@ -87,33 +94,35 @@ static int by_function(const void *x, const void *y)
 int cmd_escape(struct session *s, const struct args *a)
 {
 	uint64_t max_size = 64 * 1024;
-	if (a->argc == 2 && !strcmp(a->argv[0], "--max-size") && parse_size(a->argv[1], &max_size)) {
-	} else if (a->argc) {
-		out_error(s->out, "usage: escape [--max-size N]");
+	if (!option_size(s, a, "--max-size", &max_size))
 		return -1;
-	}
-	struct reach_opts opts = { 0 };
-	const struct reach *r = reach_get(s, &opts);
-	if (!r) {
-		out_error(s->out, "%s", error_get());
+	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 });
+	if (!r)
 		return -1;
-	}
 	const struct heap *h = r->heap;
-	uint32_t *indeg = xcalloc(h->n + 1, sizeof(*indeg));
-	for (size_t e = 0; e < r->nedges; e++)
-		indeg[r->edge_dst[e]]++;
+	const uint32_t *indeg = reach_indegree(s->reach);
 	struct stack *stacks = xcalloc(s->target->nthreads + 1, sizeof(*stacks));
 	bool *built = xcalloc(s->target->nthreads + 1, sizeof(*built));
+	/* Only blocks no other block points to can qualify, and roots alone reach
+	 * them: walk the roots grouped by the block they point to. */
+	uint32_t *order = xmalloc((r->nroots + 1) * sizeof(*order));
+	for (size_t i = 0; i < r->nroots; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, r->nroots, sizeof(*order), by_root_block, (void *)r);
 	struct candidate *v = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < h->n && !session_interrupted(); i++) {
+	for (size_t first = 0, end; first < r->nroots && !session_interrupted(); first = end) {
+		uint32_t b = r->roots[order[first]].block;
+		for (end = first; end < r->nroots && r->roots[order[end]].block == b; end++)
+			;
 		struct candidate c;
-		if (r->cls[i] != CLASS_REACHABLE || heap_usable(&h->blocks[i]) > max_size ||
-		    !single_frame(s, r, (uint32_t)i, indeg, stacks, built, &c))
+		if (indeg[b] || r->cls[b] != CLASS_REACHABLE || heap_usable(&h->blocks[b]) > max_size ||
+		    !single_frame(s, r, b, order, first, end, stacks, built, &c))
 			continue;
 		GROW(v, cap, n + 1);
 		v[n++] = c;
 	}
+	free(order);
 	qsort(v, n, sizeof(*v), by_function);
 	struct out *o = s->out;
 	out_text(o, "%zu heap block%s referenced from a single stack frame only (observed now, not proven for every "
@@ -179,7 +188,6 @@ int cmd_escape(struct session *s, const struct args *a)
 			stack_free(&stacks[t]);
 	free(stacks);
 	free(built);
-	free(indeg);
 	free(v);
 	return 0;
 }

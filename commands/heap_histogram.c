@@ -37,8 +37,13 @@ char *heap_block_type(struct session *s, const struct heap_block *blk)
 {
 	uint64_t vptr;
 	struct sym_info si;
-	if (heap_usable(blk) < 8 || !target_read_u64(s->target, blk->addr, &vptr) || !vptr ||
-	    !symbols_addr_info(s->symbols, vptr, &si) || !si.name || strncmp(si.name, "_ZTV", 4))
+	if (heap_usable(blk) < 8 || !target_read_u64(s->target, blk->addr, &vptr) || !vptr)
+		return NULL;
+	/* A vtable lives in a loaded file: most first words (heap and stack
+	 * pointers, numbers) are ruled out without a symbol lookup. */
+	const struct mapping *m = target_mapping(s->target, vptr);
+	if (!m || !mapping_is_file(m) || !symbols_addr_info(s->symbols, vptr, &si) || !si.name ||
+	    strncmp(si.name, "_ZTV", 4))
 		return NULL;
 	char *d = demangle(si.name); /* "vtable for Foo" */
 	const char *prefix = "vtable for ";

@@ -7,25 +7,33 @@
 #include "../debugger/util.h"
 #include "commands.h"
 
-bool parse_reach_opts(struct session *s, int *argc, char **argv, struct reach_opts *opts)
+char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
 {
 	static const char *const names[ROOT_KINDS] = { "--no-registers", "--no-stacks", "--no-tls", "--no-globals",
 						       "--no-anon" };
 	memset(opts, 0, sizeof(*opts));
+	char **rest = xmalloc((size_t)(a->argc + 1) * sizeof(*rest));
 	int keep = 0;
-	for (int i = 0; i < *argc; i++) {
+	for (int i = 0; i < a->argc; i++) {
 		bool known = false;
 		for (int k = 0; k < ROOT_KINDS; k++)
-			if (!strcmp(argv[i], names[k]))
+			if (!strcmp(a->argv[i], names[k]))
 				opts->skip[k] = known = true;
-		if (!strcmp(argv[i], "--unaligned"))
+		if (!strcmp(a->argv[i], "--unaligned"))
 			opts->unaligned = known = true;
 		if (!known)
-			argv[keep++] = argv[i];
+			rest[keep++] = a->argv[i];
 	}
 	*argc = keep;
-	(void)s;
-	return true;
+	return rest;
+}
+
+const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts)
+{
+	const struct reach *r = reach_get(s, opts);
+	if (!r)
+		out_error(s->out, "%s", error_get());
+	return r;
 }
 
 struct record {
@@ -182,10 +190,8 @@ static bool wanted(enum leak_class c, const char *show)
 int cmd_leaks(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
-	int argc = a->argc;
-	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
-	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
-	parse_reach_opts(s, &argc, argv, &opts);
+	int argc;
+	char **argv = take_reach_opts(a, &opts, &argc);
 	const char *show = "possible";
 	long limit = 0, exitcode = 0;
 	int rc = 0;
@@ -207,11 +213,9 @@ int cmd_leaks(struct session *s, const struct args *a)
 	free(argv);
 	if (rc)
 		return rc;
-	const struct reach *r = reach_get(s, &opts);
-	if (!r) {
-		out_error(s->out, "%s", error_get());
+	const struct reach *r = reach_or_error(s, &opts);
+	if (!r)
 		return -1;
-	}
 	if (r->warning)
 		out_warn(s->out, "%s", r->warning);
 	struct out *o = s->out;
@@ -222,10 +226,9 @@ int cmd_leaks(struct session *s, const struct args *a)
 			bytes[r->cls[i]] += heap_usable(&h->blocks[i]);
 			blocks[r->cls[i]]++;
 		}
-	char b1[32], b2[32];
+	char scanned[32];
 	out_text(o, "Checked %s of roots and heap in %.3f s (%zu root pointers, %zu heap pointers).\n",
-		 format_bytes(r->scanned_bytes, b1, sizeof(b1)), r->seconds, r->nroots, r->nedges);
-	(void)b2;
+		 format_bytes(r->scanned_bytes, scanned, sizeof(scanned)), r->seconds, r->nroots, r->nedges);
 	out_hide_text(o, true);
 	out_uint(o, "scanned_bytes", r->scanned_bytes);
 	out_double(o, "seconds", "%.3f", r->seconds);

@@ -27,11 +27,8 @@ static const struct section sections[] = {
 int cmd_report(struct session *s, const struct args *a)
 {
 	long exitcode = 0;
-	if (a->argc == 2 && !strcmp(a->argv[0], "--error-exitcode") && parse_int(a->argv[1], &exitcode) && exitcode > 0) {
-	} else if (a->argc) {
-		out_error(s->out, "usage: report [--error-exitcode N]");
+	if (!option_exitcode(s, a, &exitcode))
 		return -1;
-	}
 	struct out *o = s->out;
 	out_text(o, "strand report on %s\n", s->target->description);
 	out_list(o, "sections");

@@ -148,10 +148,8 @@ static void top_types(struct session *s, const struct reach *r, long n)
 int cmd_top(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
-	int argc = a->argc;
-	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
-	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
-	parse_reach_opts(s, &argc, argv, &opts);
+	int argc;
+	char **argv = take_reach_opts(a, &opts, &argc);
 	long n = 10;
 	const char *by = NULL;
 	bool ok = true;
@@ -167,11 +165,9 @@ int cmd_top(struct session *s, const struct args *a)
 		out_error(s->out, "usage: top [N] [--by root|block|type]");
 		return -1;
 	}
-	const struct reach *r = reach_get(s, &opts);
-	if (!r) {
-		out_error(s->out, "%s", error_get());
+	const struct reach *r = reach_or_error(s, &opts);
+	if (!r)
 		return -1;
-	}
 	if (!by || !strcmp(by, "root")) {
 		out_text(s->out, "Roots that keep the most memory alive:\n");
 		top_roots(s, r, n);

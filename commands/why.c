@@ -11,14 +11,15 @@
 
 static void register_name(uint64_t index, char *buf, size_t len)
 {
-	if (index <= 16)
+	if (index < ROOT_REG_XMM) {
 		snprintf(buf, len, "%s", regs_name((size_t)index));
-	else if (index < 17 + 32)
-		snprintf(buf, len, "xmm%d (bytes %d-%d)", (int)(index - 17) / 2, (int)(index - 17) % 2 * 8,
-			 (int)(index - 17) % 2 * 8 + 7);
-	else
-		snprintf(buf, len, "ymm%d (bytes %d-%d)", (int)(index - 49) / 2, 16 + (int)(index - 49) % 2 * 8,
-			 23 + (int)(index - 49) % 2 * 8);
+	} else if (index < ROOT_REG_YMM_HI) {
+		int lane = (int)(index - ROOT_REG_XMM);
+		snprintf(buf, len, "xmm%d (bytes %d-%d)", lane / 2, lane % 2 * 8, lane % 2 * 8 + 7);
+	} else {
+		int lane = (int)(index - ROOT_REG_YMM_HI);
+		snprintf(buf, len, "ymm%d (bytes %d-%d)", lane / 2, 16 + lane % 2 * 8, 23 + lane % 2 * 8);
+	}
 }
 
 /* The frame of a stack word: the physical frame whose [sp, cfa) holds it. */
@@ -141,10 +142,8 @@ static uint32_t edge_offset(const struct reach *r, uint32_t u, uint32_t v)
 int cmd_why(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
-	int argc = a->argc;
-	char **argv = xmalloc((size_t)(argc + 1) * sizeof(*argv));
-	memcpy(argv, a->argv, (size_t)argc * sizeof(*argv));
-	parse_reach_opts(s, &argc, argv, &opts);
+	int argc;
+	char **argv = take_reach_opts(a, &opts, &argc);
 	uint64_t addr;
 	bool ok = argc == 1 && symbols_resolve_address(s->symbols, argv[0], session_thread(s), &addr);
 	if (!ok)
@@ -152,11 +151,9 @@ int cmd_why(struct session *s, const struct args *a)
 	free(argv);
 	if (!ok)
 		return -1;
-	const struct reach *r = reach_get(s, &opts);
-	if (!r) {
-		out_error(s->out, "%s", error_get());
+	const struct reach *r = reach_or_error(s, &opts);
+	if (!r)
 		return -1;
-	}
 	const struct heap_block *blk = heap_find(r->heap, addr);
 	if (!blk) {
 		out_error(s->out, "0x%" PRIx64 " is not inside any heap block", addr);

@@ -11,16 +11,11 @@
 
 const char *disasm_symbolic(struct session *s, uint64_t addr, char *buf, size_t len)
 {
-	struct sym_info si;
+	char *name = symbol_offset_for_people(s->symbols, addr);
 	buf[0] = '\0';
-	if (symbols_addr_info(s->symbols, addr, &si) && si.name) {
-		char *name = demangle(si.name);
-		if (si.offset)
-			snprintf(buf, len, "<%s+%" PRIu64 ">", name, si.offset);
-		else
-			snprintf(buf, len, "<%s>", name);
-		free(name);
-	}
+	if (name)
+		snprintf(buf, len, "<%s>", name);
+	free(name);
 	return buf;
 }
 

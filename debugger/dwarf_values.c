@@ -376,19 +376,10 @@ static void format_pointer(struct session *s, Dwarf_Die *t, uint64_t p, struct s
 
 void value_symbol(struct session *s, uint64_t p, struct strbuf *sb)
 {
-	struct sym_info si;
-	if (!symbols_addr_info(s->symbols, p, &si) || !si.name)
-		return;
-	/* gcc names a function's static "second.0", gdb shows "second"; and
-	 * "clock_nanosleep@GLIBC_2.2" is the symbol version, not the name. */
-	size_t len = strcspn(si.name, "@");
-	const char *dot = memchr(si.name, '.', len);
-	if (dot && dot > si.name && dot[1] && strspn(dot + 1, "0123456789") == len - (size_t)(dot + 1 - si.name))
-		len = (size_t)(dot - si.name);
-	if (si.offset)
-		sb_addf(sb, " <%.*s+%" PRIu64 ">", (int)len, si.name, si.offset);
-	else
-		sb_addf(sb, " <%.*s>", (int)len, si.name);
+	char *name = symbol_offset_for_people(s->symbols, p);
+	if (name)
+		sb_addf(sb, " <%s>", name);
+	free(name);
 }
 
 static void format_enum(Dwarf_Die *t, uint64_t u, struct strbuf *sb)

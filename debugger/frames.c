@@ -1,6 +1,7 @@
 #include "frames.h"
 
 #include <dwarf.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,30 @@ char *demangle(const char *name)
 	return xstrdup(name ? name : "??");
 }
 
+char *symbol_for_people(const char *name)
+{
+	char *d = demangle(name);
+	size_t len = strcspn(d, "@");
+	char *dot = memchr(d, '.', len);
+	if (dot && dot > d && dot[1] && strspn(dot + 1, "0123456789") == len - (size_t)(dot + 1 - d))
+		len = (size_t)(dot - d);
+	d[len] = '\0';
+	return d;
+}
+
+char *symbol_offset_for_people(struct symbols *s, uint64_t addr)
+{
+	struct sym_info si;
+	if (!symbols_addr_info(s, addr, &si) || !si.name)
+		return NULL;
+	char *name = symbol_for_people(si.name);
+	if (!si.offset)
+		return name;
+	char *with = xasprintf("%s+%" PRIu64, name, si.offset);
+	free(name);
+	return with;
+}
+
 static void describe_physical(struct session *s, const struct frame *fr, size_t phys, struct logical_frame *lf)
 {
 	struct sym_info si;
@@ -33,11 +58,7 @@ static void describe_physical(struct session *s, const struct frame *fr, size_t 
 		lf->module = si.module;
 		lf->module_offset = si.module_offset;
 		if (si.name) {
-			lf->function = demangle(si.name);
-			/* "clock_nanosleep@GLIBC_2.2.5": the version is noise in a stack. */
-			char *at = strchr(lf->function, '@');
-			if (at && at != lf->function)
-				*at = '\0';
+			lf->function = symbol_for_people(si.name);
 			lf->func_offset = fr->pc - si.start;
 		}
 	}

@@ -60,5 +60,11 @@ void out_frame_locals(struct session *s, const struct stack *st, size_t i);
 
 /* A C++ or Rust symbol demangled, or a copy of name. */
 char *demangle(const char *name);
+/* A symbol as people read it (malloc'd): demangled, without its version
+ * ("clock_nanosleep@GLIBC_2.2.5") or gcc's numbering of a function's static
+ * ("second.0"), as gdb shows it. */
+char *symbol_for_people(const char *name);
+/* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none. */
+char *symbol_offset_for_people(struct symbols *s, uint64_t addr);
 
 #endif

@@ -193,15 +193,27 @@ struct strand_host *plugin_host(struct session *s)
 	return &host;
 }
 
-const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
+/* A plugin's confidence that it fits the target, as an allocator or as a
+ * thread runtime; 0 when it is not that kind of plugin. */
+static int allocator_confidence(const struct strand_plugin *p, struct strand_host *h)
+{
+	return p->allocator ? p->allocator->detect(h) : 0;
+}
+
+static int runtime_confidence(const struct strand_plugin *p, struct strand_host *h)
+{
+	return p->runtime ? p->runtime->detect(h) : 0;
+}
+
+static const struct loaded_plugin *best_plugin(struct session *s,
+					       int (*confidence_of)(const struct strand_plugin *, struct strand_host *),
+					       int *confidence)
 {
 	load_builtins();
 	const struct loaded_plugin *best = NULL;
 	int best_conf = 0;
 	for (size_t i = 0; i < nplugins; i++) {
-		if (!plugins[i].p->allocator)
-			continue;
-		int c = plugins[i].p->allocator->detect(plugin_host(s));
+		int c = confidence_of(plugins[i].p, plugin_host(s));
 		/* Ties go to the plugin loaded last: a user's plugin overrides a built-in. */
 		if (c > 0 && c >= best_conf) {
 			best = &plugins[i];
@@ -212,21 +224,15 @@ const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
 	return best;
 }
 
+const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
+{
+	return best_plugin(s, allocator_confidence, confidence);
+}
+
 const struct loaded_plugin *plugin_runtime(struct session *s)
 {
-	load_builtins();
-	const struct loaded_plugin *best = NULL;
-	int best_conf = 0;
-	for (size_t i = 0; i < nplugins; i++) {
-		if (!plugins[i].p->runtime)
-			continue;
-		int c = plugins[i].p->runtime->detect(plugin_host(s));
-		if (c > 0 && c >= best_conf) {
-			best = &plugins[i];
-			best_conf = c;
-		}
-	}
-	return best;
+	int confidence;
+	return best_plugin(s, runtime_confidence, &confidence);
 }
 
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out)

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frames.h"
+#include "plugin.h"
 #include "progress.h"
 #include "session.h"
 #include "symbols.h"
@@ -11,7 +13,7 @@
 
 #define UNDEF UINT32_MAX
 #define RED_ZONE 128         /* bytes below sp a leaf function may still use */
-#define PTHREAD_SIZE 2368    /* struct pthread, the TCB, above it (glibc 2.36) */
+#define TCB_GUESS 4096       /* the thread descriptor's size when no runtime plugin knows it */
 #define SCAN_CHUNK (1u << 20)
 
 enum { MARK_START = 1, MARK_ANY = 2 };
@@ -47,6 +49,8 @@ struct scanner {
 	size_t nregions;
 	size_t edge_cap, root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
+	uint64_t tcb_size;   /* bytes of thread descriptor above it */
+	const struct strand_runtime *runtime; /* the thread-runtime plugin, NULL if none */
 	uint64_t *covered; /* [start, end) pairs of stacks, TLS and globals: never anonymous roots */
 	size_t ncovered, covered_cap;
 };
@@ -185,6 +189,16 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 
 /* ---- roots ---- */
 
+static void root_register(struct scanner *sc, uint32_t group, uint64_t index, uint64_t value)
+{
+	uint32_t off, b = target_block(sc, value, &off);
+	if (b != UNDEF)
+		add_root(sc, index, group, b, off);
+}
+
+/* Each thread's general registers (rax ... r15, rip), xmm0-15 from the FP
+ * state and the upper halves of ymm0-15 from xstate, 8 bytes at a time, at
+ * the fixed indices reach.h names. */
 static void root_registers(struct session *s, struct scanner *sc)
 {
 	for (size_t t = 0; t < s->target->nthreads; t++) {
@@ -193,25 +207,20 @@ static void root_registers(struct session *s, struct scanner *sc)
 			continue;
 		uint32_t g = add_group(sc, ROOT_REGISTERS, (int)t, 0, 0,
 				       xasprintf("registers of thread %zu (LWP %d)", t + 1, (int)th->tid));
-		uint64_t words[16 + 64];
-		size_t n = 0;
-		for (size_t i = 0; regs_name(i) && n < 27; i++) {
+		for (size_t i = 0; i < ROOT_REG_XMM; i++) {
 			uint64_t v;
-			regs_get(&th->regs, regs_name(i), &v);
-			if (i < 16 || i == 16)
-				words[n++] = v;
+			if (regs_get(&th->regs, regs_name(i), &v))
+				root_register(sc, g, i, v);
 		}
-		/* xmm0-15 from the FP state, and the upper halves of ymm0-15 from xstate. */
-		if (th->have_fpregs)
-			for (size_t i = 0; i < 32; i++, n++)
-				memcpy(&words[n], (const uint8_t *)th->fpregs.xmm_space + 8 * i, 8);
-		if (th->xstate && th->xstate_size >= 576 + 256)
-			for (size_t i = 0; i < 32 && n < sizeof(words) / 8; i++, n++)
-				memcpy(&words[n], th->xstate + 576 + 8 * i, 8);
-		for (size_t i = 0; i < n; i++) {
-			uint32_t off, b = target_block(sc, words[i], &off);
-			if (b != UNDEF)
-				add_root(sc, i, g, b, off);
+		for (size_t i = 0; th->have_fpregs && i < 32; i++) {
+			uint64_t v;
+			memcpy(&v, (const uint8_t *)th->fpregs.xmm_space + 8 * i, 8);
+			root_register(sc, g, ROOT_REG_XMM + i, v);
+		}
+		for (size_t i = 0; th->xstate && th->xstate_size >= 576 + 256 && i < 32; i++) {
+			uint64_t v;
+			memcpy(&v, th->xstate + 576 + 8 * i, 8);
+			root_register(sc, g, ROOT_REG_YMM_HI + i, v);
 		}
 	}
 }
@@ -244,15 +253,18 @@ static void root_stacks(struct session *s, struct scanner *sc)
 /* The thread's DTV (x86_64 TLS ABI: its pointer is the TCB's second word,
  * aimed at entry 1; entry 0 holds the length): the pointers to the TLS blocks
  * of dlopen'd modules. The main thread's lives outside the heap. */
-static void root_dtv(struct session *s, struct scanner *sc, uint32_t group, uint64_t fs_base, bool scan)
+/* The thread's DTV, the table of its dlopen'd modules' TLS blocks, as the
+ * runtime plugin locates it; a DTV on the heap is reached like any block. */
+static void root_dtv(struct session *s, struct scanner *sc, uint32_t group, uint64_t thread_pointer, bool scan)
 {
-	uint64_t dtv, len;
-	if (!target_read_u64(s->target, fs_base + 8, &dtv) || !dtv || heap_find(sc->r->heap, dtv) ||
-	    !target_read_u64(s->target, dtv - 16, &len) || len > 4096)
+	const struct strand_runtime *rt = sc->runtime;
+	uint64_t start, end;
+	if (!rt || !rt->dtv_range || !rt->dtv_range(plugin_host(s), thread_pointer, &start, &end) ||
+	    heap_find(sc->r->heap, start + 16))
 		return;
-	cover(sc, dtv - 16, dtv + 16 * len);
+	cover(sc, start, end);
 	if (scan)
-		scan_region(s, sc, group, dtv - 16, dtv + 16 * len);
+		scan_region(s, sc, group, start, end);
 }
 
 static void root_tls(struct session *s, struct scanner *sc, bool scan)
@@ -262,7 +274,7 @@ static void root_tls(struct session *s, struct scanner *sc, bool scan)
 		uint64_t low = tls_low(sc, th);
 		if (!low)
 			continue;
-		uint64_t high = th->regs.fs_base + PTHREAD_SIZE;
+		uint64_t high = th->regs.fs_base + sc->tcb_size;
 		const struct mapping *m = target_mapping(s->target, th->regs.fs_base);
 		if (m && low < m->start)
 			low = m->start;
@@ -782,8 +794,9 @@ static void split_globals_by_symbol(struct session *s, struct scanner *sc)
 				g = (uint32_t)k;
 		if (g == UNDEF) {
 			const char *mod = si.module && strrchr(si.module, '/') ? strrchr(si.module, '/') + 1 : si.module;
-			g = add_group(sc, ROOT_GLOBALS, -1, start, end, xasprintf("global %.*s (%s)",
-				(int)strcspn(si.name, "@"), si.name, mod ? mod : "?"));
+			char *name = symbol_for_people(si.name);
+			g = add_group(sc, ROOT_GLOBALS, -1, start, end, xasprintf("global %s (%s)", name, mod ? mod : "?"));
+			free(name);
 		}
 		e->group = g;
 	}
@@ -814,6 +827,11 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	r->opts = *opts;
 	struct scanner sc = { .r = r };
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
+	const struct loaded_plugin *rt = plugin_runtime(s);
+	sc.runtime = rt ? rt->p->runtime : NULL;
+	sc.tcb_size = rt ? rt->p->runtime->descriptor_size(plugin_host(s)) : 0;
+	if (!sc.tcb_size)
+		sc.tcb_size = TCB_GUESS;
 	build_regions(&sc);
 	sc.lo = UINT64_MAX;
 	for (size_t i = 0; i < h->n; i++)
@@ -861,6 +879,7 @@ void reach_free(struct reach *r)
 	free(r->idom);
 	free(r->retained);
 	free(r->retained_blocks);
+	free(r->indeg);
 	free(r->warning);
 	free(r);
 }
@@ -930,31 +949,59 @@ const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
 	return s->reach;
 }
 
-size_t reach_refs(struct session *s, const struct reach *r, uint32_t b, struct block_ref **out)
+const uint32_t *reach_indegree(struct reach *r)
 {
-	const struct heap_block *blk = &r->heap->blocks[b];
+	if (!r->indeg) {
+		r->indeg = xcalloc_big(r->heap->n + 1, sizeof(*r->indeg));
+		for (size_t e = 0; e < r->nedges; e++)
+			r->indeg[r->edge_dst[e]]++;
+	}
+	return r->indeg;
+}
+
+static int by_target(const void *x, const void *y)
+{
+	const struct block_ref *a = x, *b = y;
+	return (a->block > b->block) - (a->block < b->block);
+}
+
+size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want, struct block_ref **out)
+{
 	struct block_ref *v = NULL;
 	size_t n = 0, cap = 0;
 	for (size_t i = 0; i < r->nroots; i++)
-		if (r->roots[i].block == b) {
+		if (want[r->roots[i].block]) {
 			GROW(v, cap, n + 1);
-			v[n++] = (struct block_ref){ r->roots[i].where, r->roots[i].offset, (int64_t)i, 0 };
+			v[n++] = (struct block_ref){ r->roots[i].block, r->roots[i].where, r->roots[i].offset, (int64_t)i, 0 };
 		}
-	for (size_t u = 0; u < r->heap->n; u++)
+	uint8_t *bytes = NULL;
+	size_t bytes_cap = 0;
+	for (size_t u = 0; u < r->heap->n; u++) {
+		size_t len = 0;
+		bool read = false;
+		const struct heap_block *src = &r->heap->blocks[u];
 		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			if (r->edge_dst[e] != b)
+			uint32_t dst = r->edge_dst[e];
+			if (!want[dst])
 				continue;
-			/* The edge knows the target offset; the source word is found again. */
-			const struct heap_block *src = &r->heap->blocks[u];
-			uint64_t len = heap_usable(src), word;
-			for (uint64_t off = 0; off + 8 <= len; off += r->opts.unaligned ? 1 : 8)
-				if (target_read_u64(s->target, src->addr + off, &word) && word == blk->addr + r->edge_off[e]) {
+			if (!read) { /* the source block's words, once */
+				GROW(bytes, bytes_cap, heap_usable(src) + 1);
+				len = target_read(s->target, src->addr, bytes, (size_t)heap_usable(src));
+				read = true;
+			}
+			uint64_t target = r->heap->blocks[dst].addr + r->edge_off[e], word;
+			for (size_t off = 0; off + 8 <= len; off += r->opts.unaligned ? 1 : 8) {
+				memcpy(&word, bytes + off, 8);
+				if (word == target) {
 					GROW(v, cap, n + 1);
-					v[n++] = (struct block_ref){ src->addr + off, r->edge_off[e], -1, (uint32_t)u };
+					v[n++] = (struct block_ref){ dst, src->addr + off, r->edge_off[e], -1, (uint32_t)u };
 					break;
 				}
-			break; /* one edge per source block and target offset is enough */
+			}
 		}
+	}
+	free(bytes);
+	qsort(v, n, sizeof(*v), by_target);
 	*out = v;
 	return n;
 }

@@ -37,6 +37,12 @@ struct root_group {
 	char *label;         /* "global g_cache (values)", "registers of thread 2" */
 };
 
+/* Register roots' indices (root_edge.where): 0-16 the general registers in
+ * regs_name() order (rip last), then 8-byte lanes of xmm0-15, then of the
+ * upper halves of ymm0-15. */
+#define ROOT_REG_XMM 17
+#define ROOT_REG_YMM_HI (ROOT_REG_XMM + 32)
+
 /* One root word pointing into a used block. */
 struct root_edge {
 	uint64_t where;      /* address of the word (registers: the register index) */
@@ -65,6 +71,7 @@ struct reach {
 	uint32_t *idom;
 	uint64_t *retained;   /* usable bytes each node keeps alive (blocks, then groups) */
 	uint32_t *retained_blocks;
+	uint32_t *indeg;      /* pointers from other blocks into each block; built on first use */
 	uint64_t scanned_bytes;
 	double seconds;
 	char *warning;        /* a caveat to show (moving target, threads without registers) */
@@ -91,16 +98,22 @@ const char *leak_class_name(enum leak_class c);
 const char *root_kind_name(enum root_kind k);
 
 
+/* How many block-to-block pointers reach each block (counted once, on first use). */
+const uint32_t *reach_indegree(struct reach *r);
+
 /* A pointer into a block: from a root word or from another block. */
 struct block_ref {
+	uint32_t block;       /* the block pointed into */
 	uint64_t where;       /* address of the pointer word (registers: the register index) */
 	uint32_t offset;      /* where in the target block it points */
 	int64_t root;         /* index into reach->roots, or -1 */
 	uint32_t src;         /* the source block when root == -1 */
 };
 
-/* Every pointer into block b (source words of block edges found by rescanning
- * their blocks). Returns the count; *out is malloc'd. */
-size_t reach_refs(struct session *s, const struct reach *r, uint32_t b, struct block_ref **out);
+/* Every pointer into the blocks marked in want (want[b] != 0), in one pass over
+ * the roots and the graph, sorted by target block; the source words of block
+ * edges are found by reading each source block once. Returns the count; *out
+ * is malloc'd. */
+size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want, struct block_ref **out);
 
 #endif

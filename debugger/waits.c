@@ -46,10 +46,9 @@ static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 {
 	struct sym_info si;
 	if (symbols_addr_info(s->symbols, addr, &si) && si.name && si.size && addr < si.start + si.size) {
-		if (si.offset)
-			snprintf(buf, len, "%.*s+%" PRIu64, (int)strcspn(si.name, "@"), si.name, si.offset);
-		else
-			snprintf(buf, len, "%.*s", (int)strcspn(si.name, "@"), si.name);
+		char *name = symbol_offset_for_people(s->symbols, addr);
+		snprintf(buf, len, "%s", name);
+		free(name);
 		return;
 	}
 	const struct heap *h = heap_get(s);
@@ -148,9 +147,9 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 	const char *name = nr >= 0 ? syscall_name(nr) : NULL;
 	if (name && !strcmp(name, "restart_syscall")) {
 		/* The arguments are gone: the frames tell what was restarted. */
-		name = mentions(names, nnames, "sleep") ? "clock_nanosleep" : mentions(names, nnames, "poll") ? "poll"
-		       : "restart_syscall";
-		w->kind = strcmp(name, "restart_syscall") ? (name[0] == 'p' ? "poll" : "sleep") : "restarted call";
+		w->kind = mentions(names, nnames, "sleep") ? "sleep" : mentions(names, nnames, "poll") ? "poll"
+											: "restarted call";
+		w->timed = !strcmp(w->kind, "sleep");
 		return;
 	}
 	for (size_t i = 0; name && i < ARRAY_SIZE(calls); i++) {
@@ -252,22 +251,18 @@ static void find_cycles(struct waits *ws)
  * block that no other block and no other root points to. */
 static bool private_to_thread(struct session *s, const struct thread_wait *w)
 {
-	if (strstr(w->object_name, "a local on the stack of thread")) {
-		size_t owner;
-		return sscanf(strstr(w->object_name, "thread") + 7, "%zu", &owner) == 1 && owner == w->thread + 1;
-	}
-	if (strncmp(w->object_name, "heap block", 10))
-		return false;
+	uint64_t sp = regs_sp(&s->target->threads[w->thread]);
+	const struct mapping *own_stack = sp ? target_mapping(s->target, sp) : NULL;
+	if (own_stack && w->object >= own_stack->start && w->object < own_stack->end)
+		return true;
 	struct reach_opts opts = { 0 };
 	const struct reach *r = reach_get(s, &opts);
 	const struct heap_block *b = r ? heap_find(r->heap, w->object) : NULL;
 	if (!b)
 		return false;
 	uint32_t idx = (uint32_t)(b - r->heap->blocks);
-	for (size_t i = 0; i < r->heap->n; i++)
-		for (uint32_t e = r->row[i]; e < r->row[i + 1]; e++)
-			if (r->edge_dst[e] == idx)
-				return false;
+	if (reach_indegree(s->reach)[idx])
+		return false;
 	for (size_t i = 0; i < r->nroots; i++) {
 		const struct root_group *g = &r->groups[r->roots[i].group];
 		if (r->roots[i].block == idx && (g->thread != (int)w->thread || g->kind == ROOT_GLOBALS))

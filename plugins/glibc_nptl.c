@@ -236,6 +236,26 @@ static int glibc_threads(struct strand_host *h, void (*fn)(void *ctx, const stru
 	       walk_list(h, &l, l.rtld_global + l.stack_used, fn, ctx);
 }
 
+static uint64_t glibc_descriptor_size(struct strand_host *h)
+{
+	uint64_t addr, size;
+	uint32_t bytes = 0;
+	if (api->lookup_symbol(h, "_thread_db_sizeof_pthread", "libc.so", &addr, &size))
+		rd(h, addr, &bytes, sizeof(bytes));
+	return bytes;
+}
+
+/* tcbhead_t keeps &dtv[1] at +8; dtv[0] holds the number of entries. */
+static bool glibc_dtv_range(struct strand_host *h, uint64_t tp, uint64_t *start, uint64_t *end)
+{
+	uint64_t dtv = rd64(h, tp + 8), len = dtv ? rd64(h, dtv - 16) : 0;
+	if (!dtv || !len || len > 4096)
+		return false;
+	*start = dtv - 16;
+	*end = dtv + 16 * len;
+	return true;
+}
+
 static int glibc_nptl_detect(struct strand_host *h)
 {
 	uint64_t addr, size;
@@ -247,6 +267,8 @@ static const struct strand_runtime nptl_runtime = {
 	.detect = glibc_nptl_detect,
 	.decode_wait = glibc_decode_wait,
 	.threads = glibc_threads,
+	.descriptor_size = glibc_descriptor_size,
+	.dtv_range = glibc_dtv_range,
 };
 
 static const struct strand_plugin nptl_plugin = {

@@ -179,6 +179,12 @@ struct strand_runtime {
 	/* Every thread descriptor, live or exited-unjoined, through fn. Returns the
 	 * count, or -1 when the runtime's thread lists are not found. */
 	int (*threads)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_thread_desc *d), void *ctx);
+	/* Bytes of the thread descriptor at the thread pointer (the TCB and what
+	 * the runtime keeps in it, e.g. pthread_setspecific data); 0 unknown. */
+	uint64_t (*descriptor_size)(struct strand_host *h);
+	/* The memory of the thread's dynamic-TLS table (DTV) when it lies outside
+	 * the heap (the main thread's): [*start, *end). false when unknown. */
+	bool (*dtv_range)(struct strand_host *h, uint64_t thread_pointer, uint64_t *start, uint64_t *end);
 };
 
 struct strand_plugin {

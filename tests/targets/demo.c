@@ -13,10 +13,9 @@
  *   - a TCP connection the peer closed and this process did not (CLOSE_WAIT) */
 #include "fixture.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include "fixture_net.h"
+
 #include <stdint.h>
-#include <sys/socket.h>
 
 struct entry {
 	struct entry *next;
@@ -161,17 +160,7 @@ static void *request_worker(void *arg)
 
 static void make_close_wait(void)
 {
-	int listener = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(addr);
-	bind(listener, (struct sockaddr *)&addr, sizeof(addr));
-	listen(listener, 1);
-	getsockname(listener, (struct sockaddr *)&addr, &len);
-	int client = socket(AF_INET, SOCK_STREAM, 0);
-	connect(client, (struct sockaddr *)&addr, sizeof(addr));
-	g_close_wait_fd = accept(listener, NULL, NULL);
-	close(client);
-	close(listener);
+	g_close_wait_fd = fixture_close_wait_socket();
 	fixture_truth("{\"kind\":\"demo\",\"what\":\"close_wait\",\"fd\":%d}", g_close_wait_fd);
 }
 

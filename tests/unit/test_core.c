@@ -16,7 +16,7 @@
 
 static char *temp_with(const void *data, size_t len)
 {
-	char *path = strdup("/tmp/strand-unit-core-XXXXXX");
+	char *path = strdup("/tmp/strand-unit-core-XXXXXX"); /* mkstemp's template: it replaces the Xs */
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
