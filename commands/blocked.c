@@ -22,7 +22,7 @@ static void out_duration(struct out *o, double seconds)
 	out_double(o, "seconds", "%.1f", seconds);
 	out_hide_text(o, false);
 	if (seconds < 120)
-		out_text(o, "%.0f seconds", seconds);
+		out_text(o, "%.0f second%s", seconds, seconds >= 0.5 && seconds < 1.5 ? "" : "s");
 	else if (seconds < 7200)
 		out_text(o, "%.0f minutes", seconds / 60);
 	else
@@ -51,11 +51,8 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 	out_hide_text(o, false);
 	out_text(o, "  ");
 	out_thread_name(s, w->thread);
-	out_text(o, " [");
-	out_str(o, "kind", w->kind);
-	out_text(o, "%s", w->verdict == VERDICT_RUNNING ? "" : " wait");
-	out_duration(o, w->idle_seconds);
-	out_text(o, "]");
+	out_text(o, " ");
+	out_wait_brief(s, w);
 	if (w->object) {
 		out_text(o, ": ");
 		out_hex(o, "object", w->object);
@@ -90,6 +87,10 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 	else
 		out_null(o, "owner");
 	out_bool(o, "timed", w->timed);
+	if (w->wakeups >= 0)
+		out_int(o, "wakeups", w->wakeups);
+	else
+		out_null(o, "wakeups");
 	out_str(o, "verdict", verdict_name(w->verdict));
 	out_int(o, "cycle", w->cycle);
 	out_hide_text(o, false);
@@ -212,13 +213,55 @@ static void out_unjoined(struct session *s, const struct waits *ws)
 	out_list_end(o);
 }
 
+/* [--error-exitcode N] [--sample SECONDS] */
+static bool blocked_options(struct session *s, const struct args *a, long *exitcode, double *sample)
+{
+	for (int i = 0; i < a->argc; i += 2) {
+		char *end = NULL;
+		bool known = i + 1 < a->argc;
+		if (known && !strcmp(a->argv[i], "--error-exitcode"))
+			known = parse_int(a->argv[i + 1], exitcode) && *exitcode > 0;
+		else if (known && !strcmp(a->argv[i], "--sample"))
+			known = (*sample = strtod(a->argv[i + 1], &end)) > 0 && !*end && *sample <= 3600;
+		else
+			known = false;
+		if (!known) {
+			out_error(s->out, "usage: blocked [--error-exitcode N] [--sample SECONDS]");
+			return false;
+		}
+	}
+	if (*sample <= 0)
+		return true;
+	if (s->target->kind != TARGET_LIVE) {
+		out_error(s->out, "--sample watches threads run: a core cannot, use it on a live process");
+		return false;
+	}
+	if (s->target->stopped) {
+		out_error(s->out, "--sample watches threads run, but strand holds them stopped: attach with --no-stop");
+		return false;
+	}
+	return true;
+}
+
+/* "[mutex wait, 5 seconds]": the wait column of info threads and blocked. */
+void out_wait_brief(struct session *s, const struct thread_wait *w)
+{
+	struct out *o = s->out;
+	out_text(o, "[");
+	out_str(o, "kind", w->kind);
+	out_text(o, "%s", w->verdict == VERDICT_RUNNING ? "" : " wait");
+	out_duration(o, w->idle_seconds);
+	out_text(o, "]");
+}
+
 int cmd_blocked(struct session *s, const struct args *a)
 {
 	long exitcode = 0;
-	if (!option_exitcode(s, a, &exitcode))
+	double sample = 0;
+	if (!blocked_options(s, a, &exitcode, &sample))
 		return -1;
 	struct waits ws;
-	waits_build(s, &ws);
+	waits_build(s, &ws, sample);
 	struct out *o = s->out;
 	size_t count[VERDICT_RUNNING + 1] = { 0 };
 	for (size_t i = 0; i < ws.n; i++)
@@ -249,7 +292,7 @@ int cmd_locks(struct session *s, const struct args *a)
 {
 	(void)a;
 	struct waits ws;
-	waits_build(s, &ws);
+	waits_build(s, &ws, 0);
 	struct out *o = s->out;
 	out_list(o, "objects");
 	for (size_t i = 0; i < ws.n; i++) {

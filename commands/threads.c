@@ -5,6 +5,7 @@
 #include "../debugger/frames.h"
 #include "../debugger/syscalls.h"
 #include "../debugger/util.h"
+#include "../debugger/waits.h"
 #include "commands.h"
 
 bool parse_thread_number(struct session *s, const char *word, size_t *index)
@@ -23,9 +24,9 @@ void out_thread_id(struct session *s, size_t index)
 	struct out *o = s->out;
 	const struct thread *th = &s->target->threads[index];
 	out_text(o, "Thread ");
-	/* On x86_64 glibc, fs_base is the thread's pthread_t. */
-	if (th->regs_state == REGS_FULL && th->regs.fs_base)
-		out_hex(o, "pthread", th->regs.fs_base);
+	/* On x86_64 glibc, the thread pointer is the thread's pthread_t. */
+	if (th->thread_pointer)
+		out_hex(o, "pthread", th->thread_pointer);
 	else
 		out_null(o, "pthread");
 	out_text(o, " (LWP ");
@@ -59,10 +60,30 @@ static void out_syscall(struct out *o, const struct thread *th)
 	out_hide_text(o, false);
 }
 
-static void out_top_frame(struct session *s, const struct thread *th)
+/* The wait column, then the innermost frame. */
+static void out_wait_and_frame(struct session *s, size_t i)
 {
+	const struct thread *th = &s->target->threads[i];
 	struct stack st;
-	if (stack_build(s, th, &st) < 0) {
+	bool have_stack = stack_build(s, th, &st) == 0;
+	struct thread_wait w;
+	waits_describe(s, i, have_stack ? &st : NULL, &w);
+	out_obj(s->out, "wait");
+	out_wait_brief(s, &w);
+	out_hide_text(s->out, true);
+	if (w.object)
+		out_hex(s->out, "object", w.object);
+	else
+		out_null(s->out, "object");
+	out_str(s->out, "object_name", w.object_name[0] ? w.object_name : NULL);
+	if (w.owner)
+		out_int(s->out, "owner", w.owner);
+	else
+		out_null(s->out, "owner");
+	out_hide_text(s->out, false);
+	out_obj_end(s->out);
+	out_text(s->out, " ");
+	if (!have_stack) {
 		out_text(s->out, "(%s)\n", th->regs_state == REGS_NONE ? "running" : "no stack");
 		out_hide_text(s->out, true);
 		out_null(s->out, "frame");
@@ -88,14 +109,14 @@ static void out_thread_row(struct session *s, size_t i)
 	out_thread_id(s, i);
 	out_text(o, " ");
 	out_syscall(o, th);
-	out_top_frame(s, th);
+	out_wait_and_frame(s, i);
 	out_obj_end(o);
 }
 
 int cmd_info_threads(struct session *s, const struct args *a)
 {
 	struct out *o = s->out;
-	out_text(o, "  Id   Target Id                                   Frame \n");
+	out_text(o, "  Id   Target Id                                   Wait                  Frame \n");
 	out_list(o, "threads");
 	for (size_t i = 0; i < s->target->nthreads && !session_interrupted(); i++) {
 		bool wanted = a->argc == 0;

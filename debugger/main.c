@@ -62,6 +62,7 @@ static int open_target(struct session *s, const struct cmdline *cl)
 	s->symbols = symbols_open(s->target, &s->symbols_opts);
 	if (!s->symbols)
 		return load_error(s, "symbols");
+	plugin_find_thread_pointers(s);
 	return 0;
 }
 
@@ -122,6 +123,7 @@ static void inspect_at_exit(struct target *t, void *arg)
 		load_error(s, "symbols");
 		s->failures++;
 	} else {
+		plugin_find_thread_pointers(s);
 		run_items(s, c->cl);
 		if (c->cl->leak_check && command_run(s, "leaks") < 0)
 			s->failures++;

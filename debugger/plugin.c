@@ -100,8 +100,8 @@ static bool host_thread(struct strand_host *h, size_t i, struct strand_thread_in
 		uint64_t gp[17] = { r->rax, r->rdx, r->rcx, r->rbx, r->rsi, r->rdi, r->rbp, r->rsp,
 				    r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rip };
 		memcpy(out->gp, gp, sizeof(gp));
-		out->fs_base = r->fs_base;
 	}
+	out->fs_base = th->thread_pointer;
 	out->sp = regs_sp(th);
 	out->pc = regs_pc(th);
 	out->syscall = th->syscall;
@@ -238,6 +238,28 @@ const struct loaded_plugin *plugin_runtime(struct session *s)
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out)
 {
 	host_thread(plugin_host(s), i, out);
+}
+
+static void match_descriptor(void *ctx, const struct strand_thread_desc *d)
+{
+	struct target *t = ctx;
+	struct thread *th = d->tid ? target_thread_by_tid(t, d->tid) : NULL;
+	if (th && !th->thread_pointer)
+		th->thread_pointer = d->descriptor;
+}
+
+void plugin_find_thread_pointers(struct session *s)
+{
+	struct target *t = s->target;
+	bool missing = false;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		struct thread *th = &t->threads[i];
+		th->thread_pointer = th->regs_state == REGS_FULL ? th->regs.fs_base : 0;
+		missing |= !th->thread_pointer;
+	}
+	const struct loaded_plugin *rt = missing ? plugin_runtime(s) : NULL;
+	if (rt)
+		rt->p->runtime->threads(plugin_host(s), match_descriptor, t);
 }
 
 void plugins_unload(void)

@@ -26,6 +26,9 @@ const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
 const struct loaded_plugin *plugin_runtime(struct session *s);
 /* Thread i as plugins see it (frames left NULL). */
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out);
+/* Set every thread's thread_pointer: from fs_base, else from the thread
+ * runtime's descriptors (tid -> descriptor). Once the symbols are open. */
+void plugin_find_thread_pointers(struct session *s);
 void plugins_unload(void);
 
 #endif

@@ -142,3 +142,12 @@ double proc_thread_idle_seconds(pid_t pid, pid_t tid)
 	free(uptime);
 	return idle;
 }
+
+long proc_thread_sleeps(pid_t pid, pid_t tid)
+{
+	char *status = read_procf(NULL, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+	const char *field = status ? strstr(status, "\nvoluntary_ctxt_switches:") : NULL;
+	long n = field ? atol(field + strlen("\nvoluntary_ctxt_switches:")) : -1;
+	free(status);
+	return n;
+}

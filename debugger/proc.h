@@ -33,4 +33,8 @@ bool proc_syscall(pid_t pid, pid_t tid, struct proc_syscall *out);
 /* Seconds since the thread last ran (from se.exec_start and /proc/uptime), or -1. */
 double proc_thread_idle_seconds(pid_t pid, pid_t tid);
 
+/* How many times the thread has gone to sleep (voluntary context switches):
+ * two readings apart tell how often it woke in between. -1 when it is gone. */
+long proc_thread_sleeps(pid_t pid, pid_t tid);
+
 #endif

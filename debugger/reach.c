@@ -228,7 +228,7 @@ static void root_registers(struct session *s, struct scanner *sc)
 /* Static TLS sits just below the thread pointer (x86_64: variant II). */
 static uint64_t tls_low(const struct scanner *sc, const struct thread *th)
 {
-	return th->regs_state == REGS_FULL && th->regs.fs_base ? th->regs.fs_base - sc->static_tls : 0;
+	return th->thread_pointer ? th->thread_pointer - sc->static_tls : 0;
 }
 
 static void root_stacks(struct session *s, struct scanner *sc)
@@ -274,8 +274,8 @@ static void root_tls(struct session *s, struct scanner *sc, bool scan)
 		uint64_t low = tls_low(sc, th);
 		if (!low)
 			continue;
-		uint64_t high = th->regs.fs_base + sc->tcb_size;
-		const struct mapping *m = target_mapping(s->target, th->regs.fs_base);
+		uint64_t high = th->thread_pointer + sc->tcb_size;
+		const struct mapping *m = target_mapping(s->target, th->thread_pointer);
 		if (m && low < m->start)
 			low = m->start;
 		if (m && high > m->end)
@@ -286,7 +286,7 @@ static void root_tls(struct session *s, struct scanner *sc, bool scan)
 				  : 0;
 		if (scan)
 			scan_region(s, sc, g, low, high);
-		root_dtv(s, sc, g, th->regs.fs_base, scan);
+		root_dtv(s, sc, g, th->thread_pointer, scan);
 	}
 }
 

@@ -39,6 +39,10 @@ struct thread {
 	int pending_signal;        /* live: signal caught while stopping, re-sent on detach */
 	bool stop_failed;          /* live: did not stop in time (e.g. state D) */
 	double idle_seconds;       /* live: since it last ran, read before stopping it; -1 unknown */
+	/* The thread pointer (fs_base: glibc's struct pthread), from the registers,
+	 * or from the thread runtime's list when they are unknown (--no-stop); 0
+	 * unknown. Set by plugin_find_thread_pointers(). */
+	uint64_t thread_pointer;
 };
 
 struct target;

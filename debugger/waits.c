@@ -58,7 +58,7 @@ static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 		return;
 	}
 	for (size_t i = 0; i < s->target->nthreads; i++)
-		if (s->target->threads[i].regs_state == REGS_FULL && s->target->threads[i].regs.fs_base == addr) {
+		if (s->target->threads[i].thread_pointer == addr) {
 			snprintf(buf, len, "the descriptor of thread %zu", i + 1);
 			return;
 		}
@@ -75,14 +75,13 @@ static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 
 /* Function names of the innermost frames, the stack key and the first frame
  * of the program itself (not libc), for people. */
-static size_t describe_stack(struct session *s, const struct thread *th, struct thread_wait *w, char **names)
+static size_t describe_stack(struct session *s, const struct stack *st, struct thread_wait *w, char **names)
 {
-	struct stack st;
-	if (stack_build(s, th, &st) < 0)
+	if (!st)
 		return 0;
 	size_t n = 0, key = 0;
-	for (size_t i = 0; i < st.n && n < MAX_FRAMES; i++) {
-		const struct logical_frame *lf = &st.f[i];
+	for (size_t i = 0; i < st->n && n < MAX_FRAMES; i++) {
+		const struct logical_frame *lf = &st->f[i];
 		names[n++] = xstrdup(lf->function ? lf->function : "??");
 		key += (size_t)snprintf(w->stack_key + key, key < sizeof(w->stack_key) ? sizeof(w->stack_key) - key : 0,
 					"%s%s", i ? "<" : "", lf->function ? lf->function : "??");
@@ -92,7 +91,6 @@ static size_t describe_stack(struct session *s, const struct thread *th, struct 
 			snprintf(w->where, sizeof(w->where), "%s (%s:%d)", lf->function ? lf->function : "??",
 				 lf->file ? lf->file : "?", lf->line);
 	}
-	stack_free(&st);
 	return n;
 }
 
@@ -189,8 +187,9 @@ static void decode_futex(struct session *s, const struct loaded_plugin *rt, stru
 	snprintf(w->detail, sizeof(w->detail), "%s", sw.detail);
 }
 
-static void build_one(struct session *s, const struct loaded_plugin *rt, struct thread_wait *w, size_t i)
+void waits_describe(struct session *s, size_t i, const struct stack *st, struct thread_wait *w)
 {
+	const struct loaded_plugin *rt = plugin_runtime(s);
 	const struct thread *th = &s->target->threads[i];
 	char *names[MAX_FRAMES];
 	memset(w, 0, sizeof(*w));
@@ -198,7 +197,8 @@ static void build_one(struct session *s, const struct loaded_plugin *rt, struct 
 	w->fd = -1;
 	w->owner_index = NO_THREAD;
 	w->sleep_seconds = w->idle_seconds = -1;
-	size_t n = describe_stack(s, th, w, names);
+	w->wakeups = -1;
+	size_t n = describe_stack(s, st, w, names);
 	w->verdict = VERDICT_PARKED;
 	w->idle_seconds = th->idle_seconds;
 	if (s->target->kind == TARGET_LIVE && !s->target->stopped)
@@ -217,6 +217,15 @@ static void build_one(struct session *s, const struct loaded_plugin *rt, struct 
 		w->owner_index = thread_index(s->target, w->owner);
 	for (size_t k = 0; k < n; k++)
 		free(names[k]);
+}
+
+static void build_one(struct session *s, struct thread_wait *w, size_t i)
+{
+	struct stack st;
+	bool have_stack = stack_build(s, &s->target->threads[i], &st) == 0;
+	waits_describe(s, i, have_stack ? &st : NULL, w);
+	if (have_stack)
+		stack_free(&st);
 }
 
 /* ---- verdicts ---- */
@@ -364,7 +373,11 @@ static void decide(struct session *s, struct waits *ws)
 					 "its pipe's only writer is this process (%s) and no thread of it is running", why);
 			} else if (w->verdict != VERDICT_STUCK) {
 				w->verdict = VERDICT_PARKED;
-				if (w->sleep_seconds >= 0 && w->sleep_seconds <= 1.0)
+				if (w->wakeups >= 2)
+					snprintf(w->reason, sizeof(w->reason),
+						 "a periodic sleeper: woke %ld times in %.3g s of watching (a ticker?)", w->wakeups,
+						 ws->sampled_seconds);
+				else if (w->sleep_seconds >= 0 && w->sleep_seconds <= 1.0)
 					snprintf(w->reason, sizeof(w->reason), "a periodic sleeper: wakes every %.3g s (a ticker?)",
 						 w->sleep_seconds);
 			}
@@ -378,15 +391,40 @@ static void collect_desc(void *ctx, const struct strand_thread_desc *d)
 	ws->descs[ws->ndescs++] = *d;
 }
 
-int waits_build(struct session *s, struct waits *ws)
+/* How often each thread went back to sleep while watched: its wakeups. */
+static long *sample_wakeups(struct session *s, double seconds, double *watched)
+{
+	const struct target *t = s->target;
+	long *sleeps = xcalloc(t->nthreads ? t->nthreads : 1, sizeof(long));
+	for (size_t i = 0; i < t->nthreads; i++)
+		sleeps[i] = proc_thread_sleeps(t->pid, t->threads[i].tid);
+	double start = now_seconds();
+	while (now_seconds() - start < seconds && !session_interrupted())
+		usleep(20 * 1000);
+	*watched = now_seconds() - start;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		long after = proc_thread_sleeps(t->pid, t->threads[i].tid);
+		sleeps[i] = sleeps[i] >= 0 && after >= 0 ? after - sleeps[i] : -1;
+	}
+	return sleeps;
+}
+
+int waits_build(struct session *s, struct waits *ws, double sample_seconds)
 {
 	memset(ws, 0, sizeof(*ws));
 	const struct loaded_plugin *rt = plugin_runtime(s);
 	ws->runtime_found = rt != NULL;
 	ws->n = s->target->nthreads;
 	ws->v = xcalloc(ws->n ? ws->n : 1, sizeof(*ws->v));
-	for (size_t i = 0; i < ws->n && !session_interrupted(); i++)
-		build_one(s, rt, &ws->v[i], i);
+	long *wakeups = NULL;
+	if (sample_seconds > 0 && s->target->kind == TARGET_LIVE)
+		wakeups = sample_wakeups(s, sample_seconds, &ws->sampled_seconds);
+	for (size_t i = 0; i < ws->n && !session_interrupted(); i++) {
+		build_one(s, &ws->v[i], i);
+		if (wakeups)
+			ws->v[i].wakeups = wakeups[i];
+	}
+	free(wakeups);
 	decide(s, ws);
 	ws->ndescs = -1;
 	if (rt) {

@@ -11,6 +11,7 @@
 #include "../plugins/strand_plugin.h"
 
 struct session;
+struct stack;
 
 enum verdict { VERDICT_DEADLOCKED, VERDICT_STUCK, VERDICT_WAITING, VERDICT_PARKED, VERDICT_RUNNING };
 
@@ -30,6 +31,7 @@ struct thread_wait {
 	bool timed;              /* a wait with a timeout or a sleep */
 	double sleep_seconds;    /* sleep: the requested interval, -1 unknown */
 	double idle_seconds;     /* since it last ran (live), -1 unknown */
+	long wakeups;            /* times it went back to sleep during --sample, -1 not sampled */
 	enum verdict verdict;
 	char reason[200];
 	int cycle;               /* deadlock number (1-based), 0 none */
@@ -41,12 +43,19 @@ struct waits {
 	struct thread_wait *v;   /* one per thread */
 	size_t n;
 	int ncycles;
+	double sampled_seconds;  /* length of the --sample watch, 0 none */
 	bool runtime_found;
 	struct strand_thread_desc *descs; /* every thread descriptor, -1 count when unknown */
 	long ndescs;
 };
 
-int waits_build(struct session *s, struct waits *w);
+/* Every thread's wait and verdict. With sample_seconds > 0 on a live target,
+ * first watch for that long how often each thread wakes (from /proc, nothing
+ * is stopped or resumed for it), which finds periodic sleepers of any kind. */
+int waits_build(struct session *s, struct waits *w, double sample_seconds);
+/* What thread i waits on, from its stack (NULL when it has none): kind,
+ * object, owner and idle time, without the verdicts (info threads). */
+void waits_describe(struct session *s, size_t i, const struct stack *st, struct thread_wait *w);
 void waits_free(struct waits *w);
 const char *verdict_name(enum verdict v);
 

@@ -160,6 +160,28 @@ static void *ticker(void *arg)
 	return NULL;
 }
 
+/* A periodic waker no wait decoding can see: a timed condition wait that times
+ * out every 20 ms. Only watching it (blocked --sample) tells. */
+static pthread_mutex_t g_poll_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_poll_c = PTHREAD_COND_INITIALIZER;
+static void *poller(void *arg)
+{
+	(void)arg;
+	record("condition variable", &g_poll_c, 0, "parked");
+	fixture_truth("{\"kind\":\"periodic\",\"tid\":%d}", (int)gettid());
+	fixture_arrive();
+	pthread_mutex_lock(&g_poll_m);
+	while (!g_stop) {
+		struct timespec deadline;
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += 20 * 1000 * 1000;
+		if (deadline.tv_nsec >= 1000000000)
+			deadline.tv_sec++, deadline.tv_nsec -= 1000000000;
+		pthread_cond_timedwait(&g_poll_c, &g_poll_m, &deadline);
+	}
+	return NULL;
+}
+
 static void *quitter(void *arg)
 {
 	(void)arg;
@@ -195,11 +217,12 @@ int main(void)
 	g_sleeper = start(sleeper);
 	start(joiner);
 	start(ticker);
+	start(poller);
 	for (int i = 0; i < 2; i++) {
 		pthread_t q = start(quitter);
 		fixture_truth("{\"kind\":\"unjoined\",\"descriptor\":\"0x%lx\"}", (unsigned long)q);
 	}
-	fixture_wait_arrivals(5 + 2 + 1 + 1 + 2 + 1 + 2 + 1 + 1 + 1);
+	fixture_wait_arrivals(5 + 2 + 1 + 1 + 2 + 1 + 2 + 1 + 1 + 1 + 1);
 	usleep(100 * 1000);
 	fixture_ready();
 	FIXTURE_PARK("pause"); for (;;) pause();
