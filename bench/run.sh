@@ -29,6 +29,11 @@ bench_threads() {
 	kill "$pid"
 	echo "bench attach+info threads, 1000 threads: $(elapsed "$t0" "$t1") s (goal < 1 s)"
 	echo "bench thread apply all bt, 1000 threads: $(elapsed "$t1" "$t2") s (goal < 2 s; gdb: $(elapsed "$t2" "$t3") s)"
+	pid=$(start_ready "$B/many_threads" 1000 mixed)
+	sleep 1 # let every thread reach its wait
+	t0=$(now); ./strand -p "$pid" -batch -ex blocked > /dev/null 2>&1; t1=$(now)
+	kill "$pid"
+	echo "bench blocked, 1000 threads in mutex, condition, semaphore and sleep waits: $(elapsed "$t0" "$t1") s (goal < 2 s)"
 }
 
 min() { printf '%s\n' "$@" | sort -n | head -1; }

@@ -1,6 +1,7 @@
 /* fds, timers: open descriptors and armed timers of a live process, with the
  * ones that look like resource leaks flagged. Cores record neither. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../debugger/proc.h"
+#include "../debugger/syscalls.h"
 #include "../debugger/util.h"
 #include "commands.h"
 
@@ -16,7 +19,11 @@ struct fd_info {
 	char target[256];
 	char type[16];
 	char detail[200];
-	char flag[120];
+	char flag[160];
+	int access;                   /* pipes: O_RDONLY or O_WRONLY, -1 unknown */
+	struct fd_holder peers[4];    /* the other end's holders (pipes, unix sockets), the first few */
+	size_t npeers;                /* all of them */
+	bool peers_known;
 };
 
 static const char *const tcp_states[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
@@ -83,11 +90,25 @@ static void describe_anon(pid_t pid, struct fd_info *f)
 			 (double)is + (double)in / 1e9);
 	} else if (strstr(f->target, "eventpoll")) {
 		int n = 0;
-		for (char *p = info; (p = strstr(p, "tfd:")); p += 4)
-			n++;
-		snprintf(f->detail, sizeof(f->detail), "epoll watching %d descriptor%s", n, n == 1 ? "" : "s");
-		if (!n)
+		size_t len = (size_t)snprintf(f->detail, sizeof(f->detail), "epoll watching");
+		for (char *p = info; (p = strstr(p, "tfd:")); p += 4, n++)
+			if (len < sizeof(f->detail))
+				len += (size_t)snprintf(f->detail + len, sizeof(f->detail) - len, "%s fd %d", n ? "," : "",
+							atoi(p + 4));
+		if (!n) {
+			snprintf(f->detail, sizeof(f->detail), "epoll watching nothing");
 			snprintf(f->flag, sizeof(f->flag), "an epoll set with nothing in it never wakes");
+		}
+	} else if ((it = strstr(info, "eventfd-count:"))) {
+		snprintf(f->detail, sizeof(f->detail), "eventfd, count %llu",
+			 strtoull(it + strlen("eventfd-count:"), NULL, 16));
+	} else if ((it = strstr(info, "sigmask:"))) {
+		unsigned long long mask = strtoull(it + strlen("sigmask:"), NULL, 16);
+		size_t len = (size_t)snprintf(f->detail, sizeof(f->detail), "signalfd for");
+		for (int sig = 1; sig <= 64 && len < sizeof(f->detail); sig++)
+			if (mask >> (sig - 1) & 1)
+				len += (size_t)snprintf(f->detail + len, sizeof(f->detail) - len, " %s%s",
+							sig < NSIG && sigabbrev_np(sig) ? "SIG" : "", sig < NSIG && sigabbrev_np(sig) ? sigabbrev_np(sig) : "RT");
 	}
 	free(info);
 }
@@ -112,6 +133,7 @@ static size_t read_fds(pid_t pid, struct fd_info **out)
 		struct fd_info *f = &v[n++];
 		memset(f, 0, sizeof(*f));
 		f->fd = atoi(e->d_name);
+		f->access = -1;
 		char link[400];
 		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
 		ssize_t len = readlink(link, f->target, sizeof(f->target) - 1);
@@ -122,6 +144,7 @@ static size_t read_fds(pid_t pid, struct fd_info **out)
 			describe_socket(pid, inode, f);
 		} else if (!strncmp(f->target, "pipe:", 5)) {
 			snprintf(f->type, sizeof(f->type), "pipe");
+			f->access = proc_fd_access(pid, f->fd);
 		} else if (!strncmp(f->target, "anon_inode:", 11)) {
 			snprintf(f->type, sizeof(f->type), "%s", f->target + 11);
 			describe_anon(pid, f);
@@ -150,6 +173,136 @@ static void flag_duplicates(struct fd_info *v, size_t n)
 	}
 }
 
+static void add_peer(struct fd_info *f, const struct fd_holder *h)
+{
+	if (f->npeers < ARRAY_SIZE(f->peers))
+		f->peers[f->npeers] = *h;
+	f->npeers++;
+}
+
+/* Someone of this process is writing to one of these descriptors right now. */
+static bool a_thread_writes(const struct target *t, const struct fd_info *f)
+{
+	for (size_t i = 0; i < t->nthreads; i++) {
+		const struct thread *th = &t->threads[i];
+		const char *call = th->syscall >= 0 ? syscall_name(th->syscall) : NULL;
+		for (size_t k = 0; call && !strncmp(call, "write", 5) && k < f->npeers && k < ARRAY_SIZE(f->peers); k++)
+			if (f->peers[k].pid == t->pid && (uint64_t)f->peers[k].fd == th->syscall_args[0])
+				return true;
+	}
+	return false;
+}
+
+/* Who holds the pipe's other end, in any process, and what that means. */
+static void pipe_other_end(const struct target *t, struct fd_info *f, const struct fd_holders *h)
+{
+	const struct fd_holder *first;
+	size_t n = proc_fd_holders_of(h, f->target, &first);
+	bool reader = f->access == O_RDONLY;
+	size_t here = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct fd_holder *o = &first[i];
+		if ((o->pid == t->pid && o->fd == f->fd) || o->access < 0 || o->access == f->access)
+			continue;
+		add_peer(f, o);
+		here += o->pid == t->pid;
+	}
+	f->peers_known = f->access >= 0;
+	snprintf(f->detail, sizeof(f->detail), "%s end", reader ? "read" : "write");
+	if (!f->peers_known)
+		return;
+	if (!f->npeers)
+		snprintf(f->flag, sizeof(f->flag), reader ? "no writer left: reads see end of file"
+							 : "no reader left: writes fail with EPIPE");
+	else if (reader && here == f->npeers && !a_thread_writes(t, f))
+		snprintf(f->flag, sizeof(f->flag),
+			 "only this process holds its write end and no thread of it is writing: a reader may wait forever");
+}
+
+/* A unix socket's peer from sock_diag, and who holds the peer. */
+static void unix_other_end(struct fd_info *f, const struct fd_holders *h, const struct unix_socket *socks, long nsocks)
+{
+	unsigned long inode;
+	if (nsocks < 0 || sscanf(f->target, "socket:[%lu]", &inode) != 1)
+		return;
+	struct unix_socket key = { .inode = inode }, *u = NULL;
+	for (long lo = 0, hi = nsocks; lo < hi && !u;) {
+		long mid = lo + (hi - lo) / 2;
+		if (socks[mid].inode == key.inode)
+			u = (struct unix_socket *)&socks[mid];
+		else if (socks[mid].inode < key.inode)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!u) /* another network namespace than strand's */
+		return;
+	f->peers_known = true;
+	snprintf(f->detail, sizeof(f->detail), "unix socket%s%s%s", u->path[0] ? " " : "", u->path,
+		 u->peer ? "" : ", no peer");
+	if (!u->peer)
+		return;
+	char link[40];
+	snprintf(link, sizeof(link), "socket:[%lu]", u->peer);
+	const struct fd_holder *first;
+	size_t n = proc_fd_holders_of(h, link, &first);
+	for (size_t i = 0; i < n; i++)
+		add_peer(f, &first[i]);
+}
+
+static void find_other_ends(const struct target *t, struct fd_info *v, size_t n)
+{
+	struct fd_holders h;
+	proc_fd_holders_scan(&h);
+	struct unix_socket *socks;
+	long nsocks = unix_sockets_dump(&socks);
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(v[i].type, "pipe"))
+			pipe_other_end(t, &v[i], &h);
+		else if (!strncmp(v[i].detail, "unix socket", 11))
+			unix_other_end(&v[i], &h, socks, nsocks);
+	}
+	free(socks);
+	proc_fd_holders_free(&h);
+}
+
+/* "; other end: this process fd 5, pid 123 (cat) fd 1" */
+static void out_peers(struct session *s, const struct fd_info *f)
+{
+	struct out *o = s->out;
+	if (!f->peers_known) {
+		out_hide_text(o, true);
+		out_null(o, "peers");
+		out_hide_text(o, false);
+		return;
+	}
+	if (f->npeers)
+		out_text(o, "; other end:");
+	out_list(o, "peers");
+	for (size_t i = 0; i < f->npeers && i < ARRAY_SIZE(f->peers); i++) {
+		const struct fd_holder *p = &f->peers[i];
+		out_obj(o, NULL);
+		bool here = p->pid == s->target->pid;
+		out_text(o, "%s %s", i ? "," : "", here ? "this process" : "pid ");
+		out_hide_text(o, here);
+		out_int(o, "pid", p->pid);
+		out_hide_text(o, false);
+		if (!here)
+			out_text(o, " (");
+		out_hide_text(o, here);
+		out_str(o, "comm", p->comm);
+		out_hide_text(o, false);
+		if (!here)
+			out_text(o, ")");
+		out_text(o, " fd ");
+		out_int(o, "fd", p->fd);
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	if (f->npeers > ARRAY_SIZE(f->peers))
+		out_text(o, " and %zu more", f->npeers - ARRAY_SIZE(f->peers));
+}
+
 static bool live_only(struct session *s, const char *what)
 {
 	if (s->target->kind == TARGET_LIVE)
@@ -166,6 +319,7 @@ int cmd_fds(struct session *s, const struct args *a)
 	struct fd_info *v;
 	size_t n = read_fds(s->target->pid, &v);
 	flag_duplicates(v, n);
+	find_other_ends(s->target, v, n);
 	struct out *o = s->out;
 	size_t flagged = 0;
 	out_list(o, "fds");
@@ -181,6 +335,7 @@ int cmd_fds(struct session *s, const struct args *a)
 		out_hide_text(o, true);
 		out_str(o, "detail", v[i].detail[0] ? v[i].detail : NULL);
 		out_hide_text(o, false);
+		out_peers(s, &v[i]);
 		if (v[i].flag[0]) {
 			out_text(o, "\n         ! ");
 			flagged++;

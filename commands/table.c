@@ -9,7 +9,7 @@ const struct command command_table[] = {
 	  "big blocks kept alive for a small part: interior views, containers with spare capacity" },
 	{ "backtrace", "bt|where", cmd_backtrace, CMD_TARGET | CMD_STOPPED, 0, 2, "backtrace [full] [N|-N]",
 	  "stack of the selected thread; full adds locals" },
-	{ "blocked", NULL, cmd_blocked, CMD_TARGET | CMD_STOPPED, 0, 2, "blocked [--error-exitcode N]",
+	{ "blocked", NULL, cmd_blocked, CMD_TARGET | CMD_STOPPED, 0, 4, "blocked [--error-exitcode N] [--sample SECONDS]",
 	  "what every thread waits on and for whom: deadlocks, stuck-forever threads, unjoined threads" },
 	{ "detach", NULL, cmd_detach, CMD_TARGET, 0, 0, "detach", "let the process run again and end the session" },
 	{ "disassemble", NULL, cmd_disassemble, CMD_TARGET, 0, -1, "disassemble [ADDRESS|FUNCTION]",

@@ -229,10 +229,23 @@ const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
 	return best_plugin(s, allocator_confidence, confidence);
 }
 
+/* Detection looks symbols up by name, which is slow: once per target and
+ * set of plugins is enough. */
 const struct loaded_plugin *plugin_runtime(struct session *s)
 {
-	int confidence;
-	return best_plugin(s, runtime_confidence, &confidence);
+	static struct {
+		const struct symbols *symbols;
+		size_t nplugins;
+		const struct loaded_plugin *best;
+	} cache;
+	load_builtins();
+	if (cache.symbols != s->symbols || cache.nplugins != nplugins) {
+		int confidence;
+		cache.best = best_plugin(s, runtime_confidence, &confidence);
+		cache.symbols = s->symbols;
+		cache.nplugins = nplugins;
+	}
+	return cache.best;
 }
 
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -150,4 +151,93 @@ long proc_thread_sleeps(pid_t pid, pid_t tid)
 	long n = field ? atol(field + strlen("\nvoluntary_ctxt_switches:")) : -1;
 	free(status);
 	return n;
+}
+
+static int by_link(const void *a, const void *b)
+{
+	return strcmp(((const struct fd_holder *)a)->link, ((const struct fd_holder *)b)->link);
+}
+
+int proc_fd_access(pid_t pid, int fd)
+{
+	char *info = read_procf(NULL, "/proc/%d/fdinfo/%d", (int)pid, fd);
+	const char *f = info ? strstr(info, "flags:") : NULL;
+	unsigned flags = 0;
+	int access = f && sscanf(f + 6, "%o", &flags) == 1 ? (int)(flags & 3) : -1;
+	free(info);
+	return access;
+}
+
+static void scan_process_fds(struct fd_holders *h, size_t *cap, pid_t pid)
+{
+	char dir[64], comm[16] = "";
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	char *c = read_procf(NULL, "/proc/%d/comm", (int)pid);
+	if (c) {
+		snprintf(comm, sizeof(comm), "%.*s", (int)strcspn(c, "\n"), c);
+		free(c);
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char link[400], target[40];
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		bool is_pipe = !strncmp(target, "pipe:", 5);
+		if (!is_pipe && strncmp(target, "socket:", 7))
+			continue;
+		GROW(h->v, *cap, h->n + 1);
+		struct fd_holder *fh = &h->v[h->n++];
+		snprintf(fh->link, sizeof(fh->link), "%s", target);
+		fh->pid = pid;
+		fh->fd = atoi(e->d_name);
+		fh->access = is_pipe ? proc_fd_access(pid, fh->fd) : -1;
+		memcpy(fh->comm, comm, sizeof(comm));
+	}
+	closedir(d);
+}
+
+void proc_fd_holders_scan(struct fd_holders *h)
+{
+	memset(h, 0, sizeof(*h));
+	size_t cap = 0;
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	while (proc && (e = readdir(proc))) {
+		int pid = atoi(e->d_name);
+		if (pid > 0)
+			scan_process_fds(h, &cap, pid);
+	}
+	if (proc)
+		closedir(proc);
+	if (h->n)
+		qsort(h->v, h->n, sizeof(*h->v), by_link);
+}
+
+size_t proc_fd_holders_of(const struct fd_holders *h, const char *link, const struct fd_holder **first)
+{
+	size_t lo = 0, hi = h->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(h->v[mid].link, link) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < h->n && !strcmp(h->v[end].link, link))
+		end++;
+	*first = h->v + lo;
+	return end - lo;
+}
+
+void proc_fd_holders_free(struct fd_holders *h)
+{
+	free(h->v);
+	memset(h, 0, sizeof(*h));
 }

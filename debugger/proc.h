@@ -37,4 +37,33 @@ double proc_thread_idle_seconds(pid_t pid, pid_t tid);
  * two readings apart tell how often it woke in between. -1 when it is gone. */
 long proc_thread_sleeps(pid_t pid, pid_t tid);
 
+/* Every pipe and socket descriptor of every process we may look at, to say
+ * who holds the other end of a pipe or a unix socket. */
+struct fd_holder {
+	char link[40];   /* "pipe:[123]", "socket:[456]" */
+	pid_t pid;
+	int fd;
+	int access;      /* O_RDONLY, O_WRONLY or O_RDWR (pipes; -1 unknown) */
+	char comm[16];
+};
+struct fd_holders {
+	struct fd_holder *v; /* sorted by link */
+	size_t n;
+};
+void proc_fd_holders_scan(struct fd_holders *h);
+/* O_RDONLY, O_WRONLY or O_RDWR of a descriptor (from fdinfo), -1 unknown. */
+int proc_fd_access(pid_t pid, int fd);
+/* The holders of link: *first and the count. */
+size_t proc_fd_holders_of(const struct fd_holders *h, const char *link, const struct fd_holder **first);
+void proc_fd_holders_free(struct fd_holders *h);
+
+/* Unix sockets of strand's network namespace, from sock_diag: inode, peer
+ * inode (0 none) and bound path ("" none, "@name" abstract). */
+struct unix_socket {
+	unsigned long inode, peer;
+	char path[108];
+};
+/* Returns the count (sorted by inode), or -1 when sock_diag is unavailable. */
+long unix_sockets_dump(struct unix_socket **out);
+
 #endif

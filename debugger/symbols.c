@@ -11,7 +11,18 @@
 
 #include "util.h"
 
+/* libdwfl finds the symbol of an address by a linear search of the symbol
+ * table; stacks of many threads repeat the same few pcs, so remember them. */
+#define ADDR_CACHE 1024
+
+struct addr_cache_entry {
+	uint64_t addr;
+	bool valid, found;
+	struct sym_info info;
+};
+
 struct symbols {
+	struct addr_cache_entry addr_cache[ADDR_CACHE];
 	Dwfl *dwfl;
 	struct target *t;
 	Dwfl_Callbacks callbacks;
@@ -182,7 +193,7 @@ struct target *symbols_target(struct symbols *s)
 	return s->t;
 }
 
-bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
+static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
@@ -200,6 +211,18 @@ bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 		out->size = sym.st_size;
 	}
 	return true;
+}
+
+bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
+{
+	struct addr_cache_entry *e = &s->addr_cache[(addr ^ addr >> 12) % ADDR_CACHE];
+	if (!e->valid || e->addr != addr) {
+		e->found = addr_info(s, addr, &e->info);
+		e->addr = addr;
+		e->valid = true;
+	}
+	*out = e->info;
+	return e->found;
 }
 
 const char *symbols_section(struct symbols *s, uint64_t addr)

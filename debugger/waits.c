@@ -1,6 +1,6 @@
 #include "waits.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,46 +285,19 @@ static bool pipe_writers_only_here(struct session *s, const struct thread_wait *
 {
 	if (s->target->kind != TARGET_LIVE || strncmp(w->fd_target, "pipe:[", 6) || strcmp(w->kind, "read"))
 		return false;
-	DIR *proc = opendir("/proc");
-	struct dirent *pe;
+	struct fd_holders h;
+	proc_fd_holders_scan(&h);
+	const struct fd_holder *first;
+	size_t n = proc_fd_holders_of(&h, w->fd_target, &first);
 	int here = 0, elsewhere = 0;
-	while (proc && (pe = readdir(proc))) {
-		int pid = atoi(pe->d_name);
-		if (pid <= 0)
-			continue;
-		char dir[64];
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-		DIR *fds = opendir(dir);
-		struct dirent *fe;
-		while (fds && (fe = readdir(fds))) {
-			char link[400], target[200];
-			snprintf(link, sizeof(link), "%s/%s", dir, fe->d_name);
-			ssize_t n = readlink(link, target, sizeof(target) - 1);
-			if (n <= 0)
-				continue;
-			target[n] = '\0';
-			if (strcmp(target, w->fd_target))
-				continue;
-			char info[400];
-			snprintf(info, sizeof(info), "/proc/%d/fdinfo/%s", pid, fe->d_name);
-			char *text = read_file(info, NULL);
-			unsigned flags = 0;
-			char *f = text ? strstr(text, "flags:") : NULL;
-			if (f)
-				sscanf(f + 6, "%o", &flags);
-			free(text);
-			if ((flags & 3) == 1 || (flags & 3) == 2) {
-				if (pid == (int)s->target->pid)
-					here++;
-				else
-					elsewhere++;
-			}
+	for (size_t i = 0; i < n; i++)
+		if (first[i].access == O_WRONLY || first[i].access == O_RDWR) {
+			if (first[i].pid == s->target->pid)
+				here++;
+			else
+				elsewhere++;
 		}
-		if (fds)
-			closedir(fds);
-	}
-	if (proc)
-		closedir(proc);
+	proc_fd_holders_free(&h);
 	snprintf(why, len, "%d write end%s in this process, %d elsewhere", here, here == 1 ? "" : "s", elsewhere);
 	return here > 0 && elsewhere == 0;
 }

@@ -109,6 +109,34 @@ def test_info_threads_has_the_wait_column():
         shutil.rmtree(work)
 
 
+def check_other_end(t, f, fds, pid):
+    """Pipes and unix sockets: who holds the other end, in any process."""
+    peers = [(p["pid"], p["fd"]) for p in f["peers"] or []]
+    what = t["what"]
+    if "peer_pid" in t:
+        assert peers == [(t["peer_pid"], t["peer_fd"])], (t, f)
+    if what == "pipe_read":
+        assert f["detail"] == "read end" and f["flag"] is None, f
+    elif what == "pipe_no_writer":
+        assert peers == [] and "no writer left" in f["flag"], f
+    elif what == "pipe_no_reader":
+        assert f["detail"] == "write end" and peers == [] and "no reader left" in f["flag"], f
+    elif what == "pipe_only_here":
+        assert "only this process holds its write end" in f["flag"], f
+    elif what == "unix_peer":
+        assert f["detail"].startswith("unix socket"), f
+    elif what == "eventfd":
+        assert f["detail"] == "eventfd, count 3", f
+    elif what == "signalfd":
+        assert f["detail"] == "signalfd for SIGUSR1", f
+    elif what == "epoll_two":
+        watched = {int(w) for w in f["detail"].replace("epoll watching fd ", "").split(", fd ")}
+        assert len(watched) == 2 and all(w in fds for w in watched), f
+        assert {fds[w]["type"] for w in watched} == {"[eventfd]", "pipe"}, f
+    else:
+        raise AssertionError(f"no check for {what}")
+
+
 def test_fds_and_timers_flag_leaks():
     work = tempfile.mkdtemp(prefix="strand-fds-")
     with Fixture("resources") as fx:
@@ -126,6 +154,8 @@ def test_fds_and_timers_flag_leaks():
                 assert "never wakes" in f["flag"], f
             elif t["what"] == "timerfd":
                 assert "armed, interval 1 s" in f["detail"], f
+            else:
+                check_other_end(t, f, fds, fx.pid)
         timers = r.doc("timers")
         assert len(timers["posix_timers"]) == 1 and timers["posix_timers"][0]["clock"] == "1"
         assert len(timers["timerfds"]) == 1
