@@ -19,6 +19,7 @@
 #define IS_MMAPPED 2ull
 #define NON_MAIN_ARENA 4ull
 #define MINSIZE 0x20ull
+#define NONCONTIGUOUS 2u /* malloc_state.flags: the main arena's sbrk failed once */
 #define HEAP_MAX_SIZE 0x4000000ull /* 64 MiB: non-main heaps are aligned to it */
 
 /* struct malloc_state */
@@ -106,12 +107,13 @@ static void note_range(struct walk *w, uint64_t start, uint64_t end)
 	}
 }
 
-static bool walked(const struct walk *w, uint64_t start, uint64_t end)
+/* The end of the walked range that starts at addr, 0 if none does. */
+static uint64_t walked_from(const struct walk *w, uint64_t addr)
 {
 	for (size_t i = 0; i < w->nranges; i += 2)
-		if (start < w->ranges[i + 1] && end > w->ranges[i])
-			return true;
-	return false;
+		if (w->ranges[i] == addr)
+			return w->ranges[i + 1];
+	return 0;
 }
 
 /* ---- finding main_arena ---- */
@@ -483,10 +485,83 @@ static void report_arena(struct walk *w, uint32_t index, uint64_t arena, const c
 	w->sink->arena(w->sink->ctx, &a);
 }
 
+/* An mmapped chunk: IS_MMAPPED set, prev_size holds the memalign offset from
+ * the start of its mapping, and offset + size is whole pages. */
+static bool mmapped_chunk_at(struct walk *w, uint64_t c, uint64_t end, uint64_t *size)
+{
+	uint64_t hdr[2];
+	if (!rd(w, c, hdr, sizeof(hdr)))
+		return false;
+	uint64_t sz = hdr[1] & ~SIZE_BITS;
+	*size = sz;
+	return (hdr[1] & SIZE_BITS) == IS_MMAPPED && sz >= MINSIZE && !(sz & 15) && !((hdr[0] + sz) & 0xfff) &&
+	       hdr[0] < (1ull << 32) && c + sz <= end;
+}
+
+/* Where the main-arena chunks that start at c end: at the end of top, or
+ * after a double fencepost; 0 when the memory at c is not such a region. */
+static uint64_t main_region_end(struct walk *w, uint64_t c, uint64_t end, uint64_t top)
+{
+	uint64_t size;
+	if (!word(w, c + 8, &size) || !(size & PREV_INUSE))
+		return 0;
+	for (uint64_t n = 0; c + 16 <= end && n < MAX_LIST; n++) {
+		if (!word(w, c + 8, &size))
+			return 0;
+		uint64_t sz = size & ~SIZE_BITS;
+		if (c == top)
+			return c + sz <= end ? c + sz : 0;
+		if (sz == 0x10) {
+			uint64_t second;
+			return word(w, c + 24, &second) && (second & ~SIZE_BITS) == 0x10 ? c + 32 : 0;
+		}
+		if (!plausible_size(size, c, end) || (size & (IS_MMAPPED | NON_MAIN_ARENA)))
+			return 0;
+		c += sz;
+	}
+	return 0;
+}
+
+/* A main arena whose sbrk failed once (or met a foreign sbrk) is
+ * non-contiguous: the sbrk area from sbrk_base, then regions glibc mmapped
+ * instead (1 MiB or more) or later sbrk pieces, each ending in a double
+ * fencepost but the one holding top. Neighbouring anonymous mappings merge,
+ * so a mapping may hold several regions and mmapped chunks in a row.
+ * Returns the number of regions; walks them when walk is set. */
+static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, bool walk)
+{
+	uint32_t regions = 0;
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(w->h, i, &m) || (m.perms & 3) != 3 || (m.perms & 8))
+			continue;
+		bool sbrk_area = sbrk_base >= m.start && sbrk_base < m.end;
+		if (m.path && !sbrk_area)
+			continue;
+		uint64_t c = sbrk_area ? sbrk_base : m.start, size, end;
+		while (c < m.end) {
+			if ((end = main_region_end(w, c, m.end, top))) {
+				if (walk)
+					walk_chunks(w, 0, c, end, top >= c && top < end ? top : 0);
+				regions++;
+				c = end;
+			} else if (mmapped_chunk_at(w, c, m.end, &size)) {
+				c += size;
+			} else {
+				break;
+			}
+		}
+	}
+	return regions;
+}
+
 static void walk_main_arena(struct walk *w)
 {
 	uint64_t top, system_mem, sbrk_base = 0;
-	if (!rd(w, w->main_arena + AR_TOP, &top, 8) || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8)) {
+	uint32_t flags = 0;
+	if (!rd(w, w->main_arena + AR_TOP, &top, 8) || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8) ||
+	    !rd(w, w->main_arena + 4, &flags, 4)) {
 		problem(w, w->main_arena, "main arena at 0x%llx is unreadable", (unsigned long long)w->main_arena);
 		return;
 	}
@@ -496,12 +571,20 @@ static void walk_main_arena(struct walk *w)
 	/* Without mp_, the sbrk area is the system_mem bytes that end with top. */
 	uint64_t start = sbrk_base ? sbrk_base : end - system_mem;
 	start = (start + 15) & ~15ull;
-	report_arena(w, 0, w->main_arena, "main", top, 1);
-	if (system_mem && start < end && end - start <= system_mem + 4096)
+	if (flags & NONCONTIGUOUS) {
+		report_arena(w, 0, w->main_arena, "main", top, main_regions(w, sbrk_base, top, false));
+		if (!sbrk_base)
+			problem(w, w->main_arena, "main arena is non-contiguous and mp_.sbrk_base is unknown: "
+						  "its sbrk area is not walked");
+		main_regions(w, sbrk_base, top, true);
+	} else if (system_mem && start < end && end - start <= system_mem + 4096) {
+		report_arena(w, 0, w->main_arena, "main", top, 1);
 		walk_chunks(w, 0, start, end, top);
-	else
+	} else {
+		report_arena(w, 0, w->main_arena, "main", top, 1);
 		problem(w, w->main_arena, "main arena: heap bounds make no sense (top 0x%llx, system_mem 0x%llx)",
 			(unsigned long long)top, (unsigned long long)system_mem);
+	}
 	walk_fastbins(w, w->main_arena, 0);
 	walk_bins(w, w->main_arena, 0);
 }
@@ -560,19 +643,6 @@ static void walk_arenas(struct walk *w)
 
 /* ---- mmapped chunks ---- */
 
-/* An mmapped chunk: IS_MMAPPED set, prev_size holds the memalign offset from
- * the start of its mapping, and offset + size is whole pages. */
-static bool mmapped_chunk_at(struct walk *w, uint64_t c, uint64_t end, uint64_t *size)
-{
-	uint64_t hdr[2];
-	if (!rd(w, c, hdr, sizeof(hdr)))
-		return false;
-	uint64_t sz = hdr[1] & ~SIZE_BITS;
-	*size = sz;
-	return (hdr[1] & SIZE_BITS) == IS_MMAPPED && sz >= MINSIZE && !(sz & 15) && !((hdr[0] + sz) & 0xfff) &&
-	       hdr[0] < (1ull << 32) && c + sz <= end;
-}
-
 /* memalign on an mmapped chunk moves the header forward and leaves the old
  * one in place: prev_size of the real header is its distance from the
  * mapping's start, and it ends where the mapping does. Returns that offset,
@@ -600,11 +670,15 @@ static void walk_mmapped(struct walk *w)
 	size_t n = api->mapping_count(w->h);
 	for (size_t i = 0; i < n; i++) {
 		struct strand_mapping_info m;
-		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3 || (m.perms & 8) || walked(w, m.start, m.end))
+		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3 || (m.perms & 8))
 			continue;
-		uint64_t c = m.start, size;
+		uint64_t c = m.start, size, skip;
 		while (c < m.end) {
 			bool found = false;
+			if ((skip = walked_from(w, c))) { /* an arena's region (a non-contiguous main arena) */
+				c = skip;
+				continue;
+			}
 			/* memalign'd chunks start up to a page into their mapping */
 			if (mmapped_chunk_at(w, c, m.end, &size)) {
 				uint64_t off = memalign_offset(w, c, size);

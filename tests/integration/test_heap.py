@@ -73,17 +73,47 @@ def test_heap_same_on_cores_and_without_libc_symbols():
             own, gdbs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             live = batch(["-p", str(fx.pid)], "heap blocks --limit 0", f"gcore {own}")
             bare = batch(["-p", str(fx.pid), "--no-libc-symbols"], "heap", "heap blocks --limit 0")
+            # Without stopping, thread pointers (and so the tcaches) come from glibc's thread list.
+            unstopped = batch(["-p", str(fx.pid), "--no-stop"], "heap blocks --limit 0")
             subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"], capture_output=True,
                            timeout=120, check=True)
             kernel = kernel_core(fx, work)
             check_against_truth(blocks_of(live), *truth_state(fx))
         assert bare.doc("heap")["discovery"].startswith("structure"), bare.doc("heap")
         assert blocks_of(bare) == blocks_of(live)
+        assert blocks_of(unstopped) == blocks_of(live)
         for core in (own, gdbs, kernel):
             for extra in ([], ["--no-libc-symbols"]):
                 r = batch([HEAP, core] + extra, "heap blocks --limit 0")
                 assert r.rc == 0, r.stderr
                 assert blocks_of(r) == blocks_of(live), (core, extra)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_noncontiguous_main_arena():
+    """sbrk blocked after the first growth: the main arena continues in mmapped
+    regions, each ended by a double fencepost; every one is walked."""
+    work = tempfile.mkdtemp(prefix="strand-noncontig-")
+    try:
+        with Fixture("noncontig", timeout=30) as fx:
+            core, gdbs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
+            live = batch(["-p", str(fx.pid)], "heap", "heap blocks --limit 0", "heap check", f"gcore {core}")
+            bare = batch(["-p", str(fx.pid), "--no-libc-symbols"], "heap blocks --limit 0")
+            subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"], capture_output=True,
+                           timeout=120, check=True)
+            assert fx.truth("blocker")[0]["sbrk_failed"], fx.truth("blocker")
+            live_blocks, freed = truth_state(fx)
+        main = live.doc("heap")["arenas"][0]
+        assert main["kind"] == "main" and not main["contiguous"] and main["heaps"] >= 3, main
+        assert live.doc("heap check")["problems"] == [], live.doc("heap check")
+        blocks = blocks_of(live)
+        check_against_truth(blocks, live_blocks, freed)
+        assert all(blocks[a]["arena_kind"] == "main" for a in live_blocks)
+        assert blocks_of(bare) == blocks
+        for c in (core, gdbs):
+            r = batch([os.path.join(TARGETS, "noncontig"), c], "heap blocks --limit 0")
+            assert blocks_of(r) == blocks, c
     finally:
         shutil.rmtree(work)
 
