@@ -38,8 +38,45 @@ static void out_thread_name(struct session *s, size_t i)
 	out_text(s->out, " (LWP %d)", (int)th->tid);
 }
 
+/* "; started in worker, joinable, 8.0 MiB of stack", from the runtime's descriptors. */
+static void out_thread_desc(struct session *s, const struct waits *ws, int32_t tid)
+{
+	struct out *o = s->out;
+	const struct strand_thread_desc *d = NULL;
+	for (long i = 0; i < ws->ndescs && !d; i++)
+		if (ws->descs[i].tid == tid)
+			d = &ws->descs[i];
+	if (!d) {
+		out_hide_text(o, true);
+		out_null(o, "thread");
+		out_hide_text(o, false);
+		return;
+	}
+	char *start = d->start_routine ? symbol_offset_for_people(s->symbols, d->start_routine) : NULL;
+	char buf[32];
+	out_obj(o, "thread");
+	out_text(o, "\n      ");
+	if (d->start_routine) {
+		out_text(o, "started in ");
+		out_str(o, "start_routine", start ? start : "??");
+		out_text(o, ", ");
+	} else {
+		out_text(o, "the initial thread, ");
+		out_null(o, "start_routine");
+	}
+	out_hide_text(o, true);
+	out_bool(o, "joinable", d->joinable);
+	out_uint(o, "stack_size", d->stack_size);
+	out_hide_text(o, false);
+	out_text(o, "%s", d->joinable ? "joinable" : "detached");
+	if (d->stack_size)
+		out_text(o, ", %s of stack", format_bytes(d->stack_size, buf, sizeof(buf)));
+	out_obj_end(o);
+	free(start);
+}
+
 /* One thread: "Thread 3 "locker" (LWP 12) [mutex wait, 5 seconds]: mutex g_m1 held by ..." */
-static void out_wait(struct session *s, const struct thread_wait *w)
+static void out_wait(struct session *s, const struct waits *ws, const struct thread_wait *w)
 {
 	struct out *o = s->out;
 	const struct thread *th = &s->target->threads[w->thread];
@@ -69,6 +106,9 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 	if (w->mutex) {
 		out_text(o, ", gave up mutex ");
 		out_hex(o, "mutex", w->mutex);
+		out_text(o, " <");
+		out_str(o, "mutex_name", w->mutex_name);
+		out_text(o, ">");
 	}
 	if (w->fd >= 0) {
 		out_text(o, " on fd ");
@@ -79,7 +119,15 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 	if (w->sleep_seconds >= 0) {
 		out_text(o, " for ");
 		out_double(o, "sleep_seconds", "%.4g s", w->sleep_seconds);
+	} else if (w->timeout_seconds >= 0) {
+		out_text(o, w->timeout_deadline ? ", times out in " : ", timeout ");
+		out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
 	}
+	out_hide_text(o, true);
+	if (w->timeout_seconds < 0)
+		out_null(o, "timeout_seconds");
+	out_bool(o, "timeout_deadline", w->timeout_deadline);
+	out_hide_text(o, false);
 	out_hide_text(o, true);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
 	if (w->owner)
@@ -106,6 +154,7 @@ static void out_wait(struct session *s, const struct thread_wait *w)
 		out_text(o, "\n      at ");
 		out_str(o, "where", w->where);
 	}
+	out_thread_desc(s, ws, th->tid);
 	out_text(o, "\n");
 	out_obj_end(o);
 }
@@ -149,7 +198,7 @@ static void out_section(struct session *s, const struct waits *ws, enum verdict 
 	out_text(s->out, "\n%s (%zu thread%s):\n", title, n, n == 1 ? "" : "s");
 	for (size_t i = 0; i < ws->n; i++)
 		if (ws->v[i].verdict == v)
-			out_wait(s, &ws->v[i]);
+			out_wait(s, ws, &ws->v[i]);
 }
 
 /* Parked threads with the same stack come as one line, like Go's goroutine dump. */
@@ -168,7 +217,7 @@ static void out_parked_groups(struct session *s, const struct waits *ws)
 		for (size_t j = i; j < ws->n; j++)
 			if (ws->v[j].verdict == VERDICT_PARKED && !done[j] && !strcmp(ws->v[j].stack_key, ws->v[i].stack_key)) {
 				done[j] = true;
-				out_wait(s, &ws->v[j]);
+				out_wait(s, ws, &ws->v[j]);
 			}
 	}
 	free(done);

@@ -347,11 +347,16 @@ int cmd_fds(struct session *s, const struct args *a)
 	out_list_end(o);
 	struct rlimit rl;
 	if (prlimit(s->target->pid, RLIMIT_NOFILE, NULL, &rl) == 0) {
+		/* Past 80% of the soft limit, the next burst of accept() or open() fails with EMFILE. */
+		bool near_limit = (double)n > 0.8 * (double)rl.rlim_cur;
 		out_text(o, "%zu descriptors of a soft limit of %llu (%.0f%%); %zu flagged\n", n,
 			 (unsigned long long)rl.rlim_cur, rl.rlim_cur ? 100.0 * (double)n / (double)rl.rlim_cur : 0.0,
 			 flagged);
+		if (near_limit)
+			out_text(o, "! over 80%% of the soft limit: new descriptors will soon fail with EMFILE\n");
 		out_hide_text(o, true);
 		out_uint(o, "soft_limit", rl.rlim_cur);
+		out_bool(o, "near_limit", near_limit);
 		out_hide_text(o, false);
 	}
 	out_hide_text(o, true);

@@ -32,25 +32,15 @@ static void out_stack_root(struct session *s, const struct root_group *g, uint64
 		out_text(o, "%s at 0x%" PRIx64 "\n", g->label, where);
 		return;
 	}
-	size_t found = st.n;
-	for (size_t i = 0; i < st.n && found == st.n; i++) {
-		const struct frame *fr = &st.bt.frames[st.f[i].phys];
-		uint64_t sp = fr->regs[7];
-		if ((fr->regs_valid & (1u << 7)) && where >= sp && (!fr->cfa || where < fr->cfa) && !st.f[i].inlined)
-			found = i;
-	}
-	/* Inlined frames share the physical frame: name the innermost one. */
-	while (found < st.n && found > 0 && st.f[found - 1].phys == st.f[found].phys)
-		found--;
+	const char *var;
+	bool param;
+	size_t found = stack_frame_holding(s, &st, where, &var, &param);
 	if (found == st.n) {
 		out_text(o, "%s at 0x%" PRIx64 " (outside every frame)\n", g->label, where);
 		stack_free(&st);
 		return;
 	}
 	const struct logical_frame *lf = &st.f[found];
-	struct value_frame vf = { s, &st.bt.frames[lf->phys], lf };
-	bool param = false;
-	const char *var = frame_variable_at(&vf, where, &param);
 	out_text(o, "frame #");
 	out_uint(o, "frame", found);
 	out_text(o, " of thread %d (LWP %d) in ", g->thread + 1, (int)th->tid);

@@ -938,3 +938,35 @@ bool value_eval(struct session *s, const struct value_frame *vf, const char *exp
 	out->address_of = addr_of;
 	return true;
 }
+
+size_t stack_frame_holding(struct session *s, const struct stack *st, uint64_t addr, const char **var,
+			   bool *is_param)
+{
+	size_t found = st->n;
+	*var = NULL;
+	*is_param = false;
+	for (size_t i = 0; i < st->n && found == st->n; i++) {
+		const struct frame *fr = &st->bt.frames[st->f[i].phys];
+		uint64_t sp = fr->regs[7];
+		if ((fr->regs_valid & (1u << 7)) && addr >= sp && (!fr->cfa || addr < fr->cfa) && !st->f[i].inlined)
+			found = i;
+	}
+	/* Inlined frames share the physical frame: name the innermost one. */
+	while (found < st->n && found > 0 && st->f[found - 1].phys == st->f[found].phys)
+		found--;
+	if (found < st->n) {
+		struct value_frame vf = { s, &st->bt.frames[st->f[found].phys], &st->f[found] };
+		*var = frame_variable_at(&vf, addr, is_param);
+	}
+	return found;
+}
+
+bool global_declared_at(struct session *s, uint64_t addr, const char *name, const char **file, int *line)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), addr);
+	struct global_search g = { .name = name };
+	if (!mod || search_module(mod, NULL, NULL, 0, &g) != DWARF_CB_ABORT || !g.found)
+		return false;
+	*file = dwarf_decl_file(&g.die);
+	return *file && dwarf_decl_line(&g.die, line) == 0;
+}

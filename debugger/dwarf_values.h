@@ -56,4 +56,14 @@ bool value_eval(struct session *s, const struct value_frame *vf, const char *exp
  * address [addr, addr+8) of the stack: its name, or NULL. For naming roots. */
 const char *frame_variable_at(const struct value_frame *vf, uint64_t addr, bool *is_param);
 
+/* Where the global or file-static variable name, which lives at addr, is
+ * declared (DW_AT_decl_file, DW_AT_decl_line), from its module's DWARF. */
+bool global_declared_at(struct session *s, uint64_t addr, const char *name, const char **file, int *line);
+
+/* The frame of st whose stack ([sp, cfa) of its physical frame) holds addr,
+ * the innermost of its inlined calls; st->n if none. *var gets the variable
+ * there (NULL when DWARF does not say). */
+size_t stack_frame_holding(struct session *s, const struct stack *st, uint64_t addr, const char **var,
+			   bool *is_param);
+
 #endif

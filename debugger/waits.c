@@ -1,12 +1,15 @@
 #include "waits.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "dwarf_values.h"
 #include "frames.h"
 #include "plugin.h"
 #include "proc.h"
@@ -41,13 +44,37 @@ static size_t thread_index(const struct target *t, int32_t tid)
 	return NO_THREAD;
 }
 
-/* "g_m1", "g_arr+16", "heap block 0x55..+8", "the stack of thread 3". */
+/* "local `c` of local_cond (f.c:92) in thread 11", or the stack of that thread. */
+static void name_local(struct session *s, size_t thread, uint64_t addr, char *buf, size_t len)
+{
+	struct stack st;
+	const char *var = NULL;
+	bool param;
+	size_t f = st.n = 0;
+	if (stack_build(s, &s->target->threads[thread], &st) == 0)
+		f = stack_frame_holding(s, &st, addr, &var, &param);
+	if (var && f < st.n)
+		snprintf(buf, len, "%s `%s` of %s (%s:%d) in thread %zu", param ? "parameter" : "local", var,
+			 st.f[f].function ? st.f[f].function : "??", st.f[f].file ? st.f[f].file : "?", st.f[f].line,
+			 thread + 1);
+	else
+		snprintf(buf, len, "a local on the stack of thread %zu", thread + 1);
+	if (st.n)
+		stack_free(&st);
+}
+
+/* "g_m1 (f.c:11)", "g_arr+16", "heap block 0x55..+8", a local of a thread. */
 static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 {
 	struct sym_info si;
 	if (symbols_addr_info(s->symbols, addr, &si) && si.name && si.size && addr < si.start + si.size) {
 		char *name = symbol_offset_for_people(s->symbols, addr);
-		snprintf(buf, len, "%s", name);
+		const char *file;
+		int line;
+		if (addr == si.start && global_declared_at(s, addr, si.name, &file, &line))
+			snprintf(buf, len, "%s (%s:%d)", name, file, line);
+		else
+			snprintf(buf, len, "%s", name);
 		free(name);
 		return;
 	}
@@ -66,7 +93,7 @@ static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 	for (size_t i = 0; m && i < s->target->nthreads; i++) {
 		uint64_t sp = regs_sp(&s->target->threads[i]);
 		if (sp >= m->start && sp < m->end) {
-			snprintf(buf, len, "a local on the stack of thread %zu", i + 1);
+			name_local(s, i, addr, buf, len);
 			return;
 		}
 	}
@@ -108,6 +135,44 @@ static double timespec_seconds(struct session *s, uint64_t addr)
 	if (!addr || !target_read_all(s->target, addr, ts, sizeof(ts)))
 		return -1;
 	return (double)ts[0] + (double)ts[1] / 1e9;
+}
+
+/* A wait's timeout: relative as given, or what is left until an absolute
+ * deadline on clock (live targets only: a core's "now" is unknown). */
+static void set_timeout(struct session *s, struct thread_wait *w, double seconds, bool deadline, clockid_t clock)
+{
+	if (seconds < 0)
+		return;
+	w->timed = true;
+	if (deadline) {
+		if (s->target->kind != TARGET_LIVE)
+			return;
+		struct timespec now;
+		clock_gettime(clock, &now);
+		seconds -= (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+		w->timeout_deadline = true;
+	}
+	w->timeout_seconds = seconds < 0 ? 0 : seconds;
+}
+
+/* Timeouts of the I/O and signal waits: milliseconds, a timespec or a timeval. */
+static void io_timeout(struct session *s, struct thread_wait *w, const char *call, const uint64_t *a)
+{
+	if (!strcmp(call, "poll") || !strcmp(call, "epoll_wait") || !strcmp(call, "epoll_pwait")) {
+		int ms = (int)a[!strcmp(call, "poll") ? 2 : 3];
+		if (ms >= 0)
+			set_timeout(s, w, ms / 1e3, false, 0);
+	} else if (!strcmp(call, "ppoll") || !strcmp(call, "rt_sigtimedwait")) {
+		set_timeout(s, w, timespec_seconds(s, a[2]), false, 0);
+	} else if (!strcmp(call, "epoll_pwait2")) {
+		set_timeout(s, w, timespec_seconds(s, a[3]), false, 0);
+	} else if (!strcmp(call, "pselect6")) {
+		set_timeout(s, w, timespec_seconds(s, a[4]), false, 0);
+	} else if (!strcmp(call, "select") && a[4]) {
+		int64_t tv[2];
+		if (target_read_all(s->target, a[4], tv, sizeof(tv)))
+			set_timeout(s, w, (double)tv[0] + (double)tv[1] / 1e6, false, 0);
+	}
 }
 
 static void describe_fd(struct session *s, struct thread_wait *w, int fd)
@@ -156,11 +221,16 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 		w->kind = calls[i].kind;
 		if (calls[i].fd_arg >= 0)
 			describe_fd(s, w, (int)a[calls[i].fd_arg]);
-		if (!strcmp(name, "nanosleep"))
+		if (!strcmp(name, "nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[0]);
-		else if (!strcmp(name, "clock_nanosleep"))
+		} else if (!strcmp(name, "clock_nanosleep") && (a[1] & TIMER_ABSTIME)) {
+			set_timeout(s, w, timespec_seconds(s, a[2]), true, (clockid_t)a[0]); /* sleep until a time */
+			w->sleep_seconds = w->timeout_seconds;
+		} else if (!strcmp(name, "clock_nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[2]);
-		w->timed = !strcmp(w->kind, "sleep");
+		}
+		io_timeout(s, w, name, a);
+		w->timed |= !strcmp(w->kind, "sleep");
 		return;
 	}
 	w->kind = name ? name : "system call";
@@ -183,7 +253,12 @@ static void decode_futex(struct session *s, const struct loaded_plugin *rt, stru
 	w->object = sw.object;
 	w->owner = sw.owner;
 	w->mutex = sw.mutex;
-	w->timed = ti.syscall_args[3] != 0 && sw.kind != STRAND_WAIT_JOIN;
+	/* FUTEX_WAIT takes a relative timeout; the other waits (WAIT_BITSET,
+	 * LOCK_PI, ...) a deadline, on CLOCK_REALTIME when the op says so. */
+	uint64_t op = ti.syscall_args[1];
+	if (ti.syscall_args[3] && sw.kind != STRAND_WAIT_JOIN)
+		set_timeout(s, w, timespec_seconds(s, ti.syscall_args[3]), (op & 0x7f) != FUTEX_WAIT,
+			    (op & FUTEX_CLOCK_REALTIME) || (op & 0x7f) == FUTEX_LOCK_PI ? CLOCK_REALTIME : CLOCK_MONOTONIC);
 	snprintf(w->detail, sizeof(w->detail), "%s", sw.detail);
 }
 
@@ -196,7 +271,7 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 	w->thread = i;
 	w->fd = -1;
 	w->owner_index = NO_THREAD;
-	w->sleep_seconds = w->idle_seconds = -1;
+	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = -1;
 	w->wakeups = -1;
 	size_t n = describe_stack(s, st, w, names);
 	w->verdict = VERDICT_PARKED;
@@ -213,6 +288,8 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 	}
 	if (w->object)
 		name_object(s, w->object, w->object_name, sizeof(w->object_name));
+	if (w->mutex)
+		name_object(s, w->mutex, w->mutex_name, sizeof(w->mutex_name));
 	if (w->owner)
 		w->owner_index = thread_index(s->target, w->owner);
 	for (size_t k = 0; k < n; k++)

@@ -30,6 +30,9 @@ struct thread_wait {
 	char fd_target[200];
 	bool timed;              /* a wait with a timeout or a sleep */
 	double sleep_seconds;    /* sleep: the requested interval, -1 unknown */
+	double timeout_seconds;  /* the wait's timeout (for a deadline: what is left of it), -1 none or unknown */
+	bool timeout_deadline;   /* timeout_seconds counts down to an absolute deadline */
+	char mutex_name[160];    /* the condition variable's mutex, named like object */
 	double idle_seconds;     /* since it last ran (live), -1 unknown */
 	long wakeups;            /* times it went back to sleep during --sample, -1 not sampled */
 	enum verdict verdict;

@@ -221,7 +221,8 @@ static int walk_list(struct strand_host *h, const struct layout *l, uint64_t hea
 		uint64_t joinid = rd64(h, pd + l->start_routine - 24);
 		d.joinable = joinid != pd;
 		d.exited = d.tid == 0 || (cancel & CANCEL_EXITING);
-		d.stack_size = rd64(h, pd + l->start_routine + 96);
+		/* The initial thread runs on the process stack, which nptl did not allocate. */
+		d.stack_size = d.start_routine ? rd64(h, pd + l->start_routine + 96) : 0;
 		fn(ctx, &d);
 	}
 	return n;

@@ -167,7 +167,7 @@ struct strand_thread_desc {
 	uint64_t start_routine;
 	bool joinable;        /* false: detached */
 	bool exited;          /* returned or called pthread_exit */
-	uint64_t stack_size;  /* bytes of stack it holds */
+	uint64_t stack_size;  /* bytes of stack it holds; 0 for the initial thread (the process stack) */
 };
 
 struct strand_runtime {

@@ -3,7 +3,9 @@ who holds it and the verdict: deadlocks (two and three threads), a lock held by
 an exited thread, conditions nobody can signal, live owners, parked threads,
 unjoined exited threads; live, on a core and without stopping."""
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 
 from helpers import TARGETS, Fixture, batch
@@ -51,6 +53,35 @@ def test_blocked_matches_the_record_live_and_on_a_core():
             check(on_core.doc("blocked"), fx)
     finally:
         shutil.rmtree(work)
+
+
+def test_objects_timeouts_and_descriptors_are_named():
+    """Globals with their declaration, locals by frame and variable, the
+    condition variable's mutex; timeouts of timed waits; each thread's start
+    routine, joinability and stack from glibc's descriptors."""
+    with Fixture("blocked") as fx:
+        r = batch(["-p", str(fx.pid)], "blocked")
+        threads = by_tid(r.doc("blocked"))
+        for want in fx.truth("wait"):
+            got = threads[want["tid"]]
+            if got["verdict"] == "deadlocked":
+                assert re.fullmatch(r"g_\w+ \(tests/targets/blocked\.c:\d+\)", got["object_name"]), got
+            if want["wait"] == "condition variable" and got["where"].startswith("local_cond"):
+                assert got["object_name"].startswith("local `c` of local_cond (tests/targets/blocked.c:"), got
+                assert got["mutex_name"].startswith("local `m` of local_cond"), got
+        for want in fx.truth("periodic"):  # pthread_cond_timedwait: a deadline 20 ms away
+            got = threads[want["tid"]]
+            assert got["timeout_deadline"] and 0 <= got["timeout_seconds"] <= 0.05, got
+        for want in fx.truth("timeout"):  # poll: a relative timeout
+            got = threads[want["tid"]]
+            assert got["kind"] == "poll" and not got["timeout_deadline"], got
+            assert got["timeout_seconds"] == want["seconds"] and got["timed"], got
+        initial = threads[fx.pid]["thread"]
+        assert initial["start_routine"] is None and initial["stack_size"] == 0, initial
+        for tid, t in threads.items():
+            if tid != fx.pid:
+                assert t["thread"]["joinable"] and t["thread"]["stack_size"] >= 64 << 10, t
+                assert t["where"].startswith(t["thread"]["start_routine"]) or t["verdict"] == "deadlocked", t
 
 
 def test_blocked_text_reads_like_jstack():
@@ -159,6 +190,11 @@ def test_fds_and_timers_flag_leaks():
         timers = r.doc("timers")
         assert len(timers["posix_timers"]) == 1 and timers["posix_timers"][0]["clock"] == "1"
         assert len(timers["timerfds"]) == 1
+        assert r.doc("fds")["near_limit"] is False
+        # A soft limit just above what it holds: flagged.
+        subprocess.run(["prlimit", f"--pid={fx.pid}", f"--nofile={len(fds) + 2}:4096"], check=True)
+        near = batch(["-p", str(fx.pid)], "fds").doc("fds")
+        assert near["near_limit"] is True and near["soft_limit"] == len(fds) + 2, near
     # A core has no descriptors: say so instead of printing nothing.
     r = batch([os.path.join(TARGETS, "resources"), core], "fds", "timers")
     shutil.rmtree(work)

@@ -4,6 +4,7 @@
  * and threads that exited without being joined: {"kind":"unjoined","descriptor":"0x.."}. */
 #include "fixture.h"
 
+#include <poll.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -182,6 +183,18 @@ static void *poller(void *arg)
 	return NULL;
 }
 
+/* An I/O wait with a timeout: poll for ten minutes on nothing. */
+static void *poll_waiter(void *arg)
+{
+	(void)arg;
+	record("poll", NULL, 0, "parked");
+	fixture_truth("{\"kind\":\"timeout\",\"tid\":%d,\"seconds\":600}", (int)gettid());
+	fixture_arrive();
+	while (!g_stop)
+		poll(NULL, 0, 600 * 1000);
+	return NULL;
+}
+
 static void *quitter(void *arg)
 {
 	(void)arg;
@@ -218,11 +231,12 @@ int main(void)
 	start(joiner);
 	start(ticker);
 	start(poller);
+	start(poll_waiter);
 	for (int i = 0; i < 2; i++) {
 		pthread_t q = start(quitter);
 		fixture_truth("{\"kind\":\"unjoined\",\"descriptor\":\"0x%lx\"}", (unsigned long)q);
 	}
-	fixture_wait_arrivals(5 + 2 + 1 + 1 + 2 + 1 + 2 + 1 + 1 + 1 + 1);
+	fixture_wait_arrivals(5 + 2 + 1 + 1 + 2 + 1 + 2 + 1 + 1 + 1 + 1 + 1);
 	usleep(100 * 1000);
 	fixture_ready();
 	FIXTURE_PARK("pause"); for (;;) pause();
