@@ -21,7 +21,8 @@
 #define PF_KTHREAD 0x00200000UL
 
 struct live {
-	int mem_fd; /* /proc/PID/mem, the fallback when process_vm_readv fails */
+	int mem_fd;     /* /proc/PID/mem, the fallback when process_vm_readv fails */
+	int pagemap_fd; /* /proc/PID/pagemap: which pages were never written */
 	bool attached;
 };
 
@@ -86,7 +87,7 @@ void live_emergency_detach(void)
 	ntracees = 0;
 }
 
-static size_t live_read(struct target *t, uint64_t addr, void *buf, size_t len)
+static size_t read_copy(struct target *t, uint64_t addr, void *buf, size_t len)
 {
 	struct live *l = t->priv;
 	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
@@ -97,6 +98,69 @@ static size_t live_read(struct target *t, uint64_t addr, void *buf, size_t len)
 		return 0;
 	n = pread(l->mem_fd, buf, len, (off_t)addr);
 	return n > 0 ? (size_t)n : 0;
+}
+
+#define PM_HAS_DATA (3ull << 62)  /* present in RAM, or swapped out */
+
+/* Never-written anonymous memory reads as zeros, but reading it through the
+ * kernel makes the target fault it in: on kernels without a shared zero page
+ * for such faults, it becomes resident, and strand would grow the target's
+ * RSS. So reads of private anonymous memory ask pagemap first (reads come
+ * in 64 KiB cache lines: one look-up each) and fill the pages that hold
+ * nothing with zeros. */
+static size_t read_sparse(struct target *t, uint64_t addr, uint8_t *out, size_t len)
+{
+	struct live *l = t->priv;
+	size_t done = 0;
+	while (done < len) {
+		uint64_t page = (addr + done) & ~4095ull, entries[512];
+		size_t want = (addr + len - page + 4095) / 4096;
+		want = want < ARRAY_SIZE(entries) ? want : ARRAY_SIZE(entries);
+		ssize_t got = pread(l->pagemap_fd, entries, want * 8, (off_t)(page / 4096 * 8));
+		if (got < 8)
+			return done + read_copy(t, addr + done, out + done, len - done);
+		for (size_t i = 0; i < (size_t)got / 8 && done < len;) {
+			bool data = entries[i] & PM_HAS_DATA;
+			size_t j = i + 1;
+			while (j < (size_t)got / 8 && (bool)(entries[j] & PM_HAS_DATA) == data)
+				j++;
+			uint64_t run_end = page + j * 4096 < addr + len ? page + j * 4096 : addr + len;
+			size_t n = (size_t)(run_end - (addr + done)), copied = n;
+			if (!data)
+				memset(out + done, 0, n);
+			else
+				copied = read_copy(t, addr + done, out + done, n);
+			done += copied;
+			if (copied < n)
+				return done;
+			i = j;
+		}
+	}
+	return done;
+}
+
+/* Mapping by mapping: sparse reads where memory is private and anonymous. */
+static size_t live_read(struct target *t, uint64_t addr, void *buf, size_t len)
+{
+	struct live *l = t->priv;
+	uint8_t *out = buf;
+	size_t done = 0;
+	while (done < len) {
+		uint64_t at = addr + done;
+		const struct mapping *m = target_mapping(t, at);
+		/* Never touch an address outside every mapping: just below a stack,
+		 * the kernel would grow the stack to serve the read. Before the
+		 * mappings are known, read as asked. */
+		if (!m && t->maps.n)
+			break;
+		size_t n = m && m->end - at < len - done ? (size_t)(m->end - at) : len - done;
+		bool sparse = m && l->pagemap_fd >= 0 && !mapping_is_file(m) && !(m->perms & MAP_SHARED_);
+		size_t got = sparse ? read_sparse(t, at, out + done, n) : read_copy(t, at, out + done, n);
+		done += got;
+		if (got < n || !m)
+			break;
+	}
+	return done;
 }
 
 static void live_detach(struct target *t)
@@ -120,6 +184,8 @@ static void live_destroy(struct target *t)
 	struct live *l = t->priv;
 	if (l->mem_fd >= 0)
 		close(l->mem_fd);
+	if (l->pagemap_fd >= 0)
+		close(l->pagemap_fd);
 	free(l);
 }
 
@@ -507,6 +573,15 @@ static struct target *fail(struct target *t)
 	return NULL;
 }
 
+static void open_memory_files(struct live *l, pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	l->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	l->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
 struct target *live_attach(pid_t pid, const struct attach_opts *o)
 {
 	if (check_attachable(pid) < 0)
@@ -517,9 +592,7 @@ struct target *live_attach(pid_t pid, const struct attach_opts *o)
 	t->priv = l;
 	t->pid = pid;
 	t->description = xasprintf("process %d", (int)pid);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	l->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	open_memory_files(l, pid);
 	if (o->no_stop)
 		read_unstopped_threads(t);
 	else if (stop_and_read_threads(t, o) < 0)
@@ -545,9 +618,7 @@ struct target *live_adopt(pid_t pid, const pid_t *tids, size_t n)
 	t->priv = l;
 	t->pid = pid;
 	t->description = xasprintf("process %d", (int)pid);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	l->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	open_memory_files(l, pid);
 	l->attached = true;
 	t->stopped = true;
 	for (size_t i = 0; i < n; i++) {

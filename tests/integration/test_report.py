@@ -42,6 +42,41 @@ def test_arrays_and_escape_live_and_on_a_core():
         shutil.rmtree(work)
 
 
+def rss_anon_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
+
+
+def test_cxx_containers_and_untouched_memory():
+    """std::vector and std::string with spare capacity are findings, full ones
+    are not, live and on a core. The spare megabytes were never written:
+    strand reports them as not resident and, reading around them, does not
+    make them resident (the target's RSS does not grow)."""
+    work = tempfile.mkdtemp(prefix="strand-containers-")
+    try:
+        with Fixture("containers") as fx:
+            core = os.path.join(work, "core")
+            before = rss_anon_kb(fx.pid)
+            live = batch(["-p", str(fx.pid)], "report", "arrays", f"gcore {core}")
+            after = rss_anon_kb(fx.pid)
+            truth = fx.truth("array")
+        assert after == before, (before, after)
+        on_core = batch([os.path.join(TARGETS, "containers"), core], "arrays")
+        for r in (live, on_core):
+            findings = {int(f["block"], 16): f for f in r.doc("arrays")["findings"]}
+            for want in truth:
+                got = findings.get(int(want["addr"], 16))
+                assert (got is not None) == want["finding"], (want, list(map(hex, findings)))
+                if got and want["container"] == "std::vector":
+                    assert got["kind"] == "std::vector", got
+                if got:
+                    assert got["wasted"] >= 1000000 and got["root"]["label"].startswith("global g_spare_"), got
+        for f in live.doc("arrays")["findings"]:
+            assert f["resident"] <= 8192, f  # a page or two written, the rest never touched
+    finally:
+        shutil.rmtree(work)
+
+
 def test_demo_report_shows_every_problem():
     with Fixture("demo") as fx:
         r = batch(["-p", str(fx.pid)], "report --error-exitcode 3")

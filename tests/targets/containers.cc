@@ -1,0 +1,37 @@
+// The C++ containers of the retained-arrays report: a std::vector and a
+// std::string whose capacity dwarfs their length (findings), and one of each
+// filled to capacity (not findings). Records each data buffer:
+//   {"kind":"array","addr":"0x..","finding":true|false,"name":"...","container":"std::vector"|"std::string"}
+#include "fixture.h"
+
+#include <string>
+#include <vector>
+
+static std::vector<int> g_spare_vector, g_full_vector;
+static std::string g_spare_string, g_full_string;
+
+static void expect(const void *addr, bool finding, const char *name, const char *container)
+{
+	fixture_truth("{\"kind\":\"array\",\"addr\":\"%p\",\"finding\":%s,\"name\":\"%s\",\"container\":\"%s\"}", addr,
+		      finding ? "true" : "false", name, container);
+}
+
+int main()
+{
+	fixture_truth("{\"kind\":\"start\"}");
+	g_spare_vector.reserve(256 * 1024);
+	g_spare_vector.assign(10, 7);
+	expect(g_spare_vector.data(), true, "vector len << capacity", "std::vector");
+	g_full_vector.assign(64 * 1024, 7);
+	g_full_vector.shrink_to_fit();
+	expect(g_full_vector.data(), false, "vector len == capacity", "std::vector");
+	g_spare_string.reserve(1 << 20);
+	g_spare_string = "a short line in a 1 MiB buffer";
+	expect(g_spare_string.data(), true, "string len << capacity", "std::string");
+	g_full_string.assign(64 * 1024, 'x');
+	expect(g_full_string.data(), false, "string len == capacity", "std::string");
+	fixture_ready();
+	FIXTURE_PARK("pause");
+	for (;;)
+		pause();
+}
