@@ -103,6 +103,21 @@ bench_leaks() {
 	     "ratio $(echo "scale=1; $v / $s" | bc)x"
 }
 
-for b in ${@:-threads gcore heap leaks}; do
+# report runs every analysis; on top of the leak check it should add little.
+bench_report() {
+	pid=$(start_ready "$B/pointer_heap" many 16000000)
+	L= R=
+	for i in 1 2; do
+		t0=$(now); ./strand -p "$pid" -batch -ex leaks > /dev/null 2>&1; t1=$(now)
+		./strand -p "$pid" -batch -ex report > /dev/null 2>&1; t2=$(now)
+		L="$L $(elapsed "$t0" "$t1")"; R="$R $(elapsed "$t1" "$t2")"
+	done
+	kill "$pid"
+	l=$(min $L); r=$(min $R)
+	echo "bench report vs leaks, 16 million blocks (best of 2): leaks $l s, report $r s," \
+	     "report adds $(echo "scale=0; ($r - $l) * 100 / $l" | bc)% (goal <= 30%)"
+}
+
+for b in ${@:-threads gcore heap leaks report}; do
 	"bench_$b"
 done

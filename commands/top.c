@@ -56,15 +56,33 @@ static void top_roots(struct session *s, const struct reach *r, long n)
 	free(v);
 }
 
+/* Keep the cap entries that retain most, best first: millions of blocks
+ * are offered, a handful are shown, so nothing is sorted whole. */
+struct best {
+	struct entry *v;
+	size_t n, cap;
+};
+
+static void best_offer(struct best *b, struct entry e)
+{
+	if (!b->cap || (b->n == b->cap && e.retained <= b->v[b->n - 1].retained))
+		return;
+	size_t i = b->n < b->cap ? b->n++ : b->n - 1;
+	for (; i > 0 && b->v[i - 1].retained < e.retained; i--)
+		b->v[i] = b->v[i - 1];
+	b->v[i] = e;
+}
+
 static void top_blocks(struct session *s, const struct reach *r, long n)
 {
 	const struct heap *h = r->heap;
-	struct entry *v = xcalloc(h->n + 1, sizeof(*v));
-	size_t k = 0;
+	struct best best = { NULL, 0, (size_t)n < h->n ? (size_t)n : h->n };
+	best.v = xcalloc(best.cap + 1, sizeof(*best.v));
 	for (size_t i = 0; i < h->n; i++)
 		if (r->cls[i] == CLASS_REACHABLE || r->cls[i] == CLASS_POSSIBLE)
-			v[k++] = (struct entry){ (uint32_t)i, r->retained[i], r->retained_blocks[i], NULL };
-	qsort(v, k, sizeof(*v), by_retained);
+			best_offer(&best, (struct entry){ (uint32_t)i, r->retained[i], r->retained_blocks[i], NULL });
+	struct entry *v = best.v;
+	size_t k = best.n;
 	out_list(s->out, "blocks");
 	for (size_t i = 0; i < k && (long)i < n; i++) {
 		const struct heap_block *b = &h->blocks[v[i].node];
