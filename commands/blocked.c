@@ -75,7 +75,7 @@ static void out_thread_desc(struct session *s, const struct waits *ws, int32_t t
 	free(start);
 }
 
-/* One thread: "Thread 3 "locker" (LWP 12) [mutex wait, 5 seconds]: mutex g_m1 held by ..." */
+/* One thread: "Thread 3 "locker" (LWP 12) [mutex, 5 seconds]: mutex g_m1 held by ..." */
 static void out_wait(struct session *s, const struct waits *ws, const struct thread_wait *w)
 {
 	struct out *o = s->out;
@@ -292,13 +292,13 @@ static bool blocked_options(struct session *s, const struct args *a, long *exitc
 	return true;
 }
 
-/* "[mutex wait, 5 seconds]": the wait column of info threads and blocked. */
+/* "[mutex, 5 seconds]", as Go's goroutine dump heads each goroutine: the wait
+ * column of info threads and blocked. */
 void out_wait_brief(struct session *s, const struct thread_wait *w)
 {
 	struct out *o = s->out;
 	out_text(o, "[");
 	out_str(o, "kind", w->kind);
-	out_text(o, "%s", w->verdict == VERDICT_RUNNING ? "" : " wait");
 	out_duration(o, w->idle_seconds);
 	out_text(o, "]");
 }

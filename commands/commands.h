@@ -69,7 +69,7 @@ bool option_exitcode(struct session *s, const struct args *a, long *code);
 
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
 void out_thread_id(struct session *s, size_t index);
-/* "[mutex wait, 5 seconds]": what a thread waits on and since when. */
+/* "[mutex, 5 seconds]": what a thread waits on and since when. */
 struct thread_wait;
 void out_wait_brief(struct session *s, const struct thread_wait *w);
 /* Parse a gdb thread number (1-based) into an index. */

@@ -128,7 +128,7 @@ def test_info_threads_has_the_wait_column():
             text = batch(["-p", str(fx.pid)], "info threads", json_mode=False)
             truth = fx.truth("wait")
         on_core = batch([BLOCKED, core], "info threads")
-        assert "[mutex wait, " in text.stdout and "[join wait, " in text.stdout, text.stdout
+        assert "[mutex, " in text.stdout and "[join, " in text.stdout, text.stdout
         for r in (live, on_core):
             rows = {t["tid"]: t["wait"] for t in r.doc("info threads")["threads"]}
             for want in truth:
