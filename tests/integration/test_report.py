@@ -1,11 +1,13 @@
 """Retained arrays, the escape report and `report` against the fixtures'
 records: findings and non-findings, live and on a core; the demo service shows
 every problem in one report."""
+import json
 import os
 import shutil
+import subprocess
 import tempfile
 
-from helpers import TARGETS, Fixture, batch
+from helpers import STRAND, TARGETS, Fixture, batch
 
 RETENTION = os.path.join(TARGETS, "retention")
 
@@ -75,6 +77,24 @@ def test_cxx_containers_and_untouched_memory():
             assert f["resident"] <= 8192, f  # a page or two written, the rest never touched
     finally:
         shutil.rmtree(work)
+
+
+def test_report_at_exit_under_strand_run():
+    """strand run -ex report: the whole report on the program's final state."""
+    truth = tempfile.mktemp(prefix="strand-truth-")
+    try:
+        r = subprocess.run([STRAND, "--json", "-ex", "report", "run", "--", os.path.join(TARGETS, "containers"), "exit"],
+                           capture_output=True, text=True, env=dict(os.environ, STRAND_TRUTH=truth), timeout=120)
+        assert r.returncode == 0, r.stderr
+        doc = next(json.loads(l) for l in r.stdout.splitlines() if json.loads(l)["command"] == "report")
+        sections = {s["section"]: s["result"] for s in doc["sections"]}
+        findings = {int(f["block"], 16) for f in sections["Oversized retained arrays"]["findings"]}
+        want = [json.loads(l) for l in open(truth) if '"array"' in l]
+        assert findings == {int(w["addr"], 16) for w in want if w["finding"]}, (findings, want)
+        assert sections["Threads: deadlocks, stuck forever, waits"]["threads"], sections.keys()
+    finally:
+        if os.path.exists(truth):
+            os.unlink(truth)
 
 
 def test_demo_report_shows_every_problem():

@@ -18,6 +18,7 @@ struct vec {
 
 char *g_view_only, *g_view_with_start, *g_start;
 struct buffer g_sparse, g_full;
+char *g_views[3];
 struct vec g_vec;
 void *g_escaped;
 
@@ -32,6 +33,9 @@ static void arrays(void)
 	char *a = malloc(MIB);
 	g_view_only = a + 200;
 	expect("array", a, 1, "view only");
+	char *several = malloc(MIB);
+	g_views[0] = several + 300, g_views[1] = several + 1000, g_views[2] = several + 2500;
+	expect("array", several, 1, "several views");
 	char *b = malloc(MIB);
 	g_view_with_start = b + 200;
 	g_start = b;
