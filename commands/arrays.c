@@ -198,9 +198,7 @@ static void out_finding(struct session *s, const struct reach *r, const struct f
 		out_hide_text(o, false);
 		out_text(o, "%s of it\n", format_bytes((uint64_t)resident, size, sizeof(size)));
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "resident");
-		out_hide_text(o, false);
 	}
 	out_text(o, "      hint: ");
 	out_str(o, "hint", f->hint);

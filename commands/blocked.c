@@ -12,9 +12,7 @@
 static void out_duration(struct out *o, double seconds)
 {
 	if (seconds < 0) {
-		out_hide_text(o, true);
 		out_null(o, "seconds");
-		out_hide_text(o, false);
 		return;
 	}
 	out_text(o, ", ");
@@ -47,9 +45,7 @@ static void out_thread_desc(struct session *s, const struct waits *ws, int32_t t
 		if (ws->descs[i].tid == tid)
 			d = &ws->descs[i];
 	if (!d) {
-		out_hide_text(o, true);
 		out_null(o, "thread");
-		out_hide_text(o, false);
 		return;
 	}
 	char *start = d->start_routine ? symbol_offset_for_people(s->symbols, d->start_routine) : NULL;
@@ -97,9 +93,7 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 		out_str(o, "object_name", w->object_name);
 		out_text(o, ">");
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "object");
-		out_hide_text(o, false);
 	}
 	if (w->detail[0])
 		out_text(o, " (%s)", w->detail);
@@ -146,9 +140,7 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 		out_text(o, "\n      ");
 		out_str(o, "reason", w->reason);
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "reason");
-		out_hide_text(o, false);
 	}
 	if (w->where[0]) {
 		out_text(o, "\n      at ");
@@ -363,9 +355,7 @@ int cmd_locks(struct session *s, const struct args *a)
 			out_int(o, "owner", w->owner);
 			out_text(o, "%s", w->owner_index == NO_THREAD ? " (exited)" : "");
 		} else {
-			out_hide_text(o, true);
 			out_null(o, "owner");
-			out_hide_text(o, false);
 		}
 		out_text(o, "; waiters:");
 		out_list(o, "waiters");

@@ -145,9 +145,7 @@ int cmd_escape(struct session *s, const struct args *a)
 			out_str(o, "variable", c->variable);
 			out_text(o, "' ");
 		} else {
-			out_hide_text(o, true);
 			out_null(o, "variable");
-			out_hide_text(o, false);
 		}
 		out_text(o, "in ");
 		out_str(o, "function", c->function);

@@ -271,9 +271,7 @@ static void out_peers(struct session *s, const struct fd_info *f)
 {
 	struct out *o = s->out;
 	if (!f->peers_known) {
-		out_hide_text(o, true);
 		out_null(o, "peers");
-		out_hide_text(o, false);
 		return;
 	}
 	if (f->npeers)

@@ -100,9 +100,7 @@ static void out_arena(struct session *s, const struct heap_arena *ha, const stru
 		out_text(o, " at ");
 		out_hex(o, "address", ha->a.address);
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "address");
-		out_hide_text(o, false);
 	}
 	out_text(o, ": ");
 	out_hide_text(o, true);
@@ -127,9 +125,7 @@ static void out_arena(struct session *s, const struct heap_arena *ha, const stru
 		out_text(o, "(%s)", format_bytes(ha->a.top_size, buf, sizeof(buf)));
 		out_obj_end(o);
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "top");
-		out_hide_text(o, false);
 	}
 	out_text(o, "; fragmentation ");
 	out_double(o, "fragmentation_percent", "%.1f%%", fragmentation(st));

@@ -70,13 +70,9 @@ static void out_bucket(struct out *o, const struct bucket *b)
 	out_text(o, "%10s  ", format_bytes(b->bytes, buf, sizeof(buf)));
 	if (b->key) {
 		out_str(o, "type", b->key);
-		out_hide_text(o, true);
 		out_null(o, "size");
-		out_hide_text(o, false);
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "type");
-		out_hide_text(o, false);
 		out_text(o, "size ");
 		out_uint(o, "size", b->size);
 	}

@@ -155,13 +155,9 @@ static void out_record(struct session *s, const struct reach *r, const struct re
 	if (rec->type) {
 		out_text(o, "type ");
 		out_str(o, "type", rec->type);
-		out_hide_text(o, true);
 		out_null(o, "size");
-		out_hide_text(o, false);
 	} else {
-		out_hide_text(o, true);
 		out_null(o, "type");
-		out_hide_text(o, false);
 		out_text(o, "usable size ");
 		out_uint(o, "size", rec->size);
 	}

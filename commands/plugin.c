@@ -49,9 +49,7 @@ int cmd_info_plugins(struct session *s, const struct args *a)
 			out_text(o, ", thread runtime detected with confidence ");
 			out_int(o, "confidence", p[i].p->runtime->detect(plugin_host(s)));
 		} else {
-			out_hide_text(o, true);
 			out_null(o, "confidence");
-			out_hide_text(o, false);
 		}
 		out_text(o, "\n    %s\n", p[i].p->description);
 		out_obj_end(o);

@@ -85,9 +85,7 @@ static void out_wait_and_frame(struct session *s, size_t i)
 	out_text(s->out, " ");
 	if (!have_stack) {
 		out_text(s->out, "(%s)\n", th->regs_state == REGS_NONE ? "running" : "no stack");
-		out_hide_text(s->out, true);
 		out_null(s->out, "frame");
-		out_hide_text(s->out, false);
 		return;
 	}
 	out_frame(s, &st, 0, FRAME_NO_LEVEL | FRAME_ARGS);

@@ -149,9 +149,7 @@ static int report_exit(struct session *s, pid_t pid, int status)
 	if (WIFSIGNALED(status)) {
 		out_text(o, ") terminated with signal ");
 		out_str(o, "signal", sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
-		out_hide_text(o, true);
 		out_null(o, "exit_code");
-		out_hide_text(o, false);
 	} else {
 		out_hide_text(o, true);
 		out_null(o, "signal");

@@ -50,7 +50,7 @@ void out_intw(struct out *o, const char *key, int width, long long v);
 void out_uint(struct out *o, const char *key, unsigned long long v);
 void out_double(struct out *o, const char *key, const char *text_fmt, double v);
 void out_bool(struct out *o, const char *key, bool v);
-void out_null(struct out *o, const char *key);
+void out_null(struct out *o, const char *key); /* JSON null; nothing in text */
 void out_addr(struct out *o, const char *key, uint64_t v); /* text 0x%016lx */
 void out_hex(struct out *o, const char *key, uint64_t v);  /* text 0x%lx */
 
