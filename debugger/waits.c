@@ -44,27 +44,32 @@ static size_t thread_index(const struct target *t, int32_t tid)
 	return NO_THREAD;
 }
 
-/* "local `c` of local_cond (f.c:92) in thread 11", or the stack of that thread. */
-static void name_local(struct session *s, size_t thread, uint64_t addr, char *buf, size_t len)
+/* "local `c` of local_cond (f.c:92) in thread 11": a local of thread's stack.
+ * The waiting thread's stack is already built (waiter_stack, NULL when it did
+ * not unwind); another thread's is unwound here. */
+static void name_local(struct session *s, size_t thread, size_t waiter, const struct stack *waiter_stack,
+		       uint64_t addr, char *buf, size_t len)
 {
-	struct stack st;
+	struct stack own;
+	bool built = thread != waiter && stack_build(s, &s->target->threads[thread], &own) == 0;
+	const struct stack *st = thread == waiter ? waiter_stack : built ? &own : NULL;
 	const char *var = NULL;
 	bool param;
-	size_t f = st.n = 0;
-	if (stack_build(s, &s->target->threads[thread], &st) == 0)
-		f = stack_frame_holding(s, &st, addr, &var, &param);
-	if (var && f < st.n)
+	size_t f = st ? stack_frame_holding(s, st, addr, &var, &param) : 0;
+	if (var)
 		snprintf(buf, len, "%s `%s` of %s (%s:%d) in thread %zu", param ? "parameter" : "local", var,
-			 st.f[f].function ? st.f[f].function : "??", st.f[f].file ? st.f[f].file : "?", st.f[f].line,
+			 st->f[f].function ? st->f[f].function : "??", st->f[f].file ? st->f[f].file : "?", st->f[f].line,
 			 thread + 1);
 	else
 		snprintf(buf, len, "a local on the stack of thread %zu", thread + 1);
-	if (st.n)
-		stack_free(&st);
+	if (built)
+		stack_free(&own);
 }
 
-/* "g_m1 (f.c:11)", "g_arr+16", "heap block 0x55..+8", a local of a thread. */
-static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
+/* "g_m1 (f.c:11)", "g_arr+16", "heap block 0x55..+8", a local of a thread.
+ * waiter and st: the thread that waits on it and its stack. */
+static void name_object(struct session *s, size_t waiter, const struct stack *st, uint64_t addr, char *buf,
+			size_t len)
 {
 	struct sym_info si;
 	if (symbols_addr_info(s->symbols, addr, &si) && si.name && si.size && addr < si.start + si.size) {
@@ -93,7 +98,7 @@ static void name_object(struct session *s, uint64_t addr, char *buf, size_t len)
 	for (size_t i = 0; m && i < s->target->nthreads; i++) {
 		uint64_t sp = regs_sp(&s->target->threads[i]);
 		if (sp >= m->start && sp < m->end) {
-			name_local(s, i, addr, buf, len);
+			name_local(s, i, waiter, st, addr, buf, len);
 			return;
 		}
 	}
@@ -287,9 +292,9 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 		classify_syscall(s, w, th, names, n);
 	}
 	if (w->object)
-		name_object(s, w->object, w->object_name, sizeof(w->object_name));
+		name_object(s, i, st, w->object, w->object_name, sizeof(w->object_name));
 	if (w->mutex)
-		name_object(s, w->mutex, w->mutex_name, sizeof(w->mutex_name));
+		name_object(s, i, st, w->mutex, w->mutex_name, sizeof(w->mutex_name));
 	if (w->owner)
 		w->owner_index = thread_index(s->target, w->owner);
 	for (size_t k = 0; k < n; k++)
@@ -357,15 +362,17 @@ static bool private_to_thread(struct session *s, const struct thread_wait *w)
 	return true;
 }
 
-/* Who else holds a write end of the pipe this thread reads. */
-static bool pipe_writers_only_here(struct session *s, const struct thread_wait *w, char *why, size_t len)
+/* Who else holds a write end of the pipe this thread reads. The holders of
+ * every pipe on the system are listed once, on first need (h->v NULL before). */
+static bool pipe_writers_only_here(struct session *s, const struct thread_wait *w, struct fd_holders *h, char *why,
+				   size_t len)
 {
 	if (s->target->kind != TARGET_LIVE || strncmp(w->fd_target, "pipe:[", 6) || strcmp(w->kind, "read"))
 		return false;
-	struct fd_holders h;
-	proc_fd_holders_scan(&h);
+	if (!h->v)
+		proc_fd_holders_scan(h);
 	const struct fd_holder *first;
-	size_t n = proc_fd_holders_of(&h, w->fd_target, &first);
+	size_t n = proc_fd_holders_of(h, w->fd_target, &first);
 	int here = 0, elsewhere = 0;
 	for (size_t i = 0; i < n; i++)
 		if (first[i].access == O_WRONLY || first[i].access == O_RDWR) {
@@ -374,7 +381,6 @@ static bool pipe_writers_only_here(struct session *s, const struct thread_wait *
 			else
 				elsewhere++;
 		}
-	proc_fd_holders_free(&h);
 	snprintf(why, len, "%d write end%s in this process, %d elsewhere", here, here == 1 ? "" : "s", elsewhere);
 	return here > 0 && elsewhere == 0;
 }
@@ -389,6 +395,7 @@ static bool any_thread_running(const struct waits *ws)
 
 static void decide(struct session *s, struct waits *ws)
 {
+	struct fd_holders pipes = { 0 };
 	find_cycles(ws);
 	/* Three passes settle chains: waiting on a thread that is stuck or
 	 * deadlocked is being stuck too. */
@@ -417,7 +424,7 @@ static void decide(struct session *s, struct waits *ws)
 				w->verdict = VERDICT_STUCK;
 				snprintf(w->reason, sizeof(w->reason),
 					 "no other thread and no global can reach the %s: nothing can ever wake it", w->kind);
-			} else if (pass == 0 && pipe_writers_only_here(s, w, why, sizeof(why)) && !any_thread_running(ws)) {
+			} else if (pass == 0 && pipe_writers_only_here(s, w, &pipes, why, sizeof(why)) && !any_thread_running(ws)) {
 				w->verdict = VERDICT_STUCK;
 				snprintf(w->reason, sizeof(w->reason),
 					 "its pipe's only writer is this process (%s) and no thread of it is running", why);
@@ -432,6 +439,7 @@ static void decide(struct session *s, struct waits *ws)
 						 w->sleep_seconds);
 			}
 		}
+	proc_fd_holders_free(&pipes);
 }
 
 static void collect_desc(void *ctx, const struct strand_thread_desc *d)
