@@ -1,13 +1,11 @@
 /* arrays [--min-size N]: big blocks kept alive for a small part of them (Go's
  * sub-slice leak): only interior views into a small window, or a container
  * ({ptr, len, cap}, std::vector, std::string) whose capacity dwarfs its length. */
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "../debugger/live.h"
 #include "../debugger/reach.h"
 #include "../debugger/util.h"
 #include "commands.h"
@@ -82,75 +80,6 @@ static bool interior_window(const struct heap_block *b, const struct block_ref *
 	return true;
 }
 
-#define PM_PRESENT (1ull << 63)
-#define PM_EXCLUSIVE (1ull << 56)
-#define PM_PFN ((1ull << 55) - 1)
-
-/* Reading memory that was never written (as the leak scan does) maps the
- * kernel's shared zero page there, and pagemap calls it present although it
- * costs no RAM. Its frame number, from a fresh page of our own read once;
- * 0 when frame numbers are hidden (no CAP_SYS_ADMIN). */
-static uint64_t zero_page_pfn(void)
-{
-	static uint64_t pfn = UINT64_MAX;
-	if (pfn != UINT64_MAX)
-		return pfn;
-	pfn = 0;
-	volatile char *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	uint64_t entry;
-	if (page != MAP_FAILED && fd >= 0) {
-		(void)page[0]; /* a read fault maps the zero page */
-		if (pread(fd, &entry, 8, (off_t)((uintptr_t)page / 4096 * 8)) == 8 && (entry & PM_PRESENT))
-			pfn = entry & PM_PFN;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (page != MAP_FAILED)
-		munmap((void *)page, 4096);
-	return pfn;
-}
-
-/* Whether a pagemap entry is a page of RAM this mapping really uses. */
-static bool page_in_ram(uint64_t entry, uint64_t zero_pfn)
-{
-	if (!(entry & PM_PRESENT))
-		return false;
-	/* Frame numbers visible: anything but the zero page. Hidden: the zero
-	 * page is never exclusively mapped, a written private page is (unless a
-	 * fork shares it, which this undercounts). */
-	return zero_pfn ? (entry & PM_PFN) != zero_pfn : (entry & PM_EXCLUSIVE) != 0;
-}
-
-/* Bytes of [addr, addr+len) resident in RAM, from /proc/PID/pagemap. -1 unknown. */
-static int64_t resident_bytes(struct session *s, uint64_t addr, uint64_t len)
-{
-	if (s->target->kind != TARGET_LIVE)
-		return -1;
-	uint64_t zero_pfn = zero_page_pfn();
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)s->target->pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int64_t resident = 0;
-	uint64_t entries[512];
-	for (uint64_t page = addr & ~0xfffull; page < addr + len && resident >= 0;) {
-		size_t want = (addr + len - page + 4095) / 4096;
-		want = want < ARRAY_SIZE(entries) ? want : ARRAY_SIZE(entries);
-		ssize_t got = pread(fd, entries, want * 8, (off_t)(page / 4096 * 8));
-		if (got < 8) {
-			resident = -1;
-			break;
-		}
-		for (size_t i = 0; i < (size_t)got / 8; i++)
-			resident += page_in_ram(entries[i], zero_pfn) ? 4096 : 0;
-		page += (uint64_t)got / 8 * 4096;
-	}
-	close(fd);
-	return resident;
-}
-
 static int by_wasted(const void *x, const void *y)
 {
 	const struct finding *a = x, *b = y;
@@ -190,7 +119,7 @@ static void out_finding(struct session *s, const struct reach *r, const struct f
 	out_uint(o, "wasted", f->wasted);
 	out_hide_text(o, false);
 	out_holder(s, r, &f->ref);
-	int64_t resident = resident_bytes(s, b->addr, heap_usable(b));
+	int64_t resident = live_resident_bytes(s->target, b->addr, heap_usable(b));
 	if (resident >= 0) {
 		out_text(o, "      resident: ");
 		out_hide_text(o, true);

@@ -105,10 +105,15 @@ static void describe_anon(pid_t pid, struct fd_info *f)
 	} else if ((it = strstr(info, "sigmask:"))) {
 		unsigned long long mask = strtoull(it + strlen("sigmask:"), NULL, 16);
 		size_t len = (size_t)snprintf(f->detail, sizeof(f->detail), "signalfd for");
-		for (int sig = 1; sig <= 64 && len < sizeof(f->detail); sig++)
-			if (mask >> (sig - 1) & 1)
-				len += (size_t)snprintf(f->detail + len, sizeof(f->detail) - len, " %s%s",
-							sig < NSIG && sigabbrev_np(sig) ? "SIG" : "", sig < NSIG && sigabbrev_np(sig) ? sigabbrev_np(sig) : "RT");
+		for (int sig = 1; sig <= 64 && len < sizeof(f->detail); sig++) {
+			const char *abbrev = sig < NSIG ? sigabbrev_np(sig) : NULL;
+			if (!(mask >> (sig - 1) & 1))
+				continue;
+			if (abbrev)
+				len += (size_t)snprintf(f->detail + len, sizeof(f->detail) - len, " SIG%s", abbrev);
+			else
+				len += (size_t)snprintf(f->detail + len, sizeof(f->detail) - len, " signal %d", sig);
+		}
 	}
 	free(info);
 }
@@ -223,18 +228,8 @@ static void pipe_other_end(const struct target *t, struct fd_info *f, const stru
 static void unix_other_end(struct fd_info *f, const struct fd_holders *h, const struct unix_socket *socks, long nsocks)
 {
 	unsigned long inode;
-	if (nsocks < 0 || sscanf(f->target, "socket:[%lu]", &inode) != 1)
-		return;
-	struct unix_socket key = { .inode = inode }, *u = NULL;
-	for (long lo = 0, hi = nsocks; lo < hi && !u;) {
-		long mid = lo + (hi - lo) / 2;
-		if (socks[mid].inode == key.inode)
-			u = (struct unix_socket *)&socks[mid];
-		else if (socks[mid].inode < key.inode)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	const struct unix_socket *u = sscanf(f->target, "socket:[%lu]", &inode) == 1 ? unix_socket_find(socks, nsocks, inode)
+										      : NULL;
 	if (!u) /* another network namespace than strand's */
 		return;
 	f->peers_known = true;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -100,7 +101,21 @@ static size_t read_copy(struct target *t, uint64_t addr, void *buf, size_t len)
 	return n > 0 ? (size_t)n : 0;
 }
 
+#define PM_PRESENT (1ull << 63)
 #define PM_HAS_DATA (3ull << 62)  /* present in RAM, or swapped out */
+#define PM_EXCLUSIVE (1ull << 56)
+#define PM_PFN ((1ull << 55) - 1)
+#define PAGEMAP_BATCH 512
+
+/* The pagemap entries of the pages from page on, up to the one holding end-1
+ * and at most PAGEMAP_BATCH of them: the count read, 0 on failure. */
+static size_t pagemap_batch(int fd, uint64_t page, uint64_t end, uint64_t *entries)
+{
+	size_t want = (end - page + 4095) / 4096;
+	want = want < PAGEMAP_BATCH ? want : PAGEMAP_BATCH;
+	ssize_t got = fd >= 0 ? pread(fd, entries, want * 8, (off_t)(page / 4096 * 8)) : -1;
+	return got > 0 ? (size_t)got / 8 : 0;
+}
 
 /* Never-written anonymous memory reads as zeros, but reading it through the
  * kernel makes the target fault it in: on kernels without a shared zero page
@@ -113,16 +128,14 @@ static size_t read_sparse(struct target *t, uint64_t addr, uint8_t *out, size_t 
 	struct live *l = t->priv;
 	size_t done = 0;
 	while (done < len) {
-		uint64_t page = (addr + done) & ~4095ull, entries[512];
-		size_t want = (addr + len - page + 4095) / 4096;
-		want = want < ARRAY_SIZE(entries) ? want : ARRAY_SIZE(entries);
-		ssize_t got = pread(l->pagemap_fd, entries, want * 8, (off_t)(page / 4096 * 8));
-		if (got < 8)
+		uint64_t page = (addr + done) & ~4095ull, entries[PAGEMAP_BATCH];
+		size_t got = pagemap_batch(l->pagemap_fd, page, addr + len, entries);
+		if (!got)
 			return done + read_copy(t, addr + done, out + done, len - done);
-		for (size_t i = 0; i < (size_t)got / 8 && done < len;) {
+		for (size_t i = 0; i < got && done < len;) {
 			bool data = entries[i] & PM_HAS_DATA;
 			size_t j = i + 1;
-			while (j < (size_t)got / 8 && (bool)(entries[j] & PM_HAS_DATA) == data)
+			while (j < got && (bool)(entries[j] & PM_HAS_DATA) == data)
 				j++;
 			uint64_t run_end = page + j * 4096 < addr + len ? page + j * 4096 : addr + len;
 			size_t n = (size_t)(run_end - (addr + done)), copied = n;
@@ -137,6 +150,60 @@ static size_t read_sparse(struct target *t, uint64_t addr, uint8_t *out, size_t 
 		}
 	}
 	return done;
+}
+
+/* Reading memory that was never written maps the kernel's shared zero page
+ * there (on most kernels), and pagemap calls it present although it costs no
+ * RAM. Its frame number, from a fresh page of our own read once;
+ * 0 when frame numbers are hidden (no CAP_SYS_ADMIN). */
+static uint64_t zero_page_pfn(void)
+{
+	static uint64_t pfn = UINT64_MAX;
+	if (pfn != UINT64_MAX)
+		return pfn;
+	pfn = 0;
+	volatile char *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t entry;
+	if (page != MAP_FAILED && fd >= 0) {
+		(void)page[0]; /* a read fault maps the zero page */
+		if (pread(fd, &entry, 8, (off_t)((uintptr_t)page / 4096 * 8)) == 8 && (entry & PM_PRESENT))
+			pfn = entry & PM_PFN;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (page != MAP_FAILED)
+		munmap((void *)page, 4096);
+	return pfn;
+}
+
+/* Whether a pagemap entry is a page of RAM this mapping really uses. */
+static bool page_in_ram(uint64_t entry, uint64_t zero_pfn)
+{
+	if (!(entry & PM_PRESENT))
+		return false;
+	/* Frame numbers visible: anything but the zero page. Hidden: the zero
+	 * page is never exclusively mapped, a written private page is (unless a
+	 * fork shares it, which this undercounts). */
+	return zero_pfn ? (entry & PM_PFN) != zero_pfn : (entry & PM_EXCLUSIVE) != 0;
+}
+
+int64_t live_resident_bytes(struct target *t, uint64_t addr, uint64_t len)
+{
+	if (t->kind != TARGET_LIVE)
+		return -1;
+	struct live *l = t->priv;
+	uint64_t zero_pfn = zero_page_pfn(), entries[PAGEMAP_BATCH];
+	int64_t resident = 0;
+	for (uint64_t page = addr & ~4095ull; page < addr + len;) {
+		size_t got = pagemap_batch(l->pagemap_fd, page, addr + len, entries);
+		if (!got)
+			return -1;
+		for (size_t i = 0; i < got; i++)
+			resident += page_in_ram(entries[i], zero_pfn) ? 4096 : 0;
+		page += got * 4096;
+	}
+	return resident;
 }
 
 /* Mapping by mapping: sparse reads where memory is private and anonymous. */

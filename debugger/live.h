@@ -5,6 +5,7 @@
 #define STRAND_LIVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "target.h"
@@ -28,6 +29,10 @@ void live_emergency_detach(void);
  * the thread sees EINTR. fd_kind is the /proc/PID/fd link of the first argument
  * for read(2), to spot inotify descriptors. */
 bool syscall_returns_eintr_on_stop(long nr, const char *fd_link);
+
+/* Bytes of [addr, addr+len) resident in RAM, from /proc/PID/pagemap (not the
+ * shared zero page); -1 unknown, or not a live target. */
+int64_t live_resident_bytes(struct target *t, uint64_t addr, uint64_t len);
 
 /* A target over threads the caller already holds in ptrace-stops (strand run,
  * at the program's exit). Detaching lets them go on. */

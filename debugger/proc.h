@@ -65,5 +65,7 @@ struct unix_socket {
 };
 /* Returns the count (sorted by inode), or -1 when sock_diag is unavailable. */
 long unix_sockets_dump(struct unix_socket **out);
+/* The socket with that inode in a dump, or NULL. */
+const struct unix_socket *unix_socket_find(const struct unix_socket *v, long n, unsigned long inode);
 
 #endif

@@ -89,3 +89,9 @@ long unix_sockets_dump(struct unix_socket **out)
 	*out = v;
 	return (long)n;
 }
+
+const struct unix_socket *unix_socket_find(const struct unix_socket *v, long n, unsigned long inode)
+{
+	struct unix_socket key = { .inode = inode };
+	return n > 0 ? bsearch(&key, v, (size_t)n, sizeof(*v), by_inode) : NULL;
+}
