@@ -28,9 +28,9 @@ char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
 	return rest;
 }
 
-const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts)
+const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, bool retained)
 {
-	const struct reach *r = reach_get(s, opts);
+	const struct reach *r = retained ? reach_get_retained(s, opts) : reach_get(s, opts);
 	if (!r)
 		out_error(s->out, "%s", error_get());
 	return r;
@@ -73,14 +73,28 @@ static int by_bytes_ascending(const void *x, const void *y)
 	return (a->cls < b->cls) - (a->cls > b->cls);
 }
 
-static void build_records(struct session *s, const struct reach *r, struct records *rs, uint64_t *indirect_of)
+static bool wanted(enum leak_class c, const char *show)
+{
+	if (!strcmp(show, "all"))
+		return true;
+	if (c == CLASS_REACHABLE)
+		return !strcmp(show, "reachable");
+	return c == CLASS_DEFINITE || c == CLASS_POSSIBLE;
+}
+
+/* The loss records of the classes shown; a definitely lost block brings the
+ * bytes of the indirectly lost blocks it leads. */
+static void build_records(struct session *s, const struct reach *r, const char *show, struct records *rs)
 {
 	const struct heap *h = r->heap;
-	for (size_t i = 0; i < h->n; i++)
-		if (r->cls[i] == CLASS_INDIRECT && r->leader[i] != UINT32_MAX)
-			indirect_of[r->leader[i]] += heap_usable(&h->blocks[i]);
-	for (size_t i = 0; i < h->n && !session_interrupted(); i++) {
-		if (r->cls[i] == CLASS_NONE)
+	uint64_t *indirect_of = xcalloc(r->nlost ? r->nlost : 1, sizeof(*indirect_of));
+	for (size_t k = 0; k < r->nlost; k++)
+		if (r->lost_leader[k] != k)
+			indirect_of[r->lost_leader[k]] += heap_usable(&h->blocks[r->lost[k]]);
+	for (size_t i = 0, k = 0; i < h->n && !session_interrupted(); i++) {
+		while (k < r->nlost && r->lost[k] < i)
+			k++;
+		if (r->cls[i] == CLASS_NONE || !wanted((enum leak_class)r->cls[i], show))
 			continue;
 		const struct heap_block *b = &h->blocks[i];
 		char *type = heap_block_type(s, b);
@@ -88,10 +102,12 @@ static void build_records(struct session *s, const struct reach *r, struct recor
 		free(type);
 		rec->blocks++;
 		rec->bytes += heap_usable(b);
-		rec->indirect_bytes += indirect_of[i];
+		if (k < r->nlost && r->lost[k] == i)
+			rec->indirect_bytes += indirect_of[k];
 		if (rec->nsamples < 4)
 			rec->samples[rec->nsamples++] = (uint32_t)i;
 	}
+	free(indirect_of);
 	qsort(rs->v, rs->n, sizeof(*rs->v), by_bytes_ascending);
 }
 
@@ -174,15 +190,6 @@ static void out_record(struct session *s, const struct reach *r, const struct re
 	out_obj_end(o);
 }
 
-static bool wanted(enum leak_class c, const char *show)
-{
-	if (!strcmp(show, "all"))
-		return true;
-	if (c == CLASS_REACHABLE)
-		return !strcmp(show, "reachable");
-	return c == CLASS_DEFINITE || c == CLASS_POSSIBLE;
-}
-
 int cmd_leaks(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
@@ -209,7 +216,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 	free(argv);
 	if (rc)
 		return rc;
-	const struct reach *r = reach_or_error(s, &opts);
+	const struct reach *r = reach_or_error(s, &opts, false);
 	if (!r)
 		return -1;
 	if (r->warning)
@@ -239,23 +246,15 @@ int cmd_leaks(struct session *s, const struct args *a)
 	out_obj_end(o);
 
 	struct records rs = { 0 };
-	uint64_t *indirect_of = xcalloc(h->n ? h->n : 1, sizeof(*indirect_of));
-	build_records(s, r, &rs, indirect_of);
-	free(indirect_of);
-	size_t shown = 0, total = 0;
-	for (size_t i = 0; i < rs.n; i++)
-		total += wanted(rs.v[i].cls, show);
+	build_records(s, r, show, &rs);
+	size_t shown = 0, total = rs.n;
 	out_list(o, "records");
-	for (size_t i = 0, number = 0; i < rs.n; i++) {
-		if (!wanted(rs.v[i].cls, show))
-			continue;
-		number++;
-		if (!limit || number + (size_t)limit > total) {
+	for (size_t i = 0; i < rs.n; i++)
+		if (!limit || i + 1 + (size_t)limit > total) {
 			out_text(o, "\n");
-			out_record(s, r, &rs.v[i], number, total);
+			out_record(s, r, &rs.v[i], i + 1, total);
 			shown++;
 		}
-	}
 	out_list_end(o);
 	for (size_t i = 0; i < rs.n; i++)
 		free(rs.v[i].type);

@@ -141,7 +141,7 @@ int cmd_why(struct session *s, const struct args *a)
 	free(argv);
 	if (!ok)
 		return -1;
-	const struct reach *r = reach_or_error(s, &opts);
+	const struct reach *r = reach_or_error(s, &opts, true);
 	if (!r)
 		return -1;
 	const struct heap_block *blk = heap_find(r->heap, addr);
@@ -169,7 +169,7 @@ int cmd_why(struct session *s, const struct args *a)
 	if (!n) {
 		if (r->cls[b] == CLASS_INDIRECT)
 			out_text(o, "No root reaches it; the definitely lost block 0x%" PRIx64 " points to it.\n",
-				 r->heap->blocks[r->leader[b]].addr);
+				 r->heap->blocks[reach_leader(r, b)].addr);
 		else if (r->cls[b] != CLASS_NONE)
 			out_text(o, "No root and no other block points to it.\n");
 		out_null(o, "root");

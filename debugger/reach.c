@@ -16,8 +16,6 @@
 #define TCB_GUESS 4096       /* the thread descriptor's size when no runtime plugin knows it */
 #define SCAN_CHUNK (1u << 20)
 
-enum { MARK_START = 1, MARK_ANY = 2 };
-
 static const char *const class_names[] = { "definitely lost", "indirectly lost", "possibly lost", "still reachable",
 					    "none" };
 static const char *const kind_names[] = { "registers", "stack", "tls", "globals", "anon" };
@@ -34,12 +32,13 @@ const char *root_kind_name(enum root_kind k)
 
 /* ---- pointers into blocks ---- */
 
-/* A run of blocks without big gaps, with the first block that reaches into
- * each of its pages: a pointer's block is found in a handful of steps. */
+/* A run of blocks without big gaps, cut in slots of 2^shift bytes, each
+ * with the first block that reaches into it: a pointer's block is among the
+ * few that start in its slot, or the one reaching in from before. */
 struct region {
-	uint64_t base, end;   /* base page-aligned */
+	uint64_t base, end;   /* base aligned to a slot */
 	uint32_t first_block, end_block;
-	uint32_t *page_first; /* per page */
+	uint32_t *slot_first; /* per slot, and one past the end */
 };
 
 struct scanner {
@@ -47,7 +46,8 @@ struct scanner {
 	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
 	struct region *regions;
 	size_t nregions;
-	size_t edge_cap, root_cap, group_cap;
+	unsigned shift;  /* log2 of the slot size */
+	size_t root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
 	const struct strand_runtime *runtime; /* the thread-runtime plugin, NULL if none */
@@ -64,75 +64,100 @@ static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 
 #define REGION_GAP (1u << 20)
 
+static uint64_t block_end(const struct heap_block *b)
+{
+	return b->addr + heap_usable(b);
+}
+
+/* Slots of about two blocks each on average: an index of 2 to 4 bytes a
+ * block, and one or two blocks to look at for a pointer. */
+static void index_regions(struct scanner *sc)
+{
+	const struct heap *h = sc->r->heap;
+	uint64_t span = 0;
+	for (size_t i = 0; i < sc->nregions; i++)
+		span += sc->regions[i].end - sc->regions[i].base;
+	sc->shift = 4;
+	while (sc->shift < 30 && ((uint64_t)1 << sc->shift) * h->n < 2 * span)
+		sc->shift++;
+	for (size_t i = 0; i < sc->nregions; i++) {
+		struct region *rg = &sc->regions[i];
+		rg->base &= ~(((uint64_t)1 << sc->shift) - 1);
+		size_t nslots = (size_t)((rg->end - rg->base) >> sc->shift) + 1;
+		rg->slot_first = xcalloc_big(nslots + 1, sizeof(uint32_t));
+		size_t k = rg->first_block;
+		for (size_t p = 0; p <= nslots; p++) {
+			uint64_t slot = rg->base + ((uint64_t)p << sc->shift);
+			while (k < rg->end_block && block_end(&h->blocks[k]) <= slot)
+				k++;
+			rg->slot_first[p] = (uint32_t)k;
+		}
+	}
+}
+
 static void build_regions(struct scanner *sc)
 {
 	const struct heap *h = sc->r->heap;
 	size_t cap = 0;
 	for (size_t i = 0; i < h->n;) {
 		size_t j = i + 1;
-		uint64_t end = h->blocks[i].addr + heap_usable(&h->blocks[i]);
+		uint64_t end = block_end(&h->blocks[i]);
 		while (j < h->n && h->blocks[j].addr < end + REGION_GAP) {
-			uint64_t e = h->blocks[j].addr + heap_usable(&h->blocks[j]);
-			end = e > end ? e : end;
+			end = block_end(&h->blocks[j]) > end ? block_end(&h->blocks[j]) : end;
 			j++;
 		}
 		GROW(sc->regions, cap, sc->nregions + 1);
-		struct region *rg = &sc->regions[sc->nregions++];
-		rg->base = h->blocks[i].addr & ~0xfffull;
-		rg->end = end;
-		rg->first_block = (uint32_t)i;
-		rg->end_block = (uint32_t)j;
-		size_t npages = (size_t)((end - rg->base + 4095) >> 12);
-		rg->page_first = xmalloc((npages + 1) * sizeof(uint32_t));
-		size_t k = i;
-		for (size_t p = 0; p <= npages; p++) {
-			uint64_t page = rg->base + ((uint64_t)p << 12);
-			while (k < j && h->blocks[k].addr + heap_usable(&h->blocks[k]) <= page)
-				k++;
-			rg->page_first[p] = (uint32_t)k;
-		}
+		sc->regions[sc->nregions++] = (struct region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, NULL };
 		i = j;
 	}
+	index_regions(sc);
 }
 
 static void free_regions(struct scanner *sc)
 {
 	for (size_t i = 0; i < sc->nregions; i++)
-		free(sc->regions[i].page_first);
+		free(sc->regions[i].slot_first);
 	free(sc->regions);
 }
 
 /* The used block a word points into (index), or UNDEF. */
-static uint32_t target_block(const struct scanner *sc, uint64_t v, uint32_t *offset)
+static inline uint32_t target_block(const struct scanner *sc, uint64_t v, uint32_t *offset)
 {
 	if (v < sc->lo || v >= sc->hi)
 		return UNDEF;
-	size_t lo = 0, hi = sc->nregions;
-	while (lo < hi) { /* the last region starting at or before v */
-		size_t mid = (lo + hi) / 2;
-		if (sc->regions[mid].base <= v)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const struct region *rg = sc->regions;
+	if (sc->nregions > 1) {
+		size_t lo = 0, hi = sc->nregions;
+		while (lo < hi) { /* the last region starting at or before v */
+			size_t mid = (lo + hi) / 2;
+			if (sc->regions[mid].base <= v)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!lo)
+			return UNDEF;
+		rg = &sc->regions[lo - 1];
 	}
-	if (!lo || v >= sc->regions[lo - 1].end)
+	if (v >= rg->end)
 		return UNDEF;
-	const struct region *rg = &sc->regions[lo - 1];
-	size_t p = (size_t)((v - rg->base) >> 12);
+	size_t p = (size_t)((v - rg->base) >> sc->shift);
 	const struct heap_block *blocks = sc->r->heap->blocks;
-	/* The last block starting at or before v, among those reaching this page. */
-	size_t a = rg->page_first[p], b = rg->page_first[p + 1] + 1;
+	/* The last block starting at or before v, among those reaching this slot. */
+	size_t a = rg->slot_first[p], b = rg->slot_first[p + 1] + 1;
 	if (b > rg->end_block)
 		b = rg->end_block;
-	while (a + 1 < b) {
+	while (b - a > 4) {
 		size_t mid = (a + b) / 2;
 		if (blocks[mid].addr <= v)
 			a = mid;
 		else
 			b = mid;
 	}
+	while (a + 1 < b && blocks[a + 1].addr <= v)
+		a++;
 	const struct heap_block *blk = &blocks[a];
-	if (blk->addr > v || v >= blk->addr + heap_usable(blk) || blk->state != STRAND_USED)
+	if (blk->addr > v || v >= block_end(blk) || blk->state != STRAND_USED)
 		return UNDEF;
 	*offset = (uint32_t)(v - blk->addr);
 	return (uint32_t)a;
@@ -154,35 +179,32 @@ static uint32_t add_group(struct scanner *sc, enum root_kind kind, int thread, u
 	return (uint32_t)r->ngroups++;
 }
 
-/* Every word of buf (len bytes from addr) that points into a used block. */
-static void scan_words(struct scanner *sc, const uint8_t *buf, size_t len, uint64_t addr, bool unaligned,
-		       void (*found)(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg),
-		       void *arg)
+/* Where the next piece of a long read starts: unaligned words may straddle
+ * pieces, so those overlap by 7 bytes. */
+static uint64_t piece_step(const struct scanner *sc)
 {
-	size_t step = unaligned ? 1 : 8;
-	for (size_t i = 0; i + 8 <= len; i += step) {
-		uint64_t v;
-		memcpy(&v, buf + i, 8);
-		uint32_t off, b = target_block(sc, v, &off);
-		if (b != UNDEF)
-			found(sc, addr + i, b, off, arg);
-	}
+	return sc->r->opts.unaligned ? SCAN_CHUNK - 7 : SCAN_CHUNK;
 }
 
-static void found_root(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg)
-{
-	add_root(sc, where, (uint32_t)(uintptr_t)arg, block, off);
-}
-
+/* Every word of [start, end) that points into a used block is a root of group. */
 static void scan_region(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
 {
 	uint8_t *buf = xmalloc(SCAN_CHUNK);
+	size_t step = sc->r->opts.unaligned ? 1 : 8;
 	start &= ~7ull;
-	for (uint64_t a = start; a < end && !session_interrupted(); a += SCAN_CHUNK) {
+	for (uint64_t a = start; a < end && !session_interrupted(); a += piece_step(sc)) {
 		size_t want = end - a < SCAN_CHUNK ? (size_t)(end - a) : SCAN_CHUNK;
 		size_t got = target_read(s->target, a, buf, want);
 		sc->r->scanned_bytes += got;
-		scan_words(sc, buf, got, a, sc->r->opts.unaligned, found_root, (void *)(uintptr_t)group);
+		for (size_t i = 0; i + 8 <= got; i += step) {
+			uint64_t v;
+			memcpy(&v, buf + i, 8);
+			uint32_t off, b = target_block(sc, v, &off);
+			if (b != UNDEF)
+				add_root(sc, a + i, group, b, off);
+		}
+		if (want < SCAN_CHUNK)
+			break;
 	}
 	free(buf);
 }
@@ -397,22 +419,35 @@ static void root_anon(struct session *s, struct scanner *sc)
 
 /* ---- the graph between blocks ---- */
 
-static void found_edge(struct scanner *sc, uint64_t where, uint32_t block, uint32_t off, void *arg)
+/* The words of block src (len bytes of it in buf) that point into other
+ * used blocks, appended to the edges. */
+static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
 {
 	struct reach *r = sc->r;
-	uint32_t src = (uint32_t)(uintptr_t)arg;
-	(void)where;
-	if (block == src)
-		return; /* a block pointing to itself keeps nothing alive */
-	if (r->nedges == sc->edge_cap) {
-		size_t cap = sc->edge_cap;
-		GROW(r->edge_dst, cap, r->nedges + 1);
-		cap = sc->edge_cap;
-		GROW(r->edge_off, cap, r->nedges + 1);
-		sc->edge_cap = cap;
+	size_t step = r->opts.unaligned ? 1 : 8, n = r->nedges;
+	for (size_t i = 0; i + 8 <= len; i += step) {
+		uint64_t v;
+		memcpy(&v, buf + i, 8);
+		uint32_t off, b = target_block(sc, v, &off);
+		if (b != UNDEF && b != src) { /* a block pointing to itself keeps nothing alive */
+			r->edge_dst[n] = b;
+			r->edge_off[n++] = off;
+		}
 	}
-	r->edge_dst[r->nedges] = block;
-	r->edge_off[r->nedges++] = off;
+	r->scanned_bytes += len;
+	r->nedges = n;
+}
+
+/* Room for every word of every used block: the edges can never outgrow it. */
+static size_t max_edges(const struct reach *r)
+{
+	size_t words = 0;
+	for (size_t i = 0; i < r->heap->n; i++) {
+		uint64_t len = heap_usable(&r->heap->blocks[i]);
+		if (r->heap->blocks[i].state == STRAND_USED && len >= 8)
+			words += r->opts.unaligned ? len - 7 : len / 8;
+	}
+	return words;
 }
 
 /* Each used block's words, read a megabyte of heap at a time. */
@@ -423,6 +458,9 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 	uint8_t *win = xmalloc(SCAN_CHUNK);
 	uint64_t win_base = 0, win_len = 0;
 	r->row = xcalloc_big(h->n + 1, sizeof(*r->row));
+	r->edge_cap = max_edges(r);
+	r->edge_dst = xreserve(r->edge_cap, sizeof(*r->edge_dst));
+	r->edge_off = xreserve(r->edge_cap, sizeof(*r->edge_off));
 	for (size_t i = 0; i < h->n; i++) {
 		const struct heap_block *b = &h->blocks[i];
 		r->row[i] = (uint32_t)r->nedges;
@@ -436,23 +474,18 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 			win_len = target_read(s->target, b->addr, win, SCAN_CHUNK);
 		}
 		if (len <= SCAN_CHUNK && b->addr + len <= win_base + win_len) {
-			scan_words(sc, win + (b->addr - win_base), (size_t)len, b->addr, r->opts.unaligned, found_edge,
-				   (void *)(uintptr_t)i);
-			r->scanned_bytes += len;
+			scan_block_words(sc, (uint32_t)i, win + (b->addr - win_base), (size_t)len);
 			continue;
 		}
-		/* A big block (or one the window cannot hold): read it in pieces
-		 * that overlap by 7 bytes so no unaligned word is missed. */
-		uint8_t *buf = xmalloc(SCAN_CHUNK);
-		for (uint64_t off = 0; off < len; off += SCAN_CHUNK - 8) {
+		/* A big block, or one the window cannot hold: piece by piece. */
+		for (uint64_t off = 0; off < len; off += piece_step(sc)) {
 			size_t want = len - off < SCAN_CHUNK ? (size_t)(len - off) : SCAN_CHUNK;
-			size_t got = target_read(s->target, b->addr + off, buf, want);
-			scan_words(sc, buf, got, b->addr + off, r->opts.unaligned, found_edge, (void *)(uintptr_t)i);
-			r->scanned_bytes += got;
+			size_t got = target_read(s->target, b->addr + off, win, want);
+			scan_block_words(sc, (uint32_t)i, win, got);
 			if (want < SCAN_CHUNK)
 				break;
 		}
-		free(buf);
+		win_len = 0;
 	}
 	r->row[h->n] = (uint32_t)r->nedges;
 	progress_done();
@@ -461,78 +494,87 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 
 /* ---- classes ---- */
 
-static void bfs(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *queue, size_t qn, bool start_only)
+/* Marks in cls while classes are worked out: START for blocks reached through
+ * start pointers alone, ANY for blocks reached at all, INTERIOR for the
+ * targets of interior pointers, which the second pass starts from. */
+enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4 };
+
+/* Marks bit in every block reachable from the blocks on the stack (marked
+ * already), depth first: a list is followed node after node, which keeps
+ * the walk in nearby memory. start_only follows start pointers alone and
+ * marks the targets of interior ones MARK_INTERIOR. */
+static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *stack, size_t sp, bool start_only)
 {
-	for (size_t qi = 0; qi < qn; qi++) {
-		uint32_t u = queue[qi];
+	while (sp) {
+		uint32_t u = stack[--sp];
 		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
 			uint32_t v = r->edge_dst[e];
-			if ((mark[v] & bit) || (start_only && r->edge_off[e] > HEADER_SLACK))
-				continue;
-			mark[v] |= bit;
-			queue[qn++] = v;
+			if (start_only && r->edge_off[e] > HEADER_SLACK)
+				mark[v] |= MARK_INTERIOR;
+			else if (!(mark[v] & bit))
+				mark[v] |= bit | MARK_ANY, stack[sp++] = v;
 		}
 	}
 }
 
-static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *queue)
+/* Reachable through start pointers (START), then from whatever an interior
+ * pointer of a reached block or a root hits (ANY). A block is pushed only
+ * when first marked, so the stack never holds more than every block. */
+static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *stack)
 {
-	size_t qn = 0;
+	size_t sp = 0;
 	for (size_t i = 0; i < r->nroots; i++) {
 		uint32_t b = r->roots[i].block;
-		if (r->roots[i].offset <= HEADER_SLACK && !(mark[b] & MARK_START)) {
-			mark[b] |= MARK_START;
-			queue[qn++] = b;
-		}
+		if (r->roots[i].offset > HEADER_SLACK)
+			mark[b] |= MARK_INTERIOR;
+		else if (!(mark[b] & MARK_START))
+			mark[b] |= MARK_START | MARK_ANY, stack[sp++] = b;
 	}
-	bfs(r, mark, MARK_START, queue, qn, true);
-	qn = 0;
+	mark_from(r, mark, MARK_START, stack, sp, true);
+	sp = 0;
 	for (size_t i = 0; i < r->heap->n; i++)
-		if (mark[i] & MARK_START)
-			mark[i] |= MARK_ANY, queue[qn++] = (uint32_t)i;
-	for (size_t i = 0; i < r->nroots; i++) {
-		uint32_t b = r->roots[i].block;
-		if (!(mark[b] & MARK_ANY))
-			mark[b] |= MARK_ANY, queue[qn++] = b;
-	}
-	bfs(r, mark, MARK_ANY, queue, qn, false);
+		if ((mark[i] & (MARK_INTERIOR | MARK_ANY)) == MARK_INTERIOR)
+			mark[i] |= MARK_ANY, stack[sp++] = (uint32_t)i;
+	mark_from(r, mark, MARK_ANY, stack, sp, false);
 }
+
+/* The lost blocks, numbered 0..nlost-1 in address order, and their graph. */
+struct lost_graph {
+	const struct reach *r;
+	const uint32_t *block; /* lost number -> block */
+	const uint32_t *id;    /* block -> lost number (lost blocks' entries only) */
+};
 
 /* Tarjan's strongly connected components over the lost blocks, without
- * recursion. scc[v] gets a component id; returns the number of components.
- * index[] holds visit order + 1 so that zeroed (untouched) memory means
- * "not visited": only the lost blocks' entries are ever touched. */
-static uint32_t lost_components(const struct reach *r, uint32_t *scc)
+ * recursion: comp[k] gets a component id; returns the number of components.
+ * index[] holds visit order + 1 so that zero means "not visited". */
+static uint32_t lost_components(const struct lost_graph *g, size_t nlost, uint32_t *comp)
 {
-	size_t n = r->heap->n;
-	uint32_t *index = xcalloc_big(n, sizeof(*index)), *low = xcalloc_big(n, sizeof(*low));
-	uint32_t *edge_at = xcalloc_big(n, sizeof(*edge_at));
-	uint32_t *stack = NULL, *call = NULL;
-	size_t stack_cap = 0, call_cap = 0;
-	uint8_t *on_stack = xcalloc_big(n, 1);
+	const struct reach *r = g->r;
+	uint32_t *index = xcalloc_big(nlost, sizeof(*index)), *low = xcalloc_big(nlost, sizeof(*low));
+	uint32_t *edge_at = xcalloc_big(nlost, sizeof(*edge_at));
+	uint32_t *stack = xcalloc_big(nlost, sizeof(*stack)), *call = xcalloc_big(nlost, sizeof(*call));
+	uint8_t *on_stack = xcalloc_big(nlost, 1);
 	uint32_t counter = 1, ncomp = 0;
 	size_t sp = 0, cp = 0;
-	for (size_t root = 0; root < n; root++) {
-		if (r->cls[root] != CLASS_DEFINITE || index[root])
+	for (uint32_t root = 0; root < nlost; root++) {
+		if (index[root])
 			continue;
-		GROW(call, call_cap, cp + 1);
-		GROW(stack, stack_cap, sp + 1);
-		call[cp++] = (uint32_t)root;
+		call[cp++] = root;
 		index[root] = low[root] = counter++;
-		edge_at[root] = r->row[root];
-		stack[sp++] = (uint32_t)root;
+		edge_at[root] = r->row[g->block[root]];
+		stack[sp++] = root;
 		on_stack[root] = 1;
 		while (cp) {
-			uint32_t u = call[cp - 1];
-			if (edge_at[u] < r->row[u + 1]) {
-				uint32_t v = r->edge_dst[edge_at[u]++];
-				if (r->cls[v] != CLASS_DEFINITE)
+			uint32_t u = call[cp - 1], ub = g->block[u];
+			if (edge_at[u] < r->row[ub + 1]) {
+				uint32_t vb = r->edge_dst[edge_at[u]++];
+				if (r->cls[vb] != CLASS_DEFINITE)
 					continue;
+				uint32_t v = g->id[vb];
 				if (!index[v]) {
-					GROW(call, call_cap, cp + 1);
-					GROW(stack, stack_cap, sp + 1);
 					index[v] = low[v] = counter++;
-					edge_at[v] = r->row[v];
+					edge_at[v] = r->row[vb];
 					stack[sp++] = v;
 					on_stack[v] = 1;
 					call[cp++] = v;
@@ -549,7 +591,7 @@ static uint32_t lost_components(const struct reach *r, uint32_t *scc)
 				do {
 					v = stack[--sp];
 					on_stack[v] = 0;
-					scc[v] = ncomp;
+					comp[v] = ncomp;
 				} while (v != u);
 				ncomp++;
 			}
@@ -557,83 +599,109 @@ static uint32_t lost_components(const struct reach *r, uint32_t *scc)
 	}
 	free(index);
 	free(low);
+	free(edge_at);
 	free(stack);
 	free(call);
-	free(edge_at);
 	free(on_stack);
 	return ncomp;
 }
 
+/* The leaders: a lost component no other lost block points to is led by its
+ * lowest block (blocks are numbered in address order: the first seen). */
+static void find_leaders(const struct lost_graph *g, size_t nlost, const uint32_t *comp, uint32_t ncomp,
+			 uint32_t *leader)
+{
+	const struct reach *r = g->r;
+	uint8_t *entered = xcalloc(ncomp ? ncomp : 1, 1);
+	uint32_t *first = xmalloc((ncomp ? ncomp : 1) * sizeof(*first));
+	for (size_t k = 0; k < nlost; k++)
+		for (uint32_t e = r->row[g->block[k]]; e < r->row[g->block[k] + 1]; e++) {
+			uint32_t vb = r->edge_dst[e];
+			if (r->cls[vb] == CLASS_DEFINITE && comp[g->id[vb]] != comp[k])
+				entered[comp[g->id[vb]]] = 1;
+		}
+	for (uint32_t c = 0; c < ncomp; c++)
+		first[c] = UNDEF;
+	for (size_t k = 0; k < nlost; k++) {
+		if (first[comp[k]] == UNDEF)
+			first[comp[k]] = (uint32_t)k;
+		leader[k] = !entered[comp[k]] && first[comp[k]] == k ? (uint32_t)k : UNDEF;
+	}
+	free(entered);
+	free(first);
+}
+
 /* valgrind's rule for lost blocks: those no other lost block points to are
  * definitely lost; a lost cycle nothing else points to gets its lowest address
- * as leader; everything the leaders reach is indirectly lost. */
-static void classify_lost(struct reach *r, uint32_t *queue)
+ * as leader; everything the leaders reach is indirectly lost, and counted
+ * under the leader that reaches it first. id is scratch for every block. */
+static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 {
-	size_t n = r->heap->n;
-	uint32_t *scc = xcalloc_big(n, sizeof(*scc));
-	uint32_t ncomp = lost_components(r, scc);
-	uint8_t *entered = xcalloc(ncomp ? ncomp : 1, 1);
-	uint32_t *leader_of = xmalloc((ncomp ? ncomp : 1) * sizeof(*leader_of));
-	for (size_t u = 0; u < n; u++)
-		if (r->cls[u] == CLASS_DEFINITE)
-			for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-				uint32_t v = r->edge_dst[e];
-				if (r->cls[v] == CLASS_DEFINITE && scc[v] != scc[u])
-					entered[scc[v]] = 1;
-			}
-	for (uint32_t c = 0; c < ncomp; c++)
-		leader_of[c] = UNDEF;
-	for (size_t u = 0; u < n; u++) /* blocks are in address order: the first is the lowest */
-		if (r->cls[u] == CLASS_DEFINITE && !entered[scc[u]] && leader_of[scc[u]] == UNDEF)
-			leader_of[scc[u]] = (uint32_t)u;
+	uint32_t *block = xmalloc((nlost ? nlost : 1) * sizeof(*block));
+	for (size_t i = 0, k = 0; i < r->heap->n; i++)
+		if (r->cls[i] == CLASS_DEFINITE)
+			id[i] = (uint32_t)k, block[k++] = (uint32_t)i;
+	struct lost_graph g = { r, block, id };
+	uint32_t *comp = xmalloc((nlost ? nlost : 1) * sizeof(*comp));
+	uint32_t ncomp = lost_components(&g, nlost, comp);
+	uint32_t *leader = xmalloc((nlost ? nlost : 1) * sizeof(*leader));
+	find_leaders(&g, nlost, comp, ncomp, leader);
+	uint32_t *queue = comp; /* done with the components */
 	size_t qn = 0;
-	for (size_t u = 0; u < n; u++) {
-		if (r->cls[u] != CLASS_DEFINITE)
-			continue;
-		if (leader_of[scc[u]] == u) {
-			queue[qn++] = (uint32_t)u;
-			r->leader[u] = (uint32_t)u;
-		} else {
-			r->cls[u] = CLASS_INDIRECT;
-		}
-	}
+	for (size_t k = 0; k < nlost; k++)
+		if (leader[k] == k)
+			queue[qn++] = (uint32_t)k;
 	for (size_t qi = 0; qi < qn; qi++) {
 		uint32_t u = queue[qi];
-		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			uint32_t v = r->edge_dst[e];
-			if (r->cls[v] == CLASS_INDIRECT && r->leader[v] == UNDEF) {
-				r->leader[v] = r->leader[u];
-				queue[qn++] = v;
+		for (uint32_t e = r->row[block[u]]; e < r->row[block[u] + 1]; e++) {
+			uint32_t vb = r->edge_dst[e];
+			if (r->cls[vb] == CLASS_DEFINITE && leader[id[vb]] == UNDEF) {
+				leader[id[vb]] = leader[u];
+				queue[qn++] = id[vb];
 			}
 		}
 	}
-	free(scc);
-	free(entered);
-	free(leader_of);
+	for (size_t k = 0; k < nlost; k++)
+		if (leader[k] != k)
+			r->cls[block[k]] = CLASS_INDIRECT;
+	free(comp);
+	r->lost = block;
+	r->lost_leader = leader;
+	r->nlost = nlost;
 }
 
 static void classify(struct reach *r)
 {
 	size_t n = r->heap->n;
-	uint8_t *mark = xcalloc_big(n, 1);
-	uint32_t *queue = xcalloc_big(n, sizeof(*queue));
-	mark_reachable(r, mark, queue);
-	r->cls = xcalloc_big(n, 1);
-	r->leader = xcalloc_big(n, sizeof(*r->leader));
+	uint8_t *cls = r->cls = xcalloc_big(n, 1);
+	uint32_t *scratch = xcalloc_big(n, sizeof(*scratch));
+	mark_reachable(r, cls, scratch);
+	size_t nlost = 0;
 	for (size_t i = 0; i < n; i++) {
-		r->leader[i] = UNDEF;
 		if (r->heap->blocks[i].state != STRAND_USED)
-			r->cls[i] = CLASS_NONE;
-		else if (mark[i] & MARK_START)
-			r->cls[i] = CLASS_REACHABLE;
-		else if (mark[i] & MARK_ANY)
-			r->cls[i] = CLASS_POSSIBLE;
+			cls[i] = CLASS_NONE;
+		else if (cls[i] & MARK_START)
+			cls[i] = CLASS_REACHABLE;
+		else if (cls[i] & MARK_ANY)
+			cls[i] = CLASS_POSSIBLE;
 		else
-			r->cls[i] = CLASS_DEFINITE; /* lost, until classify_lost splits it */
+			cls[i] = CLASS_DEFINITE, nlost++; /* lost, until classify_lost splits it */
 	}
-	classify_lost(r, queue);
-	free(mark);
-	free(queue);
+	classify_lost(r, nlost, scratch);
+	free(scratch);
+}
+
+uint32_t reach_leader(const struct reach *r, uint32_t b)
+{
+	size_t lo = 0, hi = r->nlost;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->lost[mid] < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < r->nlost && r->lost[lo] == b && r->lost_leader[lo] != UNDEF ? r->lost[r->lost_leader[lo]] : UNDEF;
 }
 
 /* ---- dominators ---- */
@@ -728,9 +796,12 @@ static void dominators(struct reach *r)
 	for (uint32_t i = 0; i < nnodes; i++)
 		r->idom[i] = UNDEF;
 	r->idom[g.vroot] = g.vroot;
-	bool changed = true;
-	for (int round = 0; changed && round < 1000; round++) {
-		changed = false;
+	/* Without a cycle, every predecessor of a node comes before it in reverse
+	 * postorder and one round is final; a cycle takes rounds until nothing
+	 * changes. */
+	bool changed = true, cyclic = true;
+	for (int round = 0; changed && cyclic && round < 1000; round++) {
+		changed = cyclic = false;
 		for (size_t k = 0; k < reached; k++) {
 			uint32_t u = order[k];
 			if (r->idom[u] == UNDEF)
@@ -739,6 +810,7 @@ static void dominators(struct reach *r)
 				uint32_t v = succ(&g, u, i);
 				if (v == g.vroot)
 					continue;
+				cyclic |= rpo_num[v] <= k;
 				uint32_t d = r->idom[v] == UNDEF ? u : intersect(r->idom, rpo_num, u, r->idom[v]);
 				if (d != r->idom[v]) {
 					r->idom[v] = d;
@@ -857,7 +929,6 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	scan_blocks(s, &sc);
 	free_regions(&sc);
 	classify(r);
-	dominators(r);
 	warn_partial_registers(s, r);
 	r->seconds = now_seconds() - start;
 	return r;
@@ -872,10 +943,11 @@ void reach_free(struct reach *r)
 	free(r->groups);
 	free(r->roots);
 	free(r->row);
-	free(r->edge_dst);
-	free(r->edge_off);
+	xunreserve(r->edge_dst, r->edge_cap, sizeof(*r->edge_dst));
+	xunreserve(r->edge_off, r->edge_cap, sizeof(*r->edge_off));
 	free(r->cls);
-	free(r->leader);
+	free(r->lost);
+	free(r->lost_leader);
 	free(r->idom);
 	free(r->retained);
 	free(r->retained_blocks);
@@ -946,6 +1018,14 @@ const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
 	}
 	if (!s->reach)
 		s->reach = reach_build(s, opts);
+	return s->reach;
+}
+
+const struct reach *reach_get_retained(struct session *s, const struct reach_opts *opts)
+{
+	reach_get(s, opts);
+	if (s->reach && !s->reach->idom)
+		dominators(s->reach);
 	return s->reach;
 }
 

@@ -57,17 +57,22 @@ struct reach {
 	/* The graph: block i's pointers are edges[row[i] .. row[i+1]), each the
 	 * target block and the offset it hits. */
 	uint32_t *row;        /* heap->n + 1 */
-	uint32_t *edge_dst, *edge_off;
-	size_t nedges;
+	uint32_t *edge_dst, *edge_off; /* reserved for edge_cap edges (xreserve) */
+	size_t nedges, edge_cap;
 	struct root_group *groups;
 	size_t ngroups;
 	struct root_edge *roots;
 	size_t nroots;
 	uint8_t *cls;         /* enum leak_class per block (CLASS_NONE: not a used block) */
-	uint32_t *leader;     /* indirect blocks: the definitely lost block that reaches them */
+	/* The lost blocks (definitely and indirectly), in address order, and for
+	 * each the index in lost of its leader: the definitely lost block that
+	 * reaches it (itself for a definitely lost block). */
+	uint32_t *lost, *lost_leader;
+	size_t nlost;
 	/* Dominator tree over the virtual root, the root groups and reachable
 	 * blocks: node ids are block indices, then heap->n + group index, then the
-	 * virtual root. idom of an unreachable block is UINT32_MAX. */
+	 * virtual root. idom of an unreachable block is UINT32_MAX. NULL until
+	 * reach_get_retained. */
 	uint32_t *idom;
 	uint64_t *retained;   /* usable bytes each node keeps alive (blocks, then groups) */
 	uint32_t *retained_blocks;
@@ -81,8 +86,11 @@ struct reach {
  * is no heap. */
 struct reach *reach_build(struct session *s, const struct reach_opts *opts);
 void reach_free(struct reach *r);
-/* The session's reachability for these options, built on first use. */
+/* The session's reachability for these options, built on first use: the
+ * graph and the classes. reach_get_retained adds the dominator tree (idom,
+ * retained, retained_blocks), which leak classes do not need. */
 const struct reach *reach_get(struct session *s, const struct reach_opts *opts);
+const struct reach *reach_get_retained(struct session *s, const struct reach_opts *opts);
 
 static inline uint32_t reach_virtual_root(const struct reach *r)
 {
@@ -93,6 +101,10 @@ static inline uint32_t reach_virtual_root(const struct reach *r)
  * then the blocks from the first after the root to b. Returns the number of
  * blocks in path (malloc'd in *path), 0 when b is unreachable. */
 size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t **path);
+
+/* The definitely lost block that leads lost block b (b itself when b is
+ * definitely lost), UINT32_MAX when b is not lost. */
+uint32_t reach_leader(const struct reach *r, uint32_t b);
 
 const char *leak_class_name(enum leak_class c);
 const char *root_kind_name(enum root_kind k);

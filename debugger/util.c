@@ -93,6 +93,22 @@ void advise_huge_pages(void *p, size_t len)
 		madvise((void *)start, end - start, MADV_HUGEPAGE);
 }
 
+void *xreserve(size_t count, size_t size)
+{
+	size_t len = (count ? count : 1) * size;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		out_of_memory(len);
+	advise_huge_pages(p, len);
+	return p;
+}
+
+void xunreserve(void *p, size_t count, size_t size)
+{
+	if (p)
+		munmap(p, (count ? count : 1) * size);
+}
+
 void *xcalloc_big(size_t count, size_t size)
 {
 	void *p = xcalloc(count ? count : 1, size);

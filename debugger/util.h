@@ -17,6 +17,12 @@ void *xrealloc(void *p, size_t n);
  * come as huge pages (hundreds of times fewer page faults). */
 void *xcalloc_big(size_t count, size_t size);
 void advise_huge_pages(void *p, size_t len);
+/* Address space for an array that may need count elements but whose final
+ * size is not known: pages cost RAM only once written, and the array never
+ * moves or is copied while it fills. Give it back with xunreserve (same
+ * arguments). */
+void *xreserve(size_t count, size_t size);
+void xunreserve(void *p, size_t count, size_t size);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
