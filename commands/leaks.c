@@ -87,6 +87,9 @@ static bool wanted(enum leak_class c, const char *show)
 static void build_records(struct session *s, const struct reach *r, const char *show, struct records *rs)
 {
 	const struct heap *h = r->heap;
+	bool shown[CLASS_NONE + 1] = { false };
+	for (int c = 0; c < CLASS_NONE; c++)
+		shown[c] = wanted((enum leak_class)c, show);
 	uint64_t *indirect_of = xcalloc(r->nlost ? r->nlost : 1, sizeof(*indirect_of));
 	for (size_t k = 0; k < r->nlost; k++)
 		if (r->lost_leader[k] != k)
@@ -94,7 +97,7 @@ static void build_records(struct session *s, const struct reach *r, const char *
 	for (size_t i = 0, k = 0; i < h->n && !session_interrupted(); i++) {
 		while (k < r->nlost && r->lost[k] < i)
 			k++;
-		if (r->cls[i] == CLASS_NONE || !wanted((enum leak_class)r->cls[i], show))
+		if (!shown[r->cls[i]])
 			continue;
 		const struct heap_block *b = &h->blocks[i];
 		char *type = heap_block_type(s, b);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block_index.h"
 #include "frames.h"
 #include "plugin.h"
 #include "progress.h"
@@ -32,21 +33,9 @@ const char *root_kind_name(enum root_kind k)
 
 /* ---- pointers into blocks ---- */
 
-/* A run of blocks without big gaps, cut in slots of 2^shift bytes, each
- * with the first block that reaches into it: a pointer's block is among the
- * few that start in its slot, or the one reaching in from before. */
-struct region {
-	uint64_t base, end;   /* base aligned to a slot */
-	uint32_t first_block, end_block;
-	uint32_t *slot_first; /* per slot, and one past the end */
-};
-
 struct scanner {
 	struct reach *r;
-	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
-	struct region *regions;
-	size_t nregions;
-	unsigned shift;  /* log2 of the slot size */
+	struct block_index index;
 	size_t root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
@@ -60,107 +49,6 @@ static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 	GROW(sc->covered, sc->covered_cap, sc->ncovered + 2);
 	sc->covered[sc->ncovered++] = start;
 	sc->covered[sc->ncovered++] = end;
-}
-
-#define REGION_GAP (1u << 20)
-
-static uint64_t block_end(const struct heap_block *b)
-{
-	return b->addr + heap_usable(b);
-}
-
-/* Slots of about two blocks each on average: an index of 2 to 4 bytes a
- * block, and one or two blocks to look at for a pointer. */
-static void index_regions(struct scanner *sc)
-{
-	const struct heap *h = sc->r->heap;
-	uint64_t span = 0;
-	for (size_t i = 0; i < sc->nregions; i++)
-		span += sc->regions[i].end - sc->regions[i].base;
-	sc->shift = 4;
-	while (sc->shift < 30 && ((uint64_t)1 << sc->shift) * h->n < 2 * span)
-		sc->shift++;
-	for (size_t i = 0; i < sc->nregions; i++) {
-		struct region *rg = &sc->regions[i];
-		rg->base &= ~(((uint64_t)1 << sc->shift) - 1);
-		size_t nslots = (size_t)((rg->end - rg->base) >> sc->shift) + 1;
-		rg->slot_first = xcalloc_big(nslots + 1, sizeof(uint32_t));
-		size_t k = rg->first_block;
-		for (size_t p = 0; p <= nslots; p++) {
-			uint64_t slot = rg->base + ((uint64_t)p << sc->shift);
-			while (k < rg->end_block && block_end(&h->blocks[k]) <= slot)
-				k++;
-			rg->slot_first[p] = (uint32_t)k;
-		}
-	}
-}
-
-static void build_regions(struct scanner *sc)
-{
-	const struct heap *h = sc->r->heap;
-	size_t cap = 0;
-	for (size_t i = 0; i < h->n;) {
-		size_t j = i + 1;
-		uint64_t end = block_end(&h->blocks[i]);
-		while (j < h->n && h->blocks[j].addr < end + REGION_GAP) {
-			end = block_end(&h->blocks[j]) > end ? block_end(&h->blocks[j]) : end;
-			j++;
-		}
-		GROW(sc->regions, cap, sc->nregions + 1);
-		sc->regions[sc->nregions++] = (struct region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, NULL };
-		i = j;
-	}
-	index_regions(sc);
-}
-
-static void free_regions(struct scanner *sc)
-{
-	for (size_t i = 0; i < sc->nregions; i++)
-		free(sc->regions[i].slot_first);
-	free(sc->regions);
-}
-
-/* The used block a word points into (index), or UNDEF. */
-static inline uint32_t target_block(const struct scanner *sc, uint64_t v, uint32_t *offset)
-{
-	if (v < sc->lo || v >= sc->hi)
-		return UNDEF;
-	const struct region *rg = sc->regions;
-	if (sc->nregions > 1) {
-		size_t lo = 0, hi = sc->nregions;
-		while (lo < hi) { /* the last region starting at or before v */
-			size_t mid = (lo + hi) / 2;
-			if (sc->regions[mid].base <= v)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (!lo)
-			return UNDEF;
-		rg = &sc->regions[lo - 1];
-	}
-	if (v >= rg->end)
-		return UNDEF;
-	size_t p = (size_t)((v - rg->base) >> sc->shift);
-	const struct heap_block *blocks = sc->r->heap->blocks;
-	/* The last block starting at or before v, among those reaching this slot. */
-	size_t a = rg->slot_first[p], b = rg->slot_first[p + 1] + 1;
-	if (b > rg->end_block)
-		b = rg->end_block;
-	while (b - a > 4) {
-		size_t mid = (a + b) / 2;
-		if (blocks[mid].addr <= v)
-			a = mid;
-		else
-			b = mid;
-	}
-	while (a + 1 < b && blocks[a + 1].addr <= v)
-		a++;
-	const struct heap_block *blk = &blocks[a];
-	if (blk->addr > v || v >= block_end(blk) || blk->state != STRAND_USED)
-		return UNDEF;
-	*offset = (uint32_t)(v - blk->addr);
-	return (uint32_t)a;
 }
 
 static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint32_t offset)
@@ -199,8 +87,8 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 		for (size_t i = 0; i + 8 <= got; i += step) {
 			uint64_t v;
 			memcpy(&v, buf + i, 8);
-			uint32_t off, b = target_block(sc, v, &off);
-			if (b != UNDEF)
+			uint32_t off, b = block_index_find(&sc->index, v, &off);
+			if (b != BLOCK_NONE)
 				add_root(sc, a + i, group, b, off);
 		}
 		if (want < SCAN_CHUNK)
@@ -213,8 +101,8 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 
 static void root_register(struct scanner *sc, uint32_t group, uint64_t index, uint64_t value)
 {
-	uint32_t off, b = target_block(sc, value, &off);
-	if (b != UNDEF)
+	uint32_t off, b = block_index_find(&sc->index, value, &off);
+	if (b != BLOCK_NONE)
 		add_root(sc, index, group, b, off);
 }
 
@@ -428,8 +316,8 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 	for (size_t i = 0; i + 8 <= len; i += step) {
 		uint64_t v;
 		memcpy(&v, buf + i, 8);
-		uint32_t off, b = target_block(sc, v, &off);
-		if (b != UNDEF && b != src) { /* a block pointing to itself keeps nothing alive */
+		uint32_t off, b = block_index_find(&sc->index, v, &off);
+		if (b != BLOCK_NONE && b != src) { /* a block pointing to itself keeps nothing alive */
 			r->edge_dst[n] = b;
 			r->edge_off[n++] = off;
 		}
@@ -904,15 +792,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	sc.tcb_size = rt ? rt->p->runtime->descriptor_size(plugin_host(s)) : 0;
 	if (!sc.tcb_size)
 		sc.tcb_size = TCB_GUESS;
-	build_regions(&sc);
-	sc.lo = UINT64_MAX;
-	for (size_t i = 0; i < h->n; i++)
-		if (h->blocks[i].state == STRAND_USED) {
-			if (h->blocks[i].addr < sc.lo)
-				sc.lo = h->blocks[i].addr;
-			if (h->blocks[i].addr + heap_usable(&h->blocks[i]) > sc.hi)
-				sc.hi = h->blocks[i].addr + heap_usable(&h->blocks[i]);
-		}
+	block_index_build(&sc.index, h);
 	if (!opts->skip[ROOT_REGISTERS])
 		root_registers(s, &sc);
 	if (!opts->skip[ROOT_STACK])
@@ -927,7 +807,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	free(sc.covered);
 	split_globals_by_symbol(s, &sc);
 	scan_blocks(s, &sc);
-	free_regions(&sc);
+	block_index_free(&sc.index);
 	classify(r);
 	warn_partial_registers(s, r);
 	r->seconds = now_seconds() - start;

@@ -1,0 +1,98 @@
+/* Which used heap block a word points into: the question the leak scan asks
+ * of every word it reads, hundreds of millions of times on a big heap. The
+ * block table is cut into regions (runs of blocks without big gaps) and each
+ * region into slots about as big as the average block; a slot names the first
+ * block that reaches into it, so a pointer's block is one of the two or three
+ * from its slot's entry to the next one's. */
+#ifndef STRAND_BLOCK_INDEX_H
+#define STRAND_BLOCK_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+#define BLOCK_NONE UINT32_MAX
+
+struct block_region {
+	uint64_t base, end;   /* base aligned to a slot */
+	uint32_t first_block, end_block;
+	uint32_t *slot_first; /* per slot, and one past the end */
+};
+
+struct block_index {
+	const struct heap_block *blocks;
+	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
+	struct block_region *regions;
+	size_t nregions;
+	unsigned shift;  /* log2 of the slot size */
+};
+
+/* Index the table of h (4 to 8 bytes a block); h must outlive the index. */
+void block_index_build(struct block_index *bi, const struct heap *h);
+void block_index_free(struct block_index *bi);
+
+/* The slot entry of v (its region in *rgp), NULL when v is in no region. */
+static inline const uint32_t *block_index_slot(const struct block_index *bi, uint64_t v,
+						const struct block_region **rgp)
+{
+	if (v < bi->lo || v >= bi->hi)
+		return NULL;
+	const struct block_region *rg = bi->regions;
+	if (bi->nregions > 1) {
+		size_t lo = 0, hi = bi->nregions;
+		while (lo < hi) { /* the last region starting at or before v */
+			size_t mid = (lo + hi) / 2;
+			if (bi->regions[mid].base <= v)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!lo)
+			return NULL;
+		rg = &bi->regions[lo - 1];
+	}
+	if (v >= rg->end)
+		return NULL;
+	*rgp = rg;
+	return &rg->slot_first[(v - rg->base) >> bi->shift];
+}
+
+/* The index of the used block whose usable bytes hold v, with v's offset in
+ * it; BLOCK_NONE if none. Pointers are random: the common case (at most
+ * four blocks reach into the slot) takes no branch that depends on where in
+ * the slot v falls. */
+static inline __attribute__((always_inline)) uint32_t block_index_find(const struct block_index *bi, uint64_t v,
+									uint32_t *offset)
+{
+	const struct block_region *rg;
+	const uint32_t *slot = block_index_slot(bi, v, &rg);
+	if (!slot)
+		return BLOCK_NONE;
+	const struct heap_block *blocks = bi->blocks;
+	/* The last block starting at or before v, from the first reaching into
+	 * this slot to the one reaching into the next. */
+	size_t a = slot[0], last = slot[1] < rg->end_block ? slot[1] : rg->end_block - 1;
+	if (last - a <= 3) { /* blocks are sorted: the last of the next three that starts at or before v */
+		size_t n1 = a + 1 < last ? a + 1 : last, n2 = a + 2 < last ? a + 2 : last;
+		bool c1 = blocks[n1].addr <= v, c2 = blocks[n2].addr <= v, c3 = blocks[last].addr <= v;
+		a = c3 ? last : c2 ? n2 : c1 ? n1 : a;
+	} else {
+		size_t b = last + 1;
+		while (a + 1 < b) {
+			size_t mid = (a + b) / 2;
+			if (blocks[mid].addr <= v)
+				a = mid;
+			else
+				b = mid;
+		}
+	}
+	const struct heap_block *blk = &blocks[a];
+	if (blk->addr > v || v >= blk->addr + heap_usable(blk) || blk->state != STRAND_USED)
+		return BLOCK_NONE;
+	*offset = (uint32_t)(v - blk->addr);
+	return (uint32_t)a;
+}
+
+#endif
