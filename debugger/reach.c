@@ -602,7 +602,7 @@ struct dom_graph {
 	uint32_t vroot;
 };
 
-static uint32_t succ_count(const struct dom_graph *g, uint32_t u)
+static inline uint32_t succ_count(const struct dom_graph *g, uint32_t u)
 {
 	const struct reach *r = g->r;
 	if (u == g->vroot)
@@ -612,7 +612,7 @@ static uint32_t succ_count(const struct dom_graph *g, uint32_t u)
 	return r->row[u + 1] - r->row[u];
 }
 
-static uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
+static inline uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
 {
 	const struct reach *r = g->r;
 	if (u == g->vroot)
@@ -622,38 +622,52 @@ static uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
 	return r->edge_dst[r->row[u] + i];
 }
 
-/* Reverse postorder from the virtual root, without recursion. */
-static size_t reverse_postorder(const struct dom_graph *g, uint32_t nnodes, uint32_t *order, uint32_t *rpo_num)
+struct dfs_frame {
+	uint32_t node, next, end; /* successors next..end-1 still to visit (edge indices for a block) */
+};
+
+static struct dfs_frame dfs_enter(const struct dom_graph *g, uint32_t u)
 {
-	uint32_t *stack = xcalloc_big(nnodes, sizeof(*stack)), *next = xcalloc_big(nnodes, sizeof(*next));
-	size_t sp = 0, post = 0;
-	for (uint32_t i = 0; i < nnodes; i++)
-		rpo_num[i] = UNDEF;
-	stack[sp++] = g->vroot;
-	rpo_num[g->vroot] = 0; /* visited */
+	const struct reach *r = g->r;
+	if (u < r->heap->n)
+		return (struct dfs_frame){ u, r->row[u], r->row[u + 1] };
+	return (struct dfs_frame){ u, 0, succ_count(g, u) };
+}
+
+/* Reverse postorder from the virtual root, depth first without recursion:
+ * every node after all of its predecessors but those closing a cycle. The
+ * postorder fills order from its end, so the reverse postorder is its last
+ * nodes, from *first on; rpo_num[node] = position - *first + 1 (rpo_num must
+ * come zeroed: 0 is "not reached"). Returns the count. */
+static size_t reverse_postorder(const struct dom_graph *g, uint32_t nnodes, uint32_t *order, uint32_t *rpo_num,
+				size_t *first)
+{
+	const struct reach *r = g->r;
+	struct dfs_frame *stack = NULL;
+	size_t cap = 0, sp = 0, at = nnodes;
+	GROW(stack, cap, 1);
+	stack[sp++] = dfs_enter(g, g->vroot);
+	rpo_num[g->vroot] = UNDEF; /* seen */
 	while (sp) {
-		uint32_t u = stack[sp - 1];
-		if (next[u] < succ_count(g, u)) {
-			uint32_t v = succ(g, u, next[u]++);
-			if (rpo_num[v] == UNDEF) {
-				rpo_num[v] = 0;
-				stack[sp++] = v;
+		struct dfs_frame *f = &stack[sp - 1];
+		if (f->next < f->end) {
+			uint32_t v = f->node < r->heap->n ? r->edge_dst[f->next] : succ(g, f->node, f->next);
+			f->next++;
+			if (!rpo_num[v]) {
+				rpo_num[v] = UNDEF;
+				GROW(stack, cap, sp + 1);
+				stack[sp++] = dfs_enter(g, v);
 			}
 			continue;
 		}
-		order[post++] = u;
+		order[--at] = f->node;
 		sp--;
 	}
-	for (size_t i = 0; i < post / 2; i++) {
-		uint32_t t = order[i];
-		order[i] = order[post - 1 - i];
-		order[post - 1 - i] = t;
-	}
-	for (size_t i = 0; i < post; i++)
-		rpo_num[order[i]] = (uint32_t)i;
+	for (size_t i = at; i < nnodes; i++)
+		rpo_num[order[i]] = (uint32_t)(i - at + 1);
 	free(stack);
-	free(next);
-	return post;
+	*first = at;
+	return nnodes - at;
 }
 
 static uint32_t intersect(const uint32_t *idom, const uint32_t *rpo_num, uint32_t a, uint32_t b)
@@ -668,7 +682,9 @@ static uint32_t intersect(const uint32_t *idom, const uint32_t *rpo_num, uint32_
 }
 
 /* Cooper, Harvey and Kennedy's iterative dominators, driven by edges so that
- * no predecessor lists are needed; then retained sizes bottom-up. */
+ * no predecessor lists are needed, in reverse postorder: without a cycle one
+ * round is final; a cycle takes rounds until nothing changes. Then retained
+ * sizes bottom-up. */
 static void dominators(struct reach *r)
 {
 	size_t n = r->heap->n;
@@ -678,15 +694,12 @@ static void dominators(struct reach *r)
 	for (size_t i = 0; i < r->ngroups; i++)
 		g.group_first[i + 1] += g.group_first[i];
 	uint32_t nnodes = g.vroot + 1;
-	uint32_t *order = xcalloc_big(nnodes, sizeof(*order)), *rpo_num = xcalloc_big(nnodes, sizeof(*rpo_num));
-	size_t reached = reverse_postorder(&g, nnodes, order, rpo_num);
-	r->idom = xcalloc_big(nnodes, sizeof(*r->idom));
-	for (uint32_t i = 0; i < nnodes; i++)
-		r->idom[i] = UNDEF;
+	uint32_t *order_mem = xmalloc_big(nnodes, sizeof(*order_mem)), *rpo_num = xcalloc_big(nnodes, sizeof(*rpo_num));
+	size_t first, reached = reverse_postorder(&g, nnodes, order_mem, rpo_num, &first);
+	const uint32_t *order = order_mem + first;
+	r->idom = xmalloc_big(nnodes, sizeof(*r->idom));
+	memset(r->idom, 0xff, nnodes * sizeof(*r->idom)); /* UNDEF */
 	r->idom[g.vroot] = g.vroot;
-	/* Without a cycle, every predecessor of a node comes before it in reverse
-	 * postorder and one round is final; a cycle takes rounds until nothing
-	 * changes. */
 	bool changed = true, cyclic = true;
 	for (int round = 0; changed && cyclic && round < 1000; round++) {
 		changed = cyclic = false;
@@ -698,7 +711,7 @@ static void dominators(struct reach *r)
 				uint32_t v = succ(&g, u, i);
 				if (v == g.vroot)
 					continue;
-				cyclic |= rpo_num[v] <= k;
+				cyclic |= rpo_num[v] <= rpo_num[u];
 				uint32_t d = r->idom[v] == UNDEF ? u : intersect(r->idom, rpo_num, u, r->idom[v]);
 				if (d != r->idom[v]) {
 					r->idom[v] = d;
@@ -708,7 +721,8 @@ static void dominators(struct reach *r)
 		}
 	}
 	r->retained = xcalloc_big(nnodes, sizeof(*r->retained));
-	r->retained_blocks = xcalloc_big(nnodes, sizeof(*r->retained_blocks));
+	r->retained_blocks = rpo_num; /* done with the numbers: their pages are already ours */
+	memset(r->retained_blocks, 0, nnodes * sizeof(*r->retained_blocks));
 	for (size_t i = 0; i < n; i++)
 		if (r->idom[i] != UNDEF) {
 			r->retained[i] = heap_usable(&r->heap->blocks[i]);
@@ -719,8 +733,7 @@ static void dominators(struct reach *r)
 		r->retained[r->idom[v]] += r->retained[v];
 		r->retained_blocks[r->idom[v]] += r->retained_blocks[v];
 	}
-	free(order);
-	free(rpo_num);
+	free(order_mem);
 	free(g.group_first);
 }
 

@@ -109,6 +109,14 @@ void xunreserve(void *p, size_t count, size_t size)
 		munmap(p, (count ? count : 1) * size);
 }
 
+void *xmalloc_big(size_t count, size_t size)
+{
+	void *p = xmalloc((count ? count : 1) * size);
+	if (count * size >= (8u << 20))
+		advise_huge_pages(p, count * size);
+	return p;
+}
+
 void *xcalloc_big(size_t count, size_t size)
 {
 	void *p = xcalloc(count ? count : 1, size);

@@ -16,6 +16,8 @@ void *xrealloc(void *p, size_t n);
 /* Zeroed memory for big tables: untouched pages cost nothing, touched ones
  * come as huge pages (hundreds of times fewer page faults). */
 void *xcalloc_big(size_t count, size_t size);
+/* The same, not zeroed: for tables that are written whole before any read. */
+void *xmalloc_big(size_t count, size_t size);
 void advise_huge_pages(void *p, size_t len);
 /* Address space for an array that may need count elements but whose final
  * size is not known: pages cost RAM only once written, and the array never
