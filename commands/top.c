@@ -32,30 +32,6 @@ static void out_amount(struct out *o, uint64_t bytes, uint64_t blocks)
 	out_hide_text(o, false);
 }
 
-static void top_roots(struct session *s, const struct reach *r, long n)
-{
-	struct entry *v = xcalloc(r->ngroups + 1, sizeof(*v));
-	for (size_t i = 0; i < r->ngroups; i++) {
-		uint32_t node = (uint32_t)(r->heap->n + i);
-		v[i] = (struct entry){ node, r->retained[node], r->retained_blocks[node], NULL };
-	}
-	qsort(v, r->ngroups, sizeof(*v), by_retained);
-	out_list(s->out, "roots");
-	for (size_t i = 0; i < r->ngroups && (long)i < n && v[i].retained; i++) {
-		const struct root_group *g = &r->groups[v[i].node - r->heap->n];
-		out_obj(s->out, NULL);
-		out_text(s->out, "  ");
-		out_str(s->out, "root", g->label);
-		out_hide_text(s->out, true);
-		out_str(s->out, "kind", root_kind_name(g->kind));
-		out_hide_text(s->out, false);
-		out_amount(s->out, v[i].retained, v[i].blocks);
-		out_obj_end(s->out);
-	}
-	out_list_end(s->out);
-	free(v);
-}
-
 /* Keep the cap entries that retain most, best first: millions of blocks
  * are offered, a handful are shown, so nothing is sorted whole. */
 struct best {
@@ -71,6 +47,67 @@ static void best_offer(struct best *b, struct entry e)
 	for (; i > 0 && b->v[i - 1].retained < e.retained; i--)
 		b->v[i] = b->v[i - 1];
 	b->v[i] = e;
+}
+
+/* Where several roots hold the same memory, none of them retains it alone
+ * (the dominator tree hangs it under the virtual root). Such a block is shown
+ * with the roots whose words point straight into it. */
+static void out_shared(struct session *s, const struct reach *r, uint32_t b)
+{
+	struct out *o = s->out;
+	uint32_t seen[8];
+	size_t nseen = 0;
+	out_text(o, "  shared by ");
+	out_null(o, "root");
+	out_hide_text(o, true);
+	out_str(o, "kind", "shared");
+	out_hide_text(o, false);
+	out_list(o, "shared_by");
+	for (size_t i = 0; i < r->nroots && nseen < ARRAY_SIZE(seen); i++) {
+		uint32_t g = r->roots[i].group;
+		bool again = false;
+		for (size_t k = 0; k < nseen; k++)
+			again |= seen[k] == g;
+		if (r->roots[i].block != b || again)
+			continue;
+		out_text(o, "%s", nseen ? " and " : "");
+		out_str(o, NULL, r->groups[g].label);
+		seen[nseen++] = g;
+	}
+	out_list_end(o);
+	if (!nseen)
+		out_text(o, "several roots, through other blocks");
+	out_text(o, ": block ");
+	out_hex(o, "block", r->heap->blocks[b].addr);
+}
+
+/* The roots that retain most, and the blocks that several roots share. */
+static void top_roots(struct session *s, const struct reach *r, long n)
+{
+	uint32_t vroot = reach_virtual_root(r);
+	struct best best = { xcalloc((size_t)n + 1, sizeof(struct entry)), 0, (size_t)n };
+	for (uint32_t node = 0; node < vroot; node++)
+		if (node >= r->heap->n || r->idom[node] == vroot)
+			best_offer(&best, (struct entry){ node, r->retained[node], r->retained_blocks[node], NULL });
+	out_list(s->out, "roots");
+	for (size_t i = 0; i < best.n && best.v[i].retained; i++) {
+		uint32_t node = best.v[i].node;
+		out_obj(s->out, NULL);
+		if (node < r->heap->n) {
+			out_shared(s, r, node);
+		} else {
+			const struct root_group *g = &r->groups[node - r->heap->n];
+			out_text(s->out, "  ");
+			out_str(s->out, "root", g->label);
+			out_hide_text(s->out, true);
+			out_str(s->out, "kind", root_kind_name(g->kind));
+			out_hide_text(s->out, false);
+		}
+		out_amount(s->out, best.v[i].retained, best.v[i].blocks);
+		out_obj_end(s->out);
+	}
+	out_list_end(s->out);
+	free(best.v);
 }
 
 static void top_blocks(struct session *s, const struct reach *r, long n)

@@ -81,6 +81,14 @@ def test_summary_records_and_error_exitcode():
         roots = {x["root"]: x for x in r.doc("top")["roots"]}
         assert roots["global g_reachable (leaks)"]["blocks"] == 2
         assert roots["global g_reachable (leaks)"]["retained"] == 112
+        # Held by two globals: neither retains it, the pair shares it.
+        head = int(next(e["addr"] for e in expects if e["name"] == "shared head"), 16)
+        shared = [x for x in r.doc("top")["roots"] if x["kind"] == "shared" and int(x["block"], 16) == head]
+        assert len(shared) == 1, r.doc("top")["roots"]
+        assert shared[0]["shared_by"] == ["global g_shared_a (leaks)", "global g_shared_b (leaks)"], shared
+        assert shared[0]["retained"] == 112 and shared[0]["blocks"] == 2
+        text = batch(["-p", str(fx.pid)], "top 50", json_mode=False).stdout
+        assert "shared by global g_shared_a (leaks) and global g_shared_b (leaks): block 0x" in text, text
     with Fixture("values") as fx:  # nothing lost there: the exit status stays 0
         r = batch(["-p", str(fx.pid)], "leaks --error-exitcode 7")
         assert r.rc == 0 and r.doc("leaks")["summary"]["definitely_lost"]["blocks"] == 0, r.stdout

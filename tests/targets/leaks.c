@@ -24,6 +24,7 @@ void *g_data_root = (void *)1; /* .data */
 void *g_bss_root;               /* .bss */
 __thread void *t_root;          /* static TLS of the main thread */
 struct node *g_reachable;       /* a reachable list */
+struct node *g_shared_a, *g_shared_b; /* one list held by two globals: neither retains it alone */
 char *g_interior;               /* an interior pointer: possibly lost */
 void **g_mmap;                  /* an anonymous mapping holding a pointer */
 
@@ -96,6 +97,10 @@ static void make_reachable(void)
 	g_reachable->next = node("reachable");
 	expect(g_reachable, "still reachable", NULL, "reachable head");
 	expect(g_reachable->next, "still reachable", NULL, "reachable node");
+	g_shared_a = g_shared_b = node("shared");
+	g_shared_a->next = node("shared");
+	expect(g_shared_a, "still reachable", NULL, "shared head");
+	expect(g_shared_a->next, "still reachable", NULL, "shared node");
 	char *blk = malloc(200);
 	g_interior = blk + 40; /* beyond the block's header words */
 	struct node *child = node("interior");
