@@ -72,29 +72,52 @@ bench_heap() {
 	echo "bench heap walk, 1 million blocks: strand $s s, gdb (Python) $g s, ratio $(echo "scale=0; $g / $s" | bc)x"
 }
 
-leaks_figures() { # PID LABEL: seconds of the reachability part, ns per block, GiB/s scanned
-	python3 - "$1" "$2" <<'PY'
-import json, resource, subprocess, sys, time
+# Fresh anonymous memory, in huge pages as strand's tables take it: what this
+# machine costs to fault in and zero a byte that strand writes for the first
+# time (on a virtual machine, far more than a memset).
+fresh_memory_rate() {
+	python3 - <<'PY'
+import mmap, time
+size = 1 << 30
+m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m.madvise(mmap.MADV_HUGEPAGE)
 start = time.time()
-r = subprocess.run(["./strand", "--json", "-p", sys.argv[1], "-batch", "-ex", "leaks"], capture_output=True, text=True)
-total = time.time() - start
-d = json.loads(r.stdout.splitlines()[0])
+for off in range(0, size, 4096):
+    m[off] = 1
+print(f"{size / (time.time() - start) / 2**30:.2f}")
+PY
+}
+
+leaks_figures() { # PID LABEL RUNS: the best of RUNS leak checks, attach to report
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, resource, subprocess, sys, time
+best = None
+for _ in range(int(sys.argv[3])):
+    start = time.time()
+    r = subprocess.run(["./strand", "--json", "-p", sys.argv[1], "-batch", "-ex", "leaks"], capture_output=True, text=True)
+    total = time.time() - start
+    d = json.loads(r.stdout.splitlines()[0])
+    if best is None or total < best[0]:
+        best = (total, d)
+total, d = best
 blocks = sum(v["blocks"] for v in d["summary"].values())
+edges = d["heap_pointers"] + d["root_pointers"]
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-per_block = (peak - 0) / blocks
-print(f"bench leaks, {sys.argv[2]}: {total:.2f} s attach to report ({total / blocks * 1e9:.0f} ns/block, goal 100), "
-      f"{d['scanned_bytes'] / d['seconds'] / 2**30:.2f} GiB/s scanned in the check (goal 2), "
-      f"peak {peak / 2**20:.0f} MiB = {per_block:.1f} B/block with {d['heap_pointers'] / blocks:.1f} pointers/block "
-      f"(goal 32 + 8 per pointer)")
+print(f"bench leaks, {sys.argv[2]} (best of {sys.argv[3]}): {total:.2f} s attach to report "
+      f"({total / blocks * 1e9:.0f} ns/block, goal 100; {d['scanned_bytes'] / total / 2**30:.2f} GiB/s, goal 2), "
+      f"check alone {d['seconds']:.2f} s ({d['scanned_bytes'] / d['seconds'] / 2**30:.2f} GiB/s); "
+      f"peak {peak / 2**20:.0f} MiB = {peak / blocks:.1f} B/block with {edges / blocks:.1f} pointers/block "
+      f"(goal {(32 * blocks + 8 * edges) / 2**20:.0f} MiB: 32/block + 8/pointer)")
 PY
 }
 
 bench_leaks() {
+	echo "bench fresh memory on this machine: $(fresh_memory_rate) GiB/s faulted in (huge pages)"
 	pid=$(start_ready "$B/pointer_heap" many 16000000)
-	leaks_figures "$pid" "16 million blocks"
+	leaks_figures "$pid" "16 million blocks" 3
 	kill "$pid"
-	pid=$(start_ready "$B/pointer_heap" dense 512)
-	leaks_figures "$pid" "512 MiB of pointer-dense blocks"
+	pid=$(start_ready "$B/pointer_heap" dense 2048)
+	leaks_figures "$pid" "2 GiB of pointer-dense blocks" 2
 	kill "$pid"
 	t0=$(now); ./strand run --leak-check -- "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t1=$(now)
 	valgrind --leak-check=full "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t2=$(now)
@@ -107,14 +130,14 @@ bench_leaks() {
 bench_report() {
 	pid=$(start_ready "$B/pointer_heap" many 16000000)
 	L= R=
-	for i in 1 2; do
+	for i in 1 2 3; do
 		t0=$(now); ./strand -p "$pid" -batch -ex leaks > /dev/null 2>&1; t1=$(now)
 		./strand -p "$pid" -batch -ex report > /dev/null 2>&1; t2=$(now)
 		L="$L $(elapsed "$t0" "$t1")"; R="$R $(elapsed "$t1" "$t2")"
 	done
 	kill "$pid"
 	l=$(min $L); r=$(min $R)
-	echo "bench report vs leaks, 16 million blocks (best of 2): leaks $l s, report $r s," \
+	echo "bench report vs leaks, 16 million blocks (best of 3): leaks $l s, report $r s," \
 	     "report adds $(echo "scale=0; ($r - $l) * 100 / $l" | bc)% (goal <= 30%)"
 }
 
