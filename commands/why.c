@@ -168,7 +168,7 @@ int cmd_why(struct session *s, const struct args *a)
 	size_t root_edge = 0, n = reach_path(r, b, &root_edge, &path);
 	if (!n) {
 		if (r->cls[b] == CLASS_INDIRECT)
-			out_text(o, "No root reaches it; the definitely lost block 0x%" PRIx64 " points to it.\n",
+			out_text(o, "No root reaches it; the definitely lost block 0x%" PRIx64 " reaches it.\n",
 				 r->heap->blocks[reach_leader(r, b)].addr);
 		else if (r->cls[b] != CLASS_NONE)
 			out_text(o, "No root and no other block points to it.\n");

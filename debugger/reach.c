@@ -160,9 +160,6 @@ static void root_stacks(struct session *s, struct scanner *sc)
 	}
 }
 
-/* The thread's DTV (x86_64 TLS ABI: its pointer is the TCB's second word,
- * aimed at entry 1; entry 0 holds the length): the pointers to the TLS blocks
- * of dlopen'd modules. The main thread's lives outside the heap. */
 /* The thread's DTV, the table of its dlopen'd modules' TLS blocks, as the
  * runtime plugin locates it; a DTV on the heap is reached like any block. */
 static void root_dtv(struct session *s, struct scanner *sc, uint32_t group, uint64_t thread_pointer, bool scan)
@@ -579,17 +576,16 @@ static void classify(struct reach *r)
 	free(scratch);
 }
 
+static int by_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a > b) - (a < b);
+}
+
 uint32_t reach_leader(const struct reach *r, uint32_t b)
 {
-	size_t lo = 0, hi = r->nlost;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (r->lost[mid] < b)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < r->nlost && r->lost[lo] == b && r->lost_leader[lo] != UNDEF ? r->lost[r->lost_leader[lo]] : UNDEF;
+	const uint32_t *k = r->nlost ? bsearch(&b, r->lost, r->nlost, sizeof(*r->lost), by_u32) : NULL;
+	return k ? r->lost[r->lost_leader[k - r->lost]] : UNDEF;
 }
 
 /* ---- dominators ---- */

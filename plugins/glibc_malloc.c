@@ -23,6 +23,7 @@
 #define HEAP_MAX_SIZE 0x4000000ull /* 64 MiB: non-main heaps are aligned to it */
 
 /* struct malloc_state */
+#define AR_FLAGS 0x4
 #define AR_FASTBINS 0x10
 #define AR_TOP 0x60
 #define AR_BINS 0x70
@@ -561,7 +562,7 @@ static void walk_main_arena(struct walk *w)
 	uint64_t top, system_mem, sbrk_base = 0;
 	uint32_t flags = 0;
 	if (!rd(w, w->main_arena + AR_TOP, &top, 8) || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8) ||
-	    !rd(w, w->main_arena + 4, &flags, 4)) {
+	    !rd(w, w->main_arena + AR_FLAGS, &flags, 4)) {
 		problem(w, w->main_arena, "main arena at 0x%llx is unreadable", (unsigned long long)w->main_arena);
 		return;
 	}
