@@ -80,6 +80,25 @@ static bool interior_window(const struct heap_block *b, const struct block_ref *
 	return true;
 }
 
+static bool same_holder(const struct reach *r, const struct block_ref *a, const struct block_ref *b)
+{
+	if (a->root >= 0 || b->root >= 0)
+		return a->root >= 0 && b->root >= 0 && r->roots[a->root].group == r->roots[b->root].group;
+	return a->src == b->src;
+}
+
+/* A container's pointers into its buffer are its own three words: a holder
+ * with more (a FILE's read, write and buffer pointers) is something else. */
+static bool only_triple_points_in(const struct reach *r, const struct block_ref *refs, size_t n,
+				  const struct block_ref *triple)
+{
+	for (size_t i = 0; i < n; i++)
+		if (same_holder(r, &refs[i], triple) &&
+		    (refs[i].where < triple->where || refs[i].where >= triple->where + 24))
+			return false;
+	return true;
+}
+
 static int by_wasted(const void *x, const void *y)
 {
 	const struct finding *a = x, *b = y;
@@ -155,7 +174,7 @@ static size_t find_retained_arrays(struct session *s, const struct reach *r, uin
 		struct finding f;
 		bool found = interior_window(b, refs + first, end - first, &f);
 		for (size_t k = first; k < end && !found; k++)
-			if (container_at(s, b, &refs[k], &f)) {
+			if (container_at(s, b, &refs[k], &f) && only_triple_points_in(r, refs + first, end - first, &refs[k])) {
 				f.ref = refs[k];
 				found = true;
 			}

@@ -121,12 +121,20 @@ static void out_hop(struct session *s, const struct reach *r, uint32_t b, uint32
 }
 
 /* The offset at which block u points into v (its first such pointer). */
-static uint32_t edge_offset(const struct reach *r, uint32_t u, uint32_t v)
+static uint32_t edge_offset(struct session *s, const struct reach *r, uint32_t u, uint32_t v)
 {
-	for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++)
-		if (r->edge_dst[e] == v)
-			return r->edge_off[e];
-	return 0;
+	size_t first = r->row[u], k = r->row[u + 1] - first;
+	uint64_t *where = xmalloc((k + 1) * sizeof(*where));
+	uint32_t *offset = xmalloc((k + 1) * sizeof(*offset)), off = 0;
+	reach_edge_offsets(s, r, u, where, offset);
+	for (size_t i = 0; i < k; i++)
+		if (edge_block(r->edges[first + i]) == v) {
+			off = offset[i];
+			break;
+		}
+	free(where);
+	free(offset);
+	return off;
 }
 
 int cmd_why(struct session *s, const struct args *a)
@@ -181,7 +189,7 @@ int cmd_why(struct session *s, const struct args *a)
 	out_root_edge(s, r, &r->roots[root_edge]);
 	out_list(o, "path");
 	for (size_t i = 0; i < n; i++) {
-		uint32_t off = i ? edge_offset(r, path[i - 1], path[i]) : r->roots[root_edge].offset;
+		uint32_t off = i ? edge_offset(s, r, path[i - 1], path[i]) : r->roots[root_edge].offset;
 		out_hop(s, r, path[i], off, i + 1 == n);
 	}
 	out_list_end(o);

@@ -315,8 +315,7 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		memcpy(&v, buf + i, 8);
 		uint32_t off, b = block_index_find(&sc->index, v, &off);
 		if (b != BLOCK_NONE && b != src) { /* a block pointing to itself keeps nothing alive */
-			r->edge_dst[n] = b;
-			r->edge_off[n++] = off;
+			r->edges[n++] = b | (off > HEADER_SLACK ? EDGE_INTERIOR : 0);
 		}
 	}
 	r->scanned_bytes += len;
@@ -343,9 +342,7 @@ static void scan_blocks(struct session *s, struct scanner *sc)
 	uint8_t *win = xmalloc(SCAN_CHUNK);
 	uint64_t win_base = 0, win_len = 0;
 	r->row = xcalloc_big(h->n + 1, sizeof(*r->row));
-	r->edge_cap = max_edges(r);
-	r->edge_dst = xreserve(r->edge_cap, sizeof(*r->edge_dst));
-	r->edge_off = xreserve(r->edge_cap, sizeof(*r->edge_off));
+	r->edges = xreserve(r->edge_cap, sizeof(*r->edges));
 	for (size_t i = 0; i < h->n; i++) {
 		const struct heap_block *b = &h->blocks[i];
 		r->row[i] = (uint32_t)r->nedges;
@@ -393,8 +390,8 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 	while (sp) {
 		uint32_t u = stack[--sp];
 		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			uint32_t v = r->edge_dst[e];
-			if (start_only && r->edge_off[e] > HEADER_SLACK)
+			uint32_t v = edge_block(r->edges[e]);
+			if (start_only && (r->edges[e] & EDGE_INTERIOR))
 				mark[v] |= MARK_INTERIOR;
 			else if (!(mark[v] & bit))
 				mark[v] |= bit | MARK_ANY, stack[sp++] = v;
@@ -453,7 +450,7 @@ static uint32_t lost_components(const struct lost_graph *g, size_t nlost, uint32
 		while (cp) {
 			uint32_t u = call[cp - 1], ub = g->block[u];
 			if (edge_at[u] < r->row[ub + 1]) {
-				uint32_t vb = r->edge_dst[edge_at[u]++];
+				uint32_t vb = edge_block(r->edges[edge_at[u]++]);
 				if (r->cls[vb] != CLASS_DEFINITE)
 					continue;
 				uint32_t v = g->id[vb];
@@ -501,7 +498,7 @@ static void find_leaders(const struct lost_graph *g, size_t nlost, const uint32_
 	uint32_t *first = xmalloc((ncomp ? ncomp : 1) * sizeof(*first));
 	for (size_t k = 0; k < nlost; k++)
 		for (uint32_t e = r->row[g->block[k]]; e < r->row[g->block[k] + 1]; e++) {
-			uint32_t vb = r->edge_dst[e];
+			uint32_t vb = edge_block(r->edges[e]);
 			if (r->cls[vb] == CLASS_DEFINITE && comp[g->id[vb]] != comp[k])
 				entered[comp[g->id[vb]]] = 1;
 		}
@@ -539,7 +536,7 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 	for (size_t qi = 0; qi < qn; qi++) {
 		uint32_t u = queue[qi];
 		for (uint32_t e = r->row[block[u]]; e < r->row[block[u] + 1]; e++) {
-			uint32_t vb = r->edge_dst[e];
+			uint32_t vb = edge_block(r->edges[e]);
 			if (r->cls[vb] == CLASS_DEFINITE && leader[id[vb]] == UNDEF) {
 				leader[id[vb]] = leader[u];
 				queue[qn++] = id[vb];
@@ -615,7 +612,7 @@ static inline uint32_t succ(const struct dom_graph *g, uint32_t u, uint32_t i)
 		return (uint32_t)r->heap->n + i;
 	if (u >= r->heap->n)
 		return r->roots[g->group_first[u - r->heap->n] + i].block;
-	return r->edge_dst[r->row[u] + i];
+	return edge_block(r->edges[r->row[u] + i]);
 }
 
 struct dfs_frame {
@@ -647,7 +644,7 @@ static size_t reverse_postorder(const struct dom_graph *g, uint32_t nnodes, uint
 	while (sp) {
 		struct dfs_frame *f = &stack[sp - 1];
 		if (f->next < f->end) {
-			uint32_t v = f->node < r->heap->n ? r->edge_dst[f->next] : succ(g, f->node, f->next);
+			uint32_t v = f->node < r->heap->n ? edge_block(r->edges[f->next]) : succ(g, f->node, f->next);
 			f->next++;
 			if (!rpo_num[v]) {
 				rpo_num[v] = UNDEF;
@@ -794,6 +791,12 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	struct reach *r = xcalloc(1, sizeof(*r));
 	r->heap = h;
 	r->opts = *opts;
+	r->edge_cap = max_edges(r);
+	if (h->n >= EDGE_INTERIOR || r->edge_cap > UINT32_MAX) { /* block and edge numbers are 32 bits */
+		error_set("the heap is too big for the leak check: %zu blocks, %zu words", h->n, r->edge_cap);
+		free(r);
+		return NULL;
+	}
 	struct scanner sc = { .r = r };
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
 	const struct loaded_plugin *rt = plugin_runtime(s);
@@ -832,8 +835,7 @@ void reach_free(struct reach *r)
 	free(r->groups);
 	free(r->roots);
 	free(r->row);
-	xunreserve(r->edge_dst, r->edge_cap, sizeof(*r->edge_dst));
-	xunreserve(r->edge_off, r->edge_cap, sizeof(*r->edge_off));
+	xunreserve(r->edges, r->edge_cap, sizeof(*r->edges));
 	free(r->cls);
 	free(r->lost);
 	free(r->lost_leader);
@@ -868,7 +870,7 @@ size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t
 	for (size_t qi = 0; qi < qn && via_root[b] == UNDEF && parent[b] == UNDEF; qi++) {
 		uint32_t u = queue[qi];
 		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			uint32_t v = r->edge_dst[e];
+			uint32_t v = edge_block(r->edges[e]);
 			if (via_root[v] == UNDEF && parent[v] == UNDEF) {
 				parent[v] = u;
 				queue[qn++] = v;
@@ -923,7 +925,7 @@ const uint32_t *reach_indegree(struct reach *r)
 	if (!r->indeg) {
 		r->indeg = xcalloc_big(r->heap->n + 1, sizeof(*r->indeg));
 		for (size_t e = 0; e < r->nedges; e++)
-			r->indeg[r->edge_dst[e]]++;
+			r->indeg[edge_block(r->edges[e])]++;
 	}
 	return r->indeg;
 }
@@ -932,6 +934,48 @@ static int by_target(const void *x, const void *y)
 {
 	const struct block_ref *a = x, *b = y;
 	return (a->block > b->block) - (a->block < b->block);
+}
+
+/* Block u's edges are its words that point into other used blocks, in the
+ * order the scan read them: reading the words again in that order pairs each
+ * edge with its word (the target is stopped, or a core). buf is scratch. */
+static bool edge_words(struct session *s, const struct reach *r, uint32_t u, uint8_t **buf, size_t *buf_cap,
+		       uint64_t *where, uint32_t *offset)
+{
+	const struct heap_block *src = &r->heap->blocks[u];
+	size_t len = (size_t)heap_usable(src), first = r->row[u], end = r->row[u + 1], e = first;
+	memset(where, 0, (end - first) * sizeof(*where));
+	memset(offset, 0, (end - first) * sizeof(*offset));
+	GROW(*buf, *buf_cap, len + 1);
+	len = target_read(s->target, src->addr, *buf, len);
+	for (size_t off = 0; off + 8 <= len && e < end; off += r->opts.unaligned ? 1 : 8) {
+		uint64_t word;
+		memcpy(&word, *buf + off, 8);
+		const struct heap_block *dst = &r->heap->blocks[edge_block(r->edges[e])];
+		if (word - dst->addr < heap_usable(dst)) {
+			where[e - first] = src->addr + off;
+			offset[e - first] = (uint32_t)(word - dst->addr);
+			e++;
+		}
+	}
+	return e == end;
+}
+
+bool reach_edge_offsets(struct session *s, const struct reach *r, uint32_t u, uint64_t *where, uint32_t *offset)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	bool ok = edge_words(s, r, u, &buf, &cap, where, offset);
+	free(buf);
+	return ok;
+}
+
+static bool points_to_wanted(const struct reach *r, uint32_t u, const uint8_t *want)
+{
+	for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++)
+		if (want[edge_block(r->edges[e])])
+			return true;
+	return false;
 }
 
 size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want, struct block_ref **out)
@@ -944,32 +988,27 @@ size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want,
 			v[n++] = (struct block_ref){ r->roots[i].block, r->roots[i].where, r->roots[i].offset, (int64_t)i, 0 };
 		}
 	uint8_t *bytes = NULL;
-	size_t bytes_cap = 0;
-	for (size_t u = 0; u < r->heap->n; u++) {
-		size_t len = 0;
-		bool read = false;
-		const struct heap_block *src = &r->heap->blocks[u];
-		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			uint32_t dst = r->edge_dst[e];
-			if (!want[dst])
-				continue;
-			if (!read) { /* the source block's words, once */
-				GROW(bytes, bytes_cap, heap_usable(src) + 1);
-				len = target_read(s->target, src->addr, bytes, (size_t)heap_usable(src));
-				read = true;
-			}
-			uint64_t target = r->heap->blocks[dst].addr + r->edge_off[e], word;
-			for (size_t off = 0; off + 8 <= len; off += r->opts.unaligned ? 1 : 8) {
-				memcpy(&word, bytes + off, 8);
-				if (word == target) {
-					GROW(v, cap, n + 1);
-					v[n++] = (struct block_ref){ dst, src->addr + off, r->edge_off[e], -1, (uint32_t)u };
-					break;
-				}
+	uint64_t *where = NULL;
+	uint32_t *offset = NULL;
+	size_t bytes_cap = 0, where_cap = 0, offset_cap = 0;
+	for (uint32_t u = 0; u < r->heap->n; u++) {
+		if (!points_to_wanted(r, u, want))
+			continue;
+		size_t first = r->row[u], k = r->row[u + 1] - first;
+		GROW(where, where_cap, k);
+		GROW(offset, offset_cap, k);
+		edge_words(s, r, u, &bytes, &bytes_cap, where, offset);
+		for (size_t i = 0; i < k; i++) {
+			uint32_t dst = edge_block(r->edges[first + i]);
+			if (want[dst] && where[i]) {
+				GROW(v, cap, n + 1);
+				v[n++] = (struct block_ref){ dst, where[i], offset[i], -1, u };
 			}
 		}
 	}
 	free(bytes);
+	free(where);
+	free(offset);
 	qsort(v, n, sizeof(*v), by_target);
 	*out = v;
 	return n;

@@ -51,13 +51,22 @@ struct root_edge {
 	uint32_t offset;     /* where in the block it points */
 };
 
+#define EDGE_INTERIOR 0x80000000u /* so a heap holds fewer than 2^31 blocks */
+
+static inline uint32_t edge_block(uint32_t edge)
+{
+	return edge & ~EDGE_INTERIOR;
+}
+
 struct reach {
 	const struct heap *heap;
 	struct reach_opts opts;
-	/* The graph: block i's pointers are edges[row[i] .. row[i+1]), each the
-	 * target block and the offset it hits. */
+	/* The graph: block i's pointers are edges[row[i] .. row[i+1]), in the
+	 * order of the words holding them: the target block, EDGE_INTERIOR set
+	 * for an interior pointer. Offsets are read back from the target when
+	 * shown (reach_edge_offsets): an edge takes 4 bytes, not 8. */
 	uint32_t *row;        /* heap->n + 1 */
-	uint32_t *edge_dst, *edge_off; /* reserved for edge_cap edges (xreserve) */
+	uint32_t *edges;      /* reserved for edge_cap edges (xreserve) */
 	size_t nedges, edge_cap;
 	struct root_group *groups;
 	size_t ngroups;
@@ -101,6 +110,11 @@ static inline uint32_t reach_virtual_root(const struct reach *r)
  * then the blocks from the first after the root to b. Returns the number of
  * blocks in path (malloc'd in *path), 0 when b is unreachable. */
 size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t **path);
+
+/* Where block u's edges point: for each, the address of the word holding it
+ * and the offset it hits in its target (where[], offset[]: row[u+1] - row[u]
+ * entries), read from the target's memory. False when it cannot be read. */
+bool reach_edge_offsets(struct session *s, const struct reach *r, uint32_t u, uint64_t *where, uint32_t *offset);
 
 /* The definitely lost block that leads lost block b (b itself when b is
  * definitely lost), UINT32_MAX when b is not lost. */

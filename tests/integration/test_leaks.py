@@ -51,7 +51,8 @@ def test_why_names_roots_as_people_read_them():
     with Fixture("leaks", env=ENV) as fx:
         by_name = {e["name"]: e for e in expectations(fx)}
         r = batch(["-p", str(fx.pid)], *[f"why {by_name[n]['addr']}" for n in
-                                         ("held", "r12", "xmm5", "g_bss_root", "reachable node", "list node")],
+                                         ("held", "r12", "xmm5", "g_bss_root", "reachable node", "list node",
+                                          "interior child 2")],
                   json_mode=False)
         text = r.stdout
         assert re.search(r"held by frame #\d+ of thread \d+ \(LWP \d+\) in hold_on_stack "
@@ -61,6 +62,9 @@ def test_why_names_roots_as_people_read_them():
         assert "held by global g_bss_root (leaks)" in text, text
         assert re.search(r"held by global g_reachable \(leaks\)\n  -> 0x[0-9a-f]+\+0 .*which points\n  -> ", text)
         assert "No root reaches it; the definitely lost block 0x" in text
+        # Hop offsets are read back from the source block's words (its second pointer here).
+        assert re.search(r"held by global g_interior \(leaks\)\n  -> 0x[0-9a-f]+\+40 .*which points\n"
+                         r"  -> 0x[0-9a-f]+\+8 \(block of 56 B, possibly lost\)\n", text), text
 
 
 def test_summary_records_and_error_exitcode():

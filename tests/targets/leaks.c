@@ -107,6 +107,10 @@ static void make_reachable(void)
 	memcpy(blk + 64, &child, sizeof(child)); /* a start pointer, but from a possibly lost block */
 	expect(blk, "possibly lost", NULL, "interior");
 	expect(child, "possibly lost", NULL, "interior child");
+	struct node *child2 = node("interior");
+	char *into = (char *)child2 + 8; /* a start pointer a word in, as new[] returns; why shows +8 */
+	memcpy(blk + 80, &into, sizeof(into));
+	expect(child2, "possibly lost", NULL, "interior child 2");
 }
 
 static pthread_key_t keys[40];
