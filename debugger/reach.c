@@ -310,13 +310,16 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 {
 	struct reach *r = sc->r;
 	size_t step = r->opts.unaligned ? 1 : 8, n = r->nedges;
-	for (size_t i = 0; i + 8 <= len; i += step) {
-		uint64_t v;
-		memcpy(&v, buf + i, 8);
-		uint32_t off, b = block_index_find(&sc->index, v, &off);
-		if (b != BLOCK_NONE && b != src) { /* a block pointing to itself keeps nothing alive */
-			r->edges[n++] = b | (off > HEADER_SLACK ? EDGE_INTERIOR : 0);
-		}
+	uint64_t v[BLOCK_INDEX_BATCH];
+	uint32_t block[BLOCK_INDEX_BATCH], off[BLOCK_INDEX_BATCH];
+	for (size_t i = 0; i + 8 <= len;) {
+		size_t k = 0;
+		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
+			memcpy(&v[k], buf + i, 8);
+		block_index_find_batch(&sc->index, v, k, block, off);
+		for (size_t j = 0; j < k; j++)
+			if (block[j] != BLOCK_NONE && block[j] != src) /* a block pointing to itself keeps nothing alive */
+				r->edges[n++] = block[j] | (off[j] > HEADER_SLACK ? EDGE_INTERIOR : 0);
 	}
 	r->scanned_bytes += len;
 	r->nedges = n;
@@ -387,14 +390,20 @@ enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4 };
  * marks the targets of interior ones MARK_INTERIOR. */
 static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *stack, size_t sp, bool start_only)
 {
+	/* Without a branch on the edge's kind (interior and start pointers come
+	 * in no predictable order), and with the arrays in locals: the byte
+	 * stores to mark would otherwise make the compiler reload them. */
+	const uint32_t *row = r->row, *edges = r->edges;
+	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0;
+	uint8_t start_marks = bit | MARK_ANY;
 	while (sp) {
 		uint32_t u = stack[--sp];
-		for (uint32_t e = r->row[u]; e < r->row[u + 1]; e++) {
-			uint32_t v = edge_block(r->edges[e]);
-			if (start_only && (r->edges[e] & EDGE_INTERIOR))
-				mark[v] |= MARK_INTERIOR;
-			else if (!(mark[v] & bit))
-				mark[v] |= bit | MARK_ANY, stack[sp++] = v;
+		for (uint32_t e = row[u], end = row[u + 1]; e < end; e++) {
+			uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
+			uint8_t m = mark[v];
+			mark[v] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
+			stack[sp] = v; /* room: each block is pushed once, and u has just left */
+			sp += !interior & !(m & bit);
 		}
 	}
 }

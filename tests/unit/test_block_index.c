@@ -1,4 +1,4 @@
-/* The leak scan's pointer look-up (block_index_find) against the plain
+/* The leak scan's pointer look-up (block_index_find, and batched) against the plain
  * binary search of the block table (heap_find), on heaps laid out like
  * glibc's: arenas far apart, chunk headers between blocks, free blocks,
  * a few huge blocks among many small ones. */
@@ -56,22 +56,45 @@ static void expect_same_answer(const struct heap *h, const struct block_index *b
 	assert_int_equal(off, v - want->addr);
 }
 
+/* The batched look-up answers as the single one does, in batches of every
+ * size from 1 to BLOCK_INDEX_BATCH. */
+static void expect_same_batches(const struct block_index *bi, const uint64_t *v, size_t n)
+{
+	uint32_t block[BLOCK_INDEX_BATCH], off[BLOCK_INDEX_BATCH];
+	for (size_t i = 0, k = 1; i < n; i += k, k = k % BLOCK_INDEX_BATCH + 1) {
+		size_t m = n - i < k ? n - i : k;
+		block_index_find_batch(bi, v + i, m, block, off);
+		for (size_t j = 0; j < m; j++) {
+			uint32_t want_off = UINT32_MAX, want = block_index_find(bi, v[i + j], &want_off);
+			assert_int_equal(block[j], want);
+			if (want != BLOCK_NONE)
+				assert_int_equal(off[j], want_off);
+		}
+	}
+}
+
 static void check_heap(struct heap h)
 {
 	struct block_index bi;
 	block_index_build(&bi, &h);
+	uint64_t *probes = calloc(h.n * 11 + 10002, sizeof(*probes));
+	size_t n = 0;
 	for (size_t i = 0; i < h.n; i++) {
 		const struct heap_block *b = &h.blocks[i];
 		uint64_t end = b->addr + heap_usable(b);
-		uint64_t probes[] = { b->addr - 9, b->addr - 8, b->addr - 1, b->addr, b->addr + 1, b->addr + 8,
-				      b->addr + next_random() % heap_usable(b), end - 8, end - 1, end, end + 7 };
-		for (size_t k = 0; k < sizeof(probes) / sizeof(probes[0]); k++)
-			expect_same_answer(&h, &bi, probes[k]);
+		uint64_t near[] = { b->addr - 9, b->addr - 8, b->addr - 1, b->addr, b->addr + 1, b->addr + 8,
+				    b->addr + next_random() % heap_usable(b), end - 8, end - 1, end, end + 7 };
+		for (size_t k = 0; k < sizeof(near) / sizeof(near[0]); k++)
+			probes[n++] = near[k];
 	}
 	for (int k = 0; k < 10000; k++) /* anywhere, gaps between arenas included */
-		expect_same_answer(&h, &bi, 0x555500000000ull + next_random() % (8ull << 30));
-	expect_same_answer(&h, &bi, 0);
-	expect_same_answer(&h, &bi, UINT64_MAX);
+		probes[n++] = 0x555500000000ull + next_random() % (8ull << 30);
+	probes[n++] = 0;
+	probes[n++] = UINT64_MAX;
+	for (size_t k = 0; k < n; k++)
+		expect_same_answer(&h, &bi, probes[k]);
+	expect_same_batches(&bi, probes, n);
+	free(probes);
 	block_index_free(&bi);
 	free(h.blocks);
 }
