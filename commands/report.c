@@ -44,9 +44,7 @@ int cmd_report(struct session *s, const struct args *a)
 		} else {
 			char *line = exitcode && sec->takes_exitcode ? xasprintf("%s --error-exitcode %ld", sec->command, exitcode)
 								      : xstrdup(sec->command);
-			double t0 = now_seconds();
 			command_run(s, line);
-			fprintf(stderr, "PHASE %s %.3f\n", line, now_seconds() - t0);
 			free(line);
 		}
 		out_obj_end(o);

@@ -101,6 +101,7 @@ def test_demo_report_shows_every_problem():
     with Fixture("demo") as fx:
         r = batch(["-p", str(fx.pid)], "report --error-exitcode 3")
         assert r.rc == 3, r.stderr
+        assert r.stderr == "", r.stderr  # findings are output, not errors: nothing else on stderr
         doc = r.doc("report")
         sections = {s["section"]: s["result"] for s in doc["sections"]}
         blocked = sections["Threads: deadlocks, stuck forever, waits"]
