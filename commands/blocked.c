@@ -121,8 +121,6 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 	if (w->timeout_seconds < 0)
 		out_null(o, "timeout_seconds");
 	out_bool(o, "timeout_deadline", w->timeout_deadline);
-	out_hide_text(o, false);
-	out_hide_text(o, true);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
 	if (w->owner)
 		out_int(o, "owner", w->owner);

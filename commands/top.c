@@ -39,6 +39,13 @@ struct best {
 	size_t n, cap;
 };
 
+/* Room for the n best of at most offers entries (a huge N costs nothing). */
+static struct best best_new(long n, size_t offers)
+{
+	size_t cap = (size_t)n < offers ? (size_t)n : offers;
+	return (struct best){ xcalloc(cap + 1, sizeof(struct entry)), 0, cap };
+}
+
 static void best_offer(struct best *b, struct entry e)
 {
 	if (!b->cap || (b->n == b->cap && e.retained <= b->v[b->n - 1].retained))
@@ -85,7 +92,7 @@ static void out_shared(struct session *s, const struct reach *r, uint32_t b)
 static void top_roots(struct session *s, const struct reach *r, long n)
 {
 	uint32_t vroot = reach_virtual_root(r);
-	struct best best = { xcalloc((size_t)n + 1, sizeof(struct entry)), 0, (size_t)n };
+	struct best best = best_new(n, vroot);
 	for (uint32_t node = 0; node < vroot; node++)
 		if (node >= r->heap->n || r->idom[node] == vroot)
 			best_offer(&best, (struct entry){ node, r->retained[node], r->retained_blocks[node], NULL });
@@ -113,15 +120,13 @@ static void top_roots(struct session *s, const struct reach *r, long n)
 static void top_blocks(struct session *s, const struct reach *r, long n)
 {
 	const struct heap *h = r->heap;
-	struct best best = { NULL, 0, (size_t)n < h->n ? (size_t)n : h->n };
-	best.v = xcalloc(best.cap + 1, sizeof(*best.v));
+	struct best best = best_new(n, h->n);
 	for (size_t i = 0; i < h->n; i++)
 		if (r->cls[i] == CLASS_REACHABLE || r->cls[i] == CLASS_POSSIBLE)
 			best_offer(&best, (struct entry){ (uint32_t)i, r->retained[i], r->retained_blocks[i], NULL });
-	struct entry *v = best.v;
-	size_t k = best.n;
+	const struct entry *v = best.v;
 	out_list(s->out, "blocks");
-	for (size_t i = 0; i < k && (long)i < n; i++) {
+	for (size_t i = 0; i < best.n; i++) {
 		const struct heap_block *b = &h->blocks[v[i].node];
 		char *type = heap_block_type(s, b);
 		out_obj(s->out, NULL);
@@ -143,7 +148,7 @@ static void top_blocks(struct session *s, const struct reach *r, long n)
 		free(type);
 	}
 	out_list_end(s->out);
-	free(v);
+	free(best.v);
 }
 
 /* By type: every reachable block of a type, counted once: a block's
