@@ -24,52 +24,100 @@ static void find_regions(struct block_index *bi, const struct heap *h)
 			j++;
 		}
 		GROW(bi->regions, cap, bi->nregions + 1);
-		bi->regions[bi->nregions++] = (struct block_region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, NULL };
+		bi->regions[bi->nregions++] = (struct block_region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, 0, NULL, NULL };
 		i = j;
 	}
 }
 
-/* Slots about as big as the average block: 4 to 8 bytes of index a block
- * (the scan frees it), and a pointer's block is among two or three. */
-static void fill_slots(struct block_index *bi, const struct heap *h)
+/* Slots about as big as the region's average block: about 4 bytes of index
+ * a block (8 more with shapes; the scan frees them), and a pointer's block
+ * is among two or three. Each region has its own size, so that one big
+ * mapped block does not make the slots of an arena of small ones coarse;
+ * blocks a little bigger than a power of two (4 KiB and a top chunk) still
+ * get slots of that size, which their shapes can tell apart. */
+static void fill_slots(struct block_region *rg, const struct heap *h)
 {
-	uint64_t span = 0;
-	for (size_t i = 0; i < bi->nregions; i++)
-		span += bi->regions[i].end - bi->regions[i].base;
-	bi->shift = 4;
-	while (bi->shift < 30 && ((uint64_t)1 << bi->shift) * h->n < span)
-		bi->shift++;
-	for (size_t i = 0; i < bi->nregions; i++) {
-		struct block_region *rg = &bi->regions[i];
-		rg->base &= ~(((uint64_t)1 << bi->shift) - 1);
-		size_t nslots = (size_t)((rg->end - rg->base) >> bi->shift) + 1;
-		rg->slot_first = xcalloc_big(nslots + 1, sizeof(uint32_t));
-		size_t k = rg->first_block;
-		for (size_t p = 0; p <= nslots; p++) {
-			uint64_t slot = rg->base + ((uint64_t)p << bi->shift);
-			while (k < rg->end_block && block_end(&h->blocks[k]) <= slot)
-				k++;
-			rg->slot_first[p] = (uint32_t)k;
-		}
+	uint64_t span = rg->end - rg->base, n = rg->end_block - rg->first_block;
+	rg->shift = 4;
+	while (rg->shift < 30 && ((uint64_t)1 << rg->shift) * n < span - span / 16)
+		rg->shift++;
+	rg->base &= ~(((uint64_t)1 << rg->shift) - 1);
+	size_t nslots = (size_t)((rg->end - rg->base) >> rg->shift) + 1;
+	rg->slot_first = xcalloc_big(nslots + 1, sizeof(uint32_t));
+	size_t k = rg->first_block;
+	for (size_t p = 0; p <= nslots; p++) {
+		uint64_t slot = rg->base + ((uint64_t)p << rg->shift);
+		while (k < rg->end_block && block_end(&h->blocks[k]) <= slot)
+			k++;
+		rg->slot_first[p] = (uint32_t)k;
 	}
 }
 
-void block_index_build(struct block_index *bi, const struct heap *h)
+/* Shapes cost 8 bytes a slot: worth it where blocks are big, hence have
+ * many words to look up; 16-bit offsets hold slots up to 32 KiB. */
+#define SHAPE_MIN_SHIFT 8
+#define SHAPE_MAX_SHIFT 15
+
+static uint16_t clamp_in_slot(uint64_t addr, uint64_t slot, uint64_t size)
 {
-	*bi = (struct block_index){ .blocks = h->blocks, .lo = UINT64_MAX };
+	return (uint16_t)(addr <= slot ? 0 : addr - slot >= size ? size : addr - slot);
+}
+
+/* The shape of the slot at base whose entry is block a (see block_shape). */
+static struct block_shape slot_shape(const struct block_index *bi, const struct block_region *rg, size_t a,
+				     uint64_t base)
+{
+	uint64_t size = (uint64_t)1 << rg->shift, end = base + size;
+	struct block_shape sh = { 0, 0, 0, (uint16_t)size };
+	if (a >= rg->end_block || bi->blocks[a].addr >= end)
+		return sh; /* no block reaches into this slot */
+	const struct heap_block *first = &bi->blocks[a];
+	if (first->state == STRAND_USED) {
+		sh.lo = clamp_in_slot(first->addr, base, size);
+		sh.end = clamp_in_slot(block_end(first), base, size);
+		sh.interior = clamp_in_slot(first->addr + bi->slack + 1, base, size);
+	}
+	if (a + 1 < rg->end_block && bi->blocks[a + 1].addr < end) {
+		const struct heap_block *next = &bi->blocks[a + 1];
+		if (next->state != STRAND_USED || block_end(next) < end)
+			sh.split = SHAPE_OTHER;
+		else
+			sh.split = (uint16_t)(next->addr - base);
+	}
+	return sh;
+}
+
+static void fill_shapes(const struct block_index *bi, struct block_region *rg)
+{
+	if (rg->shift < SHAPE_MIN_SHIFT || rg->shift > SHAPE_MAX_SHIFT)
+		return;
+	size_t nslots = (size_t)((rg->end - rg->base) >> rg->shift) + 1;
+	rg->shape = xcalloc_big(nslots, sizeof(*rg->shape));
+	for (size_t p = 0; p < nslots; p++)
+		rg->shape[p] = slot_shape(bi, rg, rg->slot_first[p], rg->base + ((uint64_t)p << rg->shift));
+}
+
+void block_index_build(struct block_index *bi, const struct heap *h, uint32_t slack)
+{
+	*bi = (struct block_index){ .blocks = h->blocks, .lo = UINT64_MAX, .slack = slack };
 	for (size_t i = 0; i < h->n; i++)
 		if (h->blocks[i].state == STRAND_USED) {
 			bi->lo = h->blocks[i].addr < bi->lo ? h->blocks[i].addr : bi->lo;
 			bi->hi = block_end(&h->blocks[i]) > bi->hi ? block_end(&h->blocks[i]) : bi->hi;
 		}
 	find_regions(bi, h);
-	fill_slots(bi, h);
+	for (size_t i = 0; i < bi->nregions; i++) {
+		fill_slots(&bi->regions[i], h);
+		fill_shapes(bi, &bi->regions[i]);
+	}
 }
 
 void block_index_free(struct block_index *bi)
 {
-	for (size_t i = 0; i < bi->nregions; i++)
+	for (size_t i = 0; i < bi->nregions; i++) {
 		free(bi->regions[i].slot_first);
+		free(bi->regions[i].shape);
+	}
 	free(bi->regions);
 	*bi = (struct block_index){ 0 };
 }

@@ -1,9 +1,11 @@
 /* Which used heap block a word points into: the question the leak scan asks
  * of every word it reads, hundreds of millions of times on a big heap. The
  * block table is cut into regions (runs of blocks without big gaps) and each
- * region into slots about as big as the average block; a slot names the first
+ * region into slots about as big as its average block; a slot names the first
  * block that reaches into it, so a pointer's block is one of the two or three
- * from its slot's entry to the next one's. */
+ * from its slot's entry to the next one's. Where blocks are big, each slot
+ * also has a shape: where its (at most two) blocks lie in it, so that most
+ * look-ups never read the block table. */
 #ifndef STRAND_BLOCK_INDEX_H
 #define STRAND_BLOCK_INDEX_H
 
@@ -14,11 +16,25 @@
 #include "heap.h"
 
 #define BLOCK_NONE UINT32_MAX
+#define BLOCK_INDEX_INTERIOR 0x80000000u /* in batched answers: beyond the start slack */
+
+/* Byte offsets in a slot whose first block (the slot's entry) and the next
+ * one are all a pointer into it can hit, the next running past the slot's
+ * end: the first's used bytes are [lo, end), pointers from interior on are
+ * interior ones; the next block starts at split. split is SHAPE_OTHER when
+ * the slot is not so simple (a free or a small block starting in it). */
+struct block_shape {
+	uint16_t lo, end, interior, split;
+};
+
+#define SHAPE_OTHER UINT16_MAX
 
 struct block_region {
 	uint64_t base, end;   /* base aligned to a slot */
 	uint32_t first_block, end_block;
+	unsigned shift;       /* log2 of the slot size */
 	uint32_t *slot_first; /* per slot, and one past the end */
+	struct block_shape *shape; /* per slot, for slots of 256 bytes to 32 KiB; else NULL */
 };
 
 struct block_index {
@@ -26,11 +42,12 @@ struct block_index {
 	uint64_t lo, hi; /* the span of used blocks: a quick first filter */
 	struct block_region *regions;
 	size_t nregions;
-	unsigned shift;  /* log2 of the slot size */
+	uint32_t slack;  /* a pointer farther into a block than this is an interior one */
 };
 
-/* Index the table of h (4 to 8 bytes a block); h must outlive the index. */
-void block_index_build(struct block_index *bi, const struct heap *h);
+/* Index the table of h (4 to 16 bytes a block); h must outlive the index.
+ * slack: how far into a block a pointer still counts as a start pointer. */
+void block_index_build(struct block_index *bi, const struct heap *h, uint32_t slack);
 void block_index_free(struct block_index *bi);
 
 /* The slot entry of v (its region in *rgp), NULL when v is in no region. */
@@ -56,7 +73,7 @@ static inline const uint32_t *block_index_slot(const struct block_index *bi, uin
 	if (v >= rg->end)
 		return NULL;
 	*rgp = rg;
-	return &rg->slot_first[(v - rg->base) >> bi->shift];
+	return &rg->slot_first[(v - rg->base) >> rg->shift];
 }
 
 /* The block from a slot entry on: the last starting at or before v among
@@ -104,26 +121,49 @@ static inline __attribute__((always_inline)) uint32_t block_index_find(const str
 
 #define BLOCK_INDEX_BATCH 32
 
-/* block_index_find for n <= BLOCK_INDEX_BATCH words at once. Each look-up
- * waits on two cache misses (its slot, then its blocks); here every slot is
- * fetched, then every word's blocks, then the answers worked out, so the
- * misses of the whole batch overlap instead of following one another (a
- * fifth faster on a heap whose tables outgrow the caches). */
+/* block_index_find for n <= BLOCK_INDEX_BATCH words at once, answering the
+ * block with BLOCK_INDEX_INTERIOR when the pointer is an interior one. A
+ * look-up waits on cache misses: its slot and shape, then (unless the shape
+ * answers) its blocks. Here every slot and shape is fetched, then the blocks
+ * of the words the shapes cannot answer, then the answers worked out, so the
+ * misses of the whole batch overlap instead of following one another. */
 static inline void block_index_find_batch(const struct block_index *bi, const uint64_t *v, size_t n,
-					  uint32_t *block, uint32_t *offset)
+					  uint32_t *found)
 {
 	const uint32_t *slot[BLOCK_INDEX_BATCH];
 	const struct block_region *rg[BLOCK_INDEX_BATCH];
+	struct block_shape shape[BLOCK_INDEX_BATCH];
 	for (size_t i = 0; i < n; i++) {
 		slot[i] = block_index_slot(bi, v[i], &rg[i]);
-		if (slot[i])
+		if (slot[i]) {
 			__builtin_prefetch(slot[i]);
+			if (rg[i]->shape)
+				__builtin_prefetch(&rg[i]->shape[slot[i] - rg[i]->slot_first]);
+		}
 	}
-	for (size_t i = 0; i < n; i++)
-		if (slot[i])
+	for (size_t i = 0; i < n; i++) {
+		shape[i].split = SHAPE_OTHER;
+		if (slot[i] && rg[i]->shape)
+			shape[i] = rg[i]->shape[slot[i] - rg[i]->slot_first];
+		if (slot[i] && shape[i].split == SHAPE_OTHER)
 			__builtin_prefetch(&bi->blocks[slot[i][0]]);
-	for (size_t i = 0; i < n; i++)
-		block[i] = slot[i] ? block_index_resolve(bi, rg[i], slot[i], v[i], &offset[i]) : BLOCK_NONE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!slot[i]) {
+			found[i] = BLOCK_NONE;
+		} else if (shape[i].split != SHAPE_OTHER) {
+			/* Without a branch on where in the slot the pointer falls. */
+			uint32_t off = (uint32_t)((v[i] - rg[i]->base) & (((uint64_t)1 << rg[i]->shift) - 1));
+			uint32_t second = off >= shape[i].split;
+			uint32_t in_first = (off >= shape[i].lo) & (off < shape[i].end);
+			uint32_t interior_from = second ? shape[i].split + bi->slack + 1 : shape[i].interior;
+			uint32_t answer = (slot[i][0] + second) | (off >= interior_from ? BLOCK_INDEX_INTERIOR : 0);
+			found[i] = second | in_first ? answer : BLOCK_NONE;
+		} else {
+			uint32_t off, b = block_index_resolve(bi, rg[i], slot[i], v[i], &off);
+			found[i] = b == BLOCK_NONE || off <= bi->slack ? b : b | BLOCK_INDEX_INTERIOR;
+		}
+	}
 }
 
 #endif

@@ -308,18 +308,19 @@ static void root_anon(struct session *s, struct scanner *sc)
  * used blocks, appended to the edges. */
 static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
 {
+	_Static_assert(EDGE_INTERIOR == BLOCK_INDEX_INTERIOR, "edges are batched answers");
 	struct reach *r = sc->r;
 	size_t step = r->opts.unaligned ? 1 : 8, n = r->nedges;
 	uint64_t v[BLOCK_INDEX_BATCH];
-	uint32_t block[BLOCK_INDEX_BATCH], off[BLOCK_INDEX_BATCH];
+	uint32_t found[BLOCK_INDEX_BATCH];
 	for (size_t i = 0; i + 8 <= len;) {
 		size_t k = 0;
 		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
 			memcpy(&v[k], buf + i, 8);
-		block_index_find_batch(&sc->index, v, k, block, off);
+		block_index_find_batch(&sc->index, v, k, found);
 		for (size_t j = 0; j < k; j++)
-			if (block[j] != BLOCK_NONE && block[j] != src) /* a block pointing to itself keeps nothing alive */
-				r->edges[n++] = block[j] | (off[j] > HEADER_SLACK ? EDGE_INTERIOR : 0);
+			if (found[j] != BLOCK_NONE && edge_block(found[j]) != src) /* a block pointing to itself keeps nothing alive */
+				r->edges[n++] = found[j];
 	}
 	r->scanned_bytes += len;
 	r->nedges = n;
@@ -813,7 +814,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 	sc.tcb_size = rt ? rt->p->runtime->descriptor_size(plugin_host(s)) : 0;
 	if (!sc.tcb_size)
 		sc.tcb_size = TCB_GUESS;
-	block_index_build(&sc.index, h);
+	block_index_build(&sc.index, h, HEADER_SLACK);
 	if (!opts->skip[ROOT_REGISTERS])
 		root_registers(s, &sc);
 	if (!opts->skip[ROOT_STACK])

@@ -1,9 +1,10 @@
 /* The leak scan's pointer look-up (block_index_find, and batched) against the plain
  * binary search of the block table (heap_find), on heaps laid out like
  * glibc's: arenas far apart, chunk headers between blocks, free blocks,
- * a few huge blocks among many small ones. */
+ * a few huge blocks among many small ones, big blocks (slot shapes). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -22,20 +23,29 @@ static uint64_t next_random(void)
 	return rng;
 }
 
-/* n blocks in narenas runs 1 GiB apart; usable sizes from 24 bytes up, one in
- * huge_every a megabyte or more; one in three free. */
-static struct heap make_heap(size_t n, size_t narenas, size_t huge_every)
+#define SLACK 16
+
+/* n blocks in narenas runs 1 GiB apart; usable sizes from min_usable up, in
+ * steps of 16 bytes, spread steps; one in huge_every a megabyte or more
+ * (never when 0); one in free_every free. */
+struct layout {
+	size_t n, narenas, huge_every, spread;
+	uint64_t min_usable;
+	unsigned free_every;
+};
+
+static struct heap make_heap(struct layout l)
 {
-	struct heap h = { .blocks = calloc(n ? n : 1, sizeof(struct heap_block)), .n = n };
+	struct heap h = { .blocks = calloc(l.n ? l.n : 1, sizeof(struct heap_block)), .n = l.n };
 	uint64_t addr = 0x555500000010ull;
-	for (size_t i = 0; i < n; i++) {
-		if (narenas > 1 && i % (n / narenas + 1) == 0)
+	for (size_t i = 0; i < l.n; i++) {
+		if (l.narenas > 1 && i % (l.n / l.narenas + 1) == 0)
 			addr += 1ull << 30;
-		uint64_t usable = 24 + 16 * (next_random() % 64);
-		if (huge_every && next_random() % huge_every == 0)
+		uint64_t usable = l.min_usable + 16 * (next_random() % l.spread);
+		if (l.huge_every && next_random() % l.huge_every == 0)
 			usable = (1 << 20) + 16 * (next_random() % 4096);
 		h.blocks[i] = (struct heap_block){ addr, (uint32_t)(usable / 8), 0,
-						   next_random() % 3 ? STRAND_USED : STRAND_FREE, 0 };
+						   next_random() % l.free_every ? STRAND_USED : STRAND_FREE, 0 };
 		addr += usable + 8;
 	}
 	return h;
@@ -56,34 +66,45 @@ static void expect_same_answer(const struct heap *h, const struct block_index *b
 	assert_int_equal(off, v - want->addr);
 }
 
-/* The batched look-up answers as the single one does, in batches of every
- * size from 1 to BLOCK_INDEX_BATCH. */
+/* The batched look-up (from slot shapes where the index has them) answers
+ * as the single one does, in batches of every size from 1 to
+ * BLOCK_INDEX_BATCH. */
 static void expect_same_batches(const struct block_index *bi, const uint64_t *v, size_t n)
 {
-	uint32_t block[BLOCK_INDEX_BATCH], off[BLOCK_INDEX_BATCH];
+	uint32_t found[BLOCK_INDEX_BATCH];
 	for (size_t i = 0, k = 1; i < n; i += k, k = k % BLOCK_INDEX_BATCH + 1) {
 		size_t m = n - i < k ? n - i : k;
-		block_index_find_batch(bi, v + i, m, block, off);
+		block_index_find_batch(bi, v + i, m, found);
 		for (size_t j = 0; j < m; j++) {
-			uint32_t want_off = UINT32_MAX, want = block_index_find(bi, v[i + j], &want_off);
-			assert_int_equal(block[j], want);
-			if (want != BLOCK_NONE)
-				assert_int_equal(off[j], want_off);
+			uint32_t off = UINT32_MAX, want = block_index_find(bi, v[i + j], &off);
+			if (want != BLOCK_NONE && off > SLACK)
+				want |= BLOCK_INDEX_INTERIOR;
+			assert_int_equal(found[j], want);
 		}
 	}
 }
 
-static void check_heap(struct heap h)
+static bool has_shapes(const struct block_index *bi)
+{
+	for (size_t i = 0; i < bi->nregions; i++)
+		if (bi->regions[i].shape)
+			return true;
+	return false;
+}
+
+static void check_heap(struct heap h, bool shapes)
 {
 	struct block_index bi;
-	block_index_build(&bi, &h);
-	uint64_t *probes = calloc(h.n * 11 + 10002, sizeof(*probes));
+	block_index_build(&bi, &h, SLACK);
+	assert_int_equal(has_shapes(&bi), shapes);
+	uint64_t *probes = calloc(h.n * 13 + 10002, sizeof(*probes));
 	size_t n = 0;
 	for (size_t i = 0; i < h.n; i++) {
 		const struct heap_block *b = &h.blocks[i];
 		uint64_t end = b->addr + heap_usable(b);
 		uint64_t near[] = { b->addr - 9, b->addr - 8, b->addr - 1, b->addr, b->addr + 1, b->addr + 8,
-				    b->addr + next_random() % heap_usable(b), end - 8, end - 1, end, end + 7 };
+				    b->addr + SLACK, b->addr + SLACK + 1, b->addr + next_random() % heap_usable(b),
+				    end - 8, end - 1, end, end + 7 };
 		for (size_t k = 0; k < sizeof(near) / sizeof(near[0]); k++)
 			probes[n++] = near[k];
 	}
@@ -99,16 +120,33 @@ static void check_heap(struct heap h)
 	free(h.blocks);
 }
 
+/* Blocks of tens of bytes: slots of 128 bytes, too small to have shapes. */
+static void tiny_blocks_in_one_arena(void **state)
+{
+	(void)state;
+	check_heap(make_heap((struct layout){ .n = 50000, .narenas = 1, .spread = 8, .min_usable = 24,
+					      .free_every = 3 }),
+		   false);
+}
+
+/* Blocks of hundreds of bytes: slots of a kilobyte, with shapes. */
 static void small_blocks_in_one_arena(void **state)
 {
 	(void)state;
-	check_heap(make_heap(50000, 1, 0));
+	check_heap(make_heap((struct layout){ .n = 50000, .narenas = 1, .spread = 64, .min_usable = 24,
+					      .free_every = 3 }),
+		   true);
 }
 
 static void arenas_far_apart(void **state)
 {
 	(void)state;
-	check_heap(make_heap(50000, 5, 0));
+	check_heap(make_heap((struct layout){ .n = 50000, .narenas = 5, .spread = 64, .min_usable = 24,
+					      .free_every = 3 }),
+		   true);
+	check_heap(make_heap((struct layout){ .n = 50000, .narenas = 5, .spread = 8, .min_usable = 24,
+					      .free_every = 3 }),
+		   false);
 }
 
 /* Huge blocks make the average slot big: many small blocks share a slot,
@@ -116,16 +154,63 @@ static void arenas_far_apart(void **state)
 static void huge_blocks_among_small_ones(void **state)
 {
 	(void)state;
-	check_heap(make_heap(20000, 3, 50));
+	check_heap(make_heap((struct layout){ .n = 20000, .narenas = 3, .huge_every = 50, .spread = 64,
+					      .min_usable = 24, .free_every = 3 }),
+		   true);
+}
+
+/* Blocks of kilobytes: slots of 4 KiB. With few free blocks, most slots are
+ * simple and answered from their shapes alone. */
+static void big_blocks_with_shapes(void **state)
+{
+	(void)state;
+	check_heap(make_heap((struct layout){ .n = 20000, .narenas = 1, .spread = 64, .min_usable = 2048,
+					      .free_every = 3 }),
+		   true);
+	check_heap(make_heap((struct layout){ .n = 20000, .narenas = 4, .spread = 64, .min_usable = 2048,
+					      .free_every = 20 }),
+		   true);
+}
+
+/* An arena of tiny blocks, one of big blocks and a mapped block of 4 MiB far
+ * from both: each region has slots of its own size (the mapped block must
+ * not make the big blocks' slots coarse), shapes where they are big. */
+static void regions_with_slots_of_their_own(void **state)
+{
+	(void)state;
+	struct heap tiny = make_heap((struct layout){ .n = 20000, .narenas = 1, .spread = 8, .min_usable = 24,
+						      .free_every = 3 });
+	struct heap big = make_heap((struct layout){ .n = 20000, .narenas = 1, .spread = 1, .min_usable = 4088,
+						     .free_every = 50 });
+	struct heap h = { .blocks = calloc(tiny.n + big.n + 1, sizeof(struct heap_block)), .n = tiny.n + big.n + 1 };
+	for (size_t i = 0; i < tiny.n; i++)
+		h.blocks[i] = tiny.blocks[i];
+	for (size_t i = 0; i < big.n; i++) {
+		h.blocks[tiny.n + i] = big.blocks[i];
+		h.blocks[tiny.n + i].addr += 4ull << 30;
+	}
+	h.blocks[h.n - 1] = (struct heap_block){ 0x7f0000000010ull, (4u << 20) / 8, 0, STRAND_USED, 0 };
+	struct block_index bi;
+	block_index_build(&bi, &h, SLACK);
+	assert_int_equal(bi.nregions, 3);
+	assert_int_equal(bi.regions[0].shift, 7);
+	assert_int_equal(bi.regions[1].shift, 12);
+	assert_null(bi.regions[0].shape);
+	assert_non_null(bi.regions[1].shape);
+	block_index_free(&bi);
+	free(tiny.blocks);
+	free(big.blocks);
+	check_heap(h, true);
 }
 
 static void one_block_and_none(void **state)
 {
 	(void)state;
-	check_heap(make_heap(1, 1, 0));
+	check_heap(make_heap((struct layout){ .n = 1, .narenas = 1, .spread = 1, .min_usable = 24, .free_every = 3 }),
+		   false);
 	struct heap empty = { 0 };
 	struct block_index bi;
-	block_index_build(&bi, &empty);
+	block_index_build(&bi, &empty, SLACK);
 	uint32_t off;
 	assert_int_equal(block_index_find(&bi, 0x555500000010ull, &off), BLOCK_NONE);
 	block_index_free(&bi);
@@ -134,9 +219,12 @@ static void one_block_and_none(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tiny_blocks_in_one_arena),
 		cmocka_unit_test(small_blocks_in_one_arena),
 		cmocka_unit_test(arenas_far_apart),
 		cmocka_unit_test(huge_blocks_among_small_ones),
+		cmocka_unit_test(big_blocks_with_shapes),
+		cmocka_unit_test(regions_with_slots_of_their_own),
 		cmocka_unit_test(one_block_and_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
