@@ -47,6 +47,15 @@ def test_classes_and_each_root_kind_live():
                 assert doc["class"] in ("definitely lost", "indirectly lost"), (switch, e, doc)
 
 
+def test_classes_with_big_blocks_live():
+    """Nodes of 4 KiB: the main arena's slots are big enough to have shapes,
+    which then answer the look-ups; the classes must not change."""
+    with Fixture("leaks", env={**ENV, "FIXTURE_NODE_BYTES": "4096"}) as fx:
+        main = batch(["-p", str(fx.pid)], "heap").doc("heap")["arenas"][0]
+        assert main["kind"] == "main" and main["used"]["bytes"] / main["used"]["blocks"] >= 1024, main
+        check_classes(["-p", str(fx.pid)], expectations(fx))
+
+
 def test_why_names_roots_as_people_read_them():
     with Fixture("leaks", env=ENV) as fx:
         by_name = {e["name"]: e for e in expectations(fx)}

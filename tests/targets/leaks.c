@@ -6,7 +6,10 @@
  * Lost blocks are made in a deep frame that has returned (its stale words lie
  * far below every live stack pointer), then the registers are clobbered.
  * With the argument "exit" it builds only the lost and reachable structures
- * and exits: for valgrind and `strand run --leak-check`. */
+ * and exits: for valgrind and `strand run --leak-check`. FIXTURE_NODE_BYTES
+ * makes every node that big, and adds a thousand reachable ones: a heap of
+ * big blocks, whose look-ups go through slot shapes (the ballast makes the
+ * top chunk too small a part of the arena to change its slot size). */
 #include "fixture.h"
 
 #include <dlfcn.h>
@@ -26,6 +29,8 @@ __thread void *t_root;          /* static TLS of the main thread */
 struct node *g_reachable;       /* a reachable list */
 struct node *g_shared_a, *g_shared_b; /* one list held by two globals: neither retains it alone */
 char *g_interior;               /* an interior pointer: possibly lost */
+struct node *g_ballast;         /* with FIXTURE_NODE_BYTES: still reachable */
+struct node *g_holder;          /* holds a pointer just past the start pointers' slack: possibly lost */
 void **g_mmap;                  /* an anonymous mapping holding a pointer */
 
 static void expect(void *p, const char *cls, const char *root, const char *name)
@@ -34,9 +39,11 @@ static void expect(void *p, const char *cls, const char *root, const char *name)
 		      cls, root ? "\"" : "", root ? root : "null", root ? "\"" : "", name);
 }
 
+static size_t node_bytes = sizeof(struct node);
+
 static struct node *node(const char *label)
 {
-	struct node *n = calloc(1, sizeof(*n));
+	struct node *n = calloc(1, node_bytes);
 	snprintf(n->payload, sizeof(n->payload), "%s", label);
 	return n;
 }
@@ -107,6 +114,11 @@ static void make_reachable(void)
 	memcpy(blk + 64, &child, sizeof(child)); /* a start pointer, but from a possibly lost block */
 	expect(blk, "possibly lost", NULL, "interior");
 	expect(child, "possibly lost", NULL, "interior child");
+	g_holder = node("holder");
+	expect(g_holder, "still reachable", NULL, "holder");
+	char *just_inside = (char *)node("just inside");
+	g_holder->left = (struct node *)(just_inside + 24);
+	expect(just_inside, "possibly lost", NULL, "just inside");
 	struct node *child2 = node("interior");
 	char *into = (char *)child2 + 8; /* a start pointer a word in, as new[] returns; why shows +8 */
 	memcpy(blk + 80, &into, sizeof(into));
@@ -200,6 +212,13 @@ static void *register_holder(void *arg)
 int main(int argc, char **argv)
 {
 	fixture_truth("{\"kind\":\"start\"}");
+	if (getenv("FIXTURE_NODE_BYTES") && (size_t)atol(getenv("FIXTURE_NODE_BYTES")) > node_bytes)
+		node_bytes = (size_t)atol(getenv("FIXTURE_NODE_BYTES"));
+	for (int i = 0; node_bytes > sizeof(struct node) && i < 1000; i++) {
+		struct node *n = node("ballast");
+		n->next = g_ballast;
+		g_ballast = n;
+	}
 	deep();
 	make_reachable();
 	if (argc > 1 && !strcmp(argv[1], "exit"))
