@@ -129,7 +129,7 @@ static void tiny_blocks_in_one_arena(void **state)
 		   false);
 }
 
-/* Blocks of hundreds of bytes: slots of a kilobyte, with shapes. */
+/* Blocks of hundreds of bytes: slots of 512 bytes, with shapes. */
 static void small_blocks_in_one_arena(void **state)
 {
 	(void)state;
