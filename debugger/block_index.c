@@ -29,6 +29,12 @@ static void find_regions(struct block_index *bi, const struct heap *h)
 	}
 }
 
+/* Slots of the region (rg->base must be aligned to its slot size). */
+static size_t region_slots(const struct block_region *rg)
+{
+	return (size_t)((rg->end - rg->base) >> rg->shift) + 1;
+}
+
 /* Slots about as big as the region's average block: about 4 bytes of index
  * a block (8 more with shapes; the scan frees them), and a pointer's block
  * is among two or three. Each region has its own size, so that one big
@@ -42,7 +48,7 @@ static void fill_slots(struct block_region *rg, const struct heap *h)
 	while (rg->shift < 30 && ((uint64_t)1 << rg->shift) * n < span - span / 16)
 		rg->shift++;
 	rg->base &= ~(((uint64_t)1 << rg->shift) - 1);
-	size_t nslots = (size_t)((rg->end - rg->base) >> rg->shift) + 1;
+	size_t nslots = region_slots(rg);
 	rg->slot_first = xcalloc_big(nslots + 1, sizeof(uint32_t));
 	size_t k = rg->first_block;
 	for (size_t p = 0; p <= nslots; p++) {
@@ -91,7 +97,7 @@ static void fill_shapes(const struct block_index *bi, struct block_region *rg)
 {
 	if (rg->shift < SHAPE_MIN_SHIFT || rg->shift > SHAPE_MAX_SHIFT)
 		return;
-	size_t nslots = (size_t)((rg->end - rg->base) >> rg->shift) + 1;
+	size_t nslots = region_slots(rg);
 	rg->shape = xcalloc_big(nslots, sizeof(*rg->shape));
 	for (size_t p = 0; p < nslots; p++)
 		rg->shape[p] = slot_shape(bi, rg, rg->slot_first[p], rg->base + ((uint64_t)p << rg->shift));

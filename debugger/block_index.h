@@ -18,11 +18,12 @@
 #define BLOCK_NONE UINT32_MAX
 #define BLOCK_INDEX_INTERIOR 0x80000000u /* in batched answers: beyond the start slack */
 
-/* Byte offsets in a slot whose first block (the slot's entry) and the next
- * one are all a pointer into it can hit, the next running past the slot's
- * end: the first's used bytes are [lo, end), pointers from interior on are
- * interior ones; the next block starts at split. split is SHAPE_OTHER when
- * the slot is not so simple (a free or a small block starting in it). */
+/* Where a slot's blocks lie in it, in byte offsets from the slot's start,
+ * when a pointer into it can hit only its first block (the slot's entry)
+ * and the next one, which runs past the slot's end: the first block's used
+ * bytes are [lo, end) and pointers from interior on are interior ones; the
+ * next block starts at split. split is SHAPE_OTHER when the slot is not so
+ * simple (a free block, or one ending inside it, follows the first). */
 struct block_shape {
 	uint16_t lo, end, interior, split;
 };

@@ -212,8 +212,9 @@ static void *register_holder(void *arg)
 int main(int argc, char **argv)
 {
 	fixture_truth("{\"kind\":\"start\"}");
-	if (getenv("FIXTURE_NODE_BYTES") && (size_t)atol(getenv("FIXTURE_NODE_BYTES")) > node_bytes)
-		node_bytes = (size_t)atol(getenv("FIXTURE_NODE_BYTES"));
+	const char *big = getenv("FIXTURE_NODE_BYTES");
+	if (big && (size_t)atol(big) > node_bytes)
+		node_bytes = (size_t)atol(big);
 	for (int i = 0; node_bytes > sizeof(struct node) && i < 1000; i++) {
 		struct node *n = node("ballast");
 		n->next = g_ballast;
