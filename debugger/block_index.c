@@ -116,6 +116,9 @@ void block_index_build(struct block_index *bi, const struct heap *h, uint32_t sl
 		fill_slots(&bi->regions[i], h);
 		fill_shapes(bi, &bi->regions[i]);
 	}
+	for (size_t i = 0; i < bi->nregions; i++)
+		if (bi->regions[i].shape && (!bi->hot || region_slots(&bi->regions[i]) > region_slots(bi->hot)))
+			bi->hot = &bi->regions[i];
 }
 
 void block_index_free(struct block_index *bi)
