@@ -38,7 +38,7 @@ static bool is_list_state(unsigned state)
 struct builder {
 	struct heap *h;
 	struct heap_block *walk, *overlay;
-	size_t nwalk, walk_cap, noverlay, overlay_cap, arena_cap, problem_cap;
+	size_t nwalk, walk_cap, noverlay, overlay_cap, arena_cap, problem_cap, metadata_cap;
 	bool unsorted; /* the walk came out of address order: overlays wait for the sort */
 };
 
@@ -102,6 +102,22 @@ static void sink_discovery(void *ctx, const char *how)
 	struct builder *b = ctx;
 	free(b->h->discovery);
 	b->h->discovery = xstrdup(how);
+}
+
+static void sink_metadata(void *ctx, uint64_t start, uint64_t end)
+{
+	struct builder *b = ctx;
+	struct heap *h = b->h;
+	GROW(h->metadata, b->metadata_cap, 2 * h->nmetadata + 2);
+	h->metadata[2 * h->nmetadata] = start;
+	h->metadata[2 * h->nmetadata + 1] = end;
+	h->nmetadata++;
+}
+
+static int by_range_start(const void *x, const void *y)
+{
+	const uint64_t *a = x, *b = y;
+	return (a[0] > b[0]) - (a[0] < b[0]);
 }
 
 static int by_addr(const void *x, const void *y)
@@ -181,12 +197,13 @@ static struct heap *heap_walk(struct session *s)
 	}
 	struct heap *h = xcalloc(1, sizeof(*h));
 	struct builder b = { .h = h };
-	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery };
+	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
 	h->allocator = lp->p->name;
 	h->confidence = confidence;
 	double start = now_seconds();
 	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
 	finish(&b);
+	qsort(h->metadata, h->nmetadata, 2 * sizeof(*h->metadata), by_range_start);
 	h->seconds = now_seconds() - start;
 	return h;
 }
@@ -213,6 +230,7 @@ void heap_free(struct heap *h)
 	free(h->problems);
 	free(h->blocks);
 	free(h->arenas);
+	free(h->metadata);
 	free(h->discovery);
 	free(h);
 }

@@ -39,6 +39,8 @@ struct heap {
 	size_t narenas;
 	struct heap_problem *problems;
 	size_t nproblems;
+	uint64_t *metadata;     /* [start, end) pairs, sorted: the allocator's own state, never a root */
+	size_t nmetadata;
 	const char *allocator;  /* the plugin's name, NULL when none fits */
 	int confidence;
 	char *discovery;        /* how the allocator's state was found */

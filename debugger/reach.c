@@ -75,7 +75,7 @@ static uint64_t piece_step(const struct scanner *sc)
 }
 
 /* Every word of [start, end) that points into a used block is a root of group. */
-static void scan_region(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
+static void scan_words(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
 {
 	uint8_t *buf = xmalloc(SCAN_CHUNK);
 	size_t step = sc->r->opts.unaligned ? 1 : 8;
@@ -95,6 +95,22 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 			break;
 	}
 	free(buf);
+}
+
+/* scan_words, except over the allocator's own state. */
+static void scan_region(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
+{
+	const struct heap *h = sc->r->heap;
+	for (size_t i = 0; i < h->nmetadata && start < end; i++) {
+		uint64_t m_start = h->metadata[2 * i], m_end = h->metadata[2 * i + 1];
+		if (m_end <= start || m_start >= end)
+			continue;
+		if (m_start > start)
+			scan_words(s, sc, group, start, m_start);
+		start = m_end;
+	}
+	if (start < end)
+		scan_words(s, sc, group, start, end);
 }
 
 /* ---- roots ---- */

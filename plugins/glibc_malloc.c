@@ -484,6 +484,9 @@ static void report_arena(struct walk *w, uint32_t index, uint64_t arena, const c
 	rd(w, arena + 4, &flags, 4);
 	struct strand_arena a = { index, arena, kind, top, top_size, system_mem, heaps, !((uint32_t)flags & 2) };
 	w->sink->arena(w->sink->ctx, &a);
+	/* Its top and bins point at chunk headers, the last word of the block
+	 * before each: not a root, or a lost block would seem possibly lost. */
+	w->sink->metadata(w->sink->ctx, arena, arena + AR_SIZE);
 }
 
 /* An mmapped chunk: IS_MMAPPED set, prev_size holds the memalign offset from

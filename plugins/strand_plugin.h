@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 1
+#define STRAND_PLUGIN_ABI 2
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -123,6 +123,10 @@ struct strand_heap_sink {
 	void (*problem)(void *ctx, uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 	/* How the allocator's state was found ("symbols", "structure"), for the user. */
 	void (*discovery)(void *ctx, const char *how);
+	/* The allocator's own state lies in [start, end) (an arena structure in
+	 * a library's data): its pointers are bookkeeping, so the leak check
+	 * never takes them for roots. */
+	void (*metadata)(void *ctx, uint64_t start, uint64_t end);
 };
 
 struct strand_allocator {

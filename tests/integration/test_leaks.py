@@ -56,6 +56,24 @@ def test_classes_with_big_blocks_live():
         check_classes(["-p", str(fx.pid)], expectations(fx))
 
 
+ALL_RECORDS = "leaks --show all --limit 0"
+
+
+def check_shapes(doc, shapes):
+    counts = {(r["class"], r["size"]): r["blocks"] for r in doc["records"]}
+    for shape in shapes:
+        assert counts.get((shape["class"], shape["usable"])) == shape["blocks"], (shape, counts)
+
+
+def test_shapes_of_lists_and_webs():
+    """Lists linked up, down and at random, a dense web, lost ones of each, a
+    chain behind an interior pointer: the fixture's count of each class. The
+    lost web and list end next to the top chunk and a free chunk, which the
+    arena structure points at: bookkeeping, not a root."""
+    with Fixture("sweeps") as fx:
+        check_shapes(batch(["-p", str(fx.pid)], ALL_RECORDS).doc("leaks"), fx.truth("shape"))
+
+
 def test_why_names_roots_as_people_read_them():
     with Fixture("leaks", env=ENV) as fx:
         by_name = {e["name"]: e for e in expectations(fx)}
