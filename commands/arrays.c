@@ -195,7 +195,7 @@ int cmd_arrays(struct session *s, const struct args *a)
 	uint64_t min_size = 4096;
 	if (!option_size(s, a, "--min-size", &min_size))
 		return -1;
-	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 }, false);
+	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 }, NEED_GRAPH);
 	if (!r)
 		return -1;
 	struct finding *v;

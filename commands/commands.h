@@ -56,9 +56,11 @@ struct reach_opts;
 struct reach;
 struct root_edge;
 char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc);
-/* The session's reachability for opts, with the dominator tree when
- * retained, or NULL after reporting why not. */
-const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, bool retained);
+/* The session's reachability for opts, with what the command needs of it
+ * (the classes, every edge, the dominator tree too: reach.h), or NULL after
+ * reporting why not. */
+enum reach_need { NEED_CLASSES, NEED_GRAPH, NEED_RETAINED };
+const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, enum reach_need need);
 /* "register rdi of thread 2 (LWP 123)", "frame #3 of thread 2 in f (f.c:12), local `p`", ... */
 void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e);
 

@@ -96,7 +96,7 @@ int cmd_escape(struct session *s, const struct args *a)
 	uint64_t max_size = 64 * 1024;
 	if (!option_size(s, a, "--max-size", &max_size))
 		return -1;
-	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 }, false);
+	const struct reach *r = reach_or_error(s, &(struct reach_opts){ 0 }, NEED_GRAPH);
 	if (!r)
 		return -1;
 	const struct heap *h = r->heap;

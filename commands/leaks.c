@@ -28,9 +28,11 @@ char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
 	return rest;
 }
 
-const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, bool retained)
+const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, enum reach_need need)
 {
-	const struct reach *r = retained ? reach_get_retained(s, opts) : reach_get(s, opts);
+	const struct reach *r = need == NEED_RETAINED ? reach_get_retained(s, opts)
+				: need == NEED_GRAPH  ? reach_get_graph(s, opts)
+						      : reach_get(s, opts);
 	if (!r)
 		out_error(s->out, "%s", error_get());
 	return r;
@@ -219,7 +221,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 	free(argv);
 	if (rc)
 		return rc;
-	const struct reach *r = reach_or_error(s, &opts, false);
+	const struct reach *r = reach_or_error(s, &opts, NEED_CLASSES);
 	if (!r)
 		return -1;
 	if (r->warning)
@@ -234,12 +236,14 @@ int cmd_leaks(struct session *s, const struct args *a)
 		}
 	char scanned[32];
 	out_text(o, "Checked %s of roots and heap in %.3f s (%zu root pointers, %zu heap pointers).\n",
-		 format_bytes(r->scanned_bytes, scanned, sizeof(scanned)), r->seconds, r->nroots, r->nedges);
+		 format_bytes(r->scanned_bytes, scanned, sizeof(scanned)), r->seconds, r->nroots, (size_t)r->npointers);
 	out_hide_text(o, true);
 	out_uint(o, "scanned_bytes", r->scanned_bytes);
 	out_double(o, "seconds", "%.3f", r->seconds);
 	out_uint(o, "root_pointers", r->nroots);
-	out_uint(o, "heap_pointers", r->nedges);
+	out_uint(o, "heap_pointers", r->npointers);
+	out_uint(o, "stored_pointers", r->nedges);
+	out_uint(o, "sweeps", r->sweeps);
 	out_hide_text(o, false);
 	out_text(o, "LEAK SUMMARY (usable bytes):\n");
 	out_obj(o, "summary");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../debugger/reach.h"
 #include "../debugger/util.h"
 #include "commands.h"
 
@@ -31,6 +32,11 @@ int cmd_report(struct session *s, const struct args *a)
 		return -1;
 	struct out *o = s->out;
 	out_text(o, "strand report on %s\n", s->target->description);
+	/* top, arrays and escape need every edge: with the graph built first,
+	 * leaks reads its classes off it instead of sweeping the heap as well
+	 * (a target that runs gets everything read anew by each section). */
+	if (s->target->stopped)
+		reach_get_graph(s, &(struct reach_opts){ 0 });
 	out_list(o, "sections");
 	for (size_t i = 0; i < ARRAY_SIZE(sections) && !session_interrupted(); i++) {
 		const struct section *sec = &sections[i];

@@ -225,7 +225,7 @@ int cmd_top(struct session *s, const struct args *a)
 		out_error(s->out, "usage: top [N] [--by root|block|type]");
 		return -1;
 	}
-	const struct reach *r = reach_or_error(s, &opts, true);
+	const struct reach *r = reach_or_error(s, &opts, NEED_RETAINED);
 	if (!r)
 		return -1;
 	if (!by || !strcmp(by, "root")) {

@@ -149,7 +149,7 @@ int cmd_why(struct session *s, const struct args *a)
 	free(argv);
 	if (!ok)
 		return -1;
-	const struct reach *r = reach_or_error(s, &opts, true);
+	const struct reach *r = reach_or_error(s, &opts, NEED_RETAINED);
 	if (!r)
 		return -1;
 	const struct heap_block *blk = heap_find(r->heap, addr);

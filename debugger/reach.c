@@ -42,7 +42,20 @@ struct scanner {
 	const struct strand_runtime *runtime; /* the thread-runtime plugin, NULL if none */
 	uint64_t *covered; /* [start, end) pairs of stacks, TLS and globals: never anonymous roots */
 	size_t ncovered, covered_cap;
+	/* While sweeping (see sweep_phase): the marks (r->cls), the phase's bit,
+	 * how many blocks are marked with it and not yet scanned, and how many
+	 * got it in all. When not sweeping, pointers are stored as edges. */
+	bool sweeping;
+	uint8_t *mark, bit;
+	size_t frontier, newly_marked, used;
 };
+
+/* Marks in cls while classes are worked out: START for blocks reached through
+ * start pointers alone, ANY for blocks reached at all, INTERIOR for the
+ * targets of interior pointers, which the second phase starts from; SCANNED
+ * for blocks whose pointers a sweep has followed already (they have no
+ * edges in the graph). */
+enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4, MARK_SCANNED = 8 };
 
 static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 {
@@ -320,8 +333,30 @@ static void root_anon(struct session *s, struct scanner *sc)
 
 /* ---- the graph between blocks ---- */
 
+/* What a swept block's pointers reach, by mark_from's rules: in the start
+ * phase a start pointer marks its block START (to be scanned) and an interior
+ * one marks it INTERIOR; in the second phase any pointer marks ANY. */
+static void mark_found(struct scanner *sc, uint32_t src, const uint32_t *found, size_t k)
+{
+	uint8_t *mark = sc->mark, bit = sc->bit, start_marks = bit | MARK_ANY;
+	uint32_t interior_mask = bit == MARK_START ? EDGE_INTERIOR : 0;
+	size_t fresh = 0, hits = 0;
+	for (size_t j = 0; j < k; j++) {
+		if (found[j] == BLOCK_NONE || edge_block(found[j]) == src)
+			continue;
+		uint32_t v = edge_block(found[j]), interior = (found[j] & interior_mask) >> 31;
+		uint8_t m = mark[v];
+		mark[v] = m | (interior ? MARK_INTERIOR : start_marks);
+		fresh += !interior & !(m & bit);
+		hits++;
+	}
+	sc->frontier += fresh;
+	sc->newly_marked += fresh;
+	sc->r->npointers += hits;
+}
+
 /* The words of block src (len bytes of it in buf) that point into other
- * used blocks, appended to the edges. */
+ * used blocks: marked while sweeping, else appended to the edges. */
 static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
 {
 	_Static_assert(EDGE_INTERIOR == BLOCK_INDEX_INTERIOR, "edges are batched answers");
@@ -334,11 +369,16 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
 			memcpy(&v[k], buf + i, 8);
 		block_index_find_batch(&sc->index, v, k, found);
+		if (sc->sweeping) {
+			mark_found(sc, src, found, k);
+			continue;
+		}
 		for (size_t j = 0; j < k; j++)
 			if (found[j] != BLOCK_NONE && edge_block(found[j]) != src) /* a block pointing to itself keeps nothing alive */
 				r->edges[n++] = found[j];
 	}
 	r->scanned_bytes += len;
+	r->npointers += n - r->nedges;
 	r->nedges = n;
 }
 
@@ -354,52 +394,162 @@ static size_t max_edges(const struct reach *r)
 	return words;
 }
 
-/* Each used block's words, read a megabyte of heap at a time. */
-static void scan_blocks(struct session *s, struct scanner *sc)
+/* Heap memory read ahead of the scan. Reads are a megabyte while the blocks
+ * scanned fill them, and shrink to 4 KiB while they are sparse (a sweep
+ * that needs one block in a thousand), so little is read for nothing. */
+struct window {
+	uint8_t *buf;
+	uint64_t base, len;  /* bytes of buf read from base */
+	uint64_t used;       /* bytes of them scanned */
+	size_t size;         /* what the next read asks for */
+};
+
+#define WINDOW_MIN 4096
+
+static void window_read(struct session *s, struct window *w, const struct heap_block *b, bool down)
+{
+	if (w->len && w->used * 8 < w->len)
+		w->size = w->size / 4 > WINDOW_MIN ? w->size / 4 : WINDOW_MIN;
+	else if (w->len && w->used * 2 >= w->len)
+		w->size = w->size * 2 < SCAN_CHUNK ? w->size * 2 : SCAN_CHUNK;
+	uint64_t len = heap_usable(b), want = len > w->size ? len : w->size, start = b->addr;
+	if (down) { /* ending with the block, but not below its mapping */
+		const struct mapping *m = target_mapping(s->target, b->addr);
+		uint64_t low = m ? m->start : b->addr, end = b->addr + len;
+		start = end - low > want ? end - want : low;
+	}
+	w->base = start;
+	w->len = target_read(s->target, start, w->buf, (size_t)want);
+	w->used = 0;
+}
+
+/* Block i's words: from the window, read anew when it does not hold them;
+ * a big block (or one the window cannot hold) piece by piece. */
+static void scan_block(struct session *s, struct scanner *sc, struct window *w, size_t i, bool down)
+{
+	const struct heap_block *b = &sc->r->heap->blocks[i];
+	uint64_t len = heap_usable(b);
+	if (len <= SCAN_CHUNK && (b->addr < w->base || b->addr + len > w->base + w->len))
+		window_read(s, w, b, down);
+	if (len <= SCAN_CHUNK && b->addr >= w->base && b->addr + len <= w->base + w->len) {
+		scan_block_words(sc, (uint32_t)i, w->buf + (b->addr - w->base), (size_t)len);
+		w->used += len;
+		return;
+	}
+	for (uint64_t off = 0; off < len; off += piece_step(sc)) {
+		size_t want = len - off < SCAN_CHUNK ? (size_t)(len - off) : SCAN_CHUNK;
+		size_t got = target_read(s->target, b->addr + off, w->buf, want);
+		scan_block_words(sc, (uint32_t)i, w->buf, got);
+		if (want < SCAN_CHUNK)
+			break;
+	}
+	w->len = 0;
+}
+
+/* The edges of every used block no sweep has scanned, in address order. */
+static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 {
 	struct reach *r = sc->r;
 	const struct heap *h = r->heap;
-	uint8_t *win = xmalloc(SCAN_CHUNK);
-	uint64_t win_base = 0, win_len = 0;
 	r->row = xcalloc_big(h->n + 1, sizeof(*r->row));
 	r->edges = xreserve(r->edge_cap, sizeof(*r->edges));
 	for (size_t i = 0; i < h->n; i++) {
-		const struct heap_block *b = &h->blocks[i];
 		r->row[i] = (uint32_t)r->nedges;
 		if (!(i & 0xffff))
 			progress_update("scanning the heap", i, h->n);
-		if (b->state != STRAND_USED || session_interrupted())
-			continue;
-		uint64_t len = heap_usable(b);
-		if (len <= SCAN_CHUNK && (b->addr < win_base || b->addr + len > win_base + win_len)) {
-			win_base = b->addr;
-			win_len = target_read(s->target, b->addr, win, SCAN_CHUNK);
-		}
-		if (len <= SCAN_CHUNK && b->addr + len <= win_base + win_len) {
-			scan_block_words(sc, (uint32_t)i, win + (b->addr - win_base), (size_t)len);
-			continue;
-		}
-		/* A big block, or one the window cannot hold: piece by piece. */
-		for (uint64_t off = 0; off < len; off += piece_step(sc)) {
-			size_t want = len - off < SCAN_CHUNK ? (size_t)(len - off) : SCAN_CHUNK;
-			size_t got = target_read(s->target, b->addr + off, win, want);
-			scan_block_words(sc, (uint32_t)i, win, got);
-			if (want < SCAN_CHUNK)
-				break;
-		}
-		win_len = 0;
+		if (h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED) && !session_interrupted())
+			scan_block(s, sc, w, i, false);
 	}
 	r->row[h->n] = (uint32_t)r->nedges;
 	progress_done();
-	free(win);
+}
+
+/* ---- sweeps: marking while reading, without edges ---- */
+
+/* The roots' marks: START for a start pointer's block (to be scanned),
+ * INTERIOR for an interior pointer's. */
+static void mark_roots(struct scanner *sc)
+{
+	const struct reach *r = sc->r;
+	for (size_t i = 0; i < r->nroots; i++) {
+		uint32_t b = r->roots[i].block;
+		if (r->roots[i].offset > HEADER_SLACK)
+			sc->mark[b] |= MARK_INTERIOR;
+		else if (!(sc->mark[b] & MARK_START))
+			sc->mark[b] |= MARK_START | MARK_ANY, sc->frontier++;
+	}
+}
+
+/* The second phase starts from the blocks only interior pointers reach:
+ * marks them ANY, returns how many. */
+static size_t mark_interior_targets(uint8_t *mark, size_t n)
+{
+	size_t count = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((mark[i] & (MARK_INTERIOR | MARK_ANY)) == MARK_INTERIOR)
+			mark[i] |= MARK_ANY, count++;
+	return count;
+}
+
+/* One pass over the heap, up or down in address order, scanning each block
+ * marked with the phase's bit and not scanned yet: what its pointers reach
+ * is marked, and scanned later in the same pass when it lies ahead. Stops
+ * early when nothing is left to scan. Returns the blocks scanned. */
+static size_t sweep(struct session *s, struct scanner *sc, struct window *w, bool down)
+{
+	const struct heap *h = sc->r->heap;
+	size_t done = 0;
+	w->len = 0;
+	for (size_t k = 0; k < h->n && sc->frontier && !session_interrupted(); k++) {
+		size_t i = down ? h->n - 1 - k : k;
+		if ((sc->mark[i] & (sc->bit | MARK_SCANNED)) != sc->bit)
+			continue;
+		sc->mark[i] |= MARK_SCANNED;
+		sc->frontier--;
+		scan_block(s, sc, w, i, down);
+		if (!(++done & 0xffff))
+			progress_update("sweeping the heap", done, sc->used);
+	}
+	return done;
+}
+
+#define MAX_SWEEPS 8
+
+/* Sweeps for one phase, up then down then up, while they get on: a heap of
+ * big blocks full of pointers, or lists linked either way, is marked in two
+ * or three sweeps, each block read once, in address order, and no edge
+ * stored. A sweep that scans and marks few blocks (a long list laid out at
+ * random needs a sweep every few nodes) leaves the rest to the graph. */
+static void sweep_phase(struct session *s, struct scanner *sc, struct window *w, uint8_t bit)
+{
+	sc->bit = bit;
+	for (unsigned k = 0; k < MAX_SWEEPS && sc->frontier && !session_interrupted(); k++) {
+		size_t marked = sc->newly_marked, done = sweep(s, sc, w, k & 1);
+		sc->r->sweeps++;
+		if (sc->frontier && done + (sc->newly_marked - marked) < sc->used / 1024)
+			break;
+	}
+	progress_done();
+}
+
+/* Marks as much as sweeps can: the start phase, then (if it finished) the
+ * second. What is left (a phase's unscanned frontier, the lost blocks)
+ * goes into the graph, where mark_reachable finishes it. */
+static void sweep_phases(struct session *s, struct scanner *sc, struct window *w)
+{
+	const struct heap *h = sc->r->heap;
+	for (size_t i = 0; i < h->n; i++)
+		sc->used += h->blocks[i].state == STRAND_USED;
+	sc->sweeping = true;
+	sweep_phase(s, sc, w, MARK_START);
+	if (!sc->frontier) {
+		sc->frontier += mark_interior_targets(sc->mark, h->n);
+		sweep_phase(s, sc, w, MARK_ANY);
+	}
+	sc->sweeping = false;
 }
 
 /* ---- classes ---- */
-
-/* Marks in cls while classes are worked out: START for blocks reached through
- * start pointers alone, ANY for blocks reached at all, INTERIOR for the
- * targets of interior pointers, which the second pass starts from. */
-enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4 };
 
 /* Marks bit in every block reachable from the blocks on the stack (marked
  * already), depth first: a list is followed node after node, which keeps
@@ -426,23 +576,22 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 }
 
 /* Reachable through start pointers (START), then from whatever an interior
- * pointer of a reached block or a root hits (ANY). A block is pushed only
- * when first marked, so the stack never holds more than every block. */
+ * pointer of a reached block or a root hits (ANY), over the graph, from the
+ * marks the roots and the sweeps left: the blocks marked and not scanned.
+ * A block is pushed only when first marked, so the stack never holds more
+ * than every block. */
 static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *stack)
 {
-	size_t sp = 0;
-	for (size_t i = 0; i < r->nroots; i++) {
-		uint32_t b = r->roots[i].block;
-		if (r->roots[i].offset > HEADER_SLACK)
-			mark[b] |= MARK_INTERIOR;
-		else if (!(mark[b] & MARK_START))
-			mark[b] |= MARK_START | MARK_ANY, stack[sp++] = b;
-	}
+	size_t n = r->heap->n, sp = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((mark[i] & (MARK_START | MARK_SCANNED)) == MARK_START)
+			stack[sp++] = (uint32_t)i;
 	mark_from(r, mark, MARK_START, stack, sp, true);
+	mark_interior_targets(mark, n);
 	sp = 0;
-	for (size_t i = 0; i < r->heap->n; i++)
-		if ((mark[i] & (MARK_INTERIOR | MARK_ANY)) == MARK_INTERIOR)
-			mark[i] |= MARK_ANY, stack[sp++] = (uint32_t)i;
+	for (size_t i = 0; i < n; i++)
+		if ((mark[i] & (MARK_ANY | MARK_START | MARK_SCANNED)) == MARK_ANY)
+			stack[sp++] = (uint32_t)i;
 	mark_from(r, mark, MARK_ANY, stack, sp, false);
 }
 
@@ -581,7 +730,7 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 static void classify(struct reach *r)
 {
 	size_t n = r->heap->n;
-	uint8_t *cls = r->cls = xcalloc_big(n, 1);
+	uint8_t *cls = r->cls;
 	uint32_t *scratch = xcalloc_big(n, sizeof(*scratch));
 	mark_reachable(r, cls, scratch);
 	size_t nlost = 0;
@@ -808,7 +957,22 @@ static void warn_partial_registers(struct session *s, struct reach *r)
 				       missing, missing == 1 ? "" : "s");
 }
 
-struct reach *reach_build(struct session *s, const struct reach_opts *opts)
+/* The marks and the graph: with graph, every block's edges; without, the
+ * sweeps mark what they can and only the rest is stored. */
+static void mark_and_scan(struct session *s, struct scanner *sc, bool graph)
+{
+	struct reach *r = sc->r;
+	struct window w = { .buf = xmalloc(SCAN_CHUNK), .size = SCAN_CHUNK };
+	r->cls = sc->mark = xcalloc_big(r->heap->n, 1);
+	r->graph = graph;
+	mark_roots(sc);
+	if (!graph)
+		sweep_phases(s, sc, &w);
+	scan_blocks(s, sc, &w);
+	free(w.buf);
+}
+
+struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool graph)
 {
 	const struct heap *h = heap_get(s);
 	if (!h)
@@ -844,7 +1008,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts)
 		root_anon(s, &sc);
 	free(sc.covered);
 	split_globals_by_symbol(s, &sc);
-	scan_blocks(s, &sc);
+	mark_and_scan(s, &sc, graph);
 	block_index_free(&sc.index);
 	classify(r);
 	warn_partial_registers(s, r);
@@ -927,20 +1091,33 @@ size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t
 	return len;
 }
 
-const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
+/* The session's reachability for these options, rebuilt when the target
+ * may have moved, the options differ, or the graph is wanted and missing. */
+static const struct reach *reach_get_built(struct session *s, const struct reach_opts *opts, bool graph)
 {
-	if (s->reach && (!s->target->stopped || memcmp(&s->reach->opts, opts, sizeof(*opts)))) {
+	if (s->reach && (!s->target->stopped || memcmp(&s->reach->opts, opts, sizeof(*opts)) ||
+			 (graph && !s->reach->graph))) {
 		reach_free(s->reach);
 		s->reach = NULL;
 	}
 	if (!s->reach)
-		s->reach = reach_build(s, opts);
+		s->reach = reach_build(s, opts, graph);
 	return s->reach;
+}
+
+const struct reach *reach_get(struct session *s, const struct reach_opts *opts)
+{
+	return reach_get_built(s, opts, false);
+}
+
+const struct reach *reach_get_graph(struct session *s, const struct reach_opts *opts)
+{
+	return reach_get_built(s, opts, true);
 }
 
 const struct reach *reach_get_retained(struct session *s, const struct reach_opts *opts)
 {
-	reach_get(s, opts);
+	reach_get_graph(s, opts);
 	if (s->reach && !s->reach->idom)
 		dominators(s->reach);
 	return s->reach;

@@ -64,10 +64,15 @@ struct reach {
 	/* The graph: block i's pointers are edges[row[i] .. row[i+1]), in the
 	 * order of the words holding them: the target block, EDGE_INTERIOR set
 	 * for an interior pointer. Offsets are read back from the target when
-	 * shown (reach_edge_offsets): an edge takes 4 bytes, not 8. */
+	 * shown (reach_edge_offsets): an edge takes 4 bytes, not 8. Without
+	 * graph, only the blocks the sweeps left have their edges (always the
+	 * lost ones): enough for the classes, not for paths or dominators. */
+	bool graph;
 	uint32_t *row;        /* heap->n + 1 */
 	uint32_t *edges;      /* reserved for edge_cap edges (xreserve) */
 	size_t nedges, edge_cap;
+	uint64_t npointers;   /* pointers between blocks found, stored as edges or not */
+	unsigned sweeps;      /* passes over the heap that marked without edges */
 	struct root_group *groups;
 	size_t ngroups;
 	struct root_edge *roots;
@@ -91,14 +96,17 @@ struct reach {
 	char *warning;        /* a caveat to show (moving target, threads without registers) */
 };
 
-/* Build everything for the session's target. NULL with error_set() when there
- * is no heap. */
-struct reach *reach_build(struct session *s, const struct reach_opts *opts);
+/* Build the classes for the session's target, and with graph every edge.
+ * NULL with error_set() when there is no heap. */
+struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool graph);
 void reach_free(struct reach *r);
-/* The session's reachability for these options, built on first use: the
- * graph and the classes. reach_get_retained adds the dominator tree (idom,
- * retained, retained_blocks), which leak classes do not need. */
+/* The session's reachability for these options, built on first use:
+ * reach_get the classes (leaks), reach_get_graph also every edge (paths,
+ * pointers into a block, in-degrees), reach_get_retained also the dominator
+ * tree (idom, retained, retained_blocks). reach_path, reach_edge_offsets,
+ * reach_indegree and reach_refs need the graph. */
 const struct reach *reach_get(struct session *s, const struct reach_opts *opts);
+const struct reach *reach_get_graph(struct session *s, const struct reach_opts *opts);
 const struct reach *reach_get_retained(struct session *s, const struct reach_opts *opts);
 
 static inline uint32_t reach_virtual_root(const struct reach *r)

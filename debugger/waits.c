@@ -347,7 +347,7 @@ static bool private_to_thread(struct session *s, const struct thread_wait *w)
 	if (own_stack && w->object >= own_stack->start && w->object < own_stack->end)
 		return true;
 	struct reach_opts opts = { 0 };
-	const struct reach *r = reach_get(s, &opts);
+	const struct reach *r = reach_get_graph(s, &opts);
 	const struct heap_block *b = r ? heap_find(r->heap, w->object) : NULL;
 	if (!b)
 		return false;

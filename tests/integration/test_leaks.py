@@ -59,19 +59,50 @@ def test_classes_with_big_blocks_live():
 ALL_RECORDS = "leaks --show all --limit 0"
 
 
+def leaks_both_ways(target):
+    """`leaks` alone marks what it can in sweeps, without edges; after `top`
+    it reads the classes off the whole graph. Both must say the same."""
+    alone = batch(target, ALL_RECORDS).doc("leaks")
+    after = batch(target, "top 1", ALL_RECORDS).doc("leaks")
+    for key in ("summary", "records", "heap_pointers", "root_pointers", "scanned_bytes"):
+        assert alone[key] == after[key], key
+    assert after["sweeps"] == 0 and after["stored_pointers"] == after["heap_pointers"], after
+    return alone
+
+
 def check_shapes(doc, shapes):
     counts = {(r["class"], r["size"]): r["blocks"] for r in doc["records"]}
     for shape in shapes:
         assert counts.get((shape["class"], shape["usable"])) == shape["blocks"], (shape, counts)
 
 
-def test_shapes_of_lists_and_webs():
+def test_sweeps_give_the_graphs_classes():
     """Lists linked up, down and at random, a dense web, lost ones of each, a
-    chain behind an interior pointer: the fixture's count of each class. The
-    lost web and list end next to the top chunk and a free chunk, which the
-    arena structure points at: bookkeeping, not a root."""
-    with Fixture("sweeps") as fx:
-        check_shapes(batch(["-p", str(fx.pid)], ALL_RECORDS).doc("leaks"), fx.truth("shape"))
+    chain behind an interior pointer: the fixture's count of each class, by
+    sweeps (which leave the random list to the graph) and from the graph,
+    live and on a core. The lost web and list end next to the top chunk and
+    a free chunk, which the arena structure points at: bookkeeping, not a
+    root."""
+    work = tempfile.mkdtemp(prefix="strand-sweeps-")
+    try:
+        with Fixture("sweeps", cwd=work) as fx:
+            shapes = fx.truth("shape")
+            doc = leaks_both_ways(["-p", str(fx.pid)])
+            check_shapes(doc, shapes)
+            assert doc["sweeps"] >= 2 and 0 < doc["stored_pointers"] < doc["heap_pointers"], doc
+            core = os.path.join(work, "strand.core")
+            assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
+        check_shapes(leaks_both_ways([os.path.join(TARGETS, "sweeps"), core]), shapes)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_sweeps_on_the_leaks_fixture():
+    for env in (ENV, {**ENV, "FIXTURE_NODE_BYTES": "4096"}):
+        with Fixture("leaks", env=env) as fx:
+            doc = leaks_both_ways(["-p", str(fx.pid)])
+            assert doc["summary"]["definitely_lost"]["blocks"] == sum(
+                e["class"] == "definitely lost" for e in expectations(fx))
 
 
 def test_why_names_roots_as_people_read_them():
