@@ -88,6 +88,30 @@ print(f"{size / (time.time() - start) / 2**30:.2f}")
 PY
 }
 
+# Reading a process's heap from outside, a megabyte per process_vm_readv into
+# one buffer, as strand's scan does: the floor of any leak check that reads
+# every block once (the heap walk, which reads the chunk headers, pays it too).
+target_read_rate() { # PID
+	python3 - "$1" <<'PY'
+import ctypes, sys, time
+pid = int(sys.argv[1])
+start, end = next(tuple(int(x, 16) for x in l.split()[0].split("-"))
+                  for l in open(f"/proc/{pid}/maps") if l.rstrip().endswith("[heap]"))
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+libc = ctypes.CDLL(None, use_errno=True)
+chunk = 1 << 20
+buf = ctypes.create_string_buffer(chunk)
+t0, done = time.time(), 0
+for a in range(start, end, chunk):
+    n = min(chunk, end - a)
+    got = libc.process_vm_readv(pid, ctypes.byref(iovec(ctypes.addressof(buf), n)), 1,
+                                ctypes.byref(iovec(a, n)), 1, 0)
+    done += max(got, 0)
+print(f"{done / 2**30:.1f} GiB in {time.time() - t0:.2f} s ({done / (time.time() - t0) / 2**30:.1f} GiB/s)")
+PY
+}
+
 leaks_figures() { # PID LABEL RUNS: the best of RUNS leak checks, attach to report
 	python3 - "$1" "$2" "$3" <<'PY'
 import json, resource, subprocess, sys, time
@@ -117,6 +141,7 @@ bench_leaks() {
 	leaks_figures "$pid" "16 million blocks" 3
 	kill "$pid"
 	pid=$(start_ready "$B/pointer_heap" dense 2048)
+	echo "bench reading the dense heap out of the process: $(target_read_rate "$pid")"
 	leaks_figures "$pid" "2 GiB of pointer-dense blocks" 2
 	kill "$pid"
 	t0=$(now); ./strand run --leak-check -- "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t1=$(now)
