@@ -24,7 +24,7 @@ static void find_regions(struct block_index *bi, const struct heap *h)
 			j++;
 		}
 		GROW(bi->regions, cap, bi->nregions + 1);
-		bi->regions[bi->nregions++] = (struct block_region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, 0, NULL, NULL };
+		bi->regions[bi->nregions++] = (struct block_region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, 0, NULL, NULL, NULL };
 		i = j;
 	}
 }
@@ -69,21 +69,28 @@ static uint16_t clamp_in_slot(uint64_t addr, uint64_t slot, uint64_t size)
 	return (uint16_t)(addr <= slot ? 0 : addr - slot >= size ? size : addr - slot);
 }
 
-/* The shape of the slot at base whose entry is block a (see block_shape). */
+/* The shape of the slot at base whose entry is block a, delta blocks past
+ * its group's first (see block_shape). */
 static struct block_shape slot_shape(const struct block_index *bi, const struct block_region *rg, size_t a,
-				     uint64_t base)
+				     size_t delta, uint64_t base)
 {
 	uint64_t size = (uint64_t)1 << rg->shift, end = base + size;
-	struct block_shape sh = { 0, 0, 0, (uint16_t)size };
+	struct block_shape sh = { (uint16_t)delta, 0, 0, (uint16_t)size };
 	if (a >= rg->end_block || bi->blocks[a].addr >= end)
 		return sh; /* no block reaches into this slot */
+	if (delta > UINT16_MAX) {
+		sh.split = SHAPE_OTHER;
+		return sh;
+	}
 	const struct heap_block *first = &bi->blocks[a];
 	if (first->state == STRAND_USED) {
-		sh.lo = clamp_in_slot(first->addr, base, size);
+		if (first->addr >= base)
+			sh.lo = (uint16_t)(first->addr - base) | SHAPE_STARTS;
+		else if (base - first->addr <= bi->slack)
+			sh.split = SHAPE_OTHER; /* start pointers reach into this slot: not told by lo alone */
 		sh.end = clamp_in_slot(block_end(first), base, size);
-		sh.interior = clamp_in_slot(first->addr + bi->slack + 1, base, size);
 	}
-	if (a + 1 < rg->end_block && bi->blocks[a + 1].addr < end) {
+	if (a + 1 < rg->end_block && bi->blocks[a + 1].addr < end && sh.split != SHAPE_OTHER) {
 		const struct heap_block *next = &bi->blocks[a + 1];
 		if (next->state != STRAND_USED || block_end(next) < end)
 			sh.split = SHAPE_OTHER;
@@ -99,8 +106,13 @@ static void fill_shapes(const struct block_index *bi, struct block_region *rg)
 		return;
 	size_t nslots = region_slots(rg);
 	rg->shape = xcalloc_big(nslots, sizeof(*rg->shape));
-	for (size_t p = 0; p < nslots; p++)
-		rg->shape[p] = slot_shape(bi, rg, rg->slot_first[p], rg->base + ((uint64_t)p << rg->shift));
+	rg->group_first = xmalloc(((nslots >> SHAPE_GROUP_SHIFT) + 1) * sizeof(*rg->group_first));
+	for (size_t p = 0; p < nslots; p++) {
+		uint32_t group_first = rg->slot_first[p >> SHAPE_GROUP_SHIFT << SHAPE_GROUP_SHIFT];
+		rg->group_first[p >> SHAPE_GROUP_SHIFT] = group_first;
+		rg->shape[p] = slot_shape(bi, rg, rg->slot_first[p], rg->slot_first[p] - group_first,
+					  rg->base + ((uint64_t)p << rg->shift));
+	}
 }
 
 void block_index_build(struct block_index *bi, const struct heap *h, uint32_t slack)
@@ -126,6 +138,7 @@ void block_index_free(struct block_index *bi)
 	for (size_t i = 0; i < bi->nregions; i++) {
 		free(bi->regions[i].slot_first);
 		free(bi->regions[i].shape);
+		free(bi->regions[i].group_first);
 	}
 	free(bi->regions);
 	*bi = (struct block_index){ 0 };

@@ -20,15 +20,22 @@
 
 /* Where a slot's blocks lie in it, in byte offsets from the slot's start,
  * when a pointer into it can hit only its first block (the slot's entry)
- * and the next one, which runs past the slot's end: the first block's used
- * bytes are [lo, end) and pointers from interior on are interior ones; the
- * next block starts at split. split is SHAPE_OTHER when the slot is not so
- * simple (a free block, or one ending inside it, follows the first). */
+ * and the next one, which runs past the slot's end. The first block is
+ * number delta past its group's first (group_first), so that the look-up
+ * need not read the slot's entry too; its used bytes are [lo, end); when it
+ * starts in the slot (SHAPE_STARTS in lo), its start pointers end slack
+ * bytes past lo, else it began far enough before the slot that every
+ * pointer into the slot is an interior one. The next block starts at split.
+ * split is SHAPE_OTHER when the slot is not so simple: a free block, or one
+ * ending inside it, follows the first; the first began within slack bytes
+ * before the slot; or it is 2^16 blocks or more past its group's first. */
 struct block_shape {
-	uint16_t lo, end, interior, split;
+	uint16_t delta, lo, end, split;
 };
 
 #define SHAPE_OTHER UINT16_MAX
+#define SHAPE_STARTS 0x8000u
+#define SHAPE_GROUP_SHIFT 6 /* slots a group_first entry covers: 64 */
 
 struct block_region {
 	uint64_t base, end;   /* base aligned to a slot */
@@ -36,6 +43,7 @@ struct block_region {
 	unsigned shift;       /* log2 of the slot size */
 	uint32_t *slot_first; /* per slot, and one past the end */
 	struct block_shape *shape; /* per slot, for slots of 256 bytes to 32 KiB; else NULL */
+	uint32_t *group_first;     /* with shapes: the entry of every 64th slot */
 };
 
 struct block_index {
@@ -123,14 +131,17 @@ static inline __attribute__((always_inline)) uint32_t block_index_find(const str
 
 #define BLOCK_INDEX_BATCH 32
 
-/* The answer of a simple slot's shape for a pointer off bytes into the slot
- * whose entry is block first (see block_shape). Without a branch on where in
- * the slot the pointer falls: pointers are random. */
-static inline uint32_t block_shape_answer(const struct block_shape *sh, uint32_t off, uint32_t first, uint32_t slack)
+/* The answer of a simple shape for a pointer off bytes into slot s of rg
+ * (see block_shape). Without a branch on where in the slot the pointer
+ * falls: pointers are random. */
+static inline uint32_t block_shape_answer(const struct block_region *rg, size_t s, const struct block_shape *sh,
+					  uint32_t off, uint32_t slack)
 {
+	uint32_t lo = sh->lo & ~SHAPE_STARTS, first = rg->group_first[s >> SHAPE_GROUP_SHIFT] + sh->delta;
 	uint32_t second = off >= sh->split;
-	uint32_t in_first = (off >= sh->lo) & (off < sh->end);
-	uint32_t interior_from = second ? sh->split + slack + 1 : sh->interior;
+	uint32_t in_first = (off >= lo) & (off < sh->end);
+	uint32_t first_interior = sh->lo & SHAPE_STARTS ? lo + slack + 1 : 0;
+	uint32_t interior_from = second ? sh->split + slack + 1 : first_interior;
 	uint32_t answer = (first + second) | (off >= interior_from ? BLOCK_INDEX_INTERIOR : 0);
 	return second | in_first ? answer : BLOCK_NONE;
 }
@@ -152,18 +163,15 @@ static inline size_t block_index_find_hot(const struct block_index *bi, const ui
 	uint64_t span = hot->end - hot->base, mask = ((uint64_t)1 << hot->shift) - 1;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t d = v[i] - hot->base;
-		if (d < span) {
+		if (d < span)
 			__builtin_prefetch(&hot->shape[d >> hot->shift]);
-			__builtin_prefetch(&hot->slot_first[d >> hot->shift]);
-		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint64_t d = v[i] - hot->base;
 		if (d < span) {
 			struct block_shape sh = hot->shape[d >> hot->shift];
 			if (sh.split != SHAPE_OTHER) {
-				found[i] = block_shape_answer(&sh, (uint32_t)(d & mask), hot->slot_first[d >> hot->shift],
-							      bi->slack);
+				found[i] = block_shape_answer(hot, d >> hot->shift, &sh, (uint32_t)(d & mask), bi->slack);
 				continue;
 			}
 		}
@@ -208,7 +216,8 @@ static inline void block_index_find_batch(const struct block_index *bi, const ui
 			found[rest[k]] = BLOCK_NONE;
 		} else if (shape[k].split != SHAPE_OTHER) {
 			uint32_t off = (uint32_t)((x - rg[k]->base) & (((uint64_t)1 << rg[k]->shift) - 1));
-			found[rest[k]] = block_shape_answer(&shape[k], off, slot[k][0], bi->slack);
+			found[rest[k]] = block_shape_answer(rg[k], (size_t)(slot[k] - rg[k]->slot_first), &shape[k], off,
+							    bi->slack);
 		} else {
 			uint32_t off, b = block_index_resolve(bi, rg[k], slot[k], x, &off);
 			found[rest[k]] = b == BLOCK_NONE || off <= bi->slack ? b : b | BLOCK_INDEX_INTERIOR;

@@ -203,6 +203,35 @@ static void regions_with_slots_of_their_own(void **state)
 	check_heap(h, true);
 }
 
+/* 32 KiB blocks around a run of 140,000 blocks of 8 bytes, 16 apart (an
+ * allocator with smaller blocks than glibc's): slots of 32 KiB, and more than
+ * 2^16 blocks from a group's first to some of its slots, which a shape
+ * cannot count. */
+static void a_crowd_of_tiny_blocks_among_big_ones(void **state)
+{
+	(void)state;
+	size_t big = 150000, tiny = 140000;
+	struct heap h = { .blocks = calloc(2 * big + tiny, sizeof(struct heap_block)), .n = 2 * big + tiny };
+	uint64_t addr = 0x555500000010ull;
+	for (size_t i = 0; i < h.n; i++) {
+		bool small = i >= big && i < big + tiny;
+		uint64_t usable = small ? 8 : 32760;
+		h.blocks[i] = (struct heap_block){ addr, (uint32_t)(usable / 8), 0,
+						   next_random() % 7 ? STRAND_USED : STRAND_FREE, 0 };
+		addr += usable + 8;
+	}
+	struct block_index bi;
+	block_index_build(&bi, &h, SLACK);
+	const struct block_region *rg = &bi.regions[0];
+	assert_int_equal(rg->shift, 15);
+	bool crowded = false;
+	for (size_t p = 0; p < (size_t)((rg->end - rg->base) >> rg->shift); p++)
+		crowded |= rg->slot_first[p] - rg->group_first[p >> SHAPE_GROUP_SHIFT] > UINT16_MAX;
+	assert_true(crowded);
+	block_index_free(&bi);
+	check_heap(h, true);
+}
+
 static void one_block_and_none(void **state)
 {
 	(void)state;
@@ -225,6 +254,7 @@ int main(void)
 		cmocka_unit_test(huge_blocks_among_small_ones),
 		cmocka_unit_test(big_blocks_with_shapes),
 		cmocka_unit_test(regions_with_slots_of_their_own),
+		cmocka_unit_test(a_crowd_of_tiny_blocks_among_big_ones),
 		cmocka_unit_test(one_block_and_none),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
