@@ -446,21 +446,36 @@ static void scan_block(struct session *s, struct scanner *sc, struct window *w, 
 	w->len = 0;
 }
 
-/* The edges of every used block no sweep has scanned, in address order. */
+/* The edges of every used block no sweep has scanned, in address order.
+ * With the whole graph, every block has a row; after sweeps, only those
+ * blocks (row_block), which are often few. */
 static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 {
 	struct reach *r = sc->r;
 	const struct heap *h = r->heap;
-	r->row = xcalloc_big(h->n + 1, sizeof(*r->row));
+	size_t nrows = h->n;
+	if (!r->graph) {
+		nrows = 0;
+		for (size_t i = 0; i < h->n; i++)
+			nrows += h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED);
+		r->row_block = xmalloc_big(nrows, sizeof(*r->row_block));
+	}
+	r->nrows = nrows;
+	r->row = xmalloc_big(nrows + 1, sizeof(*r->row));
 	r->edges = xreserve(r->edge_cap, sizeof(*r->edges));
-	for (size_t i = 0; i < h->n; i++) {
-		r->row[i] = (uint32_t)r->nedges;
+	for (size_t i = 0, k = 0; i < h->n; i++) {
 		if (!(i & 0xffff))
 			progress_update("scanning the heap", i, h->n);
-		if (h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED) && !session_interrupted())
+		bool unscanned = h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED);
+		if (r->row_block && !unscanned)
+			continue;
+		if (r->row_block)
+			r->row_block[k] = (uint32_t)i;
+		r->row[k++] = (uint32_t)r->nedges;
+		if (unscanned && !session_interrupted())
 			scan_block(s, sc, w, i, false);
 	}
-	r->row[h->n] = (uint32_t)r->nedges;
+	r->row[nrows] = (uint32_t)r->nedges;
 	progress_done();
 }
 
@@ -551,6 +566,30 @@ static void sweep_phases(struct session *s, struct scanner *sc, struct window *w
 
 /* ---- classes ---- */
 
+/* Block b's edges: [*first, *end) in r->edges, empty for a block the sweeps
+ * scanned (its row, if any, found among row_block by binary search). */
+static inline void edges_of(const struct reach *r, uint32_t b, uint32_t *first, uint32_t *end)
+{
+	size_t k = b;
+	if (r->row_block) {
+		size_t lo = 0, hi = r->nrows;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (r->row_block[mid] < b)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == r->nrows || r->row_block[lo] != b) {
+			*first = *end = 0;
+			return;
+		}
+		k = lo;
+	}
+	*first = r->row[k];
+	*end = r->row[k + 1];
+}
+
 /* Marks bit in every block reachable from the blocks on the stack (marked
  * already), depth first: a list is followed node after node, which keeps
  * the walk in nearby memory. start_only follows start pointers alone and
@@ -560,12 +599,13 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 	/* Without a branch on the edge's kind (interior and start pointers come
 	 * in no predictable order), and with the arrays in locals: the byte
 	 * stores to mark would otherwise make the compiler reload them. */
-	const uint32_t *row = r->row, *edges = r->edges;
+	const uint32_t *edges = r->edges;
 	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0;
 	uint8_t start_marks = bit | MARK_ANY;
 	while (sp) {
-		uint32_t u = stack[--sp];
-		for (uint32_t e = row[u], end = row[u + 1]; e < end; e++) {
+		uint32_t e, end;
+		edges_of(r, stack[--sp], &e, &end);
+		for (; e < end; e++) {
 			uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
 			uint8_t m = mark[v];
 			mark[v] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
@@ -600,6 +640,7 @@ struct lost_graph {
 	const struct reach *r;
 	const uint32_t *block; /* lost number -> block */
 	const uint32_t *id;    /* block -> lost number (lost blocks' entries only) */
+	const uint32_t *first, *end; /* lost number -> its edges in r->edges */
 };
 
 /* Tarjan's strongly connected components over the lost blocks, without
@@ -619,19 +660,19 @@ static uint32_t lost_components(const struct lost_graph *g, size_t nlost, uint32
 			continue;
 		call[cp++] = root;
 		index[root] = low[root] = counter++;
-		edge_at[root] = r->row[g->block[root]];
+		edge_at[root] = g->first[root];
 		stack[sp++] = root;
 		on_stack[root] = 1;
 		while (cp) {
-			uint32_t u = call[cp - 1], ub = g->block[u];
-			if (edge_at[u] < r->row[ub + 1]) {
+			uint32_t u = call[cp - 1];
+			if (edge_at[u] < g->end[u]) {
 				uint32_t vb = edge_block(r->edges[edge_at[u]++]);
 				if (r->cls[vb] != CLASS_DEFINITE)
 					continue;
 				uint32_t v = g->id[vb];
 				if (!index[v]) {
 					index[v] = low[v] = counter++;
-					edge_at[v] = r->row[vb];
+					edge_at[v] = g->first[v];
 					stack[sp++] = v;
 					on_stack[v] = 1;
 					call[cp++] = v;
@@ -672,7 +713,7 @@ static void find_leaders(const struct lost_graph *g, size_t nlost, const uint32_
 	uint8_t *entered = xcalloc(ncomp ? ncomp : 1, 1);
 	uint32_t *first = xmalloc((ncomp ? ncomp : 1) * sizeof(*first));
 	for (size_t k = 0; k < nlost; k++)
-		for (uint32_t e = r->row[g->block[k]]; e < r->row[g->block[k] + 1]; e++) {
+		for (uint32_t e = g->first[k]; e < g->end[k]; e++) {
 			uint32_t vb = edge_block(r->edges[e]);
 			if (r->cls[vb] == CLASS_DEFINITE && comp[g->id[vb]] != comp[k])
 				entered[comp[g->id[vb]]] = 1;
@@ -698,7 +739,11 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 	for (size_t i = 0, k = 0; i < r->heap->n; i++)
 		if (r->cls[i] == CLASS_DEFINITE)
 			id[i] = (uint32_t)k, block[k++] = (uint32_t)i;
-	struct lost_graph g = { r, block, id };
+	uint32_t *first = xmalloc((nlost ? nlost : 1) * sizeof(*first));
+	uint32_t *end = xmalloc((nlost ? nlost : 1) * sizeof(*end));
+	for (size_t k = 0; k < nlost; k++)
+		edges_of(r, block[k], &first[k], &end[k]);
+	struct lost_graph g = { r, block, id, first, end };
 	uint32_t *comp = xmalloc((nlost ? nlost : 1) * sizeof(*comp));
 	uint32_t ncomp = lost_components(&g, nlost, comp);
 	uint32_t *leader = xmalloc((nlost ? nlost : 1) * sizeof(*leader));
@@ -710,7 +755,7 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 			queue[qn++] = (uint32_t)k;
 	for (size_t qi = 0; qi < qn; qi++) {
 		uint32_t u = queue[qi];
-		for (uint32_t e = r->row[block[u]]; e < r->row[block[u] + 1]; e++) {
+		for (uint32_t e = first[u]; e < end[u]; e++) {
 			uint32_t vb = edge_block(r->edges[e]);
 			if (r->cls[vb] == CLASS_DEFINITE && leader[id[vb]] == UNDEF) {
 				leader[id[vb]] = leader[u];
@@ -722,6 +767,8 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 		if (leader[k] != k)
 			r->cls[block[k]] = CLASS_INDIRECT;
 	free(comp);
+	free(first);
+	free(end);
 	r->lost = block;
 	r->lost_leader = leader;
 	r->nlost = nlost;
@@ -1025,6 +1072,7 @@ void reach_free(struct reach *r)
 	free(r->groups);
 	free(r->roots);
 	free(r->row);
+	free(r->row_block);
 	xunreserve(r->edges, r->edge_cap, sizeof(*r->edges));
 	free(r->cls);
 	free(r->lost);

@@ -68,7 +68,9 @@ struct reach {
 	 * graph, only the blocks the sweeps left have their edges (always the
 	 * lost ones): enough for the classes, not for paths or dominators. */
 	bool graph;
-	uint32_t *row;        /* heap->n + 1 */
+	uint32_t *row;        /* heap->n + 1, or without graph nrows + 1 */
+	uint32_t *row_block;  /* without graph: the blocks with rows, ascending; NULL with graph */
+	size_t nrows;
 	uint32_t *edges;      /* reserved for edge_cap edges (xreserve) */
 	size_t nedges, edge_cap;
 	uint64_t npointers;   /* pointers between blocks found, stored as edges or not */
