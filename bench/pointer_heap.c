@@ -3,6 +3,9 @@
  *                            node pointing to the next; one in ten lists is dropped (lost)
  *   pointer_heap dense [MiB] MiB of 4 KiB blocks (default 2048) full of pointers to
  *                            random other blocks
+ *   pointer_heap tree [N]    N blocks of 32 bytes (default 4 million) in one binary tree
+ *                            whose nodes lie at random places: no order of the heap
+ *                            follows its pointers
  * With a third argument "exit", it exits instead of waiting (for `strand run
  * --leak-check` and valgrind, which check at exit). */
 #include <stdint.h>
@@ -18,6 +21,7 @@ struct node {
 
 static struct node **lists;
 static void **dense;
+void **tree; /* not static: read by no one here, it must still be stored */
 
 int main(int argc, char **argv)
 {
@@ -33,6 +37,25 @@ int main(int argc, char **argv)
 		}
 		for (long l = 0; l < n / per; l += 10)
 			lists[l] = NULL; /* lost: one list in ten */
+	} else if (!strcmp(mode, "tree")) {
+		long n = argc > 2 ? atol(argv[2]) : 4000000;
+		void ***v = malloc((size_t)n * sizeof(*v));
+		uint64_t seed = 88172645463325252ull;
+		for (long i = 0; i < n; i++)
+			v[i] = calloc(1, 32);
+		for (long i = n - 1; i > 0; i--) {
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			long j = (long)(seed % (uint64_t)(i + 1));
+			void **t = v[i];
+			v[i] = v[j];
+			v[j] = t;
+		}
+		for (long i = 0; i < n; i++)
+			for (long c = 2 * i + 1; c <= 2 * i + 2 && c < n; c++)
+				v[i][c - 2 * i - 1] = v[c];
+		tree = (void **)v[0];
+		memset(v, 0, (size_t)n * sizeof(*v));
+		free(v);
 	} else {
 		long mib = argc > 2 ? atol(argv[2]) : 2048, n = mib * 256;
 		dense = malloc((size_t)n * sizeof(*dense));

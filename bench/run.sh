@@ -144,6 +144,9 @@ bench_leaks() {
 	echo "bench reading the dense heap out of the process: $(target_read_rate "$pid")"
 	leaks_figures "$pid" "2 GiB of pointer-dense blocks" 2
 	kill "$pid"
+	pid=$(start_ready "$B/pointer_heap" tree 4000000)
+	leaks_figures "$pid" "4 million blocks in a tree laid out at random (sweeps give way to the graph)" 2
+	kill "$pid"
 	t0=$(now); ./strand run --leak-check -- "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t1=$(now)
 	valgrind --leak-check=full "$B/pointer_heap" many 1000000 exit > /dev/null 2>&1; t2=$(now)
 	s=$(elapsed "$t0" "$t1"); v=$(elapsed "$t1" "$t2")

@@ -24,7 +24,8 @@ static void find_regions(struct block_index *bi, const struct heap *h)
 			j++;
 		}
 		GROW(bi->regions, cap, bi->nregions + 1);
-		bi->regions[bi->nregions++] = (struct block_region){ h->blocks[i].addr, end, (uint32_t)i, (uint32_t)j, 0, NULL, NULL, NULL };
+		bi->regions[bi->nregions++] = (struct block_region){ .base = h->blocks[i].addr, .end = end,
+								     .first_block = (uint32_t)i, .end_block = (uint32_t)j };
 		i = j;
 	}
 }

@@ -149,18 +149,14 @@ static inline uint32_t block_shape_answer(const struct block_region *rg, size_t 
 /* The words of v into the hot region's simple slots, answered in found;
  * the indices of the others go to rest, whose count is returned. Where
  * blocks are big, nearly every pointer lands here: a pass that fetches the
- * slots and shapes ahead, then a short loop with few instructions a word. */
-static inline size_t block_index_find_hot(const struct block_index *bi, const uint64_t *v, size_t n,
-					  uint32_t *found, uint8_t *rest)
+ * shapes ahead, then a short loop with few instructions a word. */
+static inline __attribute__((always_inline)) size_t block_index_find_hot(const struct block_index *bi,
+									  const uint64_t *v, size_t n,
+									  uint32_t *found, uint8_t *rest)
 {
 	const struct block_region *hot = bi->hot;
-	size_t nrest = 0;
-	if (!hot) {
-		for (size_t i = 0; i < n; i++)
-			rest[nrest++] = (uint8_t)i;
-		return nrest;
-	}
 	uint64_t span = hot->end - hot->base, mask = ((uint64_t)1 << hot->shift) - 1;
+	size_t nrest = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t d = v[i] - hot->base;
 		if (d < span)
@@ -180,49 +176,65 @@ static inline size_t block_index_find_hot(const struct block_index *bi, const ui
 	return nrest;
 }
 
-/* block_index_find for n <= BLOCK_INDEX_BATCH words at once, answering the
- * block with BLOCK_INDEX_INTERIOR when the pointer is an interior one. The
- * hot region's simple slots first; each other look-up waits on cache misses:
- * its slot and shape, then (unless the shape answers) its blocks. Here every
- * slot and shape is fetched, then the blocks of the words the shapes cannot
- * answer, then the answers worked out, so the misses of the whole batch
- * overlap instead of following one another. */
-static inline void block_index_find_batch(const struct block_index *bi, const uint64_t *v, size_t n,
-					  uint32_t *found)
+/* Any n words: each look-up waits on cache misses, its slot and shape, then
+ * (unless the shape answers) its blocks. Here every slot and shape is
+ * fetched, then the blocks of the words the shapes cannot answer, then the
+ * answers worked out, so the misses of the whole batch overlap instead of
+ * following one another. */
+static inline __attribute__((always_inline)) void block_index_find_any(const struct block_index *bi,
+									const uint64_t *v, size_t n, uint32_t *found)
 {
-	uint8_t rest[BLOCK_INDEX_BATCH];
-	size_t nrest = block_index_find_hot(bi, v, n, found, rest);
 	const uint32_t *slot[BLOCK_INDEX_BATCH];
 	const struct block_region *rg[BLOCK_INDEX_BATCH];
 	struct block_shape shape[BLOCK_INDEX_BATCH];
-	for (size_t k = 0; k < nrest; k++) {
-		slot[k] = block_index_slot(bi, v[rest[k]], &rg[k]);
-		if (slot[k]) {
-			__builtin_prefetch(slot[k]);
-			if (rg[k]->shape)
-				__builtin_prefetch(&rg[k]->shape[slot[k] - rg[k]->slot_first]);
+	for (size_t i = 0; i < n; i++) {
+		slot[i] = block_index_slot(bi, v[i], &rg[i]);
+		if (slot[i]) {
+			__builtin_prefetch(slot[i]);
+			if (rg[i]->shape)
+				__builtin_prefetch(&rg[i]->shape[slot[i] - rg[i]->slot_first]);
 		}
 	}
-	for (size_t k = 0; k < nrest; k++) {
-		shape[k].split = SHAPE_OTHER;
-		if (slot[k] && rg[k]->shape)
-			shape[k] = rg[k]->shape[slot[k] - rg[k]->slot_first];
-		if (slot[k] && shape[k].split == SHAPE_OTHER)
-			__builtin_prefetch(&bi->blocks[slot[k][0]]);
+	for (size_t i = 0; i < n; i++) {
+		shape[i].split = SHAPE_OTHER;
+		if (slot[i] && rg[i]->shape)
+			shape[i] = rg[i]->shape[slot[i] - rg[i]->slot_first];
+		if (slot[i] && shape[i].split == SHAPE_OTHER)
+			__builtin_prefetch(&bi->blocks[slot[i][0]]);
 	}
-	for (size_t k = 0; k < nrest; k++) {
-		uint64_t x = v[rest[k]];
-		if (!slot[k]) {
-			found[rest[k]] = BLOCK_NONE;
-		} else if (shape[k].split != SHAPE_OTHER) {
-			uint32_t off = (uint32_t)((x - rg[k]->base) & (((uint64_t)1 << rg[k]->shift) - 1));
-			found[rest[k]] = block_shape_answer(rg[k], (size_t)(slot[k] - rg[k]->slot_first), &shape[k], off,
-							    bi->slack);
+	for (size_t i = 0; i < n; i++) {
+		if (!slot[i]) {
+			found[i] = BLOCK_NONE;
+		} else if (shape[i].split != SHAPE_OTHER) {
+			uint32_t off = (uint32_t)((v[i] - rg[i]->base) & (((uint64_t)1 << rg[i]->shift) - 1));
+			found[i] = block_shape_answer(rg[i], (size_t)(slot[i] - rg[i]->slot_first), &shape[i], off,
+						      bi->slack);
 		} else {
-			uint32_t off, b = block_index_resolve(bi, rg[k], slot[k], x, &off);
-			found[rest[k]] = b == BLOCK_NONE || off <= bi->slack ? b : b | BLOCK_INDEX_INTERIOR;
+			uint32_t off, b = block_index_resolve(bi, rg[i], slot[i], v[i], &off);
+			found[i] = b == BLOCK_NONE || off <= bi->slack ? b : b | BLOCK_INDEX_INTERIOR;
 		}
 	}
+}
+
+/* block_index_find for n <= BLOCK_INDEX_BATCH words at once, answering the
+ * block with BLOCK_INDEX_INTERIOR when the pointer is an interior one: the
+ * hot region's simple slots first, the other words after. */
+static inline void block_index_find_batch(const struct block_index *bi, const uint64_t *v, size_t n,
+					  uint32_t *found)
+{
+	if (!bi->hot) {
+		block_index_find_any(bi, v, n, found);
+		return;
+	}
+	uint8_t rest[BLOCK_INDEX_BATCH];
+	uint64_t rest_v[BLOCK_INDEX_BATCH];
+	uint32_t rest_found[BLOCK_INDEX_BATCH];
+	size_t nrest = block_index_find_hot(bi, v, n, found, rest);
+	for (size_t k = 0; k < nrest; k++)
+		rest_v[k] = v[rest[k]];
+	block_index_find_any(bi, rest_v, nrest, rest_found);
+	for (size_t k = 0; k < nrest; k++)
+		found[rest[k]] = rest_found[k];
 }
 
 #endif

@@ -402,6 +402,7 @@ struct window {
 	uint64_t base, len;  /* bytes of buf read from base */
 	uint64_t used;       /* bytes of them scanned */
 	size_t size;         /* what the next read asks for */
+	uint64_t read;       /* bytes read in all */
 };
 
 #define WINDOW_MIN 4096
@@ -421,6 +422,7 @@ static void window_read(struct session *s, struct window *w, const struct heap_b
 	w->base = start;
 	w->len = target_read(s->target, start, w->buf, (size_t)want);
 	w->used = 0;
+	w->read += w->len;
 }
 
 /* Block i's words: from the window, read anew when it does not hold them;
@@ -439,6 +441,7 @@ static void scan_block(struct session *s, struct scanner *sc, struct window *w, 
 	for (uint64_t off = 0; off < len; off += piece_step(sc)) {
 		size_t want = len - off < SCAN_CHUNK ? (size_t)(len - off) : SCAN_CHUNK;
 		size_t got = target_read(s->target, b->addr + off, w->buf, want);
+		w->read += got;
 		scan_block_words(sc, (uint32_t)i, w->buf, got);
 		if (want < SCAN_CHUNK)
 			break;
@@ -447,19 +450,20 @@ static void scan_block(struct session *s, struct scanner *sc, struct window *w, 
 }
 
 /* The edges of every used block no sweep has scanned, in address order.
- * With the whole graph, every block has a row; after sweeps, only those
- * blocks (row_block), which are often few. */
+ * Every block has a row, unless the sweeps left few (one in eight): then
+ * only those do (row_block), which saves memory on a big heap, while the
+ * binary search to find a row costs little. */
 static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 {
 	struct reach *r = sc->r;
 	const struct heap *h = r->heap;
-	size_t nrows = h->n;
-	if (!r->graph) {
-		nrows = 0;
-		for (size_t i = 0; i < h->n; i++)
-			nrows += h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED);
+	size_t nrows = 0;
+	for (size_t i = 0; i < h->n; i++)
+		nrows += h->blocks[i].state == STRAND_USED && !(sc->mark[i] & MARK_SCANNED);
+	if (nrows < h->n / 8)
 		r->row_block = xmalloc_big(nrows, sizeof(*r->row_block));
-	}
+	else
+		nrows = h->n;
 	r->nrows = nrows;
 	r->row = xmalloc_big(nrows + 1, sizeof(*r->row));
 	r->edges = xreserve(r->edge_cap, sizeof(*r->edges));
@@ -534,14 +538,20 @@ static size_t sweep(struct session *s, struct scanner *sc, struct window *w, boo
  * big blocks full of pointers, or lists linked either way, is marked in two
  * or three sweeps, each block read once, in address order, and no edge
  * stored. A sweep that scans and marks few blocks (a long list laid out at
- * random needs a sweep every few nodes) leaves the rest to the graph. */
+ * random needs a sweep every few nodes), or whose blocks lay so far apart
+ * that it read four times what it scanned (on real heaps, the later sweeps
+ * that pick up a few blocks here and there), leaves the rest to the graph,
+ * which reads them all in one pass. */
 static void sweep_phase(struct session *s, struct scanner *sc, struct window *w, uint8_t bit)
 {
 	sc->bit = bit;
 	for (unsigned k = 0; k < MAX_SWEEPS && sc->frontier && !session_interrupted(); k++) {
-		size_t marked = sc->newly_marked, done = sweep(s, sc, w, k & 1);
+		size_t marked = sc->newly_marked;
+		uint64_t read = w->read, scanned = sc->r->scanned_bytes;
+		size_t done = sweep(s, sc, w, k & 1);
 		sc->r->sweeps++;
-		if (sc->frontier && done + (sc->newly_marked - marked) < sc->used / 1024)
+		bool sparse = w->read - read > 4 * (sc->r->scanned_bytes - scanned) + SCAN_CHUNK;
+		if (sc->frontier && (sparse || done + (sc->newly_marked - marked) < sc->used / 1024))
 			break;
 	}
 	progress_done();
