@@ -576,6 +576,8 @@ static void sweep_phases(struct session *s, struct scanner *sc, struct window *w
 
 /* ---- classes ---- */
 
+#define MARK_BATCH 16
+
 /* Block b's edges: [*first, *end) in r->edges, empty for a block the sweeps
  * scanned (its row, if any, found among row_block by binary search). */
 static inline void edges_of(const struct reach *r, uint32_t b, uint32_t *first, uint32_t *end)
@@ -613,15 +615,27 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0;
 	uint8_t start_marks = bit | MARK_ANY;
 	while (sp) {
-		uint32_t e, end;
-		edges_of(r, stack[--sp], &e, &end);
-		for (; e < end; e++) {
-			uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
-			uint8_t m = mark[v];
-			mark[v] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
-			stack[sp] = v; /* room: each block is pushed once, and u has just left */
-			sp += !interior & !(m & bit);
-		}
+		/* The last few blocks pushed, together: their rows, edges and
+		 * targets' marks lie at random places, and fetching them for all
+		 * at once overlaps the misses. */
+		uint32_t first[MARK_BATCH], end[MARK_BATCH];
+		size_t k = sp < MARK_BATCH ? sp : MARK_BATCH;
+		sp -= k;
+		for (size_t j = 0; j < k; j++)
+			edges_of(r, stack[sp + j], &first[j], &end[j]);
+		for (size_t j = 0; j < k; j++)
+			__builtin_prefetch(&edges[first[j]]);
+		for (size_t j = 0; j < k; j++)
+			for (uint32_t e = first[j]; e < end[j] && e < first[j] + 8; e++)
+				__builtin_prefetch(&mark[edge_block(edges[e])]);
+		for (size_t j = 0; j < k; j++)
+			for (uint32_t e = first[j]; e < end[j]; e++) {
+				uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
+				uint8_t m = mark[v];
+				mark[v] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
+				stack[sp] = v; /* room: each block is pushed once, and the batch has left */
+				sp += !interior & !(m & bit);
+			}
 	}
 }
 
