@@ -48,6 +48,12 @@ struct scanner {
 	bool sweeping;
 	uint8_t *mark, bit;
 	size_t frontier, newly_marked, used;
+	/* Building the graph: words waiting for their look-up, with their
+	 * block and its row (see queue_word), and the row being scanned. */
+	uint64_t queued[BLOCK_INDEX_BATCH];
+	uint32_t queued_src[BLOCK_INDEX_BATCH], queued_row[BLOCK_INDEX_BATCH];
+	size_t nqueued;
+	uint32_t row;
 };
 
 /* Marks in cls while classes are worked out: START for blocks reached through
@@ -355,13 +361,53 @@ static void mark_found(struct scanner *sc, uint32_t src, const uint32_t *found, 
 	sc->r->npointers += hits;
 }
 
-/* The words of block src (len bytes of it in buf) that point into other
- * used blocks: marked while sweeping, else appended to the edges. */
-static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
+/* The queued words' look-ups: each pointer into another used block becomes
+ * an edge, counted in its source's row (rows_to_offsets turns the counts
+ * into the CSR's offsets). A block pointing to itself keeps nothing alive. */
+static void flush_queue(struct scanner *sc)
 {
 	_Static_assert(EDGE_INTERIOR == BLOCK_INDEX_INTERIOR, "edges are batched answers");
 	struct reach *r = sc->r;
-	size_t step = r->opts.unaligned ? 1 : 8, n = r->nedges;
+	uint32_t found[BLOCK_INDEX_BATCH];
+	size_t n = r->nedges;
+	block_index_find_batch(&sc->index, sc->queued, sc->nqueued, found);
+	for (size_t j = 0; j < sc->nqueued; j++)
+		if (found[j] != BLOCK_NONE && edge_block(found[j]) != sc->queued_src[j]) {
+			r->edges[n++] = found[j];
+			r->row[sc->queued_row[j]]++;
+		}
+	r->npointers += n - r->nedges;
+	r->nedges = n;
+	sc->nqueued = 0;
+}
+
+/* Building the graph, words are looked up a batch at a time across blocks:
+ * most blocks of a real heap hold a few words, which alone would wait on
+ * their cache misses one or two at a time. (Sweeps cannot wait: the next
+ * block they look at may be the one a word just read points to.) */
+static void queue_word(struct scanner *sc, uint32_t src, uint64_t v)
+{
+	sc->queued[sc->nqueued] = v;
+	sc->queued_src[sc->nqueued] = src;
+	sc->queued_row[sc->nqueued] = sc->row;
+	if (++sc->nqueued == BLOCK_INDEX_BATCH)
+		flush_queue(sc);
+}
+
+/* The words of block src (len bytes of it in buf) that point into other
+ * used blocks: marked while sweeping, else queued for the graph. */
+static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
+{
+	size_t step = sc->r->opts.unaligned ? 1 : 8;
+	sc->r->scanned_bytes += len;
+	if (!sc->sweeping) {
+		for (size_t i = 0; i + 8 <= len; i += step) {
+			uint64_t v;
+			memcpy(&v, buf + i, 8);
+			queue_word(sc, src, v);
+		}
+		return;
+	}
 	uint64_t v[BLOCK_INDEX_BATCH];
 	uint32_t found[BLOCK_INDEX_BATCH];
 	for (size_t i = 0; i + 8 <= len;) {
@@ -369,17 +415,8 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
 			memcpy(&v[k], buf + i, 8);
 		block_index_find_batch(&sc->index, v, k, found);
-		if (sc->sweeping) {
-			mark_found(sc, src, found, k);
-			continue;
-		}
-		for (size_t j = 0; j < k; j++)
-			if (found[j] != BLOCK_NONE && edge_block(found[j]) != src) /* a block pointing to itself keeps nothing alive */
-				r->edges[n++] = found[j];
+		mark_found(sc, src, found, k);
 	}
-	r->scanned_bytes += len;
-	r->npointers += n - r->nedges;
-	r->nedges = n;
 }
 
 /* Room for every word of every used block: the edges can never outgrow it. */
@@ -449,6 +486,19 @@ static void scan_block(struct session *s, struct scanner *sc, struct window *w, 
 	w->len = 0;
 }
 
+/* Edge counts of rows 0..n-1 into offsets: row k's edges start at row[k],
+ * and row[n] is the total. */
+static void rows_to_offsets(uint32_t *row, size_t n)
+{
+	uint32_t sum = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t count = row[k];
+		row[k] = sum;
+		sum += count;
+	}
+	row[n] = sum;
+}
+
 /* The edges of every used block no sweep has scanned, in address order.
  * Every block has a row, unless the sweeps left few (one in eight): then
  * only those do (row_block), which saves memory on a big heap, while the
@@ -465,7 +515,7 @@ static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 	else
 		nrows = h->n;
 	r->nrows = nrows;
-	r->row = xmalloc_big(nrows + 1, sizeof(*r->row));
+	r->row = xcalloc_big(nrows + 1, sizeof(*r->row));
 	r->edges = xreserve(r->edge_cap, sizeof(*r->edges));
 	for (size_t i = 0, k = 0; i < h->n; i++) {
 		if (!(i & 0xffff))
@@ -475,11 +525,12 @@ static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 			continue;
 		if (r->row_block)
 			r->row_block[k] = (uint32_t)i;
-		r->row[k++] = (uint32_t)r->nedges;
+		sc->row = (uint32_t)k++;
 		if (unscanned && !session_interrupted())
 			scan_block(s, sc, w, i, false);
 	}
-	r->row[nrows] = (uint32_t)r->nedges;
+	flush_queue(sc);
+	rows_to_offsets(r->row, nrows);
 	progress_done();
 }
 
