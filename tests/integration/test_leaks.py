@@ -59,11 +59,11 @@ def test_classes_with_big_blocks_live():
 ALL_RECORDS = "leaks --show all --limit 0"
 
 
-def leaks_both_ways(target):
+def leaks_both_ways(target, switches=""):
     """`leaks` alone marks what it can in sweeps, without edges; after `top`
     it reads the classes off the whole graph. Both must say the same."""
-    alone = batch(target, ALL_RECORDS).doc("leaks")
-    after = batch(target, "top 1", ALL_RECORDS).doc("leaks")
+    alone = batch(target, ALL_RECORDS + switches).doc("leaks")
+    after = batch(target, "top 1" + switches, ALL_RECORDS + switches).doc("leaks")
     for key in ("summary", "records", "heap_pointers", "root_pointers", "scanned_bytes"):
         assert alone[key] == after[key], key
     assert after["sweeps"] == 0 and after["stored_pointers"] == after["heap_pointers"], after
@@ -90,6 +90,7 @@ def test_sweeps_give_the_graphs_classes():
             doc = leaks_both_ways(["-p", str(fx.pid)])
             check_shapes(doc, shapes)
             assert doc["sweeps"] >= 2 and 0 < doc["stored_pointers"] < doc["heap_pointers"], doc
+            check_shapes(leaks_both_ways(["-p", str(fx.pid)], " --unaligned"), fx.truth("unaligned"))
             core = os.path.join(work, "strand.core")
             assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
         check_shapes(leaks_both_ways([os.path.join(TARGETS, "sweeps"), core]), shapes)

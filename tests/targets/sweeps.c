@@ -20,7 +20,7 @@ struct node {
 	uint64_t payload[];
 };
 
-struct node *g_forward, *g_backward, *g_shuffled, *g_both_holder;
+struct node *g_forward, *g_backward, *g_shuffled, *g_packed;
 char *g_interior;   /* 24 bytes into the first node of a chain: its only way in */
 void **g_web;       /* the dense web's blocks */
 size_t g_web_count;
@@ -145,6 +145,15 @@ __attribute__((noinline)) static void build(void)
 	g_forward->next->payload[0] = (uint64_t)(uintptr_t)((char *)maybe + 40);
 	lost_tail->payload[0] = (uint64_t)(uintptr_t)maybe;
 	record("interior from reachable, start from lost", maybe, "possibly lost", 1);
+
+	/* The only pointer to a block, 3 bytes into a reachable one (a packed
+	 * struct): lost, unless the check reads unaligned words too. */
+	g_packed = new_node(64);
+	struct node *held = new_node(328);
+	memcpy((char *)g_packed + 3, &held, sizeof(held));
+	record("held at an unaligned offset", held, "definitely lost", 1);
+	fixture_truth("{\"kind\":\"unaligned\",\"usable\":%zu,\"class\":\"still reachable\",\"blocks\":1}",
+		      malloc_usable_size(held));
 
 	g_web = web(1016, WEB_BLOCKS);
 	g_web_count = WEB_BLOCKS;
