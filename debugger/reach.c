@@ -70,11 +70,30 @@ static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 	sc->covered[sc->ncovered++] = end;
 }
 
-static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint32_t offset)
+/* A root's mark: START for a start pointer's block (to be scanned),
+ * INTERIOR for an interior pointer's. */
+static void mark_root(struct scanner *sc, uint32_t block, bool interior)
+{
+	if (interior)
+		sc->mark[block] |= MARK_INTERIOR;
+	else if (!(sc->mark[block] & MARK_START))
+		sc->mark[block] |= MARK_START | MARK_ANY, sc->frontier++;
+}
+
+/* The word at where (of group) holds value, which points into block: it is
+ * marked, and kept when the graph is built (why, top and the others name
+ * roots); leaks only counts it, which on a process with much pointer-rich
+ * anonymous memory spares tens of bytes a word. */
+static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint64_t value)
 {
 	struct reach *r = sc->r;
-	GROW(r->roots, sc->root_cap, r->nroots + 1);
-	r->roots[r->nroots++] = (struct root_edge){ where, group, block, offset };
+	uint32_t offset = (uint32_t)(value - r->heap->blocks[block].addr);
+	mark_root(sc, block, offset > HEADER_SLACK);
+	if (r->graph) {
+		GROW(r->roots, sc->root_cap, r->nroots + 1);
+		r->roots[r->nroots] = (struct root_edge){ where, group, block, offset };
+	}
+	r->nroots++;
 }
 
 static uint32_t add_group(struct scanner *sc, enum root_kind kind, int thread, uint64_t start, uint64_t end,
@@ -93,7 +112,8 @@ static uint64_t piece_step(const struct scanner *sc)
 	return sc->r->opts.unaligned ? SCAN_CHUNK - 7 : SCAN_CHUNK;
 }
 
-/* Every word of [start, end) that points into a used block is a root of group. */
+/* Every word of [start, end) that points into a used block is a root of
+ * group; the words are looked up a batch at a time, as the heap's are. */
 static void scan_words(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
 {
 	uint8_t *buf = xmalloc(SCAN_CHUNK);
@@ -103,12 +123,16 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 		size_t want = end - a < SCAN_CHUNK ? (size_t)(end - a) : SCAN_CHUNK;
 		size_t got = target_read(s->target, a, buf, want);
 		sc->r->scanned_bytes += got;
-		for (size_t i = 0; i + 8 <= got; i += step) {
-			uint64_t v;
-			memcpy(&v, buf + i, 8);
-			uint32_t off, b = block_index_find(&sc->index, v, &off);
-			if (b != BLOCK_NONE)
-				add_root(sc, a + i, group, b, off);
+		for (size_t i = 0; i + 8 <= got;) {
+			uint64_t v[BLOCK_INDEX_BATCH];
+			uint32_t found[BLOCK_INDEX_BATCH];
+			size_t k = 0, first = i;
+			for (; k < BLOCK_INDEX_BATCH && i + 8 <= got; k++, i += step)
+				memcpy(&v[k], buf + i, 8);
+			block_index_find_batch(&sc->index, v, k, found);
+			for (size_t j = 0; j < k; j++)
+				if (found[j] != BLOCK_NONE)
+					add_root(sc, a + first + j * step, group, edge_block(found[j]), v[j]);
 		}
 		if (want < SCAN_CHUNK)
 			break;
@@ -138,7 +162,7 @@ static void root_register(struct scanner *sc, uint32_t group, uint64_t index, ui
 {
 	uint32_t off, b = block_index_find(&sc->index, value, &off);
 	if (b != BLOCK_NONE)
-		add_root(sc, index, group, b, off);
+		add_root(sc, index, group, b, value);
 }
 
 /* Each thread's general registers (rax ... r15, rip), xmm0-15 from the FP
@@ -535,20 +559,6 @@ static void scan_blocks(struct session *s, struct scanner *sc, struct window *w)
 }
 
 /* ---- sweeps: marking while reading, without edges ---- */
-
-/* The roots' marks: START for a start pointer's block (to be scanned),
- * INTERIOR for an interior pointer's. */
-static void mark_roots(struct scanner *sc)
-{
-	const struct reach *r = sc->r;
-	for (size_t i = 0; i < r->nroots; i++) {
-		uint32_t b = r->roots[i].block;
-		if (r->roots[i].offset > HEADER_SLACK)
-			sc->mark[b] |= MARK_INTERIOR;
-		else if (!(sc->mark[b] & MARK_START))
-			sc->mark[b] |= MARK_START | MARK_ANY, sc->frontier++;
-	}
-}
 
 /* The second phase starts from the blocks only interior pointers reach:
  * marks them ANY, returns how many. */
@@ -1039,6 +1049,32 @@ static int by_group(const void *x, const void *y)
 
 /* Globals are named by symbol, not by module: "global g_cache (values)".
  * Each symbol holding a root word becomes its own group. */
+/* The roots by group, and by address within a group. They come grouped and
+ * in order but for the globals split off their module's group: a counting
+ * sort on the group, then a sort of any group out of address order (a qsort
+ * of all of them took seconds with tens of millions of anonymous roots). */
+static void sort_roots(struct reach *r)
+{
+	size_t *at = xcalloc(r->ngroups + 1, sizeof(*at));
+	for (size_t i = 0; i < r->nroots; i++)
+		at[r->roots[i].group + 1]++;
+	for (size_t g = 0; g < r->ngroups; g++)
+		at[g + 1] += at[g];
+	struct root_edge *sorted = xmalloc_big(r->nroots, sizeof(*sorted));
+	for (size_t i = 0; i < r->nroots; i++)
+		sorted[at[r->roots[i].group]++] = r->roots[i];
+	free(r->roots);
+	r->roots = sorted;
+	for (size_t g = 0, first = 0; g < r->ngroups; first = at[g++]) {
+		size_t k = first + 1;
+		while (k < at[g] && sorted[k - 1].where <= sorted[k].where)
+			k++;
+		if (k < at[g])
+			qsort(sorted + first, at[g] - first, sizeof(*sorted), by_group);
+	}
+	free(at);
+}
+
 static void split_globals_by_symbol(struct session *s, struct scanner *sc)
 {
 	struct reach *r = sc->r;
@@ -1063,7 +1099,7 @@ static void split_globals_by_symbol(struct session *s, struct scanner *sc)
 		}
 		e->group = g;
 	}
-	qsort(r->roots, r->nroots, sizeof(*r->roots), by_group);
+	sort_roots(r);
 }
 
 /* ---- building ---- */
@@ -1079,16 +1115,13 @@ static void warn_partial_registers(struct session *s, struct reach *r)
 				       missing, missing == 1 ? "" : "s");
 }
 
-/* The marks and the graph: with graph, every block's edges; without, the
- * sweeps mark what they can and only the rest is stored. */
-static void mark_and_scan(struct session *s, struct scanner *sc, bool graph)
+/* The marks and the graph, from the roots' marks: with graph, every
+ * block's edges; without, the sweeps mark what they can and only the rest
+ * is stored. */
+static void mark_and_scan(struct session *s, struct scanner *sc)
 {
-	struct reach *r = sc->r;
 	struct window w = { .buf = xmalloc(SCAN_CHUNK), .size = SCAN_CHUNK };
-	r->cls = sc->mark = xcalloc_big(r->heap->n, 1);
-	r->graph = graph;
-	mark_roots(sc);
-	if (!graph)
+	if (!sc->r->graph)
 		sweep_phases(s, sc, &w);
 	scan_blocks(s, sc, &w);
 	free(w.buf);
@@ -1109,7 +1142,9 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 		free(r);
 		return NULL;
 	}
-	struct scanner sc = { .r = r };
+	r->graph = graph;
+	r->cls = xcalloc_big(h->n, 1); /* the marks, then the classes */
+	struct scanner sc = { .r = r, .mark = r->cls };
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
 	const struct loaded_plugin *rt = plugin_runtime(s);
 	sc.runtime = rt ? rt->p->runtime : NULL;
@@ -1129,8 +1164,9 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	if (!opts->skip[ROOT_ANON])
 		root_anon(s, &sc);
 	free(sc.covered);
-	split_globals_by_symbol(s, &sc);
-	mark_and_scan(s, &sc, graph);
+	if (graph) /* only the graph keeps roots, to name them */
+		split_globals_by_symbol(s, &sc);
+	mark_and_scan(s, &sc);
 	block_index_free(&sc.index);
 	classify(r);
 	warn_partial_registers(s, r);
