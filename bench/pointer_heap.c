@@ -6,12 +6,15 @@
  *   pointer_heap tree [N]    N blocks of 32 bytes (default 4 million) in one binary tree
  *                            whose nodes lie at random places: no order of the heap
  *                            follows its pointers
+ *   pointer_heap anon [MiB]  a million blocks of 32 bytes, and MiB (default 256) of
+ *                            anonymous memory full of pointers to them: roots, not heap
  * With a third argument "exit", it exits instead of waiting (for `strand run
  * --leak-check` and valgrind, which check at exit). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 struct node {
@@ -37,6 +40,17 @@ int main(int argc, char **argv)
 		}
 		for (long l = 0; l < n / per; l += 10)
 			lists[l] = NULL; /* lost: one list in ten */
+	} else if (!strcmp(mode, "anon")) {
+		long mib = argc > 2 ? atol(argv[2]) : 256, n = 1000000, words = mib << 17;
+		void **blocks = malloc((size_t)n * sizeof(*blocks));
+		for (long i = 0; i < n; i++)
+			blocks[i] = calloc(1, 32);
+		void **pool = mmap(NULL, (size_t)mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t seed = 88172645463325252ull;
+		for (long i = 0; pool != MAP_FAILED && i < words; i++) {
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			pool[i] = blocks[seed % (uint64_t)n];
+		}
 	} else if (!strcmp(mode, "tree")) {
 		long n = argc > 2 ? atol(argv[2]) : 4000000;
 		void ***v = malloc((size_t)n * sizeof(*v));

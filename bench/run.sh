@@ -144,6 +144,9 @@ bench_leaks() {
 	echo "bench reading the dense heap out of the process: $(target_read_rate "$pid")"
 	leaks_figures "$pid" "2 GiB of pointer-dense blocks" 2
 	kill "$pid"
+	pid=$(start_ready "$B/pointer_heap" anon 256)
+	leaks_figures "$pid" "a million blocks and 256 MiB of anonymous memory pointing to them" 2
+	kill "$pid"
 	pid=$(start_ready "$B/pointer_heap" tree 4000000)
 	leaks_figures "$pid" "4 million blocks in a tree laid out at random (sweeps give way to the graph)" 2
 	kill "$pid"
