@@ -80,18 +80,20 @@ static void mark_root(struct scanner *sc, uint32_t block, bool interior)
 		sc->mark[block] |= MARK_START | MARK_ANY, sc->frontier++;
 }
 
-/* The word at where (of group) holds value, which points into block: it is
+/* The word at where (of group) holds value, which points into a block (a
+ * batched answer: the block, EDGE_INTERIOR for an interior pointer): it is
  * marked, and kept when the graph is built (why, top and the others name
  * roots); leaks only counts it, which on a process with much pointer-rich
- * anonymous memory spares tens of bytes a word. */
-static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t block, uint64_t value)
+ * anonymous memory spares tens of bytes and a cache miss a word. */
+static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t found, uint64_t value)
 {
 	struct reach *r = sc->r;
-	uint32_t offset = (uint32_t)(value - r->heap->blocks[block].addr);
-	mark_root(sc, block, offset > HEADER_SLACK);
+	uint32_t block = edge_block(found);
+	mark_root(sc, block, found & EDGE_INTERIOR);
 	if (r->graph) {
 		GROW(r->roots, sc->root_cap, r->nroots + 1);
-		r->roots[r->nroots] = (struct root_edge){ where, group, block, offset };
+		r->roots[r->nroots] = (struct root_edge){ where, group, block,
+							  (uint32_t)(value - r->heap->blocks[block].addr) };
 	}
 	r->nroots++;
 }
@@ -132,7 +134,7 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 			block_index_find_batch(&sc->index, v, k, found);
 			for (size_t j = 0; j < k; j++)
 				if (found[j] != BLOCK_NONE)
-					add_root(sc, a + first + j * step, group, edge_block(found[j]), v[j]);
+					add_root(sc, a + first + j * step, group, found[j], v[j]);
 		}
 		if (want < SCAN_CHUNK)
 			break;
@@ -162,7 +164,7 @@ static void root_register(struct scanner *sc, uint32_t group, uint64_t index, ui
 {
 	uint32_t off, b = block_index_find(&sc->index, value, &off);
 	if (b != BLOCK_NONE)
-		add_root(sc, index, group, b, value);
+		add_root(sc, index, group, b | (off > HEADER_SLACK ? EDGE_INTERIOR : 0), value);
 }
 
 /* Each thread's general registers (rax ... r15, rip), xmm0-15 from the FP
