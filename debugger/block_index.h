@@ -199,8 +199,11 @@ static inline __attribute__((always_inline)) void block_index_find_any(const str
 		shape[i].split = SHAPE_OTHER;
 		if (slot[i] && rg[i]->shape)
 			shape[i] = rg[i]->shape[slot[i] - rg[i]->slot_first];
-		if (slot[i] && shape[i].split == SHAPE_OTHER)
+		if (slot[i] && shape[i].split == SHAPE_OTHER) {
+			/* the slot's first and last candidates: often two cache lines */
 			__builtin_prefetch(&bi->blocks[slot[i][0]]);
+			__builtin_prefetch(&bi->blocks[slot[i][1] < rg[i]->end_block ? slot[i][1] : rg[i]->end_block - 1]);
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!slot[i]) {
