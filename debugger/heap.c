@@ -235,16 +235,22 @@ void heap_free(struct heap *h)
 	free(h);
 }
 
-const struct heap_block *heap_find(const struct heap *h, uint64_t addr)
+size_t heap_first_after(const struct heap *h, uint64_t addr)
 {
 	size_t lo = 0, hi = h->n;
-	while (lo < hi) { /* the first block starting after addr */
+	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (h->blocks[mid].addr <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+const struct heap_block *heap_find(const struct heap *h, uint64_t addr)
+{
+	size_t lo = heap_first_after(h, addr);
 	if (!lo)
 		return NULL;
 	const struct heap_block *b = &h->blocks[lo - 1];

@@ -61,6 +61,8 @@ static inline uint64_t heap_usable(const struct heap_block *b)
 
 /* The block whose usable bytes contain addr, or NULL. O(log n). */
 const struct heap_block *heap_find(const struct heap *h, uint64_t addr);
+/* The index of the first block starting after addr (h->n if none). */
+size_t heap_first_after(const struct heap *h, uint64_t addr);
 /* "used", "tcache", "fastbin", ... */
 const char *heap_state_name(unsigned state);
 bool heap_state_is_free(unsigned state);

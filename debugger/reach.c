@@ -336,11 +336,10 @@ static void root_anon(struct session *s, struct scanner *sc)
 		struct range *holes = NULL;
 		size_t nholes = 0, cap = 0;
 		bool arena_memory = false;
-		const struct heap_block *first = heap_find(h, m->start);
-		for (size_t k = first ? (size_t)(first - h->blocks) : 0; k < h->n && h->blocks[k].addr < m->end; k++) {
+		/* The blocks starting in the mapping (found by a search: walking from
+		 * the first block went through the whole heap for every mapping). */
+		for (size_t k = heap_first_after(h, m->start - 1); k < h->n && h->blocks[k].addr < m->end; k++) {
 			const struct heap_block *b = &h->blocks[k];
-			if (b->addr < m->start)
-				continue;
 			if (!(b->flags & HEAP_MMAPPED)) {
 				arena_memory = true;
 				break;
