@@ -8,6 +8,8 @@
  *                            follows its pointers
  *   pointer_heap anon [MiB]  a million blocks of 32 bytes, and MiB (default 256) of
  *                            anonymous memory full of pointers to them: roots, not heap
+ *   pointer_heap maps [N]    two million blocks of 32 bytes held by an array, and N
+ *                            (default 4000) small anonymous mappings
  * With a third argument "exit", it exits instead of waiting (for `strand run
  * --leak-check` and valgrind, which check at exit). */
 #include <stdint.h>
@@ -50,6 +52,16 @@ int main(int argc, char **argv)
 		for (long i = 0; pool != MAP_FAILED && i < words; i++) {
 			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
 			pool[i] = blocks[seed % (uint64_t)n];
+		}
+	} else if (!strcmp(mode, "maps")) {
+		long maps = argc > 2 ? atol(argv[2]) : 4000, n = 2000000;
+		dense = malloc((size_t)n * sizeof(*dense));
+		for (long i = 0; i < n; i++)
+			dense[i] = calloc(1, 32);
+		for (long i = 0; i < maps; i++) {
+			char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (m != MAP_FAILED)
+				mprotect(m + 4096, 4096, PROT_READ); /* two mappings, not merged with the next */
 		}
 	} else if (!strcmp(mode, "tree")) {
 		long n = argc > 2 ? atol(argv[2]) : 4000000;

@@ -147,6 +147,9 @@ bench_leaks() {
 	pid=$(start_ready "$B/pointer_heap" anon 256)
 	leaks_figures "$pid" "a million blocks and 256 MiB of anonymous memory pointing to them" 2
 	kill "$pid"
+	pid=$(start_ready "$B/pointer_heap" maps 4000)
+	leaks_figures "$pid" "2 million blocks and 8,000 small anonymous mappings" 2
+	kill "$pid"
 	pid=$(start_ready "$B/pointer_heap" tree 4000000)
 	leaks_figures "$pid" "4 million blocks in a tree laid out at random (sweeps give way to the graph)" 2
 	kill "$pid"
