@@ -164,11 +164,16 @@ def test_same_classes_on_cores():
     try:
         with Fixture("leaks", env=ENV, cwd=work, core_dumps=True) as fx:
             expects = expectations(fx)
-            own = os.path.join(work, "strand.core")
+            own, gdbs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(["-p", str(fx.pid)], f"gcore {own}").rc == 0
+            subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"],
+                           capture_output=True, timeout=120, check=True)
             kernel = kernel_core(fx, work)
-        for core in (own, kernel):
+        for core in (own, gdbs, kernel):
             check_classes([LEAKS, core], expects)
+            doc = leaks_both_ways([LEAKS, core])
+            assert doc["summary"]["definitely_lost"]["blocks"] == sum(
+                e["class"] == "definitely lost" for e in expects), doc["summary"]
     finally:
         shutil.rmtree(work)
 
