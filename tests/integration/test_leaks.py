@@ -89,13 +89,24 @@ def test_sweeps_give_the_graphs_classes():
             shapes = fx.truth("shape")
             doc = leaks_both_ways(["-p", str(fx.pid)])
             check_shapes(doc, shapes)
-            assert doc["sweeps"] >= 2 and 0 < doc["stored_pointers"] < doc["heap_pointers"], doc
+            lost_pointers = fx.truth("lost_pointers")[0]["count"]
+            assert doc["sweeps"] >= 2 and lost_pointers < doc["stored_pointers"] < doc["heap_pointers"], doc
             check_shapes(leaks_both_ways(["-p", str(fx.pid)], " --unaligned"), fx.truth("unaligned"))
             core = os.path.join(work, "strand.core")
             assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
         check_shapes(leaks_both_ways([os.path.join(TARGETS, "sweeps"), core]), shapes)
     finally:
         shutil.rmtree(work)
+
+
+def test_sweeps_finish_both_phases():
+    """The same shapes with every list in address order: the sweeps mark all
+    that is reachable, then the chain behind the interior pointer (possibly
+    lost), and keep as edges only the pointers of lost blocks."""
+    with Fixture("sweeps", env={"FIXTURE_IN_ORDER": "1"}) as fx:
+        doc = leaks_both_ways(["-p", str(fx.pid)])
+        check_shapes(doc, fx.truth("shape"))
+        assert doc["stored_pointers"] == fx.truth("lost_pointers")[0]["count"], doc
 
 
 def test_sweeps_on_the_leaks_fixture():
