@@ -419,13 +419,29 @@ static void queue_word(struct scanner *sc, uint32_t src, uint64_t v)
 		flush_queue(sc);
 }
 
+/* A batch of block src's words into the graph: its edges appended, counted
+ * in its row. */
+static void add_edges(struct scanner *sc, uint32_t src, const uint32_t *found, size_t k)
+{
+	struct reach *r = sc->r;
+	size_t n = r->nedges;
+	for (size_t j = 0; j < k; j++)
+		if (found[j] != BLOCK_NONE && edge_block(found[j]) != src)
+			r->edges[n++] = found[j];
+	r->row[sc->row] += (uint32_t)(n - r->nedges);
+	r->npointers += n - r->nedges;
+	r->nedges = n;
+}
+
 /* The words of block src (len bytes of it in buf) that point into other
- * used blocks: marked while sweeping, else queued for the graph. */
+ * used blocks: marked while sweeping, else edges of the graph. A block of a
+ * batch of words or more is looked up a batch at a time (after the words
+ * queued before it); a smaller one waits in the queue. */
 static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *buf, size_t len)
 {
 	size_t step = sc->r->opts.unaligned ? 1 : 8;
 	sc->r->scanned_bytes += len;
-	if (!sc->sweeping) {
+	if (!sc->sweeping && len < 8 + (BLOCK_INDEX_BATCH - 1) * step) {
 		for (size_t i = 0; i + 8 <= len; i += step) {
 			uint64_t v;
 			memcpy(&v, buf + i, 8);
@@ -433,6 +449,8 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		}
 		return;
 	}
+	if (!sc->sweeping && sc->nqueued)
+		flush_queue(sc);
 	uint64_t v[BLOCK_INDEX_BATCH];
 	uint32_t found[BLOCK_INDEX_BATCH];
 	for (size_t i = 0; i + 8 <= len;) {
@@ -440,7 +458,10 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
 			memcpy(&v[k], buf + i, 8);
 		block_index_find_batch(&sc->index, v, k, found);
-		mark_found(sc, src, found, k);
+		if (sc->sweeping)
+			mark_found(sc, src, found, k);
+		else
+			add_edges(sc, src, found, k);
 	}
 }
 
