@@ -108,16 +108,14 @@ static void sink_metadata(void *ctx, uint64_t start, uint64_t end)
 {
 	struct builder *b = ctx;
 	struct heap *h = b->h;
-	GROW(h->metadata, b->metadata_cap, 2 * h->nmetadata + 2);
-	h->metadata[2 * h->nmetadata] = start;
-	h->metadata[2 * h->nmetadata + 1] = end;
-	h->nmetadata++;
+	GROW(h->metadata, b->metadata_cap, h->nmetadata + 1);
+	h->metadata[h->nmetadata++] = (struct heap_range){ start, end };
 }
 
-static int by_range_start(const void *x, const void *y)
+int heap_range_by_start(const void *x, const void *y)
 {
-	const uint64_t *a = x, *b = y;
-	return (a[0] > b[0]) - (a[0] < b[0]);
+	const struct heap_range *a = x, *b = y;
+	return (a->start > b->start) - (a->start < b->start);
 }
 
 static int by_addr(const void *x, const void *y)
@@ -203,7 +201,7 @@ static struct heap *heap_walk(struct session *s)
 	double start = now_seconds();
 	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
 	finish(&b);
-	qsort(h->metadata, h->nmetadata, 2 * sizeof(*h->metadata), by_range_start);
+	qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
 	h->seconds = now_seconds() - start;
 	return h;
 }

@@ -32,6 +32,14 @@ struct heap_problem {
 	char *message;
 };
 
+/* [start, end) of the target's memory. */
+struct heap_range {
+	uint64_t start, end;
+};
+
+/* qsort's order for ranges: by start. */
+int heap_range_by_start(const void *x, const void *y);
+
 struct heap {
 	struct heap_block *blocks;
 	size_t n;
@@ -39,7 +47,7 @@ struct heap {
 	size_t narenas;
 	struct heap_problem *problems;
 	size_t nproblems;
-	uint64_t *metadata;     /* [start, end) pairs, sorted: the allocator's own state, never a root */
+	struct heap_range *metadata; /* sorted by start: the allocator's own state, never a root */
 	size_t nmetadata;
 	const char *allocator;  /* the plugin's name, NULL when none fits */
 	int confidence;

@@ -40,7 +40,7 @@ struct scanner {
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
 	const struct strand_runtime *runtime; /* the thread-runtime plugin, NULL if none */
-	uint64_t *covered; /* [start, end) pairs of stacks, TLS and globals: never anonymous roots */
+	struct heap_range *covered; /* stacks, TLS and globals: never anonymous roots */
 	size_t ncovered, covered_cap;
 	/* While sweeping (see sweep_phase): the marks (r->cls), the phase's bit,
 	 * how many blocks are marked with it and not yet scanned, and how many
@@ -65,19 +65,21 @@ enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4, MARK_SCANNED = 8 };
 
 static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 {
-	GROW(sc->covered, sc->covered_cap, sc->ncovered + 2);
-	sc->covered[sc->ncovered++] = start;
-	sc->covered[sc->ncovered++] = end;
+	GROW(sc->covered, sc->covered_cap, sc->ncovered + 1);
+	sc->covered[sc->ncovered++] = (struct heap_range){ start, end };
 }
 
-/* A root's mark: START for a start pointer's block (to be scanned),
- * INTERIOR for an interior pointer's. */
-static void mark_root(struct scanner *sc, uint32_t block, bool interior)
+/* The marking rule, for a pointer from a root or a block: in the start
+ * phase (bit START) a start pointer marks its block START and ANY, an
+ * interior one (interior is 1) marks it INTERIOR, which the second phase
+ * starts from; there (bit ANY) every pointer marks ANY. Returns 1 when the
+ * block got bit now, hence is to be scanned. Without a branch on the
+ * pointer's kind: kinds come in no predictable order. */
+static inline uint32_t mark_pointer(uint8_t *mark, uint32_t block, uint32_t interior, uint8_t bit)
 {
-	if (interior)
-		sc->mark[block] |= MARK_INTERIOR;
-	else if (!(sc->mark[block] & MARK_START))
-		sc->mark[block] |= MARK_START | MARK_ANY, sc->frontier++;
+	uint8_t m = mark[block];
+	mark[block] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * (bit | MARK_ANY));
+	return !interior & !(m & bit);
 }
 
 /* The word at where (of group) holds value, which points into a block (a
@@ -89,7 +91,7 @@ static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_
 {
 	struct reach *r = sc->r;
 	uint32_t block = edge_block(found);
-	mark_root(sc, block, found & EDGE_INTERIOR);
+	sc->frontier += mark_pointer(sc->mark, block, found >> 31, MARK_START);
 	if (r->graph) {
 		GROW(r->roots, sc->root_cap, r->nroots + 1);
 		r->roots[r->nroots] = (struct root_edge){ where, group, block,
@@ -105,6 +107,16 @@ static uint32_t add_group(struct scanner *sc, enum root_kind kind, int thread, u
 	GROW(r->groups, sc->group_cap, r->ngroups + 1);
 	r->groups[r->ngroups] = (struct root_group){ kind, thread, start, end, label };
 	return (uint32_t)r->ngroups++;
+}
+
+/* Up to a batch of the words of buf[*at .. len) into v, every step bytes;
+ * returns how many, *at moved past them. */
+static size_t gather_words(const uint8_t *buf, size_t len, size_t step, size_t *at, uint64_t *v)
+{
+	size_t k = 0;
+	for (; k < BLOCK_INDEX_BATCH && *at + 8 <= len; k++, *at += step)
+		memcpy(&v[k], buf + *at, 8);
+	return k;
 }
 
 /* Where the next piece of a long read starts: unaligned words may straddle
@@ -128,9 +140,7 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 		for (size_t i = 0; i + 8 <= got;) {
 			uint64_t v[BLOCK_INDEX_BATCH];
 			uint32_t found[BLOCK_INDEX_BATCH];
-			size_t k = 0, first = i;
-			for (; k < BLOCK_INDEX_BATCH && i + 8 <= got; k++, i += step)
-				memcpy(&v[k], buf + i, 8);
+			size_t first = i, k = gather_words(buf, got, step, &i, v);
 			block_index_find_batch(&sc->index, v, k, found);
 			for (size_t j = 0; j < k; j++)
 				if (found[j] != BLOCK_NONE)
@@ -142,20 +152,27 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 	free(buf);
 }
 
-/* scan_words, except over the allocator's own state. */
+/* scan_words over [start, end) except the holes (sorted by start). */
+static void scan_except(struct session *s, struct scanner *sc, uint32_t g, uint64_t start, uint64_t end,
+			const struct heap_range *holes, size_t nholes)
+{
+	uint64_t pos = start;
+	for (size_t i = 0; i < nholes && pos < end; i++) {
+		if (holes[i].end <= pos || holes[i].start >= end)
+			continue;
+		if (holes[i].start > pos)
+			scan_words(s, sc, g, pos, holes[i].start);
+		if (holes[i].end > pos)
+			pos = holes[i].end;
+	}
+	if (pos < end)
+		scan_words(s, sc, g, pos, end);
+}
+
+/* Root memory, except the allocator's own state. */
 static void scan_region(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
 {
-	const struct heap *h = sc->r->heap;
-	for (size_t i = 0; i < h->nmetadata && start < end; i++) {
-		uint64_t m_start = h->metadata[2 * i], m_end = h->metadata[2 * i + 1];
-		if (m_end <= start || m_start >= end)
-			continue;
-		if (m_start > start)
-			scan_words(s, sc, group, start, m_start);
-		start = m_end;
-	}
-	if (start < end)
-		scan_words(s, sc, group, start, end);
+	scan_except(s, sc, group, start, end, sc->r->heap->metadata, sc->r->heap->nmetadata);
 }
 
 /* ---- roots ---- */
@@ -295,33 +312,6 @@ static bool holds_stack(const struct target *t, const struct mapping *m)
 	return false;
 }
 
-struct range {
-	uint64_t start, end;
-};
-
-static int by_start(const void *x, const void *y)
-{
-	const struct range *a = x, *b = y;
-	return (a->start > b->start) - (a->start < b->start);
-}
-
-/* Scan [start, end) except the holes (sorted by start). */
-static void scan_except(struct session *s, struct scanner *sc, uint32_t g, uint64_t start, uint64_t end,
-			const struct range *holes, size_t nholes)
-{
-	uint64_t pos = start;
-	for (size_t i = 0; i < nholes && pos < end; i++) {
-		if (holes[i].end <= pos || holes[i].start >= end)
-			continue;
-		if (holes[i].start > pos)
-			scan_region(s, sc, g, pos, holes[i].start);
-		if (holes[i].end > pos)
-			pos = holes[i].end;
-	}
-	if (pos < end)
-		scan_region(s, sc, g, pos, end);
-}
-
 /* Other writable anonymous memory, as valgrind scans it: not the heap, not a
  * stack (its dead part must stay unscanned), not TLS or globals. */
 static void root_anon(struct session *s, struct scanner *sc)
@@ -333,7 +323,7 @@ static void root_anon(struct session *s, struct scanner *sc)
 		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || mapping_is_file(m) ||
 		    (m->path && strcmp(m->path, "[heap]") && m->path[0] == '[') || holds_stack(s->target, m))
 			continue;
-		struct range *holes = NULL;
+		struct heap_range *holes = NULL;
 		size_t nholes = 0, cap = 0;
 		bool arena_memory = false;
 		/* The blocks starting in the mapping (found by a search: walking from
@@ -345,14 +335,15 @@ static void root_anon(struct session *s, struct scanner *sc)
 				break;
 			}
 			GROW(holes, cap, nholes + 1);
-			holes[nholes++] = (struct range){ b->addr - 16, b->addr + heap_usable(b) };
+			holes[nholes++] = (struct heap_range){ b->addr - 16, b->addr + heap_usable(b) };
 		}
-		for (size_t k = 0; k < sc->ncovered && !arena_memory; k += 2) {
-			GROW(holes, cap, nholes + 1);
-			holes[nholes++] = (struct range){ sc->covered[k], sc->covered[k + 1] };
-		}
-		if (!arena_memory) {
-			qsort(holes, nholes, sizeof(*holes), by_start);
+		if (!arena_memory) { /* nor what other roots cover, nor the allocator's state */
+			GROW(holes, cap, nholes + sc->ncovered + h->nmetadata);
+			memcpy(holes + nholes, sc->covered, sc->ncovered * sizeof(*holes));
+			nholes += sc->ncovered;
+			memcpy(holes + nholes, h->metadata, h->nmetadata * sizeof(*holes));
+			nholes += h->nmetadata;
+			qsort(holes, nholes, sizeof(*holes), heap_range_by_start);
 			uint32_t g = add_group(sc, ROOT_ANON, -1, m->start, m->end,
 					       xasprintf("anonymous mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 							 (unsigned long long)m->end));
@@ -364,21 +355,16 @@ static void root_anon(struct session *s, struct scanner *sc)
 
 /* ---- the graph between blocks ---- */
 
-/* What a swept block's pointers reach, by mark_from's rules: in the start
- * phase a start pointer marks its block START (to be scanned) and an interior
- * one marks it INTERIOR; in the second phase any pointer marks ANY. */
+/* What a swept block's pointers reach (mark_pointer's rule; the second
+ * phase does not tell interior pointers apart). */
 static void mark_found(struct scanner *sc, uint32_t src, const uint32_t *found, size_t k)
 {
-	uint8_t *mark = sc->mark, bit = sc->bit, start_marks = bit | MARK_ANY;
-	uint32_t interior_mask = bit == MARK_START ? EDGE_INTERIOR : 0;
+	uint32_t interior_mask = sc->bit == MARK_START ? EDGE_INTERIOR : 0;
 	size_t fresh = 0, hits = 0;
 	for (size_t j = 0; j < k; j++) {
 		if (found[j] == BLOCK_NONE || edge_block(found[j]) == src)
 			continue;
-		uint32_t v = edge_block(found[j]), interior = (found[j] & interior_mask) >> 31;
-		uint8_t m = mark[v];
-		mark[v] = m | (interior ? MARK_INTERIOR : start_marks);
-		fresh += !interior & !(m & bit);
+		fresh += mark_pointer(sc->mark, edge_block(found[j]), (found[j] & interior_mask) >> 31, sc->bit);
 		hits++;
 	}
 	sc->frontier += fresh;
@@ -454,9 +440,7 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 	uint64_t v[BLOCK_INDEX_BATCH];
 	uint32_t found[BLOCK_INDEX_BATCH];
 	for (size_t i = 0; i + 8 <= len;) {
-		size_t k = 0;
-		for (; k < BLOCK_INDEX_BATCH && i + 8 <= len; k++, i += step)
-			memcpy(&v[k], buf + i, 8);
+		size_t k = gather_words(buf, len, step, &i, v);
 		block_index_find_batch(&sc->index, v, k, found);
 		if (sc->sweeping)
 			mark_found(sc, src, found, k);
@@ -691,12 +675,10 @@ static inline void edges_of(const struct reach *r, uint32_t b, uint32_t *first, 
  * marks the targets of interior ones MARK_INTERIOR. */
 static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *stack, size_t sp, bool start_only)
 {
-	/* Without a branch on the edge's kind (interior and start pointers come
-	 * in no predictable order), and with the arrays in locals: the byte
-	 * stores to mark would otherwise make the compiler reload them. */
+	/* With the arrays in locals: the byte stores to mark would otherwise
+	 * make the compiler reload them. */
 	const uint32_t *edges = r->edges;
 	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0;
-	uint8_t start_marks = bit | MARK_ANY;
 	while (sp) {
 		/* The last few blocks pushed, together: their rows, edges and
 		 * targets' marks lie at random places, and fetching them for all
@@ -713,11 +695,9 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 				__builtin_prefetch(&mark[edge_block(edges[e])]);
 		for (size_t j = 0; j < k; j++)
 			for (uint32_t e = first[j]; e < end[j]; e++) {
-				uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
-				uint8_t m = mark[v];
-				mark[v] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
+				uint32_t v = edge_block(edges[e]);
 				stack[sp] = v; /* room: each block is pushed once, and the batch has left */
-				sp += !interior & !(m & bit);
+				sp += mark_pointer(mark, v, (edges[e] & interior_mask) >> 31, bit);
 			}
 	}
 }
@@ -1069,8 +1049,6 @@ static int by_group(const void *x, const void *y)
 	return (a->where > b->where) - (a->where < b->where);
 }
 
-/* Globals are named by symbol, not by module: "global g_cache (values)".
- * Each symbol holding a root word becomes its own group. */
 /* The roots by group, and by address within a group. They come grouped and
  * in order but for the globals split off their module's group: a counting
  * sort on the group, then a sort of any group out of address order (a qsort
@@ -1097,6 +1075,8 @@ static void sort_roots(struct reach *r)
 	free(at);
 }
 
+/* Globals are named by symbol, not by module: "global g_cache (values)".
+ * Each symbol holding a root word becomes its own group. */
 static void split_globals_by_symbol(struct session *s, struct scanner *sc)
 {
 	struct reach *r = sc->r;
