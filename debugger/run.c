@@ -340,13 +340,24 @@ static size_t held_tids(struct run *r, const struct group *g, pid_t **out)
 	return n;
 }
 
+/* The pid to inspect the process by: its own, unless its leader already
+ * ended (main called pthread_exit) and is a zombie without memory or maps;
+ * then a thread it holds, which /proc and process_vm_readv accept as well. */
+static pid_t reachable_pid(pid_t tgid, const pid_t *tids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (tids[i] == tgid)
+			return tgid;
+	return tids[0];
+}
+
 /* g ends and every thread of it that is still there is held: inspect, then
  * let them all go. */
 static void final_state(struct run *r, struct group *g)
 {
 	pid_t tgid = g->tgid, *tids;
 	size_t n = held_tids(r, g, &tids);
-	struct target *t = n ? live_adopt(tgid, tids, n) : NULL;
+	struct target *t = n ? live_adopt(reachable_pid(tgid, tids, n), tids, n) : NULL;
 	if (t) {
 		r->o->at_exit(t, r->o->arg);
 		target_free(t); /* detaches: each thread finishes exiting */

@@ -139,3 +139,8 @@ def test_main_ends_while_detached_threads_run_start_and_exit():
 def test_a_thread_ends_the_process_by_exit_or_a_fatal_signal():
     # The guess hung about one run in two of each.
     run_endings([("thread-exit", 10), ("abort", 10), ("thread-exit", 0), ("abort", 0)], 4)
+
+
+def test_process_whose_main_thread_ended_first():
+    # The leader is a zombie without memory: the process is read through a thread that holds it.
+    run_endings([("main-first", 10), ("main-first", 0)], 2)

@@ -12,6 +12,7 @@
  *   exit         main calls exit(37)
  *   thread-exit  a thread calls exit(41) while main waits to join it
  *   abort        a thread calls abort() while main waits to join it
+ *   main-first   main calls pthread_exit; a thread joins it, then calls exit(41)
  * It leaks one block on purpose and records it ({"kind":"leak","addr","size"}),
  * the threads that never end on their own and so must be held at the end
  * ({"kind":"stays","tid","what"}: busy, blocked, main, ender), and how it ends
@@ -139,11 +140,14 @@ static void end_with_threads_starting(void)
 }
 
 static const char *mode;
+static pthread_t main_thread;
 
 static void *ender(void *arg)
 {
 	(void)arg;
 	stays("ender");
+	if (!strcmp(mode, "main-first"))
+		pthread_join(main_thread, NULL);
 	end_with_threads_starting();
 	if (!strcmp(mode, "abort")) {
 		fixture_truth("{\"kind\":\"end\",\"signal\":%d}", SIGABRT);
@@ -157,7 +161,10 @@ int main(int argc, char **argv)
 {
 	mode = argc > 1 ? argv[1] : "return";
 	int n = argc > 2 ? atoi(argv[2]) : 10;
-	stays("main");
+	bool main_first = !strcmp(mode, "main-first");
+	main_thread = pthread_self();
+	if (!main_first)
+		stays("main");
 	leak();
 	scrub_stack();
 	for (int i = 0; i < n; i++) {
@@ -167,9 +174,11 @@ int main(int argc, char **argv)
 	}
 	while (atomic_load(&started) < 3 * n)
 		sched_yield();
-	if (!strcmp(mode, "thread-exit") || !strcmp(mode, "abort")) {
+	if (!strcmp(mode, "thread-exit") || !strcmp(mode, "abort") || main_first) {
 		pthread_t t;
 		pthread_create(&t, NULL, ender, NULL);
+		if (main_first)
+			pthread_exit(NULL);
 		pthread_join(t, NULL);
 		return 99; /* not reached: the ender ends the process */
 	}
