@@ -13,11 +13,17 @@
 #include "../../debugger/command.h"
 #include "../../debugger/util.h"
 
-#define PARSE(cl, ...)                                                            \
-	({                                                                        \
-		char *argv[] = { "strand", __VA_ARGS__, NULL };                   \
-		cmdline_parse((int)(sizeof(argv) / sizeof(*argv)) - 1, argv, cl); \
-	})
+static int parse(struct cmdline *cl, char **argv)
+{
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	return cmdline_parse(argc, argv, cl);
+}
+
+/* The argument vector is a compound literal: it lives to the end of the block
+ * PARSE is written in, as long as the pointers into it (run_argv) are used. */
+#define PARSE(cl, ...) parse(cl, (char *[]){ "strand", __VA_ARGS__, NULL })
 
 static void pid_batch_and_ordered_commands(void **state)
 {
