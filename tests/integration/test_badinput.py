@@ -1,0 +1,57 @@
+"""Bad input gets one clear line, never a hang, a crash or harm: expressions
+nested deeper than any person writes, numbers that do not fit, counts that
+make no sense, files that are not what they were given as, and a gcore that
+cannot be written. Every strand here runs under a timeout, so a regression
+fails instead of hanging the suite."""
+import os
+import subprocess
+
+from helpers import STRAND, Fixture
+
+TIMEOUT = 30
+
+
+def run(*args, input=None, json_mode=False):
+    """strand under a timeout; a crash shows as a negative return code."""
+    cmd = [STRAND] + (["--json"] if json_mode else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=TIMEOUT)
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr[:2000]
+    return lines[0]
+
+
+def test_deep_expressions_are_an_error_not_a_crash():
+    """Parentheses and unary operators nest up to a limit; past it, one line and the session goes on."""
+    deep = 32000  # a line of 64,009 bytes, under the 64 KiB a line may have; the stack ran out near 14,000
+    with Fixture("values") as fx:
+        for expr in ["(" * deep + "g_counter" + ")" * deep, "*" * (2 * deep) + "g_counter",
+                     "&(" * deep + "g_counter" + ")" * deep]:
+            r = run("-p", str(fx.pid), input=f"print {expr}\nprint g_counter\n")
+            assert r.returncode == 1, (r.returncode, r.stderr[-500:])
+            assert one_line(r.stderr).startswith("Expression nested too deeply (more than 256 levels"), r.stderr
+            assert r.stdout == "$1 = 12345\n", r.stdout
+        # Nesting a person writes still works.
+        r = run("-p", str(fx.pid), "-batch", "-ex", "print " + "(" * 200 + "*&g_counter" + ")" * 200)
+        assert r.returncode == 0 and r.stdout == "$1 = 12345\n", (r.stdout, r.stderr)
+
+
+def test_numbers_that_do_not_fit_64_bits():
+    with Fixture("values") as fx:
+        cases = [("print " + "9" * 60000, None, "Numeric constant too large."),
+                 ("print 18446744073709551616", None, "Numeric constant too large."),
+                 ("print 0x10000000000000000", None, "Numeric constant too large."),
+                 ("print g_array[99999999999999999999]", None, "Numeric constant too large."),
+                 ("print 08", None, 'Invalid number "08".'),
+                 ("print 18446744073709551615", "$1 = 18446744073709551615", None),
+                 ("print 0xffffffffffffffff", "$1 = 18446744073709551615", None),
+                 ("print 9223372036854775807", "$1 = 9223372036854775807", None),
+                 ("print g_array[3]", "$1 = 40", None)]
+        for command, out, err in cases:
+            r = run("-p", str(fx.pid), "-batch", "-ex", command)
+            if err:
+                assert r.returncode == 1 and one_line(r.stderr) == err and not r.stdout, (command[:60], r.stdout, r.stderr)
+            else:
+                assert r.returncode == 0 and r.stdout.strip() == out, (command[:60], r.stdout, r.stderr)
