@@ -3,6 +3,7 @@ nested deeper than any person writes, numbers that do not fit, counts that
 make no sense, files that are not what they were given as, and a gcore that
 cannot be written. Every strand here runs under a timeout, so a regression
 fails instead of hanging the suite."""
+import json
 import os
 import subprocess
 
@@ -55,3 +56,40 @@ def test_numbers_that_do_not_fit_64_bits():
                 assert r.returncode == 1 and one_line(r.stderr) == err and not r.stdout, (command[:60], r.stdout, r.stderr)
             else:
                 assert r.returncode == 0 and r.stdout.strip() == out, (command[:60], r.stdout, r.stderr)
+
+
+def gdb_words(pid, command):
+    """(first address, [values]) of gdb's x output on process pid."""
+    out = subprocess.run(["gdb", "-q", "-batch", "-p", str(pid), "-ex", command], capture_output=True, text=True,
+                         timeout=120).stdout
+    lines = [line for line in out.splitlines() if line.startswith("0x") and ":\t" in line]
+    first = int(lines[0].split()[0].rstrip(":"), 16)
+    return first, [int(v, 0) for line in lines for v in line.split(":\t", 1)[1].split()]
+
+
+def test_x_negative_count_reads_backwards_as_gdb():
+    """x/-5xg ADDR: the 5 giant words that end at ADDR, the addresses and values gdb prints."""
+    with Fixture("values") as fx:
+        for command in ["x/-5xg &g_counter", "x/-3xw &g_counter", "x/-xg &g_counter", "x/-2xb &g_counter"]:
+            r = run("-p", str(fx.pid), "-batch", "-ex", command, json_mode=True)
+            assert r.returncode == 0, (command, r.stderr)
+            doc = [json.loads(line) for line in r.stdout.splitlines()][0]
+            assert (int(doc["address"], 16), doc["values"]) == gdb_words(fx.pid, command), (command, doc)
+        r = run("-p", str(fx.pid), "-batch", "-ex", "x/-5xg &g_counter", "-ex", "x/4xg &g_counter")
+        start = int(r.stdout.splitlines()[3].split()[0].rstrip(":"), 16)  # the line x/4xg starts
+        assert r.returncode == 0 and int(r.stdout.split()[0].rstrip(":"), 16) == start - 40, r.stdout
+        cases = {"x/0xg &g_counter": None, "x/-0xg &g_counter": None, "x/0i main": None,
+                 "x/-1xg 0": "Cannot access memory at address 0xfffffffffffffff8",
+                 "x/99999999999999999999xg &g_counter":
+                     "Count too large: /99999999999999999999 (x reads at most 1048576 units at a time).",
+                 "x/2000000xb &g_counter": "Count too large: /2000000 (x reads at most 1048576 units at a time).",
+                 "x/--2xg &g_counter": "Invalid format: /--2xg",
+                 "x/-3s &g_name": "x/-COUNT reads units of memory backwards, not strings (s) or instructions (i).",
+                 "x/-2i main": "x/-COUNT reads units of memory backwards, not strings (s) or instructions (i)."}
+        for command, error in cases.items():
+            r = run("-p", str(fx.pid), "-batch", "-ex", command)
+            if error:
+                assert r.returncode == 1 and one_line(r.stderr) == error and not r.stdout, (command, r.stdout,
+                                                                                             r.stderr)
+            else:
+                assert r.returncode == 0 and not r.stdout and not r.stderr, (command, r.stdout, r.stderr)
