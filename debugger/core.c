@@ -510,13 +510,15 @@ static void find_exe(struct target *t, const struct core *c)
 struct target *core_open(const char *path, const struct core_opts *opts)
 {
 	elf_version(EV_CURRENT);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	int fd = open_user_file(path, "a core");
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
 		error_set("%s: %s", path, strerror(errno));
+		close(fd);
 		return NULL;
 	}
-	struct stat st;
-	fstat(fd, &st);
 	struct target *t = xmalloc(sizeof(*t));
 	target_init(t, &core_ops, TARGET_CORE);
 	struct core *c = xcalloc(1, sizeof(*c));

@@ -5,17 +5,21 @@ cannot be written. Every strand here runs under a timeout, so a regression
 fails instead of hanging the suite."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 
-from helpers import STRAND, Fixture
+from helpers import STRAND, TARGETS, Fixture
 
+VALUES = os.path.join(TARGETS, "values")
 TIMEOUT = 30
 
 
-def run(*args, input=None, json_mode=False):
-    """strand under a timeout; a crash shows as a negative return code."""
+def run(*args, input="", json_mode=False, stdin=None, cwd=None, preexec_fn=None):
+    """strand under a timeout (a hang fails the test); a crash shows as a negative return code."""
     cmd = [STRAND] + (["--json"] if json_mode else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=TIMEOUT)
+    return subprocess.run(cmd, capture_output=True, text=True, input=None if stdin else input, stdin=stdin,
+                          timeout=TIMEOUT, cwd=cwd, preexec_fn=preexec_fn)
 
 
 def one_line(stderr):
@@ -29,7 +33,7 @@ def test_deep_expressions_are_an_error_not_a_crash():
     deep = 32000  # a line of 64,009 bytes, under the 64 KiB a line may have; the stack ran out near 14,000
     with Fixture("values") as fx:
         for expr in ["(" * deep + "g_counter" + ")" * deep, "*" * (2 * deep) + "g_counter",
-                     "&(" * deep + "g_counter" + ")" * deep]:
+                     "&(" * (deep * 2 // 3) + "g_counter" + ")" * (deep * 2 // 3)]:
             r = run("-p", str(fx.pid), input=f"print {expr}\nprint g_counter\n")
             assert r.returncode == 1, (r.returncode, r.stderr[-500:])
             assert one_line(r.stderr).startswith("Expression nested too deeply (more than 256 levels"), r.stderr
@@ -93,3 +97,53 @@ def test_x_negative_count_reads_backwards_as_gdb():
                                                                                              r.stderr)
             else:
                 assert r.returncode == 0 and not r.stdout and not r.stderr, (command, r.stdout, r.stderr)
+
+
+def test_files_that_are_not_regular_are_refused_at_once():
+    """A FIFO (which blocked the open forever), a directory, a device: as a core, a command file, a plugin or
+    the program, each is one line naming the file, at once."""
+    work = tempfile.mkdtemp(prefix="strand-badinput-")
+    try:
+        fifo = os.path.join(work, "fifo")
+        os.mkfifo(fifo)
+        with Fixture("values") as fx:
+            pid = str(fx.pid)
+            for path, kind in [(fifo, "a FIFO"), (work, "a directory"), ("/dev/zero", "a character device")]:
+                r = run("--core", path)
+                assert r.returncode == 2 and one_line(r.stderr) == f"strand: {path}: {kind}, not a core", r.stderr
+                r = run("-p", pid, "-batch", "-x", path)
+                assert r.returncode == 1 and one_line(r.stderr) == f"{path}: {kind}, not a command file.", r.stderr
+                r = run("-p", pid, "-batch", "-ex", f"source {path}", "-ex", "print g_counter")
+                assert r.returncode == 1 and one_line(r.stderr) == f"{path}: {kind}, not a command file.", r.stderr
+                assert r.stdout == "$1 = 12345\n", r.stdout
+                r = run("--plugin", path, "-batch")
+                assert r.returncode == 2 and \
+                    one_line(r.stderr) == f"strand: cannot load plugin {path}: {kind}, not a plugin", r.stderr
+                r = run("-p", pid, "-e", path, "-batch")
+                assert r.returncode == 2 and one_line(r.stderr) == f"strand: {path}: {kind}, not a program", \
+                    r.stderr
+    finally:
+        shutil.rmtree(work)
+
+
+def test_lines_are_bounded_and_binary_input_stops():
+    """A line over 64 KiB is an error for that line; a NUL byte (a program, /dev/zero) stops the reading.
+    Reading /dev/zero as commands once grew strand's memory until the timeout."""
+    with Fixture("values") as fx:
+        pid = str(fx.pid)
+        r = run("-p", pid, input="print " + "9" * 131000 + "\nprint g_counter\n")
+        assert r.returncode == 1 and one_line(r.stderr) == "stdin:1: line longer than 65536 bytes, not run", \
+            r.stderr[:300]
+        assert r.stdout == "$1 = 12345\n", r.stdout
+        r = run("--json", "-p", pid, input="print " + "9" * 131000 + "\n")
+        doc = json.loads(r.stdout)
+        assert doc == {"command": "print " + "9" * 34 + "...",
+                       "error": "stdin:1: line longer than 65536 bytes, not run"}, doc
+        with open("/dev/zero", "rb") as zero:
+            r = run("-p", pid, stdin=zero)
+        assert r.returncode == 1 and \
+            one_line(r.stderr) == "stdin:1: a NUL byte: binary data, not commands; stopped reading", r.stderr
+        r = run("-p", pid, "-batch", "-x", STRAND, "-ex", "print g_counter")
+        assert r.returncode == 1 and \
+            one_line(r.stderr) == f"{STRAND}:1: a NUL byte: binary data, not commands; stopped reading", r.stderr
+        assert r.stdout == "$1 = 12345\n", r.stdout
