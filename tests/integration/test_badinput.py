@@ -109,8 +109,10 @@ def test_files_that_are_not_regular_are_refused_at_once():
         with Fixture("values") as fx:
             pid = str(fx.pid)
             for path, kind in [(fifo, "a FIFO"), (work, "a directory"), ("/dev/zero", "a character device")]:
-                r = run("--core", path)
-                assert r.returncode == 2 and one_line(r.stderr) == f"strand: {path}: {kind}, not a core", r.stderr
+                for args in (["--core", path], [VALUES, path], [VALUES, path, "bt"]):
+                    r = run(*args)
+                    assert r.returncode == 2 and one_line(r.stderr) == f"strand: {path}: {kind}, not a core", \
+                        (args, r.returncode, r.stderr)
                 r = run("-p", pid, "-batch", "-x", path)
                 assert r.returncode == 1 and one_line(r.stderr) == f"{path}: {kind}, not a command file.", r.stderr
                 r = run("-p", pid, "-batch", "-ex", f"source {path}", "-ex", "print g_counter")
@@ -147,3 +149,62 @@ def test_lines_are_bounded_and_binary_input_stops():
         assert r.returncode == 1 and \
             one_line(r.stderr) == f"{STRAND}:1: a NUL byte: binary data, not commands; stopped reading", r.stderr
         assert r.stdout == "$1 = 12345\n", r.stdout
+
+
+def test_a_word_after_the_program_is_a_core_with_its_own_error():
+    """strand PROGRAM FILE: FILE is the core, and what is wrong with it is said (exit 2), never
+    'Undefined command: "FILE"'."""
+    work = tempfile.mkdtemp(prefix="strand-badinput-")
+    try:
+        core = os.path.join(work, "core")
+        with Fixture("values") as fx:
+            assert run("-p", str(fx.pid), "-batch", "-ex", f"gcore {core}").returncode == 0
+        with open(core, "rb") as f:
+            data = f.read()
+        paths = {name: os.path.join(work, name) for name in ("truncated", "damaged", "text", "empty")}
+        with open(paths["truncated"], "wb") as f:
+            f.write(data[:3000])
+        with open(paths["damaged"], "wb") as f:  # e_phoff points past the end of the file
+            f.write(data[:32] + (1 << 40).to_bytes(8, "little") + data[40:])
+        with open(paths["text"], "w") as f:
+            f.write("heap\n")
+        open(paths["empty"], "w").close()
+        cases = {paths["truncated"]: " is truncated inside its notes: its threads cannot be read",
+                 paths["damaged"]: ": cannot read program headers: invalid data",
+                 paths["text"]: ": not an ELF file, so not a core",
+                 paths["empty"]: ": empty file, not a core",
+                 VALUES: ": an ELF shared object or PIE, not a core file",
+                 work: ": a directory, not a core",
+                 "/dev/zero": ": a character device, not a core",
+                 os.path.join(work, "missing"): ": No such file or directory",
+                 "core.4242": ": No such file or directory"}
+        for path, message in cases.items():
+            for args in ([VALUES, path], [VALUES, path, "bt"], [VALUES, path, "-batch", "-ex", "bt"]):
+                r = run(*args, cwd=work)
+                assert r.returncode == 2 and one_line(r.stderr) == f"strand: {path}{message}", \
+                    (args, r.returncode, r.stderr)
+        # What works keeps working: the core, then a command; a command that names a file here runs.
+        r = run(VALUES, core, "print", "g_counter", cwd=work)
+        assert r.returncode == 0 and r.stdout == "$1 = 12345\n", (r.stdout, r.stderr)
+        os.rename(paths["text"], os.path.join(work, "heap"))
+        r = run(VALUES, core, "heap", cwd=work, json_mode=True)
+        assert r.returncode == 0 and json.loads(r.stdout)["command"] == "heap", (r.stdout, r.stderr)
+        r = run(VALUES, "heap", cwd=work)
+        assert r.returncode == 2 and one_line(r.stderr) == "strand: heap: not an ELF file, so not a core", r.stderr
+        with Fixture("values") as fx:
+            r = run("-p", str(fx.pid), "print", "g_counter", cwd=work)
+            assert r.returncode == 0 and r.stdout == "$1 = 12345\n", (r.stdout, r.stderr)
+            r = run("-p", str(fx.pid), "heap", cwd=work, json_mode=True)
+            assert r.returncode == 0 and json.loads(r.stdout)["command"] == "heap", (r.stdout, r.stderr)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_process_ids_that_do_not_fit():
+    """A PID that overflows once went on as "process -1"."""
+    for args, word in [(["-p", "99999999999999999999"], "99999999999999999999"),
+                       (["--pid=4294967297"], "4294967297"), (["-p", "0"], "0"),
+                       ([VALUES, "99999999999999999999"], "99999999999999999999")]:
+        r = run(*args)
+        assert r.returncode == 2 and r.stderr.splitlines()[0] == f"strand: invalid process id: {word}", \
+            (args, r.stderr)
