@@ -5,7 +5,10 @@ cannot be written. Every strand here runs under a timeout, so a regression
 fails instead of hanging the suite."""
 import json
 import os
+import resource
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
 
@@ -208,3 +211,77 @@ def test_process_ids_that_do_not_fit():
         r = run(*args)
         assert r.returncode == 2 and r.stderr.splitlines()[0] == f"strand: invalid process id: {word}", \
             (args, r.stderr)
+
+
+def limit_file_size():
+    """In the child: writes past 64 KiB fail with EFBIG, as on a full disk (and no SIGXFSZ kills it)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+
+def read_only_dir(path):
+    """A directory nobody can write in: a read-only tmpfs as root (root writes anywhere else), mode 0555 for
+    others. Returns a function that undoes it, or None when it cannot be made."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o555)
+        return lambda: os.chmod(path, 0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", path], capture_output=True).returncode:
+        return None
+    with open(os.path.join(path, "core"), "w") as f:
+        f.write("previous core\n")
+    subprocess.run(["mount", "-o", "remount,ro", path], check=True)
+    return lambda: subprocess.run(["umount", path], check=True)
+
+
+def test_gcore_never_harms_what_is_at_path():
+    """gcore writes a file of its own beside PATH and renames it over PATH once whole: a failure leaves PATH
+    as it was and nothing behind; a device or directory at PATH is refused (as root, gcore /dev/full once
+    removed the device node)."""
+    work = tempfile.mkdtemp(prefix="strand-badinput-")
+    try:
+        existing = os.path.join(work, "core")
+        with Fixture("values") as fx:
+            pid = str(fx.pid)
+            if os.geteuid() == 0:
+                before = set(os.listdir("/dev"))
+                r = run("-p", pid, "-batch", "-ex", "gcore /dev/full")
+                assert r.returncode == 1 and \
+                    one_line(r.stderr) == "cannot write /dev/full: a character device, not a regular file", r.stderr
+                assert stat.S_ISCHR(os.lstat("/dev/full").st_mode) and set(os.listdir("/dev")) == before
+            r = run("-p", pid, "-batch", "-ex", f"gcore {work}")
+            assert r.returncode == 1 and one_line(r.stderr) == f"cannot write {work}: a directory, not a regular file"
+            # A full disk: the write fails part way.
+            with open(existing, "w") as f:
+                f.write("previous core\n")
+            r = run("-p", pid, "-batch", "-ex", f"gcore {existing}", preexec_fn=limit_file_size)
+            assert r.returncode == 1 and one_line(r.stderr) == f"cannot write {existing}: File too large", r.stderr
+            assert open(existing).read() == "previous core\n" and os.listdir(work) == ["core"], os.listdir(work)
+            # A read-only directory: the file cannot even be created.
+            ro = os.path.join(work, "ro")
+            os.mkdir(ro)
+            undo = read_only_dir(ro)
+            if undo:
+                try:
+                    if os.geteuid() != 0:
+                        with open(os.path.join(ro, "core"), "w") as f:
+                            f.write("previous core\n")
+                    target = os.path.join(ro, "core")
+                    r = run("-p", pid, "-batch", "-ex", f"gcore {target}")
+                    assert r.returncode == 1 and one_line(r.stderr).startswith(f"cannot write {target}: "), r.stderr
+                    assert open(target).read() == "previous core\n" and os.listdir(ro) == ["core"], os.listdir(ro)
+                finally:
+                    undo()
+            # Success replaces the file whole, through a symbolic link, mode 0600 as the kernel's cores.
+            link = os.path.join(work, "link")
+            os.symlink(existing, link)
+            r = run("-p", pid, "-batch", "-ex", f"gcore {link}")
+            assert r.returncode == 0 and r.stdout == f"Saved corefile {link}\n", (r.stdout, r.stderr)
+            assert os.path.islink(link) and sorted(os.listdir(work)) == ["core", "link", "ro"], os.listdir(work)
+            assert stat.S_IMODE(os.stat(existing).st_mode) == 0o600
+        r = run(VALUES, existing, "print", "g_counter")
+        assert r.returncode == 0 and r.stdout == "$1 = 12345\n", (r.stdout, r.stderr)
+        g = subprocess.run(["gdb", "-q", "-batch", VALUES, existing, "-ex", "print g_counter"], capture_output=True,
+                           text=True, timeout=120)
+        assert "$1 = 12345" in g.stdout, g.stdout + g.stderr
+    finally:
+        shutil.rmtree(work)
