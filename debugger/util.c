@@ -73,6 +73,12 @@ char *xstrndup(const char *s, size_t n)
 	return d;
 }
 
+void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(base, n, size, cmp);
+}
+
 void grow_array(void **array, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)
@@ -409,7 +415,9 @@ bool parse_size(const char *s, uint64_t *out)
 	char *num = xstrndup(s, len - 1);
 	bool ok = parse_u64(num, out);
 	free(num);
-	if (ok)
-		*out <<= 10 * (unsigned)(u - units + 1);
-	return ok;
+	unsigned shift = 10 * (unsigned)(u - units + 1);
+	if (!ok || *out > UINT64_MAX >> shift)
+		return false; /* 17179869184G is 2^64: it wrapped to 0 */
+	*out <<= shift;
+	return true;
 }

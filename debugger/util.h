@@ -31,6 +31,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 char *xstrndup(const char *s, size_t n);
 
+/* qsort for an array that may be empty, and then NULL, which qsort must not
+ * be given even with a count of 0. */
+void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /* Grow *array (of *cap elements of size elem) so that it holds at least need. */
 void grow_array(void **array, size_t *cap, size_t need, size_t elem);
 #define GROW(array, cap, need) grow_array((void **)&(array), &(cap), (need), sizeof(*(array)))

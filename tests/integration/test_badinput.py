@@ -56,7 +56,11 @@ def test_numbers_that_do_not_fit_64_bits():
                  ("print 18446744073709551615", "$1 = 18446744073709551615", None),
                  ("print 0xffffffffffffffff", "$1 = 18446744073709551615", None),
                  ("print 9223372036854775807", "$1 = 9223372036854775807", None),
-                 ("print g_array[3]", "$1 = 40", None)]
+                 ("print g_array[3]", "$1 = 40", None),
+                 # 17179869184G is 2^64 bytes: it wrapped to a minimum of 0
+                 ("arrays --min-size 17179869184G", None, "usage: arrays [--min-size N]"),
+                 ("down -9223372036854775808", None, "No frame at level 9223372036854775807."),
+                 ("up 9223372036854775807", None, "No frame at level 9223372036854775807.")]
         for command, out, err in cases:
             r = run("-p", str(fx.pid), "-batch", "-ex", command)
             if err:
