@@ -289,3 +289,17 @@ def test_gcore_never_harms_what_is_at_path():
         assert "$1 = 12345" in g.stdout, g.stdout + g.stderr
     finally:
         shutil.rmtree(work)
+
+
+def test_thread_apply_repeats_and_nesting():
+    """An ID given more times than there are threads overflowed the list of threads to run (ASan:
+    heap-buffer-overflow); thread apply inside thread apply is bounded like any recursion."""
+    with Fixture("values") as fx:
+        r = run("-p", str(fx.pid), "-batch", "-ex", "thread apply" + " 1" * 200 + " print g_counter")
+        assert r.returncode == 0 and r.stdout.count("= 12345\n") == 200, (r.returncode, r.stderr[-300:])
+        r = run("-p", str(fx.pid), "-batch", "-ex", "thread apply all " * 8 + "print 1")
+        assert r.returncode == 0 and r.stdout.count(" = 1\n") == 2 ** 8, r.stderr
+        r = run("-p", str(fx.pid), "-batch", "-ex", "thread apply all " * 9 + "print 1")
+        assert r.returncode == 1 and one_line(r.stderr) == "thread apply: nested too deeply (more than 8 levels)", \
+            r.stderr
+        assert " = 1\n" not in r.stdout
