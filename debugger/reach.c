@@ -146,7 +146,10 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 				if (found[j] != BLOCK_NONE)
 					add_root(sc, a + first + j * step, group, found[j], v[j]);
 		}
-		if (want < SCAN_CHUNK)
+		/* The end, or memory that cannot be read: past a hole in a mapping
+		 * (a core's missing bytes, a file mapping's end) nothing is, and a
+		 * damaged core's absurd segment would otherwise be read for ever. */
+		if (got < SCAN_CHUNK)
 			break;
 	}
 	free(buf);
@@ -1134,6 +1137,11 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	const struct heap *h = heap_get(s);
 	if (!h)
 		return NULL;
+	if (!h->walked) {
+		error_set("the heap could not be walked (%s): there is no leak check without it",
+			  h->nproblems ? h->problems[0].message : "its allocator's state was not found");
+		return NULL;
+	}
 	double start = now_seconds();
 	struct reach *r = xcalloc(1, sizeof(*r));
 	r->heap = h;
