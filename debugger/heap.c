@@ -220,7 +220,8 @@ static struct heap *heap_walk(struct session *s)
 	double start = now_seconds();
 	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
 	finish(&b);
-	qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
+	if (h->nmetadata) /* qsort wants an array, even of none */
+		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
 	h->seconds = now_seconds() - start;
 	return h;
 }
