@@ -30,7 +30,8 @@
  * - exit_group and a fatal signal mark the process as exiting and queue a
  *   SIGKILL on every other thread. A thread that takes it stops at its exit
  *   (taking it dequeued it) with the group's status as the event message.
- *   From then on the process takes no signal (the kernel drops them), so
+ *   From then on the process takes no signal (the kernel drops them, but a
+ *   SIGKILL while a core is dumped, before any thread stops at its exit), so
  *   nothing wakes a thread strand holds at its exit, and no thread can be
  *   created (clone fails with the SIGKILL pending; a clone that got through
  *   before may lose its event, but the new thread stops before it runs any
