@@ -133,6 +133,11 @@ static void host_warn(struct strand_host *h, const char *fmt, ...)
 	free(msg);
 }
 
+static uint64_t host_static_tls_size(struct strand_host *h)
+{
+	return symbols_static_tls_size(h->s->symbols);
+}
+
 static const struct strand_host_api host_api = {
 	.abi = STRAND_PLUGIN_ABI,
 	.read = host_read,
@@ -146,6 +151,7 @@ static const struct strand_host_api host_api = {
 	.auxv = host_auxv,
 	.option = host_option,
 	.warn = host_warn,
+	.static_tls_size = host_static_tls_size,
 };
 
 static void add_plugin(const struct strand_plugin *p, const char *path, void *handle)

@@ -503,7 +503,8 @@ static void report_arena(struct walk *w, uint32_t index, uint64_t arena, const c
 	uint64_t top_size = chunk_size_at(w, top), system_mem = 0, flags = 0;
 	rd(w, arena + AR_SYSTEM_MEM, &system_mem, 8);
 	rd(w, arena + 4, &flags, 4);
-	struct strand_arena a = { index, arena, kind, top, top_size, system_mem, heaps, !((uint32_t)flags & 2) };
+	struct strand_arena a = { .index = index, .address = arena, .kind = kind, .top = top, .top_size = top_size,
+				  .system_mem = system_mem, .heaps = heaps, .contiguous = !((uint32_t)flags & 2) };
 	w->sink->arena(w->sink->ctx, &a);
 	/* Its top and bins point at chunk headers, the last word of the block
 	 * before each: not a root, or a lost block would seem possibly lost. */
@@ -796,7 +797,7 @@ static uint64_t memalign_offset(struct walk *w, uint64_t c, uint64_t size)
 static void walk_mmapped(struct walk *w)
 {
 	uint32_t index = w->narenas;
-	struct strand_arena a = { index, 0, "mmap", 0, 0, 0, 0, false };
+	struct strand_arena a = { .index = index, .kind = "mmap" };
 	uint64_t total = 0;
 	size_t n = api->mapping_count(w->h);
 	for (size_t i = 0; i < n; i++) {

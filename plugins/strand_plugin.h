@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 2
+#define STRAND_PLUGIN_ABI 3
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -71,6 +71,10 @@ struct strand_host_api {
 	bool (*option)(struct strand_host *h, const char *name);
 	/* One line for the user, attached to the current command's output. */
 	void (*warn)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* Bytes of static TLS below each thread pointer: every loaded module's
+	 * PT_TLS block, aligned (an upper bound when some came in through
+	 * dlopen); 0 when unknown. (ABI 3) */
+	uint64_t (*static_tls_size)(struct strand_host *h);
 };
 
 /* ---- Allocators ---- */
@@ -107,9 +111,17 @@ struct strand_arena {
 	uint64_t address;     /* the allocator's arena structure, 0 if none */
 	const char *kind;     /* "main", "thread", "mmap" */
 	uint64_t top, top_size;
-	uint64_t system_mem;  /* bytes the arena holds from the system */
-	uint32_t heaps;       /* separate regions (heap_info segments, sbrk area) */
+	uint64_t system_mem;  /* bytes the arena holds from the system, as the allocator counts them */
+	uint32_t heaps;       /* separate regions (heap_info segments, sbrk area, mmapped chunks) */
 	bool contiguous;
+	/* What the walk found beside the allocator's own accounting (ABI 3):
+	 * `heap` shows both, and the plugin reports a mismatch as a problem. */
+	bool measured;           /* walked_mem is known: */
+	uint64_t walked_mem;     /* bytes of the arena's memory the walk went through (compare system_mem) */
+	bool counts_blocks;      /* the allocator keeps its own count of the arena's blocks: */
+	uint64_t counted_blocks; /* that count (glibc: mp_.n_mmaps for the mmapped chunks) */
+	uint32_t caches;         /* per-thread caches whose own structure lies in this arena */
+	uint64_t cached_blocks;  /* the blocks those caches' own counts say they hold */
 };
 
 /* The walker reports to the host through a sink. Blocks may come in any order
