@@ -19,6 +19,7 @@
 #define IS_MMAPPED 2ull
 #define NON_MAIN_ARENA 4ull
 #define MINSIZE 0x20ull
+#define PAGE 0x1000ull
 #define NONCONTIGUOUS 2u /* malloc_state.flags: the main arena's sbrk failed once */
 #define HEAP_MAX_SIZE 0x4000000ull /* 64 MiB: non-main heaps are aligned to it */
 
@@ -45,13 +46,22 @@
 #define MAX_ARENAS 1024
 #define MAX_HEAPS 4096
 #define MAX_LIST 10000000 /* no list is longer than the heap has chunks */
+#define MAX_PHDRS 64
 #define WINDOW (1u << 20)
 
 static const struct strand_host_api *api;
 
+/* libc as the dynamic loader mapped it. */
+struct libc_image {
+	const char *path;
+	uint64_t bias, low, high;
+	uint64_t tls_size;     /* its PT_TLS block, 0 if none */
+};
+
 struct walk {
 	struct strand_host *h;
 	const struct strand_heap_sink *sink;
+	struct libc_image libc;
 	uint64_t main_arena, mp;
 	uint8_t *win;
 	uint64_t win_base;
@@ -119,17 +129,110 @@ static uint64_t walked_from(const struct walk *w, uint64_t addr)
 	return 0;
 }
 
+/* ---- libc ---- */
+
+static bool read_file_at(int fd, uint64_t off, void *buf, size_t len)
+{
+	return pread(fd, buf, len, (off_t)off) == (ssize_t)len;
+}
+
+/* A 64-bit ELF file's header and program headers: the open descriptor, or -1. */
+static int open_elf(const char *path, Elf64_Ehdr *eh, Elf64_Phdr *ph)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!read_file_at(fd, 0, eh, sizeof(*eh)) || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_phnum > MAX_PHDRS || eh->e_phentsize != sizeof(Elf64_Phdr) ||
+	    !read_file_at(fd, eh->e_phoff, ph, eh->e_phnum * sizeof(Elf64_Phdr))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool is_libc_file(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libc.so", 7) || (!strncmp(base, "libc-", 5) && strstr(base, ".so"));
+}
+
+/* The address range libc's segments span at its load bias, and its TLS block. */
+static void libc_layout(struct libc_image *l, const Elf64_Phdr *ph, size_t n)
+{
+	uint64_t low = UINT64_MAX, high = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ph[i].p_type == PT_TLS)
+			l->tls_size = ph[i].p_memsz;
+		if (ph[i].p_type != PT_LOAD)
+			continue;
+		if (ph[i].p_vaddr < low)
+			low = ph[i].p_vaddr;
+		if (ph[i].p_vaddr + ph[i].p_memsz > high)
+			high = ph[i].p_vaddr + ph[i].p_memsz;
+	}
+	if (high > low) {
+		l->low = l->bias + (low & ~(PAGE - 1));
+		l->high = l->bias + high;
+	}
+}
+
+/* libc as the dynamic loader mapped it. The module list may name libc twice
+ * (a debugger maps the file again to read it, as gdb does): the one loaded
+ * runs code, so an executable mapping of it, matched to its segment, gives
+ * the load bias. The module list is the fallback (a core whose mappings
+ * carry no file names). */
+static bool find_libc(struct walk *w)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[MAX_PHDRS];
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(w->h, i, &m) || !m.path || !(m.perms & 4) || !is_libc_file(m.path))
+			continue;
+		int fd = open_elf(m.path, &eh, ph);
+		if (fd < 0)
+			continue;
+		close(fd);
+		for (size_t k = 0; k < eh.e_phnum; k++) {
+			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X) || (ph[k].p_offset & ~(PAGE - 1)) != m.offset)
+				continue;
+			w->libc = (struct libc_image){ m.path, m.start - (ph[k].p_vaddr & ~(PAGE - 1)), 0, 0, 0 };
+			libc_layout(&w->libc, ph, eh.e_phnum);
+			return true;
+		}
+	}
+	struct strand_module_info mi;
+	if (!api->find_module(w->h, "libc.so", &mi))
+		return false;
+	w->libc = (struct libc_image){ mi.path, mi.bias, mi.low, mi.high, 0 };
+	int fd = open_elf(mi.path, &eh, ph);
+	if (fd >= 0) {
+		close(fd);
+		libc_layout(&w->libc, ph, eh.e_phnum);
+	}
+	return true;
+}
+
+/* A symbol of libc's (its symbol table, or its dynamic symbols) at an address
+ * inside libc as loaded: a copy of the file mapped elsewhere has the same
+ * symbols at other addresses. */
+static bool libc_symbol(struct walk *w, const char *name, uint64_t *addr)
+{
+	uint64_t size;
+	return api->lookup_symbol(w->h, name, "libc.so", addr, &size) && *addr >= w->libc.low && *addr < w->libc.high;
+}
+
 /* ---- finding main_arena ---- */
 
 /* Through libc's symbols (libc6-dbg, debuginfod): main_arena is static. */
 static bool arena_by_symbols(struct walk *w, uint64_t *arena, uint64_t *mp)
 {
-	if (api->option(w->h, "no-libc-symbols"))
+	if (api->option(w->h, "no-libc-symbols") || !libc_symbol(w, "main_arena", arena))
 		return false;
-	uint64_t size;
-	if (!api->lookup_symbol(w->h, "main_arena", "libc.so", arena, &size))
-		return false;
-	if (!api->lookup_symbol(w->h, "mp_", "libc.so", mp, &size))
+	if (!libc_symbol(w, "mp_", mp))
 		*mp = 0;
 	return true;
 }
@@ -158,28 +261,15 @@ static bool is_mp_image(const uint64_t *q)
 	       q[15] == 7;
 }
 
-static bool read_file_at(int fd, uint64_t off, void *buf, size_t len)
-{
-	return pread(fd, buf, len, (off_t)off) == (ssize_t)len;
-}
-
 static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 {
-	struct strand_module_info libc;
-	if (!api->find_module(w->h, "libc.so", &libc))
-		return false;
-	int fd = open(libc.path, O_RDONLY | O_CLOEXEC);
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[MAX_PHDRS];
+	int fd = w->libc.path ? open_elf(w->libc.path, &eh, ph) : -1;
 	if (fd < 0)
 		return false;
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph[32];
 	bool found = false;
 	*mp = 0;
-	if (!read_file_at(fd, 0, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_phnum > 32 ||
-	    !read_file_at(fd, eh.e_phoff, ph, eh.e_phnum * sizeof(Elf64_Phdr))) {
-		close(fd);
-		return false;
-	}
 	for (size_t i = 0; i < eh.e_phnum && !found; i++) {
 		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_W) || ph[i].p_filesz > (64u << 20))
 			continue;
@@ -192,11 +282,11 @@ static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 			for (size_t k = 0; k < words; k++) {
 				uint64_t vaddr = ph[i].p_vaddr + 8 * k;
 				if (!found && data[k + AR_NEXT / 8] == vaddr && is_arena_image(data + k, vaddr)) {
-					*arena = vaddr + libc.bias;
+					*arena = vaddr + w->libc.bias;
 					found = true;
 				}
 				if (!*mp && k + 16 <= words && is_mp_image(data + k))
-					*mp = vaddr + libc.bias;
+					*mp = vaddr + w->libc.bias;
 			}
 		}
 		free(data);
@@ -873,7 +963,7 @@ static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink
 		free(w);
 		return -1;
 	}
-	if (!find_main_arena(w)) {
+	if (!find_libc(w) || !find_main_arena(w)) {
 		sink->problem(sink->ctx, 0, "glibc's main_arena not found (no libc symbols and no matching structure)");
 	} else {
 		walk_arenas(w);
