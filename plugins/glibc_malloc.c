@@ -1,5 +1,7 @@
 /* glibc malloc (ptmalloc2, 2.36 first) as a strand allocator plugin: every
- * block of every arena, used or free, and which free list holds it.
+ * block of every arena, used or free, and which free list holds it, checked
+ * against glibc's own accounting (system_mem, mp_'s mmap counters, the
+ * tcache counts).
  *
  * Layouts: ../shared/reference/glibc-2.36-malloc.md, checked against libc6-dbg.
  * The walker reads the target only through the host API and bounds every walk
@@ -37,19 +39,46 @@
 #define NSMALLBINS 64
 /* struct malloc_par */
 #define MP_N_MMAPS 0x3c
+#define MP_MMAPPED_MEM 0x50
 #define MP_SBRK_BASE 0x60
+#define MP_TCACHE_COUNT 0x78
+#define MP_SIZE 0x88
 /* tcache_perthread_struct */
 #define TCACHE_BINS 64
 #define TCACHE_CHUNK 0x290
-#define TCACHE_SCAN 0x400 /* bytes below fs_base searched for the tcache pointer */
+#define TCACHE_MAX_COUNT 0xffff /* counts are uint16_t */
+/* struct r_debug, struct link_map: the public, stable part */
+#define R_MAP 8
+#define L_NEXT 24
 
 #define MAX_ARENAS 1024
 #define MAX_HEAPS 4096
 #define MAX_LIST 10000000 /* no list is longer than the heap has chunks */
+#define MAX_MODULES 100000
 #define MAX_PHDRS 64
+#define MAX_STATIC_TLS (64ull << 20)
 #define WINDOW (1u << 20)
 
 static const struct strand_host_api *api;
+
+struct range {
+	uint64_t start, end;
+};
+
+/* Address ranges, appended as found. */
+struct ranges {
+	struct range *v;
+	size_t n, cap;
+};
+
+struct arena_info {
+	uint64_t addr, top;
+	bool readable;
+	uint32_t nheaps;
+	uint64_t *heaps;       /* a thread arena's heap_info addresses, from the heap holding top back */
+	uint32_t caches;       /* thread caches allocated in it, and the blocks their counts say they hold */
+	uint64_t cached;
+};
 
 /* libc as the dynamic loader mapped it. */
 struct libc_image {
@@ -63,12 +92,20 @@ struct walk {
 	const struct strand_heap_sink *sink;
 	struct libc_image libc;
 	uint64_t main_arena, mp;
+	/* mp_'s counters, when it could be read */
+	bool mp_read;
+	uint32_t n_mmaps;
+	uint64_t mmapped_mem, sbrk_base, tcache_count;
 	uint8_t *win;
 	uint64_t win_base;
 	size_t win_len;
-	uint64_t ranges[2 * (MAX_ARENAS + MAX_HEAPS)]; /* [start, end) pairs already walked */
-	size_t nranges;
+	struct arena_info arenas[MAX_ARENAS];
 	uint32_t narenas;
+	struct ranges arena_mem;  /* what the arenas' heaps span: no mmapped chunk lies there */
+	uint64_t *tcaches;
+	size_t ntcaches;
+	struct ranges mmapped;    /* mmapped chunks found, from their mapping's start */
+	uint64_t mmapped_bytes;
 };
 
 /* ---- reading ---- */
@@ -112,21 +149,24 @@ static void emit(struct walk *w, uint64_t chunk, uint64_t usable, uint32_t arena
 	w->sink->block(w->sink->ctx, &b);
 }
 
-static void note_range(struct walk *w, uint64_t start, uint64_t end)
+/* A range appended; when memory runs out the list stays as it was (the
+ * mmapped-chunk search then only looks at more memory). */
+static void add_range(struct ranges *r, uint64_t start, uint64_t end)
 {
-	if (w->nranges + 2 <= sizeof(w->ranges) / sizeof(w->ranges[0])) {
-		w->ranges[w->nranges++] = start;
-		w->ranges[w->nranges++] = end;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct range *v = realloc(r->v, cap * sizeof(*v));
+		if (!v)
+			return;
+		r->v = v;
+		r->cap = cap;
 	}
+	r->v[r->n++] = (struct range){ start, end };
 }
 
-/* The end of the walked range that starts at addr, 0 if none does. */
-static uint64_t walked_from(const struct walk *w, uint64_t addr)
+static void note_range(struct walk *w, uint64_t start, uint64_t end)
 {
-	for (size_t i = 0; i < w->nranges; i += 2)
-		if (w->ranges[i] == addr)
-			return w->ranges[i + 1];
-	return 0;
+	add_range(&w->arena_mem, start, end);
 }
 
 /* ---- libc ---- */
@@ -295,6 +335,46 @@ static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 	return found;
 }
 
+/* With symbols, structural discovery runs too and the two must agree. */
+static bool find_main_arena(struct walk *w)
+{
+	uint64_t sym_arena = 0, sym_mp = 0, st_arena = 0, st_mp = 0;
+	bool by_sym = arena_by_symbols(w, &sym_arena, &sym_mp);
+	bool by_structure = arena_by_structure(w, &st_arena, &st_mp);
+	if (by_sym && by_structure && (sym_arena != st_arena || (sym_mp && st_mp && sym_mp != st_mp)))
+		api->warn(w->h, "main_arena from libc's symbols (0x%llx) and from its structure (0x%llx) disagree; "
+				"using the symbols", (unsigned long long)sym_arena, (unsigned long long)st_arena);
+	if (by_sym) {
+		w->main_arena = sym_arena;
+		w->mp = sym_mp ? sym_mp : st_mp;
+		w->sink->discovery(w->sink->ctx, by_structure && sym_arena == st_arena ? "symbols (structure agrees)"
+										 : "symbols");
+		return true;
+	}
+	if (by_structure) {
+		w->main_arena = st_arena;
+		w->mp = st_mp;
+		w->sink->discovery(w->sink->ctx, "structure (no libc symbols)");
+		return true;
+	}
+	return false;
+}
+
+/* The counters glibc keeps in mp_: mmapped chunks and their bytes, where the
+ * sbrk heap starts, the tcache bins' capacity. */
+static void read_mp(struct walk *w)
+{
+	uint8_t mp[MP_SIZE];
+	if (!w->mp || !rd(w, w->mp, mp, sizeof(mp)))
+		return;
+	memcpy(&w->n_mmaps, mp + MP_N_MMAPS, 4);
+	memcpy(&w->mmapped_mem, mp + MP_MMAPPED_MEM, 8);
+	memcpy(&w->sbrk_base, mp + MP_SBRK_BASE, 8);
+	memcpy(&w->tcache_count, mp + MP_TCACHE_COUNT, 8);
+	w->mp_read = true;
+}
+
+
 /* ---- chunk walks ---- */
 
 /* A size field a chunk at chunk could have, ending by end. Written so that no
@@ -370,6 +450,7 @@ static void walk_chunks(struct walk *w, uint32_t arena, uint64_t start, uint64_t
 }
 
 /* ---- free lists ---- */
+
 
 /* Safe-linking (glibc 2.32+): a stored link is the target xor (its own address >> 12). */
 static uint64_t reveal(uint64_t pos, uint64_t stored)
@@ -476,43 +557,194 @@ static void walk_tcache(struct walk *w, uint64_t tcache)
 			walk_tcache_bin(w, tcache, i, entries[i], counts[i]);
 }
 
-/* The thread's tcache pointer lives in libc's static TLS just below fs_base:
- * the nearest word there that points at a 0x290-byte chunk. */
-static uint64_t find_tcache(struct walk *w, uint64_t fs_base)
+
+/* ---- finding each thread's tcache ---- */
+
+/* How far below every thread pointer libc's static TLS block begins:
+ * l_tls_offset in libc's link_map, found in the dynamic loader's list
+ * (_r_debug.r_map) by its load bias; the field's place comes from the
+ * descriptor libc exports for libthread_db (a dynamic symbol, there without
+ * debug info). 0 when any of it is missing. */
+static uint64_t libc_tls_offset(struct walk *w)
 {
-	uint64_t tls[TCACHE_SCAN / 8];
-	if (!fs_base || !rd(w, fs_base - TCACHE_SCAN, tls, sizeof(tls)))
+	uint64_t desc_addr, r_debug, size, lm, offset;
+	uint32_t desc[3]; /* bits, count, byte offset */
+	if (!w->libc.tls_size || !libc_symbol(w, "_thread_db_link_map_l_tls_offset", &desc_addr) ||
+	    !rd(w, desc_addr, desc, sizeof(desc)) || desc[0] != 64 ||
+	    !api->lookup_symbol(w->h, "_r_debug", "ld-linux", &r_debug, &size) || !rd(w, r_debug + R_MAP, &lm, 8))
 		return 0;
-	for (size_t i = TCACHE_SCAN / 8; i-- > 0;) {
-		uint64_t p = tls[i];
-		if (p && !(p & 15) && p != fs_base && chunk_size_at(w, p - 16) == TCACHE_CHUNK) {
-			uint64_t size;
-			if (rd(w, p - 8, &size, 8) && (size & PREV_INUSE))
-				return p;
-		}
+	for (uint32_t n = 0; lm && n < MAX_MODULES; n++) {
+		uint64_t l_addr;
+		if (!rd(w, lm, &l_addr, 8))
+			return 0;
+		if (l_addr == w->libc.bias)
+			return rd(w, lm + desc[2], &offset, 8) && offset >= w->libc.tls_size && offset <= MAX_STATIC_TLS
+				       ? offset
+				       : 0;
+		if (!rd(w, lm + L_NEXT, &lm, 8))
+			return 0;
 	}
 	return 0;
 }
 
-static void walk_tcaches(struct walk *w)
+/* tcache's place in libc's TLS block: a TLS symbol's value is its offset in
+ * the block, to which the host added the load bias. From libc's symbols only
+ * (libc6-dbg, debuginfod): tcache is static. */
+static bool tcache_symbol(struct walk *w, uint64_t *offset)
 {
-	uint64_t seen[512];
-	size_t nseen = 0;
+	uint64_t addr;
+	if (api->option(w->h, "no-libc-symbols") || !libc_symbol(w, "tcache", &addr))
+		return false;
+	*offset = addr - w->libc.bias;
+	return *offset + 8 <= w->libc.tls_size;
+}
+
+/* The arena whose heaps hold chunk c: a thread arena's heap, else main. */
+static uint32_t arena_holding(const struct walk *w, uint64_t c)
+{
+	uint64_t heap = c & ~(HEAP_MAX_SIZE - 1);
+	for (uint32_t i = 1; i < w->narenas; i++)
+		for (uint32_t k = 0; k < w->arenas[i].nheaps; k++)
+			if (w->arenas[i].heaps[k] == heap)
+				return i;
+	return 0;
+}
+
+/* Whether p is the user pointer of a tcache_perthread_struct's chunk: 0x290
+ * bytes, in use (the next chunk says so), not mmapped, its NON_MAIN_ARENA bit
+ * telling the kind of arena whose heap holds it. That arena's index in
+ * *arena. */
+static bool tcache_chunk(struct walk *w, uint64_t p, uint32_t *arena)
+{
+	uint64_t size, next_size;
+	if (p < 16 || (p & 15) || !rd(w, p - 8, &size, 8) || (size & ~SIZE_BITS) != TCACHE_CHUNK ||
+	    (size & IS_MMAPPED) || !rd(w, p - 16 + TCACHE_CHUNK + 8, &next_size, 8) || !(next_size & PREV_INUSE))
+		return false;
+	*arena = arena_holding(w, p - 16);
+	return !(size & NON_MAIN_ARENA) == (*arena == 0);
+}
+
+/* The entries a structure at p holds if it is a tcache, -1 if it cannot be
+ * one: no count above mp_'s tcache_count, every head chunk-aligned, a head
+ * exactly where the count is not 0 (tcache_get leaves NULL behind the last
+ * entry). */
+static int64_t tcache_contents(struct walk *w, uint64_t p)
+{
+	uint16_t counts[TCACHE_BINS];
+	uint64_t entries[TCACHE_BINS], limit = w->mp_read ? w->tcache_count : TCACHE_MAX_COUNT;
+	int64_t total = 0;
+	if (!rd(w, p, counts, sizeof(counts)) || !rd(w, p + sizeof(counts), entries, sizeof(entries)))
+		return -1;
+	for (int i = 0; i < TCACHE_BINS; i++) {
+		if (counts[i] > limit || (entries[i] & 15) || !counts[i] != !entries[i])
+			return -1;
+		total += counts[i];
+	}
+	return total;
+}
+
+/* Searching [lo, hi) below a thread pointer for the tcache pointer, without
+ * libc's symbols: the words that point at a tcache by structure. Another
+ * module's TLS could point at a zeroed block of the same size, which reads
+ * as an empty tcache: a tcache that holds entries goes first, then the
+ * lowest (libc's block lies below the program's and those of the libraries
+ * loaded before it). */
+static uint64_t tcache_in_tls(struct walk *w, uint64_t lo, uint64_t hi)
+{
+	uint64_t best = 0, buf[512];
+	bool best_holds = false;
+	for (uint64_t at = lo; at < hi && !best_holds; at += sizeof(buf)) {
+		size_t len = hi - at < sizeof(buf) ? (size_t)(hi - at) : sizeof(buf);
+		if (!rd(w, at, buf, len))
+			continue;
+		for (size_t i = 0; i < len / 8 && !best_holds; i++) {
+			uint32_t arena;
+			int64_t entries = -1;
+			if (buf[i] != best && tcache_chunk(w, buf[i], &arena))
+				entries = tcache_contents(w, buf[i]);
+			if (entries < 0)
+				continue;
+			if (!best || entries > 0) {
+				best = buf[i];
+				best_holds = entries > 0;
+			}
+		}
+	}
+	return best;
+}
+
+/* Where a thread's tcache pointer is: with libc's symbols, at a known place
+ * in libc's TLS block, itself a known distance below the thread pointer;
+ * without, somewhere in the static TLS area below it. */
+struct tls_plan {
+	bool exact;
+	uint64_t libc_offset, tcache_offset; /* exact: the block's distance, the pointer's place in it */
+	uint64_t area;                       /* else: the bytes below the thread pointer searched */
+};
+
+/* A thread's tcache: the word libc's symbols name, or a search of the static
+ * TLS area validated by structure. 0 when the thread has none (it never
+ * called malloc). */
+static uint64_t thread_tcache(struct walk *w, const struct tls_plan *plan, const struct strand_thread_info *th)
+{
+	uint64_t tp = th->fs_base, at = tp - plan->libc_offset + plan->tcache_offset, p;
+	uint32_t arena;
+	if (!plan->exact)
+		return tcache_in_tls(w, tp - plan->area, tp);
+	if (!rd(w, at, &p, 8) || !p)
+		return 0;
+	if (tcache_chunk(w, p, &arena))
+		return p;
+	problem(w, at, "thread LWP %d: its tcache pointer at 0x%llx holds 0x%llx, which is not a 0x%x-byte chunk "
+		       "in use", th->tid, (unsigned long long)at, (unsigned long long)p, TCACHE_CHUNK);
+	return 0;
+}
+
+static int by_value(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* Every thread's tcache, before the arenas are reported: each arena then
+ * says how many caches it holds and what their counts add up to. */
+static void find_tcaches(struct walk *w)
+{
+	struct tls_plan plan = { false, 0, 0, 0 };
+	plan.exact = tcache_symbol(w, &plan.tcache_offset) && (plan.libc_offset = libc_tls_offset(w));
+	plan.area = (api->static_tls_size(w->h) + 63) & ~63ull;
+	if (!plan.area || plan.area > MAX_STATIC_TLS)
+		plan.area = PAGE;
 	size_t n = api->thread_count(w->h);
+	w->tcaches = calloc(n ? n : 1, sizeof(*w->tcaches));
+	if (!w->tcaches)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		struct strand_thread_info th;
-		if (!api->thread(w->h, i, &th))
-			continue;
-		uint64_t tc = find_tcache(w, th.fs_base);
-		bool dup = false;
-		for (size_t k = 0; k < nseen; k++)
-			dup |= seen[k] == tc;
-		if (!tc || dup)
-			continue;
-		if (nseen < sizeof(seen) / sizeof(seen[0]))
-			seen[nseen++] = tc;
-		walk_tcache(w, tc);
+		uint64_t tc;
+		if (api->thread(w->h, i, &th) && th.fs_base > MAX_STATIC_TLS && (tc = thread_tcache(w, &plan, &th)))
+			w->tcaches[w->ntcaches++] = tc;
 	}
+	qsort(w->tcaches, w->ntcaches, sizeof(*w->tcaches), by_value);
+	size_t kept = 0;
+	for (size_t i = 0; i < w->ntcaches; i++) {
+		uint16_t counts[TCACHE_BINS];
+		uint32_t arena;
+		if ((kept && w->tcaches[kept - 1] == w->tcaches[i]) || !rd(w, w->tcaches[i], counts, sizeof(counts)) ||
+		    !tcache_chunk(w, w->tcaches[i], &arena))
+			continue;
+		w->tcaches[kept++] = w->tcaches[i];
+		w->arenas[arena].caches++;
+		for (int b = 0; b < TCACHE_BINS; b++)
+			w->arenas[arena].cached += counts[b];
+	}
+	w->ntcaches = kept;
+}
+
+static void walk_tcaches(struct walk *w)
+{
+	for (size_t i = 0; i < w->ntcaches; i++)
+		walk_tcache(w, w->tcaches[i]);
 }
 
 static uint64_t fastbin_next(struct walk *w, uint64_t chunk, uint64_t unused)
@@ -587,31 +819,43 @@ static void walk_bins(struct walk *w, uint64_t arena, uint32_t index)
 
 /* ---- arenas ---- */
 
-static void report_arena(struct walk *w, uint32_t index, uint64_t arena, const char *kind, uint64_t top,
-			 uint32_t heaps)
+/* ---- arenas ---- */
+
+/* An arena, with what glibc counts (system_mem) beside what the walk goes
+ * through (walked, when measured): they must be equal. */
+static void report_arena(struct walk *w, uint32_t index, const char *kind, uint32_t heaps, bool measured,
+			 uint64_t walked)
 {
-	uint64_t top_size = chunk_size_at(w, top), system_mem = 0, flags = 0;
-	rd(w, arena + AR_SYSTEM_MEM, &system_mem, 8);
-	rd(w, arena + 4, &flags, 4);
-	struct strand_arena a = { .index = index, .address = arena, .kind = kind, .top = top, .top_size = top_size,
-				  .system_mem = system_mem, .heaps = heaps, .contiguous = !((uint32_t)flags & 2) };
+	const struct arena_info *ai = &w->arenas[index];
+	uint64_t top_size = chunk_size_at(w, ai->top), system_mem = 0;
+	uint32_t flags = 0;
+	rd(w, ai->addr + AR_SYSTEM_MEM, &system_mem, 8);
+	rd(w, ai->addr + AR_FLAGS, &flags, 4);
+	struct strand_arena a = { .index = index, .address = ai->addr, .kind = kind, .top = ai->top,
+				  .top_size = top_size, .system_mem = system_mem, .heaps = heaps,
+				  .contiguous = !(flags & NONCONTIGUOUS), .measured = measured, .walked_mem = walked,
+				  .caches = ai->caches, .cached_blocks = ai->cached };
 	w->sink->arena(w->sink->ctx, &a);
 	/* Its top and bins point at chunk headers, the last word of the block
 	 * before each: not a root, or a lost block would seem possibly lost. */
-	w->sink->metadata(w->sink->ctx, arena, arena + AR_SIZE);
+	w->sink->metadata(w->sink->ctx, ai->addr, ai->addr + AR_SIZE);
+	if (measured && walked != system_mem)
+		problem(w, ai->addr, "%s arena at 0x%llx: system_mem says 0x%llx bytes, its heap%s hold%s 0x%llx",
+			kind, (unsigned long long)ai->addr, (unsigned long long)system_mem, heaps == 1 ? "" : "s",
+			heaps == 1 ? "s" : "", (unsigned long long)walked);
 }
 
-/* An mmapped chunk: IS_MMAPPED set, prev_size holds the memalign offset from
- * the start of its mapping, and offset + size is whole pages. */
-static bool mmapped_chunk_at(struct walk *w, uint64_t c, uint64_t end, uint64_t *size)
+/* A chunk whose mapping starts at page c: prev_size 0 and a size of whole
+ * pages with IS_MMAPPED alone, ending by limit. memalign may have moved the
+ * header on (see memalign_offset); *total is the whole mapping's size. */
+static bool mmapped_chunk_at(struct walk *w, uint64_t c, uint64_t limit, uint64_t *total)
 {
 	uint64_t hdr[2];
-	if (!rd(w, c, hdr, sizeof(hdr)))
+	if ((c & (PAGE - 1)) || !rd(w, c, hdr, sizeof(hdr)))
 		return false;
-	uint64_t sz = hdr[1] & ~SIZE_BITS;
-	*size = sz;
-	return (hdr[1] & SIZE_BITS) == IS_MMAPPED && sz >= MINSIZE && !(sz & 15) && !((hdr[0] + sz) & 0xfff) &&
-	       hdr[0] < (1ull << 32) && c < end && sz <= end - c;
+	*total = hdr[1] & ~SIZE_BITS;
+	return hdr[0] == 0 && (hdr[1] & SIZE_BITS) == IS_MMAPPED && *total >= PAGE && !(*total & (PAGE - 1)) &&
+	       c < limit && *total <= limit - c;
 }
 
 /* Where the main-arena chunks that start at c end: at the end of top, or
@@ -643,11 +887,13 @@ static uint64_t main_region_end(struct walk *w, uint64_t c, uint64_t end, uint64
  * instead (1 MiB or more) or later sbrk pieces, each ending in a double
  * fencepost but the one holding top. Neighbouring anonymous mappings merge,
  * so a mapping may hold several regions and mmapped chunks in a row.
- * Returns the number of regions; walks them when walk is set. */
-static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, bool walk)
+ * Returns the number of regions and their bytes in *bytes; walks them when
+ * walk is set. */
+static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, bool walk, uint64_t *bytes)
 {
 	uint32_t regions = 0;
 	size_t n = api->mapping_count(w->h);
+	*bytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct strand_mapping_info m;
 		if (!api->mapping(w->h, i, &m) || (m.perms & 3) != 3 || (m.perms & 8))
@@ -661,6 +907,7 @@ static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, b
 				if (walk)
 					walk_chunks(w, 0, c, end, top >= c && top < end ? top : 0);
 				regions++;
+				*bytes += end - c;
 				c = end;
 			} else if (mmapped_chunk_at(w, c, m.end, &size)) {
 				c += size;
@@ -708,10 +955,10 @@ static uint64_t top_end(struct walk *w, uint64_t top)
 }
 
 /* A contiguous main arena: its sbrk area, from sbrk_base (or, without mp_,
- * from where its system_mem says) to the end of top. */
-static void walk_sbrk_area(struct walk *w, uint64_t top, uint64_t system_mem, uint64_t sbrk_base)
+ * from where its system_mem says) to end, the end of top. */
+static void walk_sbrk_area(struct walk *w, uint64_t top, uint64_t end, uint64_t system_mem)
 {
-	uint64_t end = top_end(w, top), first = 0, last, start = sbrk_base;
+	uint64_t first = 0, last, start = w->sbrk_base;
 	mapping_of(w, top, &first, &last);
 	if (!start) /* the heap's first byte cannot lie before its mapping's */
 		start = end && system_mem <= end - first ? end - system_mem : first;
@@ -721,35 +968,32 @@ static void walk_sbrk_area(struct walk *w, uint64_t top, uint64_t system_mem, ui
 			(unsigned long long)top, (unsigned long long)start);
 		return;
 	}
-	if (sbrk_base && end && system_mem > end - sbrk_base + 4096)
-		problem(w, w->main_arena, "main arena at 0x%llx: system_mem says 0x%llx bytes, its heap holds 0x%llx",
-			(unsigned long long)w->main_arena, (unsigned long long)system_mem,
-			(unsigned long long)(end - sbrk_base));
 	walk_chunks(w, 0, start, end ? end : top, top);
 }
 
 static void walk_main_arena(struct walk *w)
 {
-	uint64_t top, system_mem, sbrk_base = 0;
+	const struct arena_info *ai = &w->arenas[0];
+	uint64_t top = ai->top, system_mem, sbrk_base = w->sbrk_base, bytes;
 	uint32_t flags = 0;
-	if (!rd(w, w->main_arena + AR_TOP, &top, 8) || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8) ||
+	if (!ai->readable || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8) ||
 	    !rd(w, w->main_arena + AR_FLAGS, &flags, 4)) {
 		problem(w, w->main_arena, "main arena at 0x%llx is unreadable", (unsigned long long)w->main_arena);
 		return;
 	}
-	if (w->mp)
-		rd(w, w->mp + MP_SBRK_BASE, &sbrk_base, 8);
 	if (top == w->main_arena + AR_BINS - 16) {
-		report_arena(w, 0, w->main_arena, "main", top, 0); /* initial_top: nothing allocated yet */
+		report_arena(w, 0, "main", 0, false, 0); /* initial_top: nothing allocated yet */
 	} else if (flags & NONCONTIGUOUS) {
-		report_arena(w, 0, w->main_arena, "main", top, main_regions(w, sbrk_base, top, false));
+		uint32_t regions = main_regions(w, sbrk_base, top, false, &bytes);
+		report_arena(w, 0, "main", regions, sbrk_base != 0, bytes);
 		if (!sbrk_base)
 			problem(w, w->main_arena, "main arena is non-contiguous and mp_.sbrk_base is unknown: "
 						  "its sbrk area is not walked");
-		main_regions(w, sbrk_base, top, true);
+		main_regions(w, sbrk_base, top, true, &bytes);
 	} else {
-		report_arena(w, 0, w->main_arena, "main", top, 1);
-		walk_sbrk_area(w, top, system_mem, sbrk_base);
+		uint64_t end = top_end(w, top);
+		report_arena(w, 0, "main", 1, sbrk_base && end > sbrk_base, end - sbrk_base);
+		walk_sbrk_area(w, top, end, system_mem);
 	}
 	walk_fastbins(w, w->main_arena, 0);
 	walk_bins(w, w->main_arena, 0);
@@ -794,7 +1038,8 @@ static uint32_t thread_heaps(struct walk *w, uint64_t arena, uint64_t top, uint6
 }
 
 /* Where a heap that does not hold top ends: heap_info's size, which is
- * page-aligned and within the heap's reservation. */
+ * page-aligned and within the heap's reservation. 0, reported, when it
+ * cannot be. */
 static uint64_t old_heap_end(struct walk *w, uint64_t h)
 {
 	uint64_t size = 0;
@@ -802,33 +1047,42 @@ static uint64_t old_heap_end(struct walk *w, uint64_t h)
 	if (!size || (size & 0xfff) || size > HEAP_MAX_SIZE) {
 		problem(w, h, "heap_info at 0x%llx has an impossible size 0x%llx", (unsigned long long)h,
 			(unsigned long long)size);
-		return h + HEAP_MAX_SIZE; /* the walk stops at the first unreadable page */
+		return 0;
 	}
 	return h + size;
 }
 
-/* A non-main arena: its heaps, oldest first. */
-static void walk_thread_arena(struct walk *w, uint64_t arena, uint32_t index)
+/* A non-main arena: its heaps, oldest first. What they span, heap_info to
+ * the end of each, is what glibc counts in system_mem. */
+static void walk_thread_arena(struct walk *w, uint32_t index)
 {
-	uint64_t top;
-	if (!rd(w, arena + AR_TOP, &top, 8))
+	const struct arena_info *ai = &w->arenas[index];
+	uint64_t *ends = calloc(ai->nheaps ? ai->nheaps : 1, sizeof(*ends)), walked = 0;
+	if (!ends)
 		return;
-	uint64_t heaps[MAX_HEAPS];
-	uint32_t nheaps = thread_heaps(w, arena, top, heaps);
-	report_arena(w, index, arena, "thread", top, nheaps);
+	bool measured = true;
+	for (uint32_t i = 0; i < ai->nheaps; i++) {
+		uint64_t h = ai->heaps[i];
+		ends[i] = ai->top >= h && ai->top < h + HEAP_MAX_SIZE ? top_end(w, ai->top) : old_heap_end(w, h);
+		measured &= ends[i] > h;
+		walked += ends[i] > h ? ends[i] - h : 0;
+	}
+	report_arena(w, index, "thread", ai->nheaps, measured, walked);
 	/* The arena structure sits in its first heap, after heap_info: that
 	 * distance is sizeof(heap_info), 0x30 since 2.35 and 0x20 before. */
-	uint64_t first_heap = arena & ~(HEAP_MAX_SIZE - 1), info_size = arena - first_heap;
-	for (uint32_t i = nheaps; i-- > 0;) {
-		uint64_t h = heaps[i];
-		uint64_t start = h == first_heap ? arena + AR_SIZE : h + info_size;
+	uint64_t first_heap = ai->addr & ~(HEAP_MAX_SIZE - 1), info_size = ai->addr - first_heap;
+	for (uint32_t i = ai->nheaps; i-- > 0;) {
+		uint64_t h = ai->heaps[i];
+		uint64_t start = h == first_heap ? ai->addr + AR_SIZE : h + info_size;
 		start = ((start + 16 + 15) & ~15ull) - 16;
-		bool has_top = top >= h && top < h + HEAP_MAX_SIZE;
-		uint64_t end = has_top ? top_end(w, top) : old_heap_end(w, h);
-		walk_chunks(w, index, start, end ? end : top, has_top ? top : 0);
+		bool has_top = ai->top >= h && ai->top < h + HEAP_MAX_SIZE;
+		walk_chunks(w, index, start, ends[i] ? ends[i] : has_top ? ai->top : h + HEAP_MAX_SIZE,
+			    has_top ? ai->top : 0);
+		note_range(w, h, h + HEAP_MAX_SIZE); /* with the reservation beyond its end */
 	}
-	walk_fastbins(w, arena, index);
-	walk_bins(w, arena, index);
+	free(ends);
+	walk_fastbins(w, ai->addr, index);
+	walk_bins(w, ai->addr, index);
 }
 
 /* Whether next can be the next arena of the ring: a readable structure in the
@@ -840,81 +1094,225 @@ static bool is_thread_arena(struct walk *w, uint64_t next)
 	       rd(w, next + AR_TOP, &top, 8);
 }
 
-/* The ring of arenas from main_arena through next, back to main_arena. */
-static void walk_arenas(struct walk *w)
+/* The ring of arenas from main_arena through next, back to main_arena, and
+ * each thread arena's heaps: known before any is walked, so that thread
+ * caches can be placed in them. */
+static void collect_arenas(struct walk *w)
 {
-	walk_main_arena(w);
-	uint64_t seen[MAX_ARENAS], a = w->main_arena, next;
-	uint32_t index = 0;
+	struct arena_info *main = &w->arenas[0];
+	main->addr = w->main_arena;
+	main->readable = rd(w, w->main_arena + AR_TOP, &main->top, 8);
+	w->narenas = 1;
+	uint64_t a = w->main_arena, next, heaps[MAX_HEAPS];
 	while (rd(w, a + AR_NEXT, &next, 8) && next != w->main_arena) {
-		const char *why = index + 1 >= MAX_ARENAS	? "is one arena too many"
-				  : seen_before(seen, index, next) ? "was met before: the ring never returns to main_arena"
-				  : !is_thread_arena(w, next)	   ? "is not an arena"
-								   : NULL;
+		bool met = false;
+		for (uint32_t i = 1; i < w->narenas; i++)
+			met |= w->arenas[i].addr == next;
+		const char *why = w->narenas >= MAX_ARENAS ? "is one arena too many"
+				  : met			     ? "was met before: the ring never returns to main_arena"
+				  : !is_thread_arena(w, next) ? "is not an arena"
+							      : NULL;
 		if (why) {
 			problem(w, a, "arena 0x%llx: its next arena 0x%llx %s", (unsigned long long)a,
 				(unsigned long long)next, why);
 			break;
 		}
-		seen[index++] = next;
-		walk_thread_arena(w, next, index);
+		struct arena_info *ai = &w->arenas[w->narenas++];
+		ai->addr = next;
+		ai->readable = rd(w, next + AR_TOP, &ai->top, 8);
+		ai->nheaps = thread_heaps(w, next, ai->top, heaps);
+		ai->heaps = malloc(ai->nheaps * sizeof(*heaps) + 1);
+		if (ai->heaps)
+			memcpy(ai->heaps, heaps, ai->nheaps * sizeof(*heaps));
+		else
+			ai->nheaps = 0;
 		a = next;
 	}
-	w->narenas = index + 1;
+}
+
+static void walk_arenas(struct walk *w)
+{
+	walk_main_arena(w);
+	for (uint32_t i = 1; i < w->narenas; i++)
+		walk_thread_arena(w, i);
 }
 
 /* ---- mmapped chunks ---- */
 
-/* memalign on an mmapped chunk moves the header forward and leaves the old
- * one in place: prev_size of the real header is its distance from the
- * mapping's start, and it ends where the mapping does. Returns that offset,
- * or 0 when the chunk at c is the real one. */
-static uint64_t memalign_offset(struct walk *w, uint64_t c, uint64_t size)
+/* memalign on an mmapped chunk moves its header on to an aligned user
+ * address and leaves the old one at the mapping's start: the real header's
+ * prev_size is its distance from there, and the two sizes add up to the old
+ * one. The bytes in between belong to nobody, so they are still zero. An
+ * alignment is a power of two, so there are few places to look: for each,
+ * the first aligned user address past the old header, or the next one when
+ * the gap is too small for a chunk (glibc's _int_memalign). Returns the
+ * distance, 0 when the chunk at c is the real one. */
+static uint64_t memalign_offset(struct walk *w, uint64_t c, uint64_t total)
 {
-	uint64_t len = size < WINDOW ? size : WINDOW;
-	for (uint64_t off = 16; off + 16 <= len; off += 16) {
-		uint64_t hdr[2];
-		if (!word(w, c + off, &hdr[0]) || hdr[0] != off || !word(w, c + off + 8, &hdr[1]))
+	uint64_t first;
+	if (!rd(w, c + 16, &first, 8) || first)
+		return 0;
+	for (uint64_t align = 2 * 16; align < total; align *= 2) {
+		uint64_t user = c + 16, hdr[2];
+		if (!(user & (align - 1)))
 			continue;
-		if ((hdr[1] & SIZE_BITS) == IS_MMAPPED && off + (hdr[1] & ~SIZE_BITS) == size)
+		uint64_t brk = ((user + align - 1) & ~(align - 1)) - 16;
+		if (brk - c < MINSIZE)
+			brk += align;
+		uint64_t off = brk - c;
+		if (off + MINSIZE > total)
+			break;
+		if (rd(w, brk, hdr, sizeof(hdr)) && hdr[0] == off && (hdr[1] & SIZE_BITS) == IS_MMAPPED &&
+		    off + (hdr[1] & ~SIZE_BITS) == total)
 			return off;
 	}
 	return 0;
 }
 
-/* Chunks that begin anonymous writable mappings, and the chunks right after
- * them (neighbouring mmaps merge into one mapping). */
-static void walk_mmapped(struct walk *w)
+static int by_start(const void *x, const void *y)
 {
-	uint32_t index = w->narenas;
-	struct strand_arena a = { .index = index, .kind = "mmap" };
-	uint64_t total = 0;
-	size_t n = api->mapping_count(w->h);
-	for (size_t i = 0; i < n; i++) {
-		struct strand_mapping_info m;
-		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3 || (m.perms & 8))
-			continue;
-		uint64_t c = m.start, size, skip;
-		while (c < m.end) {
-			bool found = false;
-			if ((skip = walked_from(w, c))) { /* an arena's region (a non-contiguous main arena) */
-				c = skip;
-				continue;
-			}
-			/* memalign'd chunks start up to a page into their mapping */
-			if (mmapped_chunk_at(w, c, m.end, &size)) {
-				uint64_t off = memalign_offset(w, c, size);
-				emit(w, c + off, size - off - 16, index, STRAND_USED, true);
-				total += size;
-				c += size;
-				found = true;
-			}
-			if (!found)
-				break;
+	const struct range *a = x, *b = y;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+/* Sorted ranges merged where they overlap or touch. */
+static void normalize(struct ranges *r)
+{
+	if (!r->n)
+		return;
+	qsort(r->v, r->n, sizeof(*r->v), by_start);
+	size_t k = 0;
+	for (size_t i = 1; i < r->n; i++) {
+		if (r->v[i].start <= r->v[k].end) {
+			if (r->v[i].end > r->v[k].end)
+				r->v[k].end = r->v[i].end;
+		} else {
+			r->v[++k] = r->v[i];
 		}
 	}
-	a.system_mem = total;
+	r->n = k + 1;
+}
+
+/* Among the first n of sorted, disjoint ranges: the end of the one holding c,
+ * or 0 with *limit lowered to where the next one begins. */
+static uint64_t taken(const struct ranges *r, size_t n, uint64_t c, uint64_t *limit)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (r->v[mid].end <= c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < n && r->v[lo].start <= c)
+		return r->v[lo].end;
+	if (lo < n && r->v[lo].start < *limit)
+		*limit = r->v[lo].start;
+	return 0;
+}
+
+/* The chunk whose mapping starts at page c, if one does and fits before end,
+ * outside the arenas' memory and before the first nfound chunks found: it is
+ * reported and its end returned. 0 when there is none. */
+static uint64_t take_mmapped(struct walk *w, uint64_t c, uint64_t end, size_t nfound)
+{
+	uint64_t total, limit = end;
+	if (taken(&w->arena_mem, w->arena_mem.n, c, &limit) || taken(&w->mmapped, nfound, c, &limit) ||
+	    !mmapped_chunk_at(w, c, limit, &total))
+		return 0;
+	uint64_t off = memalign_offset(w, c, total);
+	emit(w, c + off, total - off - 16, w->narenas, STRAND_USED, true);
+	add_range(&w->mmapped, c, c + total);
+	w->mmapped_bytes += total;
+	return c + total;
+}
+
+/* Whether glibc's counters say chunks are still to be found (always, when
+ * mp_ could not be read). */
+static bool more_mmapped(const struct walk *w)
+{
+	return !w->mp_read || w->mmapped.n < w->n_mmaps || w->mmapped_bytes < w->mmapped_mem;
+}
+
+/* Anonymous private mappings in address order, with the end of the run of
+ * adjacent ones each belongs to: a chunk split by mprotect spans several,
+ * whatever their permissions. */
+struct anon {
+	uint64_t start, end, run_end;
+	unsigned perms;
+};
+
+static int anon_by_start(const void *x, const void *y)
+{
+	const struct anon *a = x, *b = y;
+	return (a->start > b->start) - (a->start < b->start);
+}
+
+static size_t anon_mappings(struct walk *w, struct anon **out)
+{
+	size_t n = api->mapping_count(w->h), k = 0;
+	struct anon *v = calloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; v && i < n; i++) {
+		struct strand_mapping_info m;
+		if (api->mapping(w->h, i, &m) && !m.path && !(m.perms & 8) && m.end > m.start)
+			v[k++] = (struct anon){ m.start, m.end, m.end, m.perms };
+	}
+	if (v)
+		qsort(v, k, sizeof(*v), anon_by_start);
+	for (size_t i = k; i-- > 0;)
+		if (i + 1 < k && v[i + 1].start == v[i].end)
+			v[i].run_end = v[i + 1].run_end;
+	*out = v;
+	return k;
+}
+
+/* mmapped chunks wherever their mappings are. Each starts a mapping glibc
+ * made, at a page, which the kernel may have merged with neighbouring
+ * anonymous mappings (other chunks, a pymalloc arena, anything) or split
+ * (mprotect on part of a block). First the cheap places: the start of every
+ * mapping and the chunks right after each chunk found. Then, only while
+ * mp_'s counters say chunks are missing, every other page of anonymous
+ * memory outside the arenas' heaps, one header read each, until the counts
+ * are met. What is found is compared with those counters. */
+static void walk_mmapped(struct walk *w)
+{
+	struct anon *v;
+	size_t n = anon_mappings(w, &v);
+	normalize(&w->arena_mem);
+	uint64_t covered = 0, next;
+	for (size_t i = 0; v && i < n; i++) {
+		if (!(v[i].perms & 1) || v[i].start < covered)
+			continue;
+		uint64_t c = v[i].start, end = v[i].run_end;
+		while (c < end && (next = take_mmapped(w, c, end, w->mmapped.n)))
+			c = covered = next;
+	}
+	size_t first_pass = w->mmapped.n;
+	covered = 0;
+	for (size_t i = 0; v && i < n && more_mmapped(w); i++) {
+		if (!(v[i].perms & 1))
+			continue;
+		for (uint64_t c = v[i].start > covered ? v[i].start : covered; c < v[i].end && more_mmapped(w);) {
+			uint64_t limit = UINT64_MAX;
+			next = take_mmapped(w, c, v[i].run_end, first_pass);
+			if (!next)
+				next = taken(&w->arena_mem, w->arena_mem.n, c, &limit);
+			if (!next)
+				next = taken(&w->mmapped, first_pass, c, &limit);
+			c = covered = next ? (next + PAGE - 1) & ~(PAGE - 1) : c + PAGE;
+		}
+	}
+	free(v);
+	struct strand_arena a = { .index = w->narenas, .kind = "mmap",
+				  .system_mem = w->mp_read ? w->mmapped_mem : w->mmapped_bytes,
+				  .heaps = (uint32_t)w->mmapped.n, .measured = true, .walked_mem = w->mmapped_bytes,
+				  .counts_blocks = w->mp_read, .counted_blocks = w->n_mmaps };
 	w->sink->arena(w->sink->ctx, &a);
+	if (w->mp_read && (w->mmapped.n != w->n_mmaps || w->mmapped_bytes != w->mmapped_mem))
+		problem(w, w->mp, "mp_ at 0x%llx counts %u mmapped chunks of 0x%llx bytes (n_mmaps, mmapped_mem); "
+				  "the walk found %zu chunks of 0x%llx bytes", (unsigned long long)w->mp, w->n_mmaps,
+			(unsigned long long)w->mmapped_mem, w->mmapped.n, (unsigned long long)w->mmapped_bytes);
 }
 
 /* ---- the plugin ---- */
@@ -925,29 +1323,15 @@ static int glibc_detect(struct strand_host *h)
 	return api->find_module(h, "libc.so.6", &libc) ? 90 : 0;
 }
 
-/* With symbols, structural discovery runs too and the two must agree. */
-static bool find_main_arena(struct walk *w)
+static void free_walk(struct walk *w)
 {
-	uint64_t sym_arena = 0, sym_mp = 0, st_arena = 0, st_mp = 0;
-	bool by_sym = arena_by_symbols(w, &sym_arena, &sym_mp);
-	bool by_structure = arena_by_structure(w, &st_arena, &st_mp);
-	if (by_sym && by_structure && (sym_arena != st_arena || (sym_mp && st_mp && sym_mp != st_mp)))
-		api->warn(w->h, "main_arena from libc's symbols (0x%llx) and from its structure (0x%llx) disagree; "
-				"using the symbols", (unsigned long long)sym_arena, (unsigned long long)st_arena);
-	if (by_sym) {
-		w->main_arena = sym_arena;
-		w->mp = sym_mp ? sym_mp : st_mp;
-		w->sink->discovery(w->sink->ctx, by_structure && sym_arena == st_arena ? "symbols (structure agrees)"
-										 : "symbols");
-		return true;
-	}
-	if (by_structure) {
-		w->main_arena = st_arena;
-		w->mp = st_mp;
-		w->sink->discovery(w->sink->ctx, "structure (no libc symbols)");
-		return true;
-	}
-	return false;
+	for (uint32_t i = 0; i < w->narenas; i++)
+		free(w->arenas[i].heaps);
+	free(w->arena_mem.v);
+	free(w->mmapped.v);
+	free(w->tcaches);
+	free(w->win);
+	free(w);
 }
 
 static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink)
@@ -960,19 +1344,21 @@ static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink
 	w->win = malloc(WINDOW);
 	int rc = -1;
 	if (!w->win) {
-		free(w);
+		free_walk(w);
 		return -1;
 	}
 	if (!find_libc(w) || !find_main_arena(w)) {
 		sink->problem(sink->ctx, 0, "glibc's main_arena not found (no libc symbols and no matching structure)");
 	} else {
+		read_mp(w);
+		collect_arenas(w);
+		find_tcaches(w);
 		walk_arenas(w);
 		walk_mmapped(w);
 		walk_tcaches(w);
 		rc = 0;
 	}
-	free(w->win);
-	free(w);
+	free_walk(w);
 	return rc;
 }
 
