@@ -86,6 +86,49 @@ static void out_free_lists(struct out *o, const struct arena_stats *st)
 	out_obj_end(o);
 }
 
+/* Per-thread caches (glibc's tcaches) and the blocks their own counts say
+ * they hold, to set beside the tcache blocks the walk found in their lists;
+ * a line of text only when there are caches. */
+static void out_thread_caches(struct out *o, const char *indent, const char *where, uint64_t caches, uint64_t blocks)
+{
+	out_obj(o, "thread_caches");
+	out_hide_text(o, true);
+	out_uint(o, "caches", caches);
+	out_uint(o, "blocks", blocks);
+	out_hide_text(o, false);
+	if (caches)
+		out_text(o, "%sthread caches: %" PRIu64 "%s, their counts say %" PRIu64 " block%s\n", indent, caches, where,
+			 blocks, blocks == 1 ? "" : "s");
+	out_obj_end(o);
+}
+
+/* What the walk found beside the allocator's own accounting: the memory it
+ * went through, to compare with system_mem (exact bytes when they differ),
+ * and the allocator's own count of the arena's blocks; null when the plugin
+ * does not say. */
+static void out_allocator_counts(struct out *o, const struct strand_arena *a)
+{
+	char buf[32];
+	if (a->measured) {
+		out_text(o, ", walked %s", format_bytes(a->walked_mem, buf, sizeof(buf)));
+		if (a->walked_mem != a->system_mem)
+			out_text(o, " (%" PRIu64 " bytes, system_mem %" PRIu64 ")", a->walked_mem, a->system_mem);
+		out_hide_text(o, true);
+		out_uint(o, "walked_mem", a->walked_mem);
+		out_hide_text(o, false);
+	} else {
+		out_null(o, "walked_mem");
+	}
+	if (a->counts_blocks) {
+		out_text(o, "; the allocator counts ");
+		out_uint(o, "counted_blocks", a->counted_blocks);
+		out_text(o, " block%s", a->counted_blocks == 1 ? "" : "s");
+	} else {
+		out_null(o, "counted_blocks");
+	}
+	out_text(o, "\n");
+}
+
 static void out_arena(struct session *s, const struct heap_arena *ha, const struct arena_stats *st)
 {
 	struct out *o = s->out;
@@ -108,8 +151,9 @@ static void out_arena(struct session *s, const struct heap_arena *ha, const stru
 	out_uint(o, "heaps", ha->a.heaps);
 	out_bool(o, "contiguous", ha->a.contiguous);
 	out_hide_text(o, false);
-	out_text(o, "%s from the system in %u region%s\n", format_bytes(ha->a.system_mem, buf, sizeof(buf)),
-		 ha->a.heaps, ha->a.heaps == 1 ? "" : "s");
+	out_text(o, "%s from the system in %u region%s", format_bytes(ha->a.system_mem, buf, sizeof(buf)), ha->a.heaps,
+		 ha->a.heaps == 1 ? "" : "s");
+	out_allocator_counts(o, &ha->a);
 	out_text(o, "      used ");
 	out_tally(o, "used", &st->used);
 	out_text(o, "; free ");
@@ -132,6 +176,7 @@ static void out_arena(struct session *s, const struct heap_arena *ha, const stru
 	out_text(o, "\n");
 	if (strcmp(ha->kind, "mmap") != 0)
 		out_free_lists(o, st);
+	out_thread_caches(o, "      ", " here", ha->a.caches, ha->a.cached_blocks);
 	out_obj_end(o);
 }
 
@@ -143,6 +188,11 @@ int cmd_heap(struct session *s, const struct args *a)
 		return -1;
 	struct out *o = s->out;
 	struct arena_stats *per = xcalloc(h->narenas + 1, sizeof(*per)), total = { 0 };
+	uint64_t caches = 0, cached = 0;
+	for (size_t i = 0; i < h->narenas; i++) {
+		caches += h->arenas[i].a.caches;
+		cached += h->arenas[i].a.cached_blocks;
+	}
 	for (size_t i = 0; i < h->n; i++) {
 		const struct heap_block *b = &h->blocks[i];
 		tally_block(b->arena < h->narenas ? &per[b->arena] : &per[h->narenas], b);
@@ -171,6 +221,7 @@ int cmd_heap(struct session *s, const struct args *a)
 	out_text(o, "); mmapped ");
 	out_tally(o, "mmapped", &total.mmapped);
 	out_text(o, "\n");
+	out_thread_caches(o, "", "", caches, cached);
 	out_obj_end(o);
 	out_text(o, "Sizes are usable bytes (what malloc_usable_size returns).\n");
 	if (h->nproblems)
