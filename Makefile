@@ -1,4 +1,4 @@
-# strand: make, make test, make demo, make deps, make install, make bench
+# strand: make, make test, make test-sanitize, make fuzz, make demo, make deps, make install, make bench
 CC := gcc
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -11,7 +11,8 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Debian packages for building, testing and cross-checking (gdb, valgrind, eu-stack).
 DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev libcapstone-dev \
-                   libcmocka-dev libc6-dbg elfutils debuginfod gdb valgrind python3 procps iproute2 bc
+                   libcmocka-dev libc6-dbg elfutils debuginfod gdb valgrind python3 procps iproute2 bc \
+                   clang libclang-rt-14-dev llvm-14
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC := $(wildcard debugger/*.c commands/*.c plugins/*.c)
@@ -26,7 +27,7 @@ TARGET_LIB_BIN := $(patsubst tests/targets/lib/%.c,build/tests/targets/lib%.so,$
 TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
 TEST_PLUGIN_BIN := $(TEST_PLUGIN_SRC:%.c=build/%.so)
 
-.PHONY: all test check-deps deps demo install bench clean unit fixtures
+.PHONY: all test test-sanitize check-deps deps demo install bench clean unit fixtures
 
 all: strand
 
@@ -77,6 +78,42 @@ test: check-deps
 	$(MAKE) strand unit fixtures
 	python3 tests/run.py
 
+# The same suite against strand, libstrand and the unit tests built with ASan and
+# UBSan (clang) in build-san/; the fixtures stay as they are. Every sanitizer
+# report goes to build-san/reports/ and fails the target, even one from a run
+# whose exit status a test does not look at; exit status 86 tells them apart.
+SAN_CC := clang
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
+SAN_CFLAGS := $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS)
+SAN_OBJ := $(SRC:%.c=build-san/%.o)
+SAN_LIB_OBJ := $(filter-out build-san/debugger/main.o,$(SAN_OBJ))
+SAN_UNIT_BIN := $(UNIT_SRC:%.c=build-san/%)
+SAN_REPORTS := build-san/reports
+SAN_ENV := ASAN_OPTIONS=exitcode=86:detect_leaks=1:log_path=$(CURDIR)/$(SAN_REPORTS)/report \
+           UBSAN_OPTIONS=exitcode=86:print_stacktrace=1:log_path=$(CURDIR)/$(SAN_REPORTS)/report \
+           STRAND_BIN=$(CURDIR)/build-san/strand STRAND_BUILD=build-san
+
+build-san/strand: $(SAN_OBJ)
+	$(SAN_CC) $(SAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
+build-san/%.o: %.c | build/gen/syscall_table.h
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_CFLAGS) -MMD -MP -c $< -o $@
+
+build-san/libstrand.a: $(SAN_LIB_OBJ)
+	ar rcs $@ $^
+
+build-san/tests/unit/%: tests/unit/%.c build-san/libstrand.a
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< build-san/libstrand.a $(LDLIBS) $(CMOCKA_LIBS)
+
+test-sanitize: check-deps
+	$(MAKE) strand unit fixtures build-san/strand $(SAN_UNIT_BIN)
+	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
+	$(SAN_ENV) python3 tests/run.py; rc=$$?; \
+	for f in $(SAN_REPORTS)/*; do [ -e "$$f" ] || continue; echo "== $$f"; cat "$$f"; rc=1; done; \
+	exit $$rc
+
 check-deps:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || $(MAKE) deps
 
@@ -97,6 +134,6 @@ install: strand
 	install -D -m 644 docs/strand.1 $(DESTDIR)$(PREFIX)/share/man/man1/strand.1
 
 clean:
-	rm -rf build strand
+	rm -rf build build-san strand
 
--include $(OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d)
