@@ -27,7 +27,7 @@ TARGET_LIB_BIN := $(patsubst tests/targets/lib/%.c,build/tests/targets/lib%.so,$
 TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
 TEST_PLUGIN_BIN := $(TEST_PLUGIN_SRC:%.c=build/%.so)
 
-.PHONY: all test test-sanitize check-deps deps demo install bench clean unit fixtures
+.PHONY: all test test-sanitize fuzz fuzz-regressions check-deps deps demo install bench clean unit fixtures
 
 all: strand
 
@@ -108,11 +108,67 @@ build-san/tests/unit/%: tests/unit/%.c build-san/libstrand.a
 	$(SAN_CC) $(SAN_CFLAGS) $(CMOCKA_CFLAGS) -o $@ $< build-san/libstrand.a $(LDLIBS) $(CMOCKA_LIBS)
 
 test-sanitize: check-deps
-	$(MAKE) strand unit fixtures build-san/strand $(SAN_UNIT_BIN)
+	$(MAKE) strand unit fixtures build-san/strand $(SAN_UNIT_BIN) $(FUZZ_BIN)
 	rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
 	$(SAN_ENV) python3 tests/run.py; rc=$$?; \
 	for f in $(SAN_REPORTS)/*; do [ -e "$$f" ] || continue; echo "== $$f"; cat "$$f"; rc=1; done; \
+	$(MAKE) --no-print-directory fuzz-regressions || rc=1; \
 	exit $$rc
+
+# libFuzzer harnesses (tests/fuzz/NAME.c) linked against the engine built with
+# ASan and UBSan for fuzzing, in build/fuzz/. `make fuzz` runs each for
+# FUZZ_SECONDS on build/fuzz/corpus/NAME (the committed seeds, tests/fuzz/seeds/NAME,
+# and seeds made from the fixtures' cores); crashes land in build/fuzz/crashes/NAME.
+FUZZERS := core heap expr cmdline
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
+FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS)
+FUZZ_OBJ := $(LIB_OBJ:build/%=build/fuzz/obj/%)
+FUZZ_BIN := $(FUZZERS:%=build/fuzz/%)
+# Per input: 10 s at most (a loop is a finding), 2 GiB (an absurd allocation too).
+FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048
+
+build/fuzz/obj/%.o: %.c | build/gen/syscall_table.h
+	@mkdir -p $(dir $@)
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/fuzz/libstrand.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c build/fuzz/libstrand.a
+	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libstrand.a $(LDLIBS)
+
+# The core the expr harness evaluates in.
+build/fuzz/values.core: strand build/tests/targets/values
+	python3 tests/fuzz/make_seeds.py build/fuzz --values-only
+
+# Forked: a crash, leak, timeout or out-of-memory is saved and the run goes on.
+fuzz: check-deps
+	$(MAKE) strand fixtures $(FUZZ_BIN)
+	python3 tests/fuzz/make_seeds.py build/fuzz
+	@for n in $(FUZZERS); do \
+	  mkdir -p build/fuzz/corpus/$$n build/fuzz/crashes/$$n && \
+	  cp -n tests/fuzz/seeds/$$n/* build/fuzz/corpus/$$n/ && \
+	  { [ ! -d build/fuzz/generated/$$n ] || cp -n build/fuzz/generated/$$n/* build/fuzz/corpus/$$n/; } && \
+	  echo "fuzzing $$n for $(FUZZ_SECONDS) s (log: build/fuzz/$$n.log)" && \
+	  build/fuzz/$$n $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
+	    -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=build/fuzz/crashes/$$n/ \
+	    build/fuzz/corpus/$$n </dev/null >build/fuzz/$$n.log 2>&1; \
+	  grep -E "^#[0-9]+: cov" build/fuzz/$$n.log | tail -1; \
+	done; rc=0; for n in $(FUZZERS); do \
+	  k=$$(ls build/fuzz/crashes/$$n | wc -l); echo "$$n: $$k inputs in build/fuzz/crashes/$$n"; \
+	  [ $$k = 0 ] || rc=1; \
+	done; exit $$rc
+
+# Every input that once crashed a harness, run through it again.
+fuzz-regressions: $(FUZZ_BIN) build/fuzz/values.core
+	@rc=0; for n in $(FUZZERS); do \
+	  set -- tests/fuzz/regressions/$$n/*; [ -e "$$1" ] || continue; \
+	  build/fuzz/$$n $(FUZZ_RUN_FLAGS) "$$@" </dev/null >build/fuzz/regressions-$$n.log 2>&1 && \
+	    echo "PASS fuzz regressions $$n: $$# inputs" || \
+	    { rc=1; echo "FAIL fuzz regressions $$n (build/fuzz/regressions-$$n.log):"; \
+	      grep -E "^Running:|ERROR|SUMMARY|runtime error|==[0-9]+==" build/fuzz/regressions-$$n.log | tail -20; }; \
+	done; exit $$rc
 
 check-deps:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || $(MAKE) deps
@@ -136,4 +192,4 @@ install: strand
 clean:
 	rm -rf build build-san strand
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

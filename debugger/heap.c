@@ -185,6 +185,19 @@ static void finish(struct builder *b)
 	h->n = b->nwalk;
 }
 
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host)
+{
+	struct heap *h = xcalloc(1, sizeof(*h));
+	struct builder b = { .h = h };
+	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+	double start = now_seconds();
+	h->walked = a->walk(host, &sink) == 0;
+	finish(&b);
+	qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
+	h->seconds = now_seconds() - start;
+	return h;
+}
+
 static struct heap *heap_walk(struct session *s)
 {
 	int confidence;
@@ -193,16 +206,9 @@ static struct heap *heap_walk(struct session *s)
 		error_set("no allocator plugin recognises this target (glibc malloc not found; see `info plugins`)");
 		return NULL;
 	}
-	struct heap *h = xcalloc(1, sizeof(*h));
-	struct builder b = { .h = h };
-	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+	struct heap *h = heap_build(lp->p->allocator, plugin_host(s));
 	h->allocator = lp->p->name;
 	h->confidence = confidence;
-	double start = now_seconds();
-	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
-	finish(&b);
-	qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
-	h->seconds = now_seconds() - start;
 	return h;
 }
 
