@@ -61,6 +61,8 @@ char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
  * reporting why not. */
 enum reach_need { NEED_CLASSES, NEED_GRAPH, NEED_RETAINED };
 const struct reach *reach_or_error(struct session *s, const struct reach_opts *opts, enum reach_need need);
+/* What an analysis says of a heap whose walk met problems. */
+const char *incomplete_heap(const struct heap *h);
 /* "register rdi of thread 2 (LWP 123)", "frame #3 of thread 2 in f (f.c:12), local `p`", ... */
 void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e);
 

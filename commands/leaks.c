@@ -35,7 +35,17 @@ const struct reach *reach_or_error(struct session *s, const struct reach_opts *o
 						      : reach_get(s, opts);
 	if (!r)
 		out_error(s->out, "%s", error_get());
+	else if (r->heap->nproblems)
+		out_warn(s->out, "%s", incomplete_heap(r->heap));
 	return r;
+}
+
+const char *incomplete_heap(const struct heap *h)
+{
+	static char msg[160];
+	snprintf(msg, sizeof(msg), "the heap walk met %zu problem%s (see `heap check`): blocks in its damaged parts "
+		 "were not seen, so this is incomplete", h->nproblems, h->nproblems == 1 ? "" : "s");
+	return msg;
 }
 
 struct record {
@@ -268,9 +278,14 @@ int cmd_leaks(struct session *s, const struct args *a)
 	free(rs.v);
 	if (shown < total)
 		out_text(o, "\n(%zu smaller loss records not shown; --limit 0 shows all)\n", total - shown);
-	if (!blocks[CLASS_DEFINITE] && !blocks[CLASS_POSSIBLE])
-		out_text(o, "\nNo leaks: every block is reachable%s.\n", blocks[CLASS_INDIRECT] ? " or indirect" : "");
+	out_hide_text(o, true);
+	out_bool(o, "complete", !h->nproblems);
+	out_hide_text(o, false);
 	if (exitcode && (blocks[CLASS_DEFINITE] || blocks[CLASS_POSSIBLE]))
 		s->exit_code = (int)exitcode;
+	if (h->nproblems)
+		return -1; /* warned at the top; never "No leaks" on a heap not wholly seen */
+	if (!blocks[CLASS_DEFINITE] && !blocks[CLASS_POSSIBLE])
+		out_text(o, "\nNo leaks: every block is reachable%s.\n", blocks[CLASS_INDIRECT] ? " or indirect" : "");
 	return 0;
 }

@@ -30,7 +30,13 @@ struct strand_thread_name {
 
 struct segment {
 	uint64_t vaddr, memsz, filesz, offset;
+	uint32_t flags; /* PF_R, PF_W, PF_X */
 };
+
+/* x86_64 user mappings end below 2^57 (5-level paging); only the vsyscall
+ * page lies above, in the kernel's half. */
+#define USER_SPACE_END (1ull << 57)
+#define VSYSCALL_START 0xffffffffff600000ull
 
 enum file_state { FILE_UNCHECKED, FILE_USABLE, FILE_UNUSABLE };
 
@@ -190,27 +196,40 @@ static void check_mapped_file(struct target *t, struct core *c, struct mapped_fi
 	f->state = FILE_USABLE;
 }
 
+/* The NT_FILE mapping holding addr: files are sorted by start and do not overlap. */
+static struct mapped_file *file_at(const struct core *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->nfiles;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (addr < c->files[mid].start)
+			hi = mid;
+		else if (addr >= c->files[mid].end)
+			lo = mid + 1;
+		else
+			return &c->files[mid];
+	}
+	return NULL;
+}
+
 /* Bytes the core omits, from the mapped file behind them; 0 if none is usable. */
 static size_t read_omitted(struct target *t, struct core *c, uint64_t addr, void *buf, size_t len)
 {
-	for (size_t i = 0; i < c->nfiles; i++) {
-		struct mapped_file *f = &c->files[i];
-		if (addr < f->start || addr >= f->end)
-			continue;
-		if (f->state == FILE_UNCHECKED)
-			check_mapped_file(t, c, f);
-		if (f->state != FILE_USABLE)
-			return 0;
-		if (len > f->end - addr)
-			len = f->end - addr;
-		ssize_t n = pread(f->fd, buf, len, (off_t)(f->offset + (addr - f->start)));
-		if (n <= 0)
-			return 0;
-		if ((size_t)n < len) /* past the end of the file: the mapping reads zeros */
-			memset((uint8_t *)buf + n, 0, len - (size_t)n);
-		return len;
-	}
-	return 0;
+	struct mapped_file *f = file_at(c, addr);
+	if (!f)
+		return 0;
+	if (f->state == FILE_UNCHECKED)
+		check_mapped_file(t, c, f);
+	if (f->state != FILE_USABLE)
+		return 0;
+	if (len > f->end - addr)
+		len = f->end - addr;
+	ssize_t n = pread(f->fd, buf, len, (off_t)(f->offset + (addr - f->start)));
+	if (n <= 0)
+		return 0;
+	if ((size_t)n < len) /* past the end of the file: the mapping reads zeros */
+		memset((uint8_t *)buf + n, 0, len - (size_t)n);
+	return len;
 }
 
 static size_t core_read(struct target *t, uint64_t addr, void *buf, size_t len)
@@ -267,6 +286,28 @@ static const struct target_ops core_ops = {
 
 /* ---- notes ---- */
 
+static int file_by_start(const void *a, const void *b)
+{
+	const struct mapped_file *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
+/* Files sorted by start, for file_at; an empty range or one overlapping the
+ * file before it is damage, and left out. */
+static void sort_files(struct core *c)
+{
+	qsort(c->files, c->nfiles, sizeof(*c->files), file_by_start);
+	size_t n = 0;
+	for (size_t i = 0; i < c->nfiles; i++) {
+		struct mapped_file *f = &c->files[i];
+		if (f->start >= f->end || (n && f->start < c->files[n - 1].end))
+			free(f->path);
+		else
+			c->files[n++] = *f;
+	}
+	c->nfiles = n;
+}
+
 static void parse_nt_file(struct core *c, const uint8_t *d, size_t len)
 {
 	if (len < 16)
@@ -290,13 +331,15 @@ static void parse_nt_file(struct core *c, const uint8_t *d, size_t len)
 		f->fd = -1;
 		names += n + 1;
 	}
+	sort_files(c);
 }
 
-static void thread_from_prstatus(struct target *t, const uint8_t *d, size_t len)
+/* The thread a NT_PRSTATUS note describes, or NULL when the note is too short. */
+static struct thread *thread_from_prstatus(struct target *t, const uint8_t *d, size_t len)
 {
 	struct elf_prstatus st;
 	if (len < sizeof(st))
-		return;
+		return NULL;
 	memcpy(&st, d, sizeof(st));
 	struct thread *th = target_add_thread(t, st.pr_pid);
 	memcpy(&th->regs, &st.pr_reg, sizeof(th->regs));
@@ -312,6 +355,7 @@ static void thread_from_prstatus(struct target *t, const uint8_t *d, size_t len)
 	} else {
 		th->state = 'R';
 	}
+	return th;
 }
 
 static void apply_thread_names(struct target *t, const uint8_t *d, size_t len)
@@ -348,8 +392,7 @@ static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph)
 		}
 		switch (nh.n_type) {
 		case NT_PRSTATUS:
-			thread_from_prstatus(t, d, nh.n_descsz);
-			last = t->nthreads ? &t->threads[t->nthreads - 1] : NULL;
+			last = thread_from_prstatus(t, d, nh.n_descsz);
 			break;
 		case NT_FPREGSET:
 			if (last && nh.n_descsz >= sizeof(last->fpregs)) {
@@ -373,6 +416,8 @@ static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph)
 			}
 			break;
 		case NT_AUXV:
+			if (t->auxv)
+				break; /* a process has one: the first note is it */
 			t->auxv_n = nh.n_descsz / 16;
 			t->auxv = xmalloc(t->auxv_n * 16 + 16);
 			memcpy(t->auxv, d, t->auxv_n * 16);
@@ -404,19 +449,10 @@ static int by_vaddr(const void *a, const void *b)
 	return (x->vaddr > y->vaddr) - (x->vaddr < y->vaddr);
 }
 
-static const struct mapped_file *file_at(const struct core *c, uint64_t addr)
+static void add_mapping(struct target *t, const struct core *c, const struct segment *s)
 {
-	for (size_t i = 0; i < c->nfiles; i++)
-		if (addr >= c->files[i].start && addr < c->files[i].end)
-			return &c->files[i];
-	return NULL;
-}
-
-static void add_mapping(struct target *t, const struct core *c, const GElf_Phdr *ph)
-{
-	struct mapping m = { .start = ph->p_vaddr, .end = ph->p_vaddr + ph->p_memsz };
-	m.perms = ((ph->p_flags & PF_R) ? MAP_R : 0) | ((ph->p_flags & PF_W) ? MAP_W : 0) |
-		  ((ph->p_flags & PF_X) ? MAP_X : 0);
+	struct mapping m = { .start = s->vaddr, .end = s->vaddr + s->memsz };
+	m.perms = ((s->flags & PF_R) ? MAP_R : 0) | ((s->flags & PF_W) ? MAP_W : 0) | ((s->flags & PF_X) ? MAP_X : 0);
 	const struct mapped_file *f = file_at(c, m.start);
 	if (f) {
 		m.path = f->path;
@@ -446,11 +482,101 @@ static void warn_truncation(struct core *c, const char *path)
 			  path, c->file_size, need, partial, partial == 1 ? "" : "s", missing);
 }
 
+/* A PT_LOAD a process could have: inside the user address space (or the
+ * vsyscall page), its file bytes addressable. */
+static bool possible_segment(const GElf_Phdr *ph)
+{
+	uint64_t end = ph->p_vaddr + ph->p_memsz, file_end = ph->p_offset + ph->p_filesz;
+	return end > ph->p_vaddr && file_end >= ph->p_offset && file_end <= INT64_MAX &&
+	       (end <= USER_SPACE_END || ph->p_vaddr >= VSYSCALL_START);
+}
+
+/* Segments in address order; one that overlaps the segment before it is
+ * damage (a process's mappings never overlap) and is left out. Returns how
+ * many were left out. */
+static size_t sort_segments(struct core *c)
+{
+	qsort(c->segs, c->nsegs, sizeof(*c->segs), by_vaddr);
+	size_t n = 0, dropped = 0;
+	for (size_t i = 0; i < c->nsegs; i++) {
+		const struct segment *s = &c->segs[i];
+		if (n && s->vaddr < c->segs[n - 1].vaddr + c->segs[n - 1].memsz)
+			dropped++;
+		else
+			c->segs[n++] = *s;
+	}
+	c->nsegs = n;
+	return dropped;
+}
+
+static void read_segments(struct target *t, struct core *c, const char *path, size_t nph)
+{
+	size_t impossible = 0;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(c->elf, (int)i, &ph) || ph.p_type != PT_LOAD || !ph.p_memsz)
+			continue;
+		if (!possible_segment(&ph)) {
+			impossible++;
+			continue;
+		}
+		c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, ph.p_filesz, ph.p_offset, ph.p_flags };
+	}
+	size_t overlapping = sort_segments(c);
+	if (impossible || overlapping)
+		core_warn(c, "%s is damaged: %zu memory segment%s left out (%zu beyond the address space or the file's "
+			     "offsets, %zu overlapping another)", path, impossible + overlapping,
+			  impossible + overlapping == 1 ? "" : "s", impossible, overlapping);
+	for (size_t i = 0; i < c->nsegs; i++)
+		add_mapping(t, c, &c->segs[i]);
+	maps_sort(&t->maps);
+	warn_truncation(c, path);
+}
+
+static int by_tid_then_order(const void *a, const void *b)
+{
+	const struct thread *const *x = a, *const *y = b;
+	if ((*x)->tid != (*y)->tid)
+		return ((*x)->tid > (*y)->tid) - ((*x)->tid < (*y)->tid);
+	return (*x > *y) - (*x < *y);
+}
+
+/* A thread listed twice (damage: the kernel writes each once) keeps its first
+ * note; the threads keep their order, so the first is still the one selected. */
+static void drop_duplicate_threads(struct target *t, struct core *c, const char *path)
+{
+	struct thread **order = xmalloc(t->nthreads * sizeof(*order));
+	bool *repeat = xcalloc(t->nthreads, sizeof(*repeat));
+	for (size_t i = 0; i < t->nthreads; i++)
+		order[i] = &t->threads[i];
+	qsort(order, t->nthreads, sizeof(*order), by_tid_then_order);
+	size_t dropped = 0, n = 0;
+	for (size_t i = 1; i < t->nthreads; i++)
+		if (order[i]->tid == order[i - 1]->tid) {
+			repeat[order[i] - t->threads] = true;
+			dropped++;
+		}
+	for (size_t i = 0; i < t->nthreads; i++) {
+		if (repeat[i])
+			free(t->threads[i].xstate);
+		else
+			t->threads[n++] = t->threads[i];
+	}
+	t->nthreads = n;
+	free(repeat);
+	free(order);
+	if (dropped)
+		core_warn(c, "%s is damaged: %zu thread note%s repeat an LWP already listed; the first of each is used",
+			  path, dropped, dropped == 1 ? "" : "s");
+}
+
 static int read_program_headers(struct target *t, struct core *c, const char *path)
 {
 	size_t n;
 	if (elf_getphdrnum(c->elf, &n) != 0)
 		return error_set("%s: cannot read program headers: %s", path, elf_errmsg(-1));
+	if (n > c->file_size / sizeof(Elf64_Phdr))
+		return error_set("%s is truncated or damaged: it claims %zu program headers", path, n);
 	c->segs = xcalloc(n ? n : 1, sizeof(*c->segs));
 	/* Notes first: NT_FILE names the mappings that PT_LOADs then describe. */
 	bool have_notes = false;
@@ -459,7 +585,7 @@ static int read_program_headers(struct target *t, struct core *c, const char *pa
 		if (!gelf_getphdr(c->elf, (int)i, &ph))
 			return error_set("%s is truncated or damaged: its program headers are unreadable", path);
 		if (ph.p_type == PT_NOTE) {
-			if (ph.p_offset + ph.p_filesz > c->file_size)
+			if (ph.p_offset > c->file_size || ph.p_filesz > c->file_size - ph.p_offset)
 				return error_set("%s is truncated inside its notes: its threads cannot be read", path);
 			if (parse_notes(t, c, &ph) < 0)
 				return -1;
@@ -468,16 +594,8 @@ static int read_program_headers(struct target *t, struct core *c, const char *pa
 	}
 	if (!have_notes)
 		return error_set("%s has no notes: not a process core", path);
-	for (size_t i = 0; i < n; i++) {
-		GElf_Phdr ph;
-		if (!gelf_getphdr(c->elf, (int)i, &ph) || ph.p_type != PT_LOAD || !ph.p_memsz)
-			continue;
-		c->segs[c->nsegs++] = (struct segment){ ph.p_vaddr, ph.p_memsz, ph.p_filesz, ph.p_offset };
-		add_mapping(t, c, &ph);
-	}
-	qsort(c->segs, c->nsegs, sizeof(*c->segs), by_vaddr);
-	maps_sort(&t->maps);
-	warn_truncation(c, path);
+	drop_duplicate_threads(t, c, path);
+	read_segments(t, c, path, n);
 	return 0;
 }
 

@@ -40,9 +40,28 @@ struct builder {
 	struct heap_block *walk, *overlay;
 	size_t nwalk, walk_cap, noverlay, overlay_cap, arena_cap, problem_cap, metadata_cap;
 	bool unsorted; /* the walk came out of address order: overlays wait for the sort */
+	uint64_t writable; /* bytes of the target's writable mappings */
 };
 
 static void apply_overlay(struct builder *b, const struct heap_block *o);
+
+/* Room for as many blocks as an arena's memory can hold (32 bytes each, the
+ * smallest chunk), so that the table seldom moves while it fills: untouched
+ * capacity costs address space, not RAM. The arena's claim is bounded by the
+ * writable memory the process has, and one that no allocation can meet
+ * (damaged metadata) leaves the table to grow as blocks come. */
+static void reserve_blocks(struct builder *b, uint64_t bytes)
+{
+	if (bytes > b->writable)
+		bytes = b->writable;
+	size_t need = b->nwalk + bytes / 32 + 16;
+	void *p = need > b->walk_cap ? realloc(b->walk, need * sizeof(*b->walk)) : NULL;
+	if (p) {
+		b->walk = p;
+		b->walk_cap = need;
+		advise_huge_pages(p, need * sizeof(*b->walk));
+	}
+}
 
 static void sink_arena(void *ctx, const struct strand_arena *a)
 {
@@ -53,10 +72,7 @@ static void sink_arena(void *ctx, const struct strand_arena *a)
 	ha->a = *a;
 	snprintf(ha->kind, sizeof(ha->kind), "%s", a->kind ? a->kind : "?");
 	ha->a.kind = ha->kind;
-	/* Room for as many blocks as the arena's memory can hold (32 bytes each,
-	 * the smallest chunk): untouched capacity costs address space, not RAM,
-	 * and the table never moves while it fills. */
-	GROW(b->walk, b->walk_cap, b->nwalk + a->system_mem / 32 + 16);
+	reserve_blocks(b, a->system_mem);
 }
 
 static void sink_block(void *ctx, const struct strand_block *blk)
@@ -185,15 +201,16 @@ static void finish(struct builder *b)
 	h->n = b->nwalk;
 }
 
-struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host)
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable)
 {
 	struct heap *h = xcalloc(1, sizeof(*h));
-	struct builder b = { .h = h };
+	struct builder b = { .h = h, .writable = writable };
 	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
 	double start = now_seconds();
 	h->walked = a->walk(host, &sink) == 0;
 	finish(&b);
-	qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
+	if (h->nmetadata) /* qsort wants an array, even of none */
+		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
 	h->seconds = now_seconds() - start;
 	return h;
 }
@@ -206,7 +223,11 @@ static struct heap *heap_walk(struct session *s)
 		error_set("no allocator plugin recognises this target (glibc malloc not found; see `info plugins`)");
 		return NULL;
 	}
-	struct heap *h = heap_build(lp->p->allocator, plugin_host(s));
+	uint64_t writable = 0;
+	for (size_t i = 0; i < s->target->maps.n; i++)
+		if (s->target->maps.v[i].perms & MAP_W)
+			writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
+	struct heap *h = heap_build(lp->p->allocator, plugin_host(s), writable);
 	h->allocator = lp->p->name;
 	h->confidence = confidence;
 	return h;

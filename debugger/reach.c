@@ -146,7 +146,10 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 				if (found[j] != BLOCK_NONE)
 					add_root(sc, a + first + j * step, group, found[j], v[j]);
 		}
-		if (want < SCAN_CHUNK)
+		/* The end, or memory that cannot be read: past a hole in a mapping
+		 * (a core's missing bytes, a file mapping's end) nothing is, and a
+		 * damaged core's absurd segment would otherwise be read for ever. */
+		if (got < SCAN_CHUNK)
 			break;
 	}
 	free(buf);
@@ -338,12 +341,15 @@ static void root_anon(struct session *s, struct scanner *sc)
 			holes[nholes++] = (struct heap_range){ b->addr - 16, b->addr + heap_usable(b) };
 		}
 		if (!arena_memory) { /* nor what other roots cover, nor the allocator's state */
-			GROW(holes, cap, nholes + sc->ncovered + h->nmetadata);
-			memcpy(holes + nholes, sc->covered, sc->ncovered * sizeof(*holes));
+			GROW(holes, cap, nholes + sc->ncovered + h->nmetadata); /* NULL while empty: no memcpy, no qsort */
+			if (sc->ncovered)
+				memcpy(holes + nholes, sc->covered, sc->ncovered * sizeof(*holes));
 			nholes += sc->ncovered;
-			memcpy(holes + nholes, h->metadata, h->nmetadata * sizeof(*holes));
+			if (h->nmetadata)
+				memcpy(holes + nholes, h->metadata, h->nmetadata * sizeof(*holes));
 			nholes += h->nmetadata;
-			qsort(holes, nholes, sizeof(*holes), heap_range_by_start);
+			if (nholes)
+				qsort(holes, nholes, sizeof(*holes), heap_range_by_start);
 			uint32_t g = add_group(sc, ROOT_ANON, -1, m->start, m->end,
 					       xasprintf("anonymous mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 							 (unsigned long long)m->end));
@@ -1134,6 +1140,11 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	const struct heap *h = heap_get(s);
 	if (!h)
 		return NULL;
+	if (!h->walked) {
+		error_set("the heap could not be walked (%s): there is no leak check without it",
+			  h->nproblems ? h->problems[0].message : "its allocator's state was not found");
+		return NULL;
+	}
 	double start = now_seconds();
 	struct reach *r = xcalloc(1, sizeof(*r));
 	r->heap = h;
@@ -1373,7 +1384,8 @@ size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want,
 	free(bytes);
 	free(where);
 	free(offset);
-	qsort(v, n, sizeof(*v), by_target);
+	if (n)
+		qsort(v, n, sizeof(*v), by_target);
 	*out = v;
 	return n;
 }

@@ -72,6 +72,8 @@ static bool rd(struct walk *w, uint64_t addr, void *buf, size_t len)
  * costs one read per MiB of heap. */
 static bool word(struct walk *w, uint64_t addr, uint64_t *out)
 {
+	if (addr > UINT64_MAX - 8)
+		return false;
 	if (addr < w->win_base || addr + 8 > w->win_base + w->win_len) {
 		w->win_base = addr & ~0xfffull;
 		w->win_len = api->read(w->h, w->win_base, w->win, WINDOW);
@@ -205,10 +207,12 @@ static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 
 /* ---- chunk walks ---- */
 
+/* A size field a chunk at chunk could have, ending by end. Written so that no
+ * size, however large, wraps around the address space. */
 static bool plausible_size(uint64_t size, uint64_t chunk, uint64_t end)
 {
 	uint64_t sz = size & ~SIZE_BITS;
-	return (size & 8) == 0 && sz >= MINSIZE && (sz & 15) == 0 && chunk + sz <= end;
+	return (size & 8) == 0 && sz >= MINSIZE && (sz & 15) == 0 && chunk < end && sz <= end - chunk;
 }
 
 /* After a damaged header: the next address from which two consecutive chunk
@@ -224,6 +228,16 @@ static uint64_t resume_after(struct walk *w, uint64_t chunk, uint64_t end, uint6
 			return c;
 	}
 	return 0;
+}
+
+/* A free chunk's size is repeated in the next chunk's prev_size (glibc's
+ * "corrupted size vs. prev_size"). */
+static void check_footer(struct walk *w, uint64_t c, uint64_t sz)
+{
+	uint64_t prev_size;
+	if (word(w, c + sz, &prev_size) && prev_size != sz)
+		problem(w, c, "free chunk at 0x%llx has size 0x%llx but the next chunk's prev_size says 0x%llx",
+			(unsigned long long)c, (unsigned long long)sz, (unsigned long long)prev_size);
 }
 
 /* Walk [start, end) chunk by chunk. A chunk is used when the next chunk's
@@ -258,6 +272,8 @@ static void walk_chunks(struct walk *w, uint32_t arena, uint64_t start, uint64_t
 		if (next + 16 <= end)
 			word(w, next + 8, &next_size);
 		bool used = (next_size & PREV_INUSE) != 0;
+		if (!used)
+			check_footer(w, c, sz);
 		emit(w, c, sz - 8, arena, used ? STRAND_USED : STRAND_FREE, false);
 		c = next;
 	}
@@ -278,11 +294,13 @@ static uint64_t chunk_size_at(struct walk *w, uint64_t chunk)
 }
 
 /* A singly linked list in the target: step() gives the next node (0 at the
- * end or on a bad link); visit() checks and reports a node, false to stop. */
+ * end or on a bad link); visit() checks and reports a node, false to stop.
+ * from is the node whose link led there, 0 for the list's head: a bad node is
+ * reported there, where the damaged link is. */
 struct list {
 	uint64_t (*step)(struct walk *w, uint64_t node, uint64_t arg);
 	uint64_t arg;
-	bool (*visit)(struct walk *w, uint64_t node, const void *ctx);
+	bool (*visit)(struct walk *w, uint64_t node, uint64_t from, const void *ctx);
 	const void *ctx;
 };
 
@@ -292,14 +310,14 @@ struct list {
  * cycle, 0 when the list ends. */
 static uint64_t walk_list(struct walk *w, const struct list *l, uint64_t head, uint64_t *cycle_at)
 {
-	uint64_t tortoise = head, power = 1, lambda = 0, n = 0;
+	uint64_t tortoise = head, power = 1, lambda = 0, n = 0, from = 0;
 	*cycle_at = 0;
-	for (uint64_t node = head; node && n < MAX_LIST; node = l->step(w, node, l->arg)) {
+	for (uint64_t node = head; node && n < MAX_LIST; from = node, node = l->step(w, node, l->arg)) {
 		if (n > 0 && node == tortoise) {
 			*cycle_at = node;
 			break;
 		}
-		if (!l->visit(w, node, l->ctx))
+		if (!l->visit(w, node, from, l->ctx))
 			break;
 		n++;
 		if (++lambda == power) {
@@ -328,12 +346,14 @@ struct bin_ctx {
 	enum strand_block_state state;
 };
 
-static bool visit_tcache_entry(struct walk *w, uint64_t e, const void *ctx)
+static bool visit_tcache_entry(struct walk *w, uint64_t e, uint64_t from, const void *ctx)
 {
 	const struct bin_ctx *b = ctx;
 	if ((e & 15) || chunk_size_at(w, e - 16) != b->want) {
-		problem(w, e, "tcache 0x%llx bin %d: entry 0x%llx is not a free chunk of 0x%llx bytes",
-			(unsigned long long)b->owner, b->bin, (unsigned long long)e, (unsigned long long)b->want);
+		problem(w, from ? from : b->owner, "tcache 0x%llx bin %d: entry 0x%llx (linked from %s0x%llx) is not a free "
+						   "chunk of 0x%llx bytes", (unsigned long long)b->owner, b->bin,
+			(unsigned long long)e, from ? "entry " : "the bin's head in ",
+			(unsigned long long)(from ? from : b->owner), (unsigned long long)b->want);
 		return false;
 	}
 	emit(w, e - 16, b->want - 8, STRAND_ARENA_KEEP, STRAND_TCACHE, false);
@@ -414,14 +434,15 @@ static uint64_t fastbin_next(struct walk *w, uint64_t chunk, uint64_t unused)
 	return reveal(chunk + 16, stored);
 }
 
-static bool visit_bin_chunk(struct walk *w, uint64_t c, const void *ctx)
+static bool visit_bin_chunk(struct walk *w, uint64_t c, uint64_t from, const void *ctx)
 {
 	const struct bin_ctx *b = ctx;
 	uint64_t sz = chunk_size_at(w, c);
 	if ((c & 15) || sz < MINSIZE || (b->want && sz != b->want)) {
-		problem(w, c, "arena 0x%llx %s %d: 0x%llx is not a free chunk%s", (unsigned long long)b->owner,
-			b->state == STRAND_FASTBIN ? "fastbin" : "bin", b->bin, (unsigned long long)c,
-			b->want ? " of the bin's size" : "");
+		problem(w, from ? from : b->owner, "arena 0x%llx %s %d: 0x%llx (linked from %s0x%llx) is not a free chunk%s",
+			(unsigned long long)b->owner, b->state == STRAND_FASTBIN ? "fastbin" : "bin", b->bin,
+			(unsigned long long)c, from ? "chunk " : "the bin's head in arena ",
+			(unsigned long long)(from ? from : b->owner), b->want ? " of the bin's size" : "");
 		return false;
 	}
 	emit(w, c, sz - 8, b->arena, b->state, false);
@@ -499,7 +520,7 @@ static bool mmapped_chunk_at(struct walk *w, uint64_t c, uint64_t end, uint64_t 
 	uint64_t sz = hdr[1] & ~SIZE_BITS;
 	*size = sz;
 	return (hdr[1] & SIZE_BITS) == IS_MMAPPED && sz >= MINSIZE && !(sz & 15) && !((hdr[0] + sz) & 0xfff) &&
-	       hdr[0] < (1ull << 32) && c + sz <= end;
+	       hdr[0] < (1ull << 32) && c < end && sz <= end - c;
 }
 
 /* Where the main-arena chunks that start at c end: at the end of top, or
@@ -514,7 +535,7 @@ static uint64_t main_region_end(struct walk *w, uint64_t c, uint64_t end, uint64
 			return 0;
 		uint64_t sz = size & ~SIZE_BITS;
 		if (c == top)
-			return c + sz <= end ? c + sz : 0;
+			return sz <= end - c ? c + sz : 0;
 		if (sz == 0x10) {
 			uint64_t second;
 			return word(w, c + 24, &second) && (second & ~SIZE_BITS) == 0x10 ? c + 32 : 0;
@@ -560,6 +581,62 @@ static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, b
 	return regions;
 }
 
+/* The mapping that holds addr: [*start, *end). false when none does. */
+static bool mapping_of(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (api->mapping(w->h, i, &m) && addr >= m.start && addr < m.end) {
+			*start = m.start;
+			*end = m.end;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Where the heap that top closes ends: top's end, which glibc keeps on a page
+ * boundary at the end of the heap's memory (sysmalloc asserts it). 0, with the
+ * damage reported, when top's size cannot be that. */
+static uint64_t top_end(struct walk *w, uint64_t top)
+{
+	uint64_t size, first, bound;
+	if (!mapping_of(w, top, &first, &bound) || !word(w, top + 8, &size)) {
+		problem(w, top, "top chunk 0x%llx is not in readable memory", (unsigned long long)top);
+		return 0;
+	}
+	uint64_t sz = size & ~SIZE_BITS;
+	if ((top & 15) || !(size & PREV_INUSE) || !plausible_size(size, top, bound) || ((top + sz) & 0xfff)) {
+		problem(w, top, "top chunk at 0x%llx has an impossible size 0x%llx (it must end its heap on a page "
+				"boundary by 0x%llx)", (unsigned long long)top, (unsigned long long)size,
+			(unsigned long long)bound);
+		return 0;
+	}
+	return top + sz;
+}
+
+/* A contiguous main arena: its sbrk area, from sbrk_base (or, without mp_,
+ * from where its system_mem says) to the end of top. */
+static void walk_sbrk_area(struct walk *w, uint64_t top, uint64_t system_mem, uint64_t sbrk_base)
+{
+	uint64_t end = top_end(w, top), first = 0, last, start = sbrk_base;
+	mapping_of(w, top, &first, &last);
+	if (!start) /* the heap's first byte cannot lie before its mapping's */
+		start = end && system_mem <= end - first ? end - system_mem : first;
+	start = (start + 15) & ~15ull;
+	if (!first || start < first || start > top) {
+		problem(w, w->main_arena, "main arena: heap bounds make no sense (top 0x%llx, heap start 0x%llx)",
+			(unsigned long long)top, (unsigned long long)start);
+		return;
+	}
+	if (sbrk_base && end && system_mem > end - sbrk_base + 4096)
+		problem(w, w->main_arena, "main arena at 0x%llx: system_mem says 0x%llx bytes, its heap holds 0x%llx",
+			(unsigned long long)w->main_arena, (unsigned long long)system_mem,
+			(unsigned long long)(end - sbrk_base));
+	walk_chunks(w, 0, start, end ? end : top, top);
+}
+
 static void walk_main_arena(struct walk *w)
 {
 	uint64_t top, system_mem, sbrk_base = 0;
@@ -569,78 +646,128 @@ static void walk_main_arena(struct walk *w)
 		problem(w, w->main_arena, "main arena at 0x%llx is unreadable", (unsigned long long)w->main_arena);
 		return;
 	}
-	uint64_t end = top + chunk_size_at(w, top);
 	if (w->mp)
 		rd(w, w->mp + MP_SBRK_BASE, &sbrk_base, 8);
-	/* Without mp_, the sbrk area is the system_mem bytes that end with top. */
-	uint64_t start = sbrk_base ? sbrk_base : end - system_mem;
-	start = (start + 15) & ~15ull;
-	if (flags & NONCONTIGUOUS) {
+	if (top == w->main_arena + AR_BINS - 16) {
+		report_arena(w, 0, w->main_arena, "main", top, 0); /* initial_top: nothing allocated yet */
+	} else if (flags & NONCONTIGUOUS) {
 		report_arena(w, 0, w->main_arena, "main", top, main_regions(w, sbrk_base, top, false));
 		if (!sbrk_base)
 			problem(w, w->main_arena, "main arena is non-contiguous and mp_.sbrk_base is unknown: "
 						  "its sbrk area is not walked");
 		main_regions(w, sbrk_base, top, true);
-	} else if (system_mem && start < end && end - start <= system_mem + 4096) {
-		report_arena(w, 0, w->main_arena, "main", top, 1);
-		walk_chunks(w, 0, start, end, top);
 	} else {
 		report_arena(w, 0, w->main_arena, "main", top, 1);
-		problem(w, w->main_arena, "main arena: heap bounds make no sense (top 0x%llx, system_mem 0x%llx)",
-			(unsigned long long)top, (unsigned long long)system_mem);
+		walk_sbrk_area(w, top, system_mem, sbrk_base);
 	}
 	walk_fastbins(w, w->main_arena, 0);
 	walk_bins(w, w->main_arena, 0);
 }
 
-/* A non-main arena: its heaps from the one holding top back through prev. */
+static bool seen_before(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+/* The heaps of a non-main arena, from the one holding top back through prev;
+ * a link that leads out of the arena or round again is reported where it is. */
+static uint32_t thread_heaps(struct walk *w, uint64_t arena, uint64_t top, uint64_t *heaps)
+{
+	uint32_t n = 0;
+	for (uint64_t h = top & ~(HEAP_MAX_SIZE - 1); h && n < MAX_HEAPS;) {
+		uint64_t info[2]; /* ar_ptr, prev */
+		uint64_t from = n ? heaps[n - 1] : arena;
+		if ((h & (HEAP_MAX_SIZE - 1)) || !rd(w, h, info, sizeof(info)) || info[0] != arena) {
+			problem(w, from, "%s 0x%llx: %s 0x%llx is not a heap of arena 0x%llx",
+				n ? "heap_info" : "arena", (unsigned long long)from, n ? "its prev" : "the heap of its top",
+				(unsigned long long)h, (unsigned long long)arena);
+			break;
+		}
+		if (seen_before(heaps, n, h)) {
+			problem(w, from, "heap_info 0x%llx: its prev 0x%llx was met before (the heaps of arena 0x%llx "
+					 "form a cycle)", (unsigned long long)from, (unsigned long long)h,
+				(unsigned long long)arena);
+			break;
+		}
+		heaps[n++] = h;
+		h = info[1];
+	}
+	/* A broken chain still leaves the arena's first heap: the one it sits in. */
+	uint64_t first = arena & ~(HEAP_MAX_SIZE - 1), ar_ptr;
+	if (n < MAX_HEAPS && !seen_before(heaps, n, first) && rd(w, first, &ar_ptr, 8) && ar_ptr == arena)
+		heaps[n++] = first;
+	return n;
+}
+
+/* Where a heap that does not hold top ends: heap_info's size, which is
+ * page-aligned and within the heap's reservation. */
+static uint64_t old_heap_end(struct walk *w, uint64_t h)
+{
+	uint64_t size = 0;
+	rd(w, h + 16, &size, 8);
+	if (!size || (size & 0xfff) || size > HEAP_MAX_SIZE) {
+		problem(w, h, "heap_info at 0x%llx has an impossible size 0x%llx", (unsigned long long)h,
+			(unsigned long long)size);
+		return h + HEAP_MAX_SIZE; /* the walk stops at the first unreadable page */
+	}
+	return h + size;
+}
+
+/* A non-main arena: its heaps, oldest first. */
 static void walk_thread_arena(struct walk *w, uint64_t arena, uint32_t index)
 {
 	uint64_t top;
 	if (!rd(w, arena + AR_TOP, &top, 8))
 		return;
 	uint64_t heaps[MAX_HEAPS];
-	uint32_t nheaps = 0;
-	for (uint64_t h = top & ~(HEAP_MAX_SIZE - 1); h && nheaps < MAX_HEAPS;) {
-		uint64_t info[3]; /* ar_ptr, prev, size */
-		if (!rd(w, h, info, sizeof(info)) || info[0] != arena) {
-			problem(w, h, "heap_info at 0x%llx does not belong to arena 0x%llx", (unsigned long long)h,
-				(unsigned long long)arena);
-			break;
-		}
-		heaps[nheaps++] = h;
-		h = info[1];
-	}
+	uint32_t nheaps = thread_heaps(w, arena, top, heaps);
 	report_arena(w, index, arena, "thread", top, nheaps);
 	/* The arena structure sits in its first heap, after heap_info: that
 	 * distance is sizeof(heap_info), 0x30 since 2.35 and 0x20 before. */
 	uint64_t first_heap = arena & ~(HEAP_MAX_SIZE - 1), info_size = arena - first_heap;
 	for (uint32_t i = nheaps; i-- > 0;) {
-		uint64_t h = heaps[i], size = 0;
-		rd(w, h + 16, &size, 8);
+		uint64_t h = heaps[i];
 		uint64_t start = h == first_heap ? arena + AR_SIZE : h + info_size;
 		start = ((start + 16 + 15) & ~15ull) - 16;
 		bool has_top = top >= h && top < h + HEAP_MAX_SIZE;
-		uint64_t end = has_top ? top + chunk_size_at(w, top) : h + size;
-		walk_chunks(w, index, start, end, has_top ? top : 0);
+		uint64_t end = has_top ? top_end(w, top) : old_heap_end(w, h);
+		walk_chunks(w, index, start, end ? end : top, has_top ? top : 0);
 	}
 	walk_fastbins(w, arena, index);
 	walk_bins(w, arena, index);
 }
 
+/* Whether next can be the next arena of the ring: a readable structure in the
+ * first heap of its own, whose heap_info names it. */
+static bool is_thread_arena(struct walk *w, uint64_t next)
+{
+	uint64_t ar_ptr, top;
+	return !(next & 7) && rd(w, next & ~(HEAP_MAX_SIZE - 1), &ar_ptr, 8) && ar_ptr == next &&
+	       rd(w, next + AR_TOP, &top, 8);
+}
+
+/* The ring of arenas from main_arena through next, back to main_arena. */
 static void walk_arenas(struct walk *w)
 {
 	walk_main_arena(w);
-	uint64_t a = w->main_arena;
+	uint64_t seen[MAX_ARENAS], a = w->main_arena, next;
 	uint32_t index = 0;
-	while (index < MAX_ARENAS) {
-		if (!rd(w, a + AR_NEXT, &a, 8)) {
-			problem(w, a, "arena ring broken at 0x%llx", (unsigned long long)a);
+	while (rd(w, a + AR_NEXT, &next, 8) && next != w->main_arena) {
+		const char *why = index + 1 >= MAX_ARENAS	? "is one arena too many"
+				  : seen_before(seen, index, next) ? "was met before: the ring never returns to main_arena"
+				  : !is_thread_arena(w, next)	   ? "is not an arena"
+								   : NULL;
+		if (why) {
+			problem(w, a, "arena 0x%llx: its next arena 0x%llx %s", (unsigned long long)a,
+				(unsigned long long)next, why);
 			break;
 		}
-		if (a == w->main_arena)
-			break;
-		walk_thread_arena(w, a, ++index);
+		seen[index++] = next;
+		walk_thread_arena(w, next, index);
+		a = next;
 	}
 	w->narenas = index + 1;
 }

@@ -203,12 +203,19 @@ static bool glibc_decode_wait(struct strand_host *h, const struct strand_thread_
 /* ---- thread descriptors ---- */
 
 /* Walk one of ld.so's circular lists of struct pthread (linked through
- * their `list` member). */
+ * their `list` member). A damaged list that loops without coming back to
+ * its head ends at the first repeat (Brent's cycle detection). */
 static int walk_list(struct strand_host *h, const struct layout *l, uint64_t head,
 		     void (*fn)(void *ctx, const struct strand_thread_desc *d), void *ctx)
 {
 	int n = 0;
-	for (uint64_t p = rd64(h, head); p && p != head && n < MAX_THREADS; p = rd64(h, p), n++) {
+	uint64_t tortoise = 0, power = 1, lambda = 0;
+	for (uint64_t p = rd64(h, head); p && p != head && p != tortoise && n < MAX_THREADS; p = rd64(h, p), n++) {
+		if (++lambda == power) {
+			tortoise = p;
+			power *= 2;
+			lambda = 0;
+		}
 		uint64_t pd = p - l->list;
 		struct strand_thread_desc d = { .descriptor = pd };
 		d.tid = (int32_t)rd32(h, pd + l->tid);

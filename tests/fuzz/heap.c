@@ -32,6 +32,7 @@ const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_ap
 #define MAX_REGIONS 16
 #define MAX_THREADS 8
 #define LIBC_PATH "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define USER_END (1ull << 57) /* as debugger/core.c: 5-level paging's user space */
 
 struct region {
 	uint64_t start, len;
@@ -243,7 +244,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct strand_host host;
 	if (!parse(data, size, &host))
 		return 0;
-	struct heap *h = heap_build(glibc, &host);
+	uint64_t writable = 0; /* as the engine counts it: a core's mappings lie in user space */
+	for (size_t i = 0; i < host.nregions; i++)
+		if ((host.regions[i].perms & 2) && host.regions[i].start < USER_END)
+			writable += (host.regions[i].len < USER_END - host.regions[i].start ? host.regions[i].len
+									       : USER_END - host.regions[i].start);
+	struct heap *h = heap_build(glibc, &host, writable);
 	check_table(&host, h);
 	if (verbose)
 		fprintf(stderr, "heap: %zu blocks, %zu arenas, %zu problems%s%s\n", h->n, h->narenas, h->nproblems,

@@ -5,8 +5,10 @@ import glob
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
+import time
 
 from helpers import STRAND, TARGETS, Fixture, batch, strand, thread_results, wait_until
 from test_live import parks_by_tid, assert_stack_has
@@ -173,5 +175,92 @@ def test_core_errors_are_one_line():
         assert r.rc == 2 and "does not match the core" in r.stderr and len(r.stderr.strip().splitlines()) == 1, \
             r.stderr
         assert strand(THREADS, foreign, "-batch", "-ex", "info threads").rc == 0
+    finally:
+        shutil.rmtree(work)
+
+
+# ---- damaged cores: every size is bounded by what the file holds ----
+
+PHDR = struct.Struct("<IIQQQQQQ")  # type, flags, offset, vaddr, paddr, filesz, memsz, align
+NHDR = struct.Struct("<III")  # namesz, descsz, type
+
+
+def program_headers(data):
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phnum, = struct.unpack_from("<H", data, 56)
+    return [(phoff + i * PHDR.size, list(PHDR.unpack_from(data, phoff + i * PHDR.size))) for i in range(phnum)]
+
+
+def notes(data, ph):
+    """[(type, raw bytes of the whole note)] of a PT_NOTE segment."""
+    out, off, end = [], ph[2], ph[2] + ph[5]
+    while off + NHDR.size <= end:
+        namesz, descsz, ntype = NHDR.unpack_from(data, off)
+        size = NHDR.size + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
+        out.append((ntype, data[off:off + size]))
+        off += size
+    return out
+
+
+def with_notes(data, note_list):
+    """The core with its notes replaced by note_list, appended at its end."""
+    data = bytearray(data)
+    blob = b"".join(raw for _, raw in note_list)
+    for at, ph in program_headers(data):
+        if ph[0] == 4:  # PT_NOTE
+            ph[2], ph[5] = len(data), len(blob)
+            PHDR.pack_into(data, at, *ph)
+    return bytes(data) + blob
+
+
+def test_damaged_cores_are_read_within_bounds():
+    work = tempfile.mkdtemp(prefix="strand-core-")
+    try:
+        with Fixture("threads", env={"FIXTURE_NO_EPOLL": "1"}) as fx:
+            core = os.path.join(work, "c")
+            live = batch(["-p", str(fx.pid)], "info threads", "info registers rsp", f"gcore {core}")
+            assert live.rc == 0, live.stderr
+        with open(core, "rb") as f:
+            data = f.read()
+        rsp = int(live.doc("info registers")["registers"][0]["value"], 16)
+        loads = [(at, ph) for at, ph in program_headers(data) if ph[0] == 1]
+
+        def damaged(name, edit):
+            path = os.path.join(work, name)
+            with open(path, "wb") as f:
+                f.write(edit(bytearray(data)))
+            start = time.time()
+            r = batch([THREADS, path], "info threads", "thread apply all bt", "leaks", timeout=60)
+            return r, time.time() - start
+
+        def stack_memsz(d, memsz):  # the main thread's stack claims far more than the file holds
+            at, ph = next((at, ph) for at, ph in loads if ph[3] <= rsp < ph[3] + ph[6])
+            ph[6] = memsz
+            PHDR.pack_into(d, at, *ph)
+            return bytes(d)
+
+        r, seconds = damaged("huge-stack", lambda d: stack_memsz(d, 1 << 56))
+        assert r.rc == 0 and seconds < 20, (r.rc, seconds, r.stderr)
+        assert r.doc("leaks")["summary"] == batch([THREADS, core], "leaks").doc("leaks")["summary"]
+        r, _ = damaged("beyond", lambda d: stack_memsz(d, 1 << 63))
+        assert r.rc == 0 and "1 memory segment left out (1 beyond the address space" in r.stderr, r.stderr
+
+        def overlap(d):
+            (at, ph), (_, other) = loads[3], loads[4]
+            ph[3] = other[3]
+            PHDR.pack_into(d, at, *ph)
+            return bytes(d)
+
+        r, _ = damaged("overlap", overlap)
+        assert r.rc == 0 and "1 overlapping another" in r.stderr, r.stderr
+
+        note_ph = next(ph for _, ph in program_headers(data) if ph[0] == 4)
+        original = notes(data, note_ph)
+        prstatus = next(raw for t, raw in original if t == 1)
+        auxv = next(raw for t, raw in original if t == 6)
+        r, seconds = damaged("repeats", lambda d: with_notes(d, original + [(1, prstatus)] * 3000 + [(6, auxv)]))
+        assert r.rc == 0 and seconds < 20, (r.rc, seconds, r.stderr)
+        assert "3000 thread notes repeat an LWP already listed" in r.stderr, r.stderr
+        assert r.doc("info threads")["threads"] == batch([THREADS, core], "info threads").doc("info threads")["threads"]
     finally:
         shutil.rmtree(work)

@@ -143,28 +143,71 @@ def test_histogram_by_cxx_type():
             assert types[name]["blocks"] == want[name], types
 
 
-def damage_case(mode):
-    with Fixture("heapcorrupt", mode) as fx:
-        r = batch(["-p", str(fx.pid)], "heap check", "heap blocks --limit 0")
-        return fx.truth(), r
+HEAPCORRUPT = os.path.join(TARGETS, "heapcorrupt")
+
+# Each way tests/targets/heapcorrupt.c damages its heap, and what heap check must
+# say of it at the address the fixture records.
+DAMAGE = {
+    "size": "impossible size", "size-wrap": "impossible size", "top-zero": "top chunk",
+    "top-small": "top chunk", "top-huge": "top chunk", "system-mem": "system_mem",
+    "arena-next": "is not an arena", "arena-self": "met before", "heap-prev": "its prev",
+    "heap-size": "impossible size", "fastbin": "cyclic", "fastbin-link": "is not a free chunk",
+    "tcache": "cyclic", "tcache-link": "is not a free chunk", "tcache-count": "count says",
+    "unsorted-link": "is not a free chunk", "unsorted-cycle": "never returns",
+    "smallbin-link": "is not a free chunk", "largebin-link": "is not a free chunk", "prev-size": "prev_size",
+}
 
 
-def test_heap_check_reports_damage_and_walks_past_it():
-    for mode, words in (("size", "impossible size"), ("fastbin", "fastbin"), ("tcache", "tcache")):
-        truth, r = damage_case(mode)
-        assert r.rc == 0, r.stderr
-        problems = r.doc("heap check")["problems"]
-        damage = next(int(t["addr"], 16) for t in truth if t["kind"] == "damage")
-        assert problems and any(words in p["message"] for p in problems), (mode, problems)
-        assert any(hex(damage) in p["message"] or hex(damage - 16) in p["message"] for p in problems), \
-            (mode, hex(damage), problems)
-        if mode != "size":
-            assert any("cyclic" in p["message"] for p in problems), problems
-        blocks = blocks_of(r)
-        for t in truth:
-            if t["kind"] in ("before", "after"):
-                b = blocks.get(int(t["addr"], 16))
-                assert b and b["state"] == "used" and b["usable"] == t["usable"], (mode, t, b)
+def problems_of(result):
+    return sorted((int(p["address"], 16), p["message"]) for p in result.doc("heap check")["problems"])
+
+
+def check_damage_reported(mode, truth, r):
+    damage = next(int(t["addr"], 16) for t in truth if t["kind"] == "damage")
+    problems = problems_of(r)
+    assert any(addr == damage and DAMAGE[mode] in msg for addr, msg in problems), (mode, hex(damage), problems)
+    blocks = blocks_of(r)
+    for t in truth:
+        if t["kind"] in ("before", "after"):
+            b = blocks.get(int(t["addr"], 16))
+            assert b and b["state"] == "used" and b["usable"] == t["usable"], (mode, t, b)
+    leaks = r.doc("leaks")
+    assert leaks["complete"] is False and "incomplete" in leaks["warnings"][0], (mode, leaks)
+
+
+def test_every_damage_is_reported_where_it_is_live_and_on_a_core():
+    """Live, then on strand's core of the same state: each damage at its own
+    address, the walk past it, leaks saying it is incomplete (exit 1), and the
+    target running, untraced and byte for byte as it was."""
+    work = tempfile.mkdtemp(prefix="strand-damage-")
+    commands = ("heap check", "heap blocks --limit 0", "leaks")
+    try:
+        for mode in DAMAGE:
+            with Fixture("heapcorrupt", mode) as fx:
+                core = os.path.join(work, mode + ".core")
+                live = batch(["-p", str(fx.pid)], *commands, f"gcore {core}", timeout=30)
+                assert live.rc == 1 and live.doc("gcore")["file"] == core, (mode, live.rc, live.stderr)
+                check_damage_reported(mode, fx.truth(), live)
+                assert fx.alive() and fx.tracer() == 0 and fx.state() == "S", mode
+                fx.proc.send_signal(signal.SIGUSR1)
+                assert fx.printed("intact", wait=5), mode
+                on_core = batch([HEAPCORRUPT, core], *commands, timeout=30)
+                assert on_core.rc == 1, (mode, on_core.stderr)
+                check_damage_reported(mode, fx.truth(), on_core)
+                assert problems_of(on_core) == problems_of(live), mode
+                os.unlink(core)
+    finally:
+        shutil.rmtree(work)
+
+
+def test_the_fixture_sees_a_change():
+    """The fixture's own check is not blind: a word written by gdb is seen."""
+    with Fixture("heapcorrupt", "top-zero") as fx:
+        top = next(int(t["addr"], 16) for t in fx.truth() if t["kind"] == "damage")
+        subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"set {{long}}{top + 8} = 0x30"],
+                       capture_output=True, timeout=60, check=True)
+        fx.proc.send_signal(signal.SIGUSR1)
+        assert fx.printed("changed", wait=5)
 
 
 def test_external_allocator_plugin():
