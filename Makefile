@@ -119,28 +119,27 @@ test-sanitize: check-deps
 	exit $$rc
 
 # libFuzzer harnesses (tests/fuzz/NAME.c) linked against the engine built with
-# ASan and UBSan for fuzzing, in build/fuzz/. `make fuzz` runs each for
+# the sanitized build's flags and libFuzzer's coverage, in build/fuzz/. `make fuzz` runs each for
 # FUZZ_SECONDS on build/fuzz/corpus/NAME (the committed seeds, tests/fuzz/seeds/NAME,
 # and seeds made from the fixtures' cores); crashes land in build/fuzz/crashes/NAME.
 FUZZERS := core heap expr cmdline
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
-FUZZ_CFLAGS := $(filter-out -O2,$(CFLAGS)) $(FUZZ_FLAGS)
 FUZZ_OBJ := $(LIB_OBJ:build/%=build/fuzz/obj/%)
 FUZZ_BIN := $(FUZZERS:%=build/fuzz/%)
 # Per input: 10 s at most (a loop is a finding) and 2 GiB of memory in use;
 # allocations fail past 16 GiB as in the sanitized build (SAN_ALLOC).
 FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=16384
+FUZZ_ENV := ASAN_OPTIONS=$(SAN_ALLOC) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp
 
 build/fuzz/obj/%.o: %.c | build/gen/syscall_table.h
 	@mkdir -p $(dir $@)
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 build/fuzz/libstrand.a: $(FUZZ_OBJ)
 	ar rcs $@ $^
 
 build/fuzz/%: tests/fuzz/%.c build/fuzz/libstrand.a
-	$(SAN_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libstrand.a $(LDLIBS)
+	$(SAN_CC) $(SAN_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libstrand.a $(LDLIBS)
 
 # The core the expr harness evaluates in.
 build/fuzz/values.core: strand build/tests/targets/values
@@ -155,7 +154,7 @@ fuzz: check-deps
 	  cp -n tests/fuzz/seeds/$$n/* build/fuzz/corpus/$$n/ && \
 	  { [ ! -d build/fuzz/generated/$$n ] || cp -n build/fuzz/generated/$$n/* build/fuzz/corpus/$$n/; } && \
 	  echo "fuzzing $$n for $(FUZZ_SECONDS) s (log: build/fuzz/$$n.log)" && \
-	  ASAN_OPTIONS=$(SAN_ALLOC) build/fuzz/$$n $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
+	  $(FUZZ_ENV) build/fuzz/$$n $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
 	    -ignore_timeouts=1 -ignore_ooms=1 -artifact_prefix=build/fuzz/crashes/$$n/ \
 	    build/fuzz/corpus/$$n </dev/null >build/fuzz/$$n.log 2>&1; \
 	  grep -E "^#[0-9]+: cov" build/fuzz/$$n.log | tail -1; \
@@ -168,7 +167,7 @@ fuzz: check-deps
 fuzz-regressions: $(FUZZ_BIN) build/fuzz/values.core
 	@rc=0; for n in $(FUZZERS); do \
 	  set -- tests/fuzz/regressions/$$n/*; [ -e "$$1" ] || continue; \
-	  ASAN_OPTIONS=$(SAN_ALLOC) build/fuzz/$$n $(FUZZ_RUN_FLAGS) "$$@" </dev/null >build/fuzz/regressions-$$n.log 2>&1 && \
+	  $(FUZZ_ENV) build/fuzz/$$n $(FUZZ_RUN_FLAGS) "$$@" </dev/null >build/fuzz/regressions-$$n.log 2>&1 && \
 	    echo "PASS fuzz regressions $$n: $$# inputs" || \
 	    { rc=1; echo "FAIL fuzz regressions $$n (build/fuzz/regressions-$$n.log):"; \
 	      grep -E "^Running:|ERROR|SUMMARY|runtime error|==[0-9]+==" build/fuzz/regressions-$$n.log | tail -20; }; \
