@@ -185,7 +185,7 @@ static size_t find_retained_arrays(struct session *s, const struct reach *r, uin
 		}
 	}
 	free(refs);
-	qsort(v, n, sizeof(*v), by_wasted);
+	sort_array(v, n, sizeof(*v), by_wasted);
 	*out = v;
 	return n;
 }

@@ -31,8 +31,8 @@ int cmd_backtrace(struct session *s, const struct args *a)
 	size_t first = 0, last = st.n;
 	if (limit > 0 && (size_t)limit < st.n)
 		last = (size_t)limit;
-	else if (limit < 0 && (size_t)-limit < st.n)
-		first = st.n - (size_t)-limit;
+	else if (limit < 0 && 0 - (size_t)limit < st.n) /* -limit in size_t: LONG_MIN has no long negation */
+		first = st.n - (0 - (size_t)limit);
 	out_hide_text(o, true);
 	out_int(o, "thread", (long long)s->thread + 1);
 	out_int(o, "tid", th->tid);

@@ -123,7 +123,7 @@ int cmd_escape(struct session *s, const struct args *a)
 		v[n++] = c;
 	}
 	free(order);
-	qsort(v, n, sizeof(*v), by_function);
+	sort_array(v, n, sizeof(*v), by_function);
 	struct out *o = s->out;
 	out_text(o, "%zu heap block%s referenced from a single stack frame only (observed now, not proven for every "
 		    "execution):\n", n, n == 1 ? "" : "s");

@@ -159,7 +159,7 @@ static size_t read_fds(pid_t pid, struct fd_info **out)
 	}
 	if (d)
 		closedir(d);
-	qsort(v, n, sizeof(*v), by_fd);
+	sort_array(v, n, sizeof(*v), by_fd);
 	*out = v;
 	return n;
 }

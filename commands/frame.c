@@ -1,4 +1,5 @@
 /* frame [N], up [N], down [N] */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "../debugger/frames.h"
@@ -28,6 +29,14 @@ static int select_frame(struct session *s, long level)
 	return rc;
 }
 
+/* The selected frame's level plus n, or LONG_MAX past the range of long:
+ * `up 9223372036854775807` is no frame, not an overflow. */
+static long level_plus(const struct session *s, long n)
+{
+	long level = (long)s->frame;
+	return n > LONG_MAX - level ? LONG_MAX : level + n;
+}
+
 static bool parse_count(struct session *s, const struct args *a, long *n)
 {
 	*n = 1;
@@ -51,11 +60,11 @@ int cmd_frame(struct session *s, const struct args *a)
 int cmd_up(struct session *s, const struct args *a)
 {
 	long n;
-	return parse_count(s, a, &n) ? select_frame(s, (long)s->frame + n) : -1;
+	return parse_count(s, a, &n) ? select_frame(s, level_plus(s, n)) : -1;
 }
 
 int cmd_down(struct session *s, const struct args *a)
 {
 	long n;
-	return parse_count(s, a, &n) ? select_frame(s, (long)s->frame - n) : -1;
+	return parse_count(s, a, &n) ? select_frame(s, n == LONG_MIN ? LONG_MAX : level_plus(s, -n)) : -1;
 }

@@ -116,7 +116,7 @@ int cmd_heap_histogram(struct session *s, const struct args *a)
 		if (!b->sample)
 			b->sample = blk->addr;
 	}
-	qsort(bs.v, bs.n, sizeof(*bs.v), by_bytes);
+	sort_array(bs.v, bs.n, sizeof(*bs.v), by_bytes);
 	out_text(s->out, "%10s  %10s  %s\n", "blocks", "bytes", by_type ? "type (or usable size)" : "usable size");
 	out_list(s->out, "buckets");
 	for (size_t i = 0; i < bs.n; i++) {

@@ -123,7 +123,7 @@ static void build_records(struct session *s, const struct reach *r, const char *
 			rec->samples[rec->nsamples++] = (uint32_t)i;
 	}
 	free(indirect_of);
-	qsort(rs->v, rs->n, sizeof(*rs->v), by_bytes_ascending);
+	sort_array(rs->v, rs->n, sizeof(*rs->v), by_bytes_ascending);
 }
 
 static void out_summary_line(struct out *o, const char *key, const char *label, uint64_t bytes, uint64_t blocks)

@@ -50,7 +50,11 @@ static void print_value(struct session *s, const struct value *v, bool hex)
 		else
 			sb_addf(&val, "0x%" PRIx64, size && size < 8 ? u & (((uint64_t)1 << (8 * size)) - 1) : u);
 	} else if (!v->have_type && v->kind == VAL_CONSTANT) {
-		sb_addf(&val, "%" PRId64, (int64_t)v->bits);
+		/* A literal: long when it fits, else unsigned long, as gdb types it. */
+		if (v->bits > INT64_MAX)
+			sb_addf(&val, "%" PRIu64, v->bits);
+		else
+			sb_addf(&val, "%" PRId64, (int64_t)v->bits);
 	} else {
 		value_format(s, v, &val);
 	}

@@ -158,15 +158,26 @@ int cmd_thread(struct session *s, const struct args *a)
 	return 0;
 }
 
+/* thread apply inside thread apply is a recursion over the user's line, and
+ * multiplies the runs by the threads at each level: a few levels are plenty. */
+enum { MAX_APPLY_NESTING = 8 };
+
 /* "thread apply all bt": gdb's order, highest thread number first. */
 int cmd_thread_apply(struct session *s, const struct args *a)
 {
+	static int nesting;
+	static bool too_deep;
 	struct out *o = s->out;
+	if (nesting == MAX_APPLY_NESTING) {
+		out_error(o, "thread apply: nested too deeply (more than %d levels)", MAX_APPLY_NESTING);
+		too_deep = true;
+		return -1;
+	}
 	size_t n = s->target->nthreads, saved = s->thread, saved_frame = s->frame;
-	size_t *order = xmalloc(n * sizeof(*order));
-	size_t count = 0;
+	size_t *order = NULL, count = 0, cap = 0;
 	int first_cmd = 1;
 	if (!strcmp(a->argv[0], "all")) {
+		GROW(order, cap, n);
 		for (size_t i = n; i-- > 0;)
 			order[count++] = i;
 	} else {
@@ -179,6 +190,7 @@ int cmd_thread_apply(struct session *s, const struct args *a)
 				free(order);
 				return -1;
 			}
+			GROW(order, cap, count + 1); /* an ID may come more than once */
 			order[count++] = index;
 		}
 	}
@@ -192,7 +204,8 @@ int cmd_thread_apply(struct session *s, const struct args *a)
 		sb_addf(&cmd, "%s%s", k > first_cmd ? " " : "", a->argv[k]);
 	out_list(o, "threads");
 	int rc = 0;
-	for (size_t k = 0; k < count && !session_interrupted(); k++) {
+	nesting++;
+	for (size_t k = 0; k < count && !session_interrupted() && !too_deep; k++) {
 		s->thread = order[k];
 		s->frame = 0;
 		out_obj(o, NULL);
@@ -206,10 +219,14 @@ int cmd_thread_apply(struct session *s, const struct args *a)
 		out_obj_end(o);
 	}
 	out_list_end(o);
+	nesting--;
 	sb_release(&cmd);
 	free(order);
 	s->thread = saved;
 	s->frame = saved_frame;
 	(void)rc; /* a failure in one thread is reported in its result; the others still ran */
-	return 0;
+	if (!too_deep)
+		return 0;
+	too_deep = nesting > 0; /* reported once, innermost; every level stops on its way out */
+	return -1;
 }

@@ -186,7 +186,7 @@ static void top_types(struct session *s, const struct reach *r, long n)
 			e->blocks += r->retained_blocks[i];
 		}
 	}
-	qsort(v, k, sizeof(*v), by_retained);
+	sort_array(v, k, sizeof(*v), by_retained);
 	out_list(s->out, "types");
 	for (size_t i = 0; i < k; i++) {
 		if ((long)i < n) {

@@ -1,6 +1,8 @@
 /* x/FMT ADDRESS: examine memory, with gdb's formats (x d u o t c a s i) and
- * unit sizes (b h w g). */
+ * unit sizes (b h w g). A negative count reads backwards, as gdb does: x/-5xg
+ * ADDR prints the 5 giant words that end at ADDR. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,35 +12,51 @@
 #include "../debugger/util.h"
 #include "commands.h"
 
+/* More units than anyone reads on a screen, and a bound on the output. */
+enum { MAX_COUNT = 1 << 20 };
+
 struct xfmt {
 	size_t count;
-	char format; /* x d u o t c a s i */
-	size_t size; /* 1 2 4 8 */
+	bool backwards; /* x/-COUNT */
+	char format;    /* x d u o t c a s i */
+	size_t size;    /* 1 2 4 8 */
 };
 
-static bool parse_xfmt(const char *spec, struct xfmt *f)
+/* [-][COUNT][FORMAT][SIZE]. Returns 0, or -1 with error_set(). */
+static int parse_xfmt(const char *spec, struct xfmt *f)
 {
 	*f = (struct xfmt){ .count = 1, .format = 'x', .size = 4 };
 	bool size_given = false;
-	char *end;
-	unsigned long n = strtoul(spec, &end, 10);
-	if (end != spec)
-		f->count = n;
-	for (const char *p = end; *p; p++) {
+	const char *p = spec;
+	f->backwards = *p == '-';
+	p += f->backwards;
+	if (isdigit((unsigned char)*p)) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(p, &end, 10);
+		if (errno == ERANGE || n > MAX_COUNT)
+			return error_set("Count too large: /%.*s (x reads at most %d units at a time).", (int)(end - spec),
+					 spec, MAX_COUNT);
+		f->count = (size_t)n;
+		p = end;
+	}
+	for (; *p; p++) {
 		if (strchr("xduotcasi", *p)) {
 			f->format = *p;
 		} else if (strchr("bhwg", *p)) {
 			f->size = *p == 'b' ? 1 : *p == 'h' ? 2 : *p == 'w' ? 4 : 8;
 			size_given = true;
 		} else {
-			return false;
+			return error_set("Invalid format: /%s", spec);
 		}
 	}
 	if (f->format == 'a')
 		f->size = 8;
 	else if (f->format == 'c' && !size_given)
 		f->size = 1;
-	return f->count > 0;
+	if (f->backwards && (f->format == 's' || f->format == 'i'))
+		return error_set("x/-COUNT reads units of memory backwards, not strings (s) or instructions (i).");
+	return 0;
 }
 
 static void out_unit(struct session *s, const struct xfmt *f, const uint8_t *p)
@@ -150,12 +168,10 @@ int cmd_x(struct session *s, const struct args *a)
 {
 	struct xfmt f;
 	const char *spec = a->argc && a->argv[0][0] == '/' ? a->argv[0] + 1 : NULL;
-	if (spec && !parse_xfmt(spec, &f)) {
-		out_error(s->out, "Invalid format: /%s", spec);
+	if (parse_xfmt(spec ? spec : "", &f) < 0) {
+		out_error(s->out, "%s", error_get());
 		return -1;
 	}
-	if (!spec)
-		parse_xfmt("", &f);
 	const char *expr = a->rest;
 	if (spec)
 		expr += strcspn(expr, " \t");
@@ -170,6 +186,8 @@ int cmd_x(struct session *s, const struct args *a)
 		out_error(s->out, "%s", error_get());
 		return -1;
 	}
+	if (f.backwards)
+		addr -= f.count * f.size; /* modulo 2^64, as gdb: x/-1xg 0 reads 0xfffffffffffffff8 */
 	out_hide_text(s->out, true);
 	out_hex(s->out, "address", addr);
 	out_strf(s->out, "format", "%c", f.format);
@@ -179,7 +197,8 @@ int cmd_x(struct session *s, const struct args *a)
 		return examine_strings(s, &f, addr);
 	if (f.format == 'i') {
 		out_list(s->out, "instructions");
-		uint64_t next = disasm_print(s, addr, 0, f.count, th ? regs_pc(th) : 0);
+		/* x/0i prints nothing, as gdb; to disasm_print a count of 0 means no limit. */
+		uint64_t next = f.count ? disasm_print(s, addr, 0, f.count, th ? regs_pc(th) : 0) : addr;
 		out_list_end(s->out);
 		if (!next) {
 			out_error(s->out, "Cannot access memory at address 0x%" PRIx64, addr);

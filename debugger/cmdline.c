@@ -1,11 +1,14 @@
 #include "cmdline.h"
 
 #include <elf.h>
-#include <fcntl.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "command.h"
 #include "util.h"
 
 const char *cmdline_usage(void)
@@ -32,6 +35,11 @@ const char *cmdline_usage(void)
 	       "  -q, -quiet           no banner\n"
 	       "  --version, --help\n"
 	       "\n"
+	       "Words after the options: PROGRAM, then CORE or PID, then a command. After the program, a\n"
+	       "word naming a file that exists is the core, a number the PID, a word that starts a command\n"
+	       "(or an abbreviation of one) the command; any other word is a core, missing. Once -p or a core\n"
+	       "is given, a command comes first: strand -p PID heap runs heap even where a file named heap is.\n"
+	       "\n"
 	       "Exit status: 0 success, 1 a command failed, 2 usage, attach or load error.\n";
 }
 
@@ -40,20 +48,40 @@ static int usage_error(const char *fmt, const char *arg)
 	return error_set(fmt, arg);
 }
 
-/* ELF core (ET_CORE), other ELF, or not an ELF file / not readable. */
-enum file_kind { FILE_NONE, FILE_CORE, FILE_ELF, FILE_OTHER };
-
-static enum file_kind classify(const char *path)
+/* Whether path is a regular file that starts as an ELF core (ET_CORE). */
+static bool is_core_file(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open_user_file(path, "a core");
 	if (fd < 0)
-		return FILE_NONE;
+		return false;
 	Elf64_Ehdr eh;
 	ssize_t n = read(fd, &eh, sizeof(eh));
 	close(fd);
-	if (n < (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG))
-		return FILE_OTHER;
-	return eh.e_type == ET_CORE ? FILE_CORE : FILE_ELF;
+	return n == (ssize_t)sizeof(eh) && !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_type == ET_CORE;
+}
+
+/* Whether anything, of any kind, exists at path. */
+static bool exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+/* Whether word starts a command: the first word of a command's name or an
+ * abbreviation of it (`info`, `i`, `bt`, `x/4xg`), or an alias. */
+static bool starts_command(const char *word)
+{
+	size_t len = strcspn(word, "/");
+	if (!len)
+		return false; /* a path */
+	char *name = xstrndup(word, len);
+	char **candidates = command_complete("", name);
+	bool found = candidates[0] != NULL;
+	for (size_t i = 0; candidates[i]; i++)
+		free(candidates[i]);
+	free(candidates);
+	free(name);
+	return found;
 }
 
 static bool all_digits(const char *s)
@@ -64,6 +92,18 @@ static bool all_digits(const char *s)
 		if (*s < '0' || *s > '9')
 			return false;
 	return true;
+}
+
+/* A process id: decimal digits, 1 to the largest pid_t. Returns 0, or -1 with
+ * error_set() (-p 99999999999999999999 once went on to attach to "process -1"). */
+static int parse_pid(const char *text, long *pid)
+{
+	errno = 0;
+	long v = all_digits(text) ? strtol(text, NULL, 10) : 0;
+	if (errno || v <= 0 || v > INT_MAX)
+		return usage_error("invalid process id: %s", text);
+	*pid = v;
+	return 0;
 }
 
 /* Match "-name", "--name" and "--name=value". *value is set for the = form. */
@@ -95,32 +135,38 @@ static void add_plugin(struct cmdline *cl, const char *path)
 	cl->plugins[cl->nplugins++] = path;
 }
 
-/* A positional word: a PID, a program, a core, or the start of a command.
- * Returns 1 if it began a command. */
+/* A positional word: a program, a core, a PID, or the first word of a
+ * command. Returns 1 if it begins a command, 0 if not, -1 on a usage error.
+ *
+ * Once the target is given (a PID or a core), a word is a command when it
+ * starts one (`strand -p PID heap` runs heap even where a file named heap
+ * exists), else the program when it names a file. Before that, a word that
+ * names anything that exists is the program, or the core (after a program, or
+ * an ELF core in first place): opening it then says what is wrong with it, a
+ * directory, a FIFO, not an ELF file, an executable. A number is a PID; a word
+ * that starts a command begins one; any other word is the program or the core,
+ * missing, and loading it says so. */
 static int positional(struct cmdline *cl, const char *arg)
 {
-	if (all_digits(arg) && !cl->pid && !cl->core) {
-		cl->pid = strtol(arg, NULL, 10);
+	if (cl->pid || cl->core) {
+		if (cl->program || starts_command(arg) || !exists(arg))
+			return 1;
+		cl->program = arg;
 		return 0;
 	}
-	switch (classify(arg)) {
-	case FILE_CORE:
-		if (!cl->core && !cl->pid) {
-			cl->core = arg;
-			return 0;
-		}
-		break;
-	case FILE_ELF:
-	case FILE_OTHER:
-		if (!cl->program && !cl->command) {
-			cl->program = arg;
-			return 0;
-		}
-		break;
-	case FILE_NONE:
-		break;
+	if (!exists(arg)) {
+		if (all_digits(arg))
+			return parse_pid(arg, &cl->pid);
+		if (starts_command(arg))
+			return 1;
 	}
-	return 1;
+	if (cl->program)
+		cl->core = arg;
+	else if (is_core_file(arg))
+		cl->core = arg;
+	else
+		cl->program = arg;
+	return 0;
 }
 
 static const char *take_value(int argc, char **argv, int *i, const char *inline_value, const char *opt)
@@ -184,10 +230,8 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 			return i + 1 < argc ? join_command(cl, argc, argv, i + 1) : 0;
 		} else if (is_opt(a, "p", &v) || is_opt(a, "pid", &v)) {
 			const char *val = take_value(argc, argv, &i, v, a);
-			if (!val)
+			if (!val || parse_pid(val, &cl->pid) < 0)
 				return -1;
-			if (!all_digits(val) || (cl->pid = strtol(val, NULL, 10)) <= 0)
-				return usage_error("invalid process id: %s", val);
 		} else if (is_opt(a, "c", &v) || is_opt(a, "core", &v)) {
 			if (!(cl->core = take_value(argc, argv, &i, v, a)))
 				return -1;
@@ -230,8 +274,12 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 			cl->version = true;
 		} else if (a[0] == '-' && a[1]) {
 			return usage_error("unknown option: %s", a);
-		} else if (positional(cl, a)) {
-			return join_command(cl, argc, argv, i);
+		} else {
+			int rc = positional(cl, a);
+			if (rc < 0)
+				return -1;
+			if (rc > 0)
+				return join_command(cl, argc, argv, i);
 		}
 	}
 	if (cl->pid && cl->core)

@@ -4,7 +4,8 @@
  *   strand [options] run [--leak-check] [--follow-fork] [--] PROGRAM [ARGS...]
  * Options take one or two dashes (-batch, --batch) and --opt=value. The first
  * word that is not an option, a PID, a program or a core starts a command that
- * runs in batch mode; everything after it belongs to that command. */
+ * runs in batch mode; everything after it belongs to that command. Which word
+ * is which: see positional() in cmdline.c and the usage text. */
 #ifndef STRAND_CMDLINE_H
 #define STRAND_CMDLINE_H
 

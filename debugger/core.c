@@ -628,13 +628,15 @@ static void find_exe(struct target *t, const struct core *c)
 struct target *core_open(const char *path, const struct core_opts *opts)
 {
 	elf_version(EV_CURRENT);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	int fd = open_user_file(path, "a core");
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
 		error_set("%s: %s", path, strerror(errno));
+		close(fd);
 		return NULL;
 	}
-	struct stat st;
-	fstat(fd, &st);
 	struct target *t = xmalloc(sizeof(*t));
 	target_init(t, &core_ops, TARGET_CORE);
 	struct core *c = xcalloc(1, sizeof(*c));
@@ -783,6 +785,55 @@ static int copy_memory(struct target *t, FILE *f, uint64_t addr, uint64_t len, u
 	return 0;
 }
 
+/* The file gcore replaces: path, or the file path links to. Anything there
+ * that is not a regular file is refused: the core goes to a new file that is
+ * then renamed over path, and renamed over /dev/full it would replace the
+ * device. NULL with error_set(). */
+static char *output_path(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return xstrdup(path);
+		error_set("cannot write %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *target = S_ISLNK(st.st_mode) ? realpath(path, NULL) : xstrdup(path);
+	if (!target || stat(target, &st) < 0) {
+		error_set("cannot write %s: %s", path, strerror(errno));
+		free(target);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error_set("cannot write %s: %s, not a regular file", path, file_type_name(st.st_mode));
+		free(target);
+		return NULL;
+	}
+	return target;
+}
+
+/* A new file of its own beside path (same directory, so that a rename puts it
+ * in place): ".NAME.XXXXXX", created with O_EXCL and mode 0600, as the kernel
+ * writes cores (they hold the process's memory). *tmp: its name. */
+static FILE *create_beside(const char *path, char **tmp)
+{
+	const char *slash = strrchr(path, '/');
+	*tmp = slash ? xasprintf("%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1)
+		     : xasprintf(".%s.XXXXXX", path);
+	int fd = mkostemp(*tmp, O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		error_set("cannot write %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(*tmp);
+		}
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return f;
+}
+
 int core_write(struct target *t, const char *path, uint64_t *bytes_written)
 {
 	char *smaps = read_procf(NULL, "/proc/%d/smaps", (int)t->pid);
@@ -816,12 +867,13 @@ int core_write(struct target *t, const char *path, uint64_t *bytes_written)
 	eh.e_ident[EI_VERSION] = EV_CURRENT;
 	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
 
+	/* Written to a file of its own, renamed over path once whole: a failure
+	 * (a full disk) removes that file, never path or what was there before. */
 	int rc = -1;
-	FILE *f = fopen(path, "we");
-	if (!f) {
-		error_set("cannot write %s: %s", path, strerror(errno));
+	char *tmp = NULL, *target = output_path(path);
+	FILE *f = target ? create_beside(target, &tmp) : NULL;
+	if (!f)
 		goto out;
-	}
 	size_t bufsize = 1 << 20;
 	uint8_t *buf = xcalloc(1, bufsize);
 	bool ok = fwrite(&eh, sizeof(eh), 1, f) == 1 && fwrite(ph, sizeof(*ph), nph, f) == nph &&
@@ -831,16 +883,27 @@ int core_write(struct target *t, const char *path, uint64_t *bytes_written)
 	uint64_t done = 0;
 	for (size_t i = 0; ok && i < t->maps.n; i++)
 		ok = copy_memory(t, f, t->maps.v[i].start, sizes[i], buf, bufsize, &done, off - data_start) == 0;
+	int err = errno; /* why, when !ok */
 	progress_done();
 	free(buf);
-	if (fclose(f) != 0 || !ok) {
-		error_set("cannot write %s: %s", path, strerror(errno));
-		unlink(path);
+	if (fclose(f) != 0 && ok) {
+		ok = false;
+		err = errno;
+	}
+	if (ok && rename(tmp, target) < 0) {
+		ok = false;
+		err = errno;
+	}
+	if (!ok) {
+		error_set("cannot write %s: %s", path, strerror(err));
+		unlink(tmp);
 		goto out;
 	}
 	*bytes_written = off;
 	rc = 0;
 out:
+	free(tmp);
+	free(target);
 	free(ph);
 	free(sizes);
 	sb_release(&notes);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dwarf.h>
+#include <errno.h>
 #include <elfutils/libdwfl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -736,11 +737,22 @@ static bool lookup_name(struct session *s, const struct value_frame *vf, const c
 	return error_set("No symbol \"%s\" in current context.", name) == 0;
 }
 
+/* How deep parentheses and unary operators may nest: far beyond any
+ * expression a person writes, far below what the stack holds (the parser
+ * recurses once per level). */
+enum { MAX_NESTING = 256 };
+
 struct parser {
 	struct session *s;
 	const struct value_frame *vf;
 	const char *p;
+	int nesting;
 };
+
+static bool syntax_error(const struct parser *ps)
+{
+	return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+}
 
 static void skip_space(struct parser *ps)
 {
@@ -755,6 +767,28 @@ static bool read_ident(struct parser *ps, char *buf, size_t len)
 		buf[n++] = *ps->p++;
 	buf[n] = '\0';
 	return n > 0;
+}
+
+/* A number as gdb reads one: decimal, 0x hex or 0 octal, with optional u and l
+ * suffixes; a constant that does not fit 64 bits is an error, not a wrapped
+ * or clamped value. */
+static bool parse_number(struct parser *ps, uint64_t *out)
+{
+	const char *start = ps->p, *end = start;
+	while (isalnum((unsigned char)*end))
+		end++;
+	const char *digits_end = end;
+	while (digits_end > start && strchr("uUlL", digits_end[-1]))
+		digits_end--;
+	char *stop;
+	errno = 0;
+	*out = strtoull(start, &stop, 0);
+	if (errno == ERANGE)
+		return error_set("Numeric constant too large.") == 0;
+	if (stop != digits_end)
+		return error_set("Invalid number \"%.*s\".", (int)(end - start), start) == 0;
+	ps->p = end;
+	return true;
 }
 
 static bool deref(struct session *s, struct value *v)
@@ -847,7 +881,7 @@ static bool parse_primary(struct parser *ps, struct value *v)
 		bool ok = parse_unary(ps, v, &addr_of);
 		skip_space(ps);
 		if (!ok || *ps->p != ')' || addr_of)
-			return ok && error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+			return ok && syntax_error(ps);
 		ps->p++;
 		return true;
 	}
@@ -864,14 +898,14 @@ static bool parse_primary(struct parser *ps, struct value *v)
 		return true;
 	}
 	if (isdigit((unsigned char)*ps->p)) {
-		char *end;
-		uint64_t n = strtoull(ps->p, &end, 0);
-		ps->p = end;
+		uint64_t n;
+		if (!parse_number(ps, &n))
+			return false;
 		*v = (struct value){ .kind = VAL_CONSTANT, .bits = n };
 		return true;
 	}
 	if (!read_ident(ps, name, sizeof(name)))
-		return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+		return syntax_error(ps);
 	return lookup_name(ps->s, ps->vf, name, v);
 }
 
@@ -887,16 +921,28 @@ static bool parse_postfix(struct parser *ps, struct value *v)
 			ps->p += arrow ? 2 : 1;
 			skip_space(ps);
 			if (!read_ident(ps, name, sizeof(name)))
-				return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
+				return syntax_error(ps);
 			if ((arrow && !deref(ps->s, v)) || !member(v, name))
 				return false;
 		} else if (*ps->p == '[') {
-			char *end;
-			uint64_t idx = strtoull(ps->p + 1, &end, 0);
-			if (end == ps->p + 1 || *end != ']')
-				return error_set("A syntax error in expression, near `%s'.", ps->p) == 0;
-			ps->p = end + 1;
-			if (!subscript(ps->s, v, idx))
+			const char *open = ps->p++;
+			skip_space(ps);
+			bool negative = *ps->p == '-';
+			ps->p += negative;
+			uint64_t idx;
+			if (!isdigit((unsigned char)*ps->p)) {
+				ps->p = open;
+				return syntax_error(ps);
+			}
+			if (!parse_number(ps, &idx))
+				return false;
+			skip_space(ps);
+			if (*ps->p != ']') {
+				ps->p = open;
+				return syntax_error(ps);
+			}
+			ps->p++;
+			if (!subscript(ps->s, v, negative ? -idx : idx)) /* a[-1]: one element back, mod 2^64 */
 				return false;
 		} else {
 			return true;
@@ -904,7 +950,22 @@ static bool parse_postfix(struct parser *ps, struct value *v)
 	}
 }
 
+static bool parse_unary_nested(struct parser *ps, struct value *v, bool *addr_of);
+
+/* Every recursion of the parser (a unary operator, parentheses around an
+ * expression) goes through here, so this one count bounds its depth. */
 static bool parse_unary(struct parser *ps, struct value *v, bool *addr_of)
+{
+	if (ps->nesting >= MAX_NESTING)
+		return error_set("Expression nested too deeply (more than %d levels of parentheses and unary "
+				 "operators), near `%.20s...'.", MAX_NESTING, ps->p) == 0;
+	ps->nesting++;
+	bool ok = parse_unary_nested(ps, v, addr_of);
+	ps->nesting--;
+	return ok;
+}
+
+static bool parse_unary_nested(struct parser *ps, struct value *v, bool *addr_of)
 {
 	skip_space(ps);
 	if (*ps->p == '*') {
@@ -928,13 +989,13 @@ static bool parse_unary(struct parser *ps, struct value *v, bool *addr_of)
 
 bool value_eval(struct session *s, const struct value_frame *vf, const char *expr, struct value *out)
 {
-	struct parser ps = { s, vf, expr };
+	struct parser ps = { .s = s, .vf = vf, .p = expr };
 	bool addr_of = false;
 	if (!parse_unary(&ps, out, &addr_of))
 		return false;
 	skip_space(&ps);
 	if (*ps.p)
-		return error_set("A syntax error in expression, near `%s'.", ps.p) == 0;
+		return syntax_error(&ps);
 	out->address_of = addr_of;
 	return true;
 }

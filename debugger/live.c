@@ -684,7 +684,13 @@ struct target *live_adopt(pid_t pid, const pid_t *tids, size_t n)
 	target_init(t, &live_ops, TARGET_LIVE);
 	t->priv = l;
 	t->pid = pid;
-	t->description = xasprintf("process %d", (int)pid);
+	/* pid is one of the threads' when the leader has already exited (a zombie
+	 * without memory); the process is still named by its own id. */
+	char tgid[16];
+	long id = pid;
+	if (proc_status_field(pid, "Tgid", tgid, sizeof(tgid)))
+		parse_int(tgid, &id);
+	t->description = xasprintf("process %ld", id);
 	open_memory_files(l, pid);
 	l->attached = true;
 	t->stopped = true;

@@ -43,6 +43,9 @@ static int load_error(struct session *s, const char *what)
 
 static int open_target(struct session *s, const struct cmdline *cl)
 {
+	/* libdwfl opens the program itself, and would wait forever on a FIFO. */
+	if (cl->program && check_user_file(cl->program, "a program") < 0)
+		return load_error(s, "program");
 	if (cl->pid) {
 		struct attach_opts ao = { .no_stop = cl->no_stop, .warn = warn_stderr };
 		s->target = live_attach((pid_t)cl->pid, &ao);
@@ -91,16 +94,8 @@ static int run_items(struct session *s, const struct cmdline *cl)
 			}
 			continue;
 		}
-		FILE *fp = fopen(it->value, "r");
-		if (!fp) {
-			fprintf(stderr, "%s: No such file or directory.\n", it->value);
-			s->failures++;
+		if (repl_file(s, it->value) < 0)
 			rc = -1;
-			continue;
-		}
-		if (repl_stream(s, fp, 1) < 0)
-			rc = -1;
-		fclose(fp);
 	}
 	return rc;
 }
@@ -225,7 +220,7 @@ int main(int argc, char **argv)
 			if (s.interactive)
 				repl_interactive(&s);
 			else
-				repl_stream(&s, stdin, 0);
+				repl_stream(&s, stdin, "stdin", 0);
 		}
 		status = s.exit_code ? s.exit_code : s.failures ? EXIT_COMMAND_FAILED : EXIT_OK;
 	}

@@ -166,6 +166,10 @@ static void load_builtins(void)
 int plugin_load(const char *path)
 {
 	load_builtins();
+	/* dlopen would wait forever on a FIFO. A name without a slash is not a
+	 * file here: dlopen looks for it in the library path. */
+	if (strchr(path, '/') && check_user_file(path, "a plugin") < 0)
+		return error_set("cannot load plugin %s", error_get());
 	void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!handle)
 		return error_set("cannot load plugin %s: %s", path, dlerror());

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,12 @@ char *xstrndup(const char *s, size_t n)
 	if (!d)
 		out_of_memory(n);
 	return d;
+}
+
+void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n)
+		qsort(base, n, size, cmp);
 }
 
 void grow_array(void **array, size_t *cap, size_t need, size_t elem)
@@ -200,16 +207,90 @@ static char last_error[1024];
 
 int error_set(const char *fmt, ...)
 {
+	char msg[sizeof(last_error)]; /* the arguments may include error_get() */
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(last_error, msg, sizeof(msg));
 	return -1;
 }
 
 const char *error_get(void)
 {
 	return last_error[0] ? last_error : "unknown error";
+}
+
+const char *file_type_name(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "a special file";
+	}
+}
+
+static int refuse(const char *path, mode_t mode, const char *what)
+{
+	return error_set("%s: %s, not %s", path, file_type_name(mode), what);
+}
+
+int open_user_file(const char *path, const char *what)
+{
+	/* stat first: a device is refused without being opened (opening some
+	 * has effects); fstat after the open: the path may have changed since. */
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return error_set("%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return refuse(path, st.st_mode, what);
+	/* O_NONBLOCK: were it swapped for a FIFO, the open must not wait for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return error_set("%s: %s", path, strerror(errno));
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		return refuse(path, st.st_mode, what);
+	}
+	int flags = fcntl(fd, F_GETFL);
+	if (flags >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	return fd;
+}
+
+int check_user_file(const char *path, const char *what)
+{
+	int fd = open_user_file(path, what);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+FILE *fopen_user_file(const char *path, const char *what)
+{
+	int fd = open_user_file(path, what);
+	if (fd < 0)
+		return NULL;
+	FILE *fp = fdopen(fd, "r");
+	if (!fp) {
+		error_set("%s: %s", path, strerror(errno));
+		close(fd);
+	}
+	return fp;
 }
 
 char *read_file(const char *path, size_t *len)
@@ -334,7 +415,9 @@ bool parse_size(const char *s, uint64_t *out)
 	char *num = xstrndup(s, len - 1);
 	bool ok = parse_u64(num, out);
 	free(num);
-	if (ok)
-		*out <<= 10 * (unsigned)(u - units + 1);
-	return ok;
+	unsigned shift = 10 * (unsigned)(u - units + 1);
+	if (!ok || *out > UINT64_MAX >> shift)
+		return false; /* 17179869184G is 2^64: it wrapped to 0 */
+	*out <<= shift;
+	return true;
 }

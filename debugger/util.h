@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -30,6 +31,10 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 char *xstrndup(const char *s, size_t n);
 
+/* qsort for an array that may be empty, and then NULL, which qsort must not
+ * be given even with a count of 0. */
+void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /* Grow *array (of *cap elements of size elem) so that it holds at least need. */
 void grow_array(void **array, size_t *cap, size_t need, size_t elem);
 #define GROW(array, cap, need) grow_array((void **)&(array), &(cap), (need), sizeof(*(array)))
@@ -50,9 +55,27 @@ void sb_reset(struct strbuf *sb);
 void sb_release(struct strbuf *sb);
 
 /* The last error, as one line a user can read. Functions that fail return -1
- * (or NULL) and leave the reason here. */
+ * (or NULL) and leave the reason here; error_set("context: %s", error_get())
+ * adds context to it. */
 int error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *error_get(void);
+
+/* Open a file the user named, for reading (O_CLOEXEC, blocking reads).
+ * Anything but a regular file is refused at once with one line naming it,
+ * error_set("PATH: a directory, not WHAT"): a FIFO would block the open or the
+ * reads forever, a device (/dev/zero) never ends, a directory has no bytes.
+ * what: what the file should have been ("a core", "a command file"). Returns
+ * the descriptor, or -1 with error_set(). */
+int open_user_file(const char *path, const char *what);
+/* The same as a stdio stream. NULL with error_set(). */
+FILE *fopen_user_file(const char *path, const char *what);
+/* The same check for a file another library opens (libdwfl, dlopen): 0, or -1
+ * with error_set(). */
+int check_user_file(const char *path, const char *what);
+
+/* What kind of file a stat mode says: "a directory", "a FIFO", "a character
+ * device", ... for one-line errors. */
+const char *file_type_name(unsigned mode);
 
 /* Read a whole (small, possibly /proc) file; NUL-terminated. NULL and errno on failure. */
 char *read_file(const char *path, size_t *len);

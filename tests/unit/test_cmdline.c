@@ -5,19 +5,28 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../debugger/cmdline.h"
 #include "../../debugger/command.h"
 #include "../../debugger/util.h"
 
-#define PARSE(cl, ...)                                                            \
-	({                                                                        \
-		char *argv[] = { "strand", __VA_ARGS__, NULL };                   \
-		cmdline_parse((int)(sizeof(argv) / sizeof(*argv)) - 1, argv, cl); \
-	})
+static int parse(struct cmdline *cl, char **argv)
+{
+	int argc = 0;
+	while (argv[argc])
+		argc++;
+	return cmdline_parse(argc, argv, cl);
+}
+
+/* The argument vector is a compound literal: it lives to the end of the block
+ * PARSE is written in, as long as the pointers into it (run_argv) are used. */
+#define PARSE(cl, ...) parse(cl, (char *[]){ "strand", __VA_ARGS__, NULL })
 
 static void pid_batch_and_ordered_commands(void **state)
 {
@@ -103,6 +112,128 @@ static void usage_errors(void **state)
 	cmdline_free(&cl);
 }
 
+static void write_core_header(const char *path)
+{
+	Elf64_Ehdr eh = { .e_type = ET_CORE };
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(&eh, sizeof(eh), 1, f), 1);
+	fclose(f);
+}
+
+struct scratch_dir {
+	char path[32];
+	char *cwd;
+};
+
+/* An empty directory to run in, with a file named heap, a FIFO and an ELF core header. */
+static int enter_scratch_dir(void **state)
+{
+	struct scratch_dir *d = calloc(1, sizeof(*d));
+	snprintf(d->path, sizeof(d->path), "/tmp/strand-cmdline-XXXXXX");
+	d->cwd = getcwd(NULL, 0);
+	if (!mkdtemp(d->path) || chdir(d->path) < 0)
+		return -1;
+	fclose(fopen("heap", "w"));
+	write_core_header("core");
+	*state = d;
+	return mkfifo("fifo", 0600);
+}
+
+static int leave_scratch_dir(void **state)
+{
+	struct scratch_dir *d = *state;
+	unlink("heap");
+	unlink("fifo");
+	unlink("core");
+	int rc = chdir(d->cwd) | rmdir(d->path);
+	free(d->cwd);
+	free(d);
+	return rc;
+}
+
+static void positional_words(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	/* After a program, anything that exists is the core, whatever it is: opening it says what is wrong. */
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "heap"), 0);
+	assert_string_equal(cl.core, "heap");
+	assert_null(cl.command);
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "fifo", "bt"), 0); /* not opened: no wait for a writer */
+	assert_string_equal(cl.core, "fifo");
+	assert_string_equal(cl.command, "bt");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "/tmp"), 0);
+	assert_string_equal(cl.core, "/tmp");
+	cmdline_free(&cl);
+	/* Neither a file nor a command: a core that is missing, which loading says. */
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "core.12345"), 0);
+	assert_string_equal(cl.core, "core.12345");
+	assert_null(cl.command);
+	cmdline_free(&cl);
+	/* A command, abbreviated, aliased, with a format. */
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "i", "thr"), 0);
+	assert_null(cl.core);
+	assert_string_equal(cl.command, "i thr");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "where"), 0);
+	assert_string_equal(cl.command, "where");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "x/4xg", "$sp"), 0);
+	assert_null(cl.core);
+	assert_string_equal(cl.command, "x/4xg $sp");
+	cmdline_free(&cl);
+	/* Once a PID or a core is given, a command comes first, then the program. */
+	assert_int_equal(PARSE(&cl, "-p", "12", "heap"), 0);
+	assert_null(cl.program);
+	assert_string_equal(cl.command, "heap");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "core", "heap"), 0);
+	assert_string_equal(cl.core, "core");
+	assert_string_equal(cl.command, "heap");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "--core", "core", "/proc/self/exe", "bt"), 0);
+	assert_string_equal(cl.program, "/proc/self/exe");
+	assert_string_equal(cl.command, "bt");
+	cmdline_free(&cl);
+	/* First: an ELF core is the core, another file the program; a missing word that is no command, the program. */
+	assert_int_equal(PARSE(&cl, "core", "/proc/self/exe"), 0);
+	assert_string_equal(cl.core, "core");
+	assert_string_equal(cl.program, "/proc/self/exe");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "frobnicate"), 0);
+	assert_string_equal(cl.program, "frobnicate");
+	cmdline_free(&cl);
+	assert_int_equal(PARSE(&cl, "help", "x"), 0);
+	assert_null(cl.program);
+	assert_string_equal(cl.command, "help x");
+	cmdline_free(&cl);
+}
+
+static void process_ids(void **state)
+{
+	(void)state;
+	struct cmdline cl;
+	const char *bad[] = { "99999999999999999999", "2147483648", "0", "-5", "12x", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char message[64];
+		snprintf(message, sizeof(message), "invalid process id: %s", bad[i]);
+		assert_int_equal(PARSE(&cl, "-p", (char *)bad[i]), -1);
+		assert_string_equal(error_get(), message);
+		cmdline_free(&cl);
+	}
+	assert_int_equal(PARSE(&cl, "--pid=2147483647"), 0);
+	assert_int_equal(cl.pid, 2147483647);
+	cmdline_free(&cl);
+	/* A number after the program, when no such file exists. */
+	assert_int_equal(PARSE(&cl, "/proc/self/exe", "99999999999999999999"), -1);
+	assert_string_equal(error_get(), "invalid process id: 99999999999999999999");
+	cmdline_free(&cl);
+}
+
 static const char *lookup(const char *line, struct args *a)
 {
 	char **words;
@@ -157,6 +288,8 @@ int main(void)
 		cmocka_unit_test(program_and_pid_positionals),
 		cmocka_unit_test(run_mode),
 		cmocka_unit_test(usage_errors),
+		cmocka_unit_test_setup_teardown(positional_words, enter_scratch_dir, leave_scratch_dir),
+		cmocka_unit_test(process_ids),
 		cmocka_unit_test(command_names_prefixes_and_aliases),
 		cmocka_unit_test(completion_offers_next_words),
 	};
