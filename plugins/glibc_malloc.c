@@ -58,6 +58,7 @@
 #define MAX_PHDRS 64
 #define MAX_STATIC_TLS (64ull << 20)
 #define WINDOW (1u << 20)
+#define SEARCH_PAGES ((16ull << 30) / PAGE) /* the search for mmapped chunks inside mappings: 16 GiB */
 
 static const struct strand_host_api *api;
 
@@ -222,8 +223,8 @@ static void libc_layout(struct libc_image *l, const Elf64_Phdr *ph, size_t n)
  * (a debugger maps the file again to read it, as gdb does): the one loaded
  * runs code, so an executable mapping of it, matched to its segment, gives
  * the load bias. The module list is the fallback (a core whose mappings
- * carry no file names). */
-static bool find_libc(struct walk *w)
+ * carry no file names). Left empty when neither knows libc. */
+static void find_libc(struct walk *w)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[MAX_PHDRS];
@@ -241,28 +242,28 @@ static bool find_libc(struct walk *w)
 				continue;
 			w->libc = (struct libc_image){ m.path, m.start - (ph[k].p_vaddr & ~(PAGE - 1)), 0, 0, 0 };
 			libc_layout(&w->libc, ph, eh.e_phnum);
-			return true;
+			return;
 		}
 	}
 	struct strand_module_info mi;
 	if (!api->find_module(w->h, "libc.so", &mi))
-		return false;
+		return;
 	w->libc = (struct libc_image){ mi.path, mi.bias, mi.low, mi.high, 0 };
 	int fd = open_elf(mi.path, &eh, ph);
 	if (fd >= 0) {
 		close(fd);
 		libc_layout(&w->libc, ph, eh.e_phnum);
 	}
-	return true;
 }
 
 /* A symbol of libc's (its symbol table, or its dynamic symbols) at an address
- * inside libc as loaded: a copy of the file mapped elsewhere has the same
- * symbols at other addresses. */
+ * inside libc as loaded, when that is known: a copy of the file mapped
+ * elsewhere has the same symbols at other addresses. */
 static bool libc_symbol(struct walk *w, const char *name, uint64_t *addr)
 {
 	uint64_t size;
-	return api->lookup_symbol(w->h, name, "libc.so", addr, &size) && *addr >= w->libc.low && *addr < w->libc.high;
+	return api->lookup_symbol(w->h, name, "libc.so", addr, &size) &&
+	       (!w->libc.high || (*addr >= w->libc.low && *addr < w->libc.high));
 }
 
 /* ---- finding main_arena ---- */
@@ -651,10 +652,14 @@ static int64_t tcache_contents(struct walk *w, uint64_t p)
  * loaded before it). */
 static uint64_t tcache_in_tls(struct walk *w, uint64_t lo, uint64_t hi)
 {
-	uint64_t best = 0, buf[512];
+	uint64_t best = 0, buf[PAGE / 8];
 	bool best_holds = false;
-	for (uint64_t at = lo; at < hi && !best_holds; at += sizeof(buf)) {
-		size_t len = hi - at < sizeof(buf) ? (size_t)(hi - at) : sizeof(buf);
+	/* Page by page: the area is an upper bound, and may begin below the
+	 * mapping that holds the thread's TLS. */
+	for (uint64_t at = lo & ~7ull, next; at < hi && !best_holds; at = next) {
+		uint64_t in_page = PAGE - (at & (PAGE - 1));
+		next = hi - at > in_page ? at + in_page : hi;
+		size_t len = (size_t)(next - at);
 		if (!rd(w, at, buf, len))
 			continue;
 		for (size_t i = 0; i < len / 8 && !best_holds; i++) {
@@ -1274,13 +1279,14 @@ static size_t anon_mappings(struct walk *w, struct anon **out)
  * mapping and the chunks right after each chunk found. Then, only while
  * mp_'s counters say chunks are missing, every other page of anonymous
  * memory outside the arenas' heaps, one header read each, until the counts
- * are met. What is found is compared with those counters. */
+ * are met or SEARCH_PAGES pages were read (reservations of terabytes exist).
+ * What is found is compared with those counters. */
 static void walk_mmapped(struct walk *w)
 {
 	struct anon *v;
 	size_t n = anon_mappings(w, &v);
 	normalize(&w->arena_mem);
-	uint64_t covered = 0, next;
+	uint64_t covered = 0, next, searched = 0;
 	for (size_t i = 0; v && i < n; i++) {
 		if (!(v[i].perms & 1) || v[i].start < covered)
 			continue;
@@ -1290,10 +1296,11 @@ static void walk_mmapped(struct walk *w)
 	}
 	size_t first_pass = w->mmapped.n;
 	covered = 0;
-	for (size_t i = 0; v && i < n && more_mmapped(w); i++) {
+	for (size_t i = 0; v && i < n && more_mmapped(w) && searched < SEARCH_PAGES; i++) {
 		if (!(v[i].perms & 1))
 			continue;
-		for (uint64_t c = v[i].start > covered ? v[i].start : covered; c < v[i].end && more_mmapped(w);) {
+		uint64_t c = v[i].start > covered ? v[i].start : covered;
+		for (; c < v[i].end && more_mmapped(w) && searched < SEARCH_PAGES; searched++) {
 			uint64_t limit = UINT64_MAX;
 			next = take_mmapped(w, c, v[i].run_end, first_pass);
 			if (!next)
@@ -1311,8 +1318,9 @@ static void walk_mmapped(struct walk *w)
 	w->sink->arena(w->sink->ctx, &a);
 	if (w->mp_read && (w->mmapped.n != w->n_mmaps || w->mmapped_bytes != w->mmapped_mem))
 		problem(w, w->mp, "mp_ at 0x%llx counts %u mmapped chunks of 0x%llx bytes (n_mmaps, mmapped_mem); "
-				  "the walk found %zu chunks of 0x%llx bytes", (unsigned long long)w->mp, w->n_mmaps,
-			(unsigned long long)w->mmapped_mem, w->mmapped.n, (unsigned long long)w->mmapped_bytes);
+				  "the walk found %zu chunks of 0x%llx bytes%s", (unsigned long long)w->mp, w->n_mmaps,
+			(unsigned long long)w->mmapped_mem, w->mmapped.n, (unsigned long long)w->mmapped_bytes,
+			searched < SEARCH_PAGES ? "" : " (the search stopped after 16 GiB of anonymous memory)");
 }
 
 /* ---- the plugin ---- */
@@ -1347,7 +1355,8 @@ static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink
 		free_walk(w);
 		return -1;
 	}
-	if (!find_libc(w) || !find_main_arena(w)) {
+	find_libc(w); /* without it, symbols alone can still name main_arena */
+	if (!find_main_arena(w)) {
 		sink->problem(sink->ctx, 0, "glibc's main_arena not found (no libc symbols and no matching structure)");
 	} else {
 		read_mp(w);

@@ -152,6 +152,12 @@ static void fake_warn(struct strand_host *h, const char *fmt, ...)
 	va_end(ap);
 }
 
+static uint64_t fake_static_tls_size(struct strand_host *h)
+{
+	(void)h;
+	return 0; /* unknown: the walker searches a page below each thread pointer */
+}
+
 static const struct strand_host_api fake_api = {
 	.abi = STRAND_PLUGIN_ABI,
 	.read = fake_read,
@@ -165,6 +171,7 @@ static const struct strand_host_api fake_api = {
 	.auxv = fake_auxv,
 	.option = fake_option,
 	.warn = fake_warn,
+	.static_tls_size = fake_static_tls_size,
 };
 
 static const struct strand_allocator *glibc;
