@@ -280,16 +280,16 @@ static int pymalloc_detect(struct strand_host *h)
 	static const struct strand_plugin var##_plugin = { STRAND_PLUGIN_ABI, plugin_name, text,    \
 							    &var##_allocator, NULL }
 
-DETECTION_ONLY(jemalloc, "jemalloc", jemalloc_detect, "jemalloc: detection only, no walker");
-DETECTION_ONLY(tcmalloc, "tcmalloc", tcmalloc_detect, "gperftools tcmalloc: detection only, no walker");
-DETECTION_ONLY(mimalloc, "mimalloc", mimalloc_detect, "mimalloc: detection only, no walker");
+DETECTION_ONLY(jemalloc, "jemalloc", jemalloc_detect, "jemalloc (detection only)");
+DETECTION_ONLY(tcmalloc, "tcmalloc", tcmalloc_detect, "gperftools tcmalloc (detection only)");
+DETECTION_ONLY(mimalloc, "mimalloc", mimalloc_detect, "mimalloc (detection only)");
 DETECTION_ONLY(sanitizer, "sanitizer-allocator", sanitizer_detect,
-	       "the allocator of a sanitizer runtime (ASan, HWASan, TSan, MSan, LSan): detection only, no walker");
+	       "a sanitizer runtime's allocator: ASan, HWASan, TSan, MSan, LSan (detection only)");
 DETECTION_ONLY(static_glibc, "glibc-malloc-static", static_glibc_detect,
-	       "glibc malloc linked into a static executable: detection only, no walker");
-DETECTION_ONLY(go, "go-heap", go_detect, "Go's garbage-collected heap, beside malloc's: detection only, no walker");
+	       "glibc malloc linked into a static executable (detection only)");
+DETECTION_ONLY(go, "go-heap", go_detect, "Go's garbage-collected heap, beside malloc's (detection only)");
 DETECTION_ONLY(pymalloc, "cpython-pymalloc", pymalloc_detect,
-	       "CPython's object arenas (pymalloc), over malloc: detection only, no walker");
+	       "CPython's object arenas (pymalloc), over malloc (detection only)");
 
 static const struct strand_plugin *const detection_plugins[] = {
 	&jemalloc_plugin, &tcmalloc_plugin, &mimalloc_plugin, &sanitizer_plugin,
