@@ -207,6 +207,16 @@ static void out_record(struct session *s, const struct reach *r, const struct re
 	out_obj_end(o);
 }
 
+/* A check that could not cover the heap fails. Under --error-exitcode it also
+ * sets the exit status to 1, a failed command's, which `strand run` would
+ * otherwise replace with the program's own. */
+static int no_verdict(struct session *s, long exitcode)
+{
+	if (exitcode && !s->exit_code)
+		s->exit_code = 1;
+	return -1;
+}
+
 int cmd_leaks(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
@@ -235,7 +245,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 		return rc;
 	const struct reach *r = reach_or_error(s, &opts, NEED_CLASSES);
 	if (!r)
-		return -1;
+		return no_verdict(s, exitcode);
 	if (r->warning)
 		out_warn(s->out, "%s", r->warning);
 	struct out *o = s->out;
@@ -290,7 +300,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 	 * was not walked. */
 	if (!heap_complete(h)) {
 		out_text(o, "No verdict: the leak check did not cover the whole heap.\n");
-		return -1;
+		return no_verdict(s, exitcode);
 	}
 	if (exitcode && (blocks[CLASS_DEFINITE] || blocks[CLASS_POSSIBLE]))
 		s->exit_code = (int)exitcode;
