@@ -66,11 +66,12 @@ int cmd_report(struct session *s, const struct args *a)
 	}
 	out_list_end(o);
 	/* Its leak section gave no verdict: the report fails, with exit status 1
-	 * whatever --error-exitcode asked of its sections. */
+	 * whatever --error-exitcode asked of its sections (set here too, or
+	 * `strand run` would end with the program's own status). */
 	char *left_out = session_interrupted() ? NULL : heap_left_out(s);
 	if (!left_out)
 		return 0;
-	s->exit_code = earlier_exit_code;
+	s->exit_code = earlier_exit_code ? earlier_exit_code : exitcode ? 1 : 0;
 	out_error(o, "the report does not cover the whole heap: %s", left_out);
 	free(left_out);
 	return -1;

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from helpers import ROOT, TARGETS, Fixture, batch, wait_until
+from helpers import ROOT, STRAND, TARGETS, Fixture, batch, wait_until
 
 SOURCES = os.path.join(ROOT, "tests", "targets")
 ALLOC_LEAKS = os.path.join(TARGETS, "alloc_leaks")
@@ -178,6 +178,23 @@ def test_preloaded_allocators_live_and_on_a_core():
             check_unwalkable([ALLOC_LEAKS, core], allocator, "(LD_PRELOAD) and malloc resolves to it")
     finally:
         shutil.rmtree(work)
+
+
+def test_strand_run_with_error_exitcode():
+    """strand run ends with the program's own status unless --error-exitcode
+    sets one: on a heap it cannot walk, leaks and report with --error-exitcode
+    end it with 1, not with the program's 0; under glibc the leaks give 7."""
+    for command in ("leaks --error-exitcode 7", "report --error-exitcode 7"):
+        for preload, status in ((None, 7), (PRELOADED["jemalloc"], 1)):
+            env = dict(os.environ, STRAND_TRUTH=os.devnull)
+            if preload:
+                env["LD_PRELOAD"] = preload
+            r = subprocess.run([STRAND, "-ex", command, "run", "--", ALLOC_LEAKS, "leak", "exit"], env=env,
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == status, (command, preload, r.returncode, r.stderr)
+            assert "exited normally" in r.stdout, r.stdout
+            assert ("jemalloc" in r.stderr) == bool(preload), r.stderr
+            no_verdict(r)
 
 
 def test_static_jemalloc():

@@ -3,8 +3,11 @@
  * with a static jemalloc, or built with a sanitizer (by the tests). With the
  * argument "leak" it loses LOST blocks, each recorded as
  *   {"kind":"lost","addr":"0x..","size":N}
- * and every other block stays reachable from g_kept. */
+ * and every other block stays reachable from g_kept. With "exit" it exits
+ * once ready (for `strand run`) instead of waiting to be killed. */
 #include "fixture.h"
+
+#include <stdbool.h>
 
 #define LOST 5
 #define KEPT 8
@@ -31,13 +34,22 @@ __attribute__((noinline)) static void deep(void)
 	pad[1] = pad[0];
 }
 
+static bool has_arg(int argc, char **argv, const char *arg)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], arg))
+			return true;
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 0; i < KEPT; i++)
 		g_kept[i] = calloc(1, 64);
-	if (argc > 1 && !strcmp(argv[1], "leak"))
+	if (has_arg(argc, argv, "leak"))
 		deep();
 	fixture_ready();
-	for (;;)
+	while (!has_arg(argc, argv, "exit"))
 		pause();
+	return 0;
 }
