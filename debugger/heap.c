@@ -202,6 +202,20 @@ static void finish(struct builder *b)
 	h->n = b->nwalk;
 }
 
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable)
+{
+	struct heap *h = xcalloc(1, sizeof(*h));
+	struct builder b = { .h = h, .writable = writable };
+	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+	double start = now_seconds();
+	h->walked = a->walk(host, &sink) == 0;
+	finish(&b);
+	if (h->nmetadata) /* qsort wants an array, even of none */
+		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
+	h->seconds = now_seconds() - start;
+	return h;
+}
+
 /* The allocators in use beside the one walked: their memory is not in the
  * table. */
 static void add_gaps(struct heap *h, struct session *s, const struct plugin_detection *walked)
@@ -232,20 +246,13 @@ static struct heap *heap_walk(struct session *s)
 				  "it: no heap block was analysed (see `info plugins`)", d->p->name, d->confidence);
 		return NULL;
 	}
-	struct heap *h = xcalloc(1, sizeof(*h));
-	struct builder b = { .h = h };
+	uint64_t writable = 0;
 	for (size_t i = 0; i < s->target->maps.n; i++)
 		if (s->target->maps.v[i].perms & MAP_W)
-			b.writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
-	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+			writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
+	struct heap *h = heap_build(d->p->allocator, plugin_host(s), writable);
 	h->allocator = d->p->name;
 	h->confidence = d->confidence;
-	double start = now_seconds();
-	h->walked = d->p->allocator->walk(plugin_host(s), &sink) == 0;
-	finish(&b);
-	if (h->nmetadata) /* qsort wants an array, even of none */
-		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
-	h->seconds = now_seconds() - start;
 	add_gaps(h, s, d);
 	return h;
 }

@@ -73,6 +73,11 @@ struct heap {
  * walker (the message names it and why it was detected). */
 const struct heap *heap_get(struct session *s);
 void heap_free(struct heap *h);
+/* The table from one allocator's walk through host, without a session (what
+ * heap_get does once it has chosen a plugin with a walker; the heap fuzz
+ * harness walks synthetic memory this way). writable: bytes of the target's
+ * writable mappings, which bound what an arena may claim. */
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable);
 
 /* The walk saw the whole heap: it succeeded, met no problem, and left out no
  * allocator in use. Only then may an analysis say that there is nothing to

@@ -186,11 +186,11 @@ def test_strand_run_with_error_exitcode():
     end it with 1, not with the program's 0; under glibc the leaks give 7."""
     for command in ("leaks --error-exitcode 7", "report --error-exitcode 7"):
         for preload, status in ((None, 7), (PRELOADED["jemalloc"], 1)):
-            env = dict(os.environ, STRAND_TRUTH=os.devnull)
-            if preload:
-                env["LD_PRELOAD"] = preload
-            r = subprocess.run([STRAND, "-ex", command, "run", "--", ALLOC_LEAKS, "leak", "exit"], env=env,
-                               capture_output=True, text=True, timeout=120)
+            # env(1) preloads the program only, not strand (a sanitized strand refuses it), and execs it.
+            program = ["env", f"LD_PRELOAD={preload}"] if preload else []
+            r = subprocess.run([STRAND, "-ex", command, "run", "--", *program, ALLOC_LEAKS, "leak", "exit"],
+                               env=dict(os.environ, STRAND_TRUTH=os.devnull), capture_output=True, text=True,
+                               timeout=120)
             assert r.returncode == status, (command, preload, r.returncode, r.stderr)
             assert "exited normally" in r.stdout, r.stdout
             assert ("jemalloc" in r.stderr) == bool(preload), r.stderr
