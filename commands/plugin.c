@@ -27,6 +27,17 @@ int cmd_plugin_load(struct session *s, const struct args *a)
 	return 0;
 }
 
+/* The detection of an allocator plugin. */
+static const struct plugin_detection *detection_of(struct session *s, const struct strand_plugin *p)
+{
+	size_t n;
+	const struct plugin_detection *d = plugin_detections(s, &n);
+	for (size_t i = 0; i < n; i++)
+		if (d[i].p == p)
+			return &d[i];
+	return NULL;
+}
+
 /* Where the program's malloc resolves, and how that was found. */
 static void out_malloc_binding(struct session *s)
 {
@@ -72,7 +83,7 @@ static void out_in_use(struct session *s)
 	out_bool(o, "walker", walker);
 	out_str(o, "evidence", use->evidence);
 	out_hide_text(o, false);
-	out_text(o, walker ? ", walked\n"
+	out_text(o, walker ? ", with a walker\n"
 			   : ", no walker: heap, leaks, top, arrays, escape, why and report fail on this target\n");
 	out_obj_end(o);
 	size_t n;
@@ -93,12 +104,11 @@ static void out_in_use(struct session *s)
 int cmd_info_plugins(struct session *s, const struct args *a)
 {
 	(void)a;
-	size_t n, ndetected = 0;
+	size_t n;
 	const struct loaded_plugin *p = plugin_list(&n);
-	const struct plugin_detection *detected = s->target ? plugin_detections(s, &ndetected) : NULL;
 	struct out *o = s->out;
 	out_list(o, "plugins");
-	for (size_t i = 0, k = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const struct strand_plugin *pl = p[i].p;
 		char *runtime_evidence = NULL;
 		const char *evidence = NULL;
@@ -113,8 +123,7 @@ int cmd_info_plugins(struct session *s, const struct args *a)
 		out_bool(o, "walker", pl->allocator && pl->allocator->walk);
 		out_hide_text(o, false);
 		if (pl->allocator && s->target) {
-			/* Detections come in load order, one per allocator plugin. */
-			const struct plugin_detection *d = &detected[k++];
+			const struct plugin_detection *d = detection_of(s, pl);
 			out_text(o, ", allocator detected with confidence ");
 			out_int(o, "confidence", d->confidence);
 			out_text(o, pl->allocator->walk ? ", walker" : ", no walker");
