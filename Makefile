@@ -9,10 +9,13 @@ LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -ldl -lpthread
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
-# Debian packages for building, testing and cross-checking (gdb, valgrind, eu-stack).
+# Debian packages for building, testing and cross-checking (gdb, valgrind, eu-stack), and the
+# other allocators the tests run strand on (redis-server's jemalloc, tcmalloc, mimalloc, Go,
+# clang's sanitizer runtimes, which the sanitized build uses too).
 DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev libcapstone-dev \
                    libcmocka-dev libc6-dbg elfutils debuginfod gdb valgrind python3 procps iproute2 bc \
-                   clang libclang-rt-14-dev llvm-14
+                   clang libclang-rt-14-dev llvm-14 redis-server libjemalloc2 libjemalloc-dev \
+                   libtcmalloc-minimal4 libmimalloc2.0 golang-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC := $(wildcard debugger/*.c commands/*.c plugins/*.c)

@@ -100,6 +100,10 @@ int cmd_escape(struct session *s, const struct args *a)
 	if (!r)
 		return -1;
 	const struct heap *h = r->heap;
+	/* Blocks of an allocator left out are no candidates (the warnings say which). */
+	out_hide_text(s->out, true);
+	out_bool(s->out, "complete", heap_complete(h));
+	out_hide_text(s->out, false);
 	const uint32_t *indeg = reach_indegree(s->reach);
 	struct stack *stacks = xcalloc(s->target->nthreads + 1, sizeof(*stacks));
 	bool *built = xcalloc(s->target->nthreads + 1, sizeof(*built));

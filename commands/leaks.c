@@ -37,6 +37,8 @@ const struct reach *reach_or_error(struct session *s, const struct reach_opts *o
 		out_error(s->out, "%s", error_get());
 	else if (r->heap->nproblems)
 		out_warn(s->out, "%s", incomplete_heap(r->heap));
+	if (r)
+		heap_warn_gaps(s->out, r->heap);
 	return r;
 }
 
@@ -205,6 +207,16 @@ static void out_record(struct session *s, const struct reach *r, const struct re
 	out_obj_end(o);
 }
 
+/* A check that could not cover the heap fails. Under --error-exitcode it also
+ * sets the exit status to 1, a failed command's, which `strand run` would
+ * otherwise replace with the program's own. */
+static int no_verdict(struct session *s, long exitcode)
+{
+	if (exitcode && !s->exit_code)
+		s->exit_code = 1;
+	return -1;
+}
+
 int cmd_leaks(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
@@ -233,7 +245,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 		return rc;
 	const struct reach *r = reach_or_error(s, &opts, NEED_CLASSES);
 	if (!r)
-		return -1;
+		return no_verdict(s, exitcode);
 	if (r->warning)
 		out_warn(s->out, "%s", r->warning);
 	struct out *o = s->out;
@@ -278,13 +290,20 @@ int cmd_leaks(struct session *s, const struct args *a)
 	free(rs.v);
 	if (shown < total)
 		out_text(o, "\n(%zu smaller loss records not shown; --limit 0 shows all)\n", total - shown);
+	out_text(o, "\n");
+	heap_out_coverage(o, h);
 	out_hide_text(o, true);
-	out_bool(o, "complete", !h->nproblems);
+	out_bool(o, "complete", heap_complete(h));
 	out_hide_text(o, false);
+	/* Never "No leaks" on a heap not wholly seen, and a failure (exit 1)
+	 * whatever --error-exitcode asks: the classes above leave out what
+	 * was not walked. */
+	if (!heap_complete(h)) {
+		out_text(o, "No verdict: the leak check did not cover the whole heap.\n");
+		return no_verdict(s, exitcode);
+	}
 	if (exitcode && (blocks[CLASS_DEFINITE] || blocks[CLASS_POSSIBLE]))
 		s->exit_code = (int)exitcode;
-	if (h->nproblems)
-		return -1; /* warned at the top; never "No leaks" on a heap not wholly seen */
 	if (!blocks[CLASS_DEFINITE] && !blocks[CLASS_POSSIBLE])
 		out_text(o, "\nNo leaks: every block is reachable%s.\n", blocks[CLASS_INDIRECT] ? " or indirect" : "");
 	return 0;

@@ -25,11 +25,20 @@ static const struct section sections[] = {
 	{ "Timers", "timers", true, false },
 };
 
+/* What the heap sections could not analyse, for the report's error
+ * (malloc'd); NULL when the heap was walked whole. */
+static char *heap_left_out(struct session *s)
+{
+	const struct heap *h = heap_get(s);
+	return h ? heap_not_analysed(h) : xstrdup(error_get());
+}
+
 int cmd_report(struct session *s, const struct args *a)
 {
 	long exitcode = 0;
 	if (!option_exitcode(s, a, &exitcode))
 		return -1;
+	int earlier_exit_code = s->exit_code;
 	struct out *o = s->out;
 	out_text(o, "strand report on %s\n", s->target->description);
 	/* top, arrays and escape need every edge: with the graph built first,
@@ -56,5 +65,14 @@ int cmd_report(struct session *s, const struct args *a)
 		out_obj_end(o);
 	}
 	out_list_end(o);
-	return 0;
+	/* Its leak section gave no verdict: the report fails, with exit status 1
+	 * whatever --error-exitcode asked of its sections (set here too, or
+	 * `strand run` would end with the program's own status). */
+	char *left_out = session_interrupted() ? NULL : heap_left_out(s);
+	if (!left_out)
+		return 0;
+	s->exit_code = earlier_exit_code ? earlier_exit_code : exitcode ? 1 : 0;
+	out_error(o, "the report does not cover the whole heap: %s", left_out);
+	free(left_out);
+	return -1;
 }

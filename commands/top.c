@@ -228,6 +228,10 @@ int cmd_top(struct session *s, const struct args *a)
 	const struct reach *r = reach_or_error(s, &opts, NEED_RETAINED);
 	if (!r)
 		return -1;
+	/* What an allocator left out holds is in no figure below (the warnings say which). */
+	out_hide_text(s->out, true);
+	out_bool(s->out, "complete", heap_complete(r->heap));
+	out_hide_text(s->out, false);
 	if (!by || !strcmp(by, "root")) {
 		out_text(s->out, "Roots that keep the most memory alive:\n");
 		top_roots(s, r, n);

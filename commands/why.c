@@ -154,7 +154,11 @@ int cmd_why(struct session *s, const struct args *a)
 		return -1;
 	const struct heap_block *blk = heap_find(r->heap, addr);
 	if (!blk) {
-		out_error(s->out, "0x%" PRIx64 " is not inside any heap block", addr);
+		/* It may lie in memory of an allocator that was not walked. */
+		char *left_out = heap_not_analysed(r->heap);
+		out_error(s->out, "0x%" PRIx64 " is not inside any heap block%s%s", addr,
+			  left_out ? " strand walked; " : "", left_out ? left_out : "");
+		free(left_out);
 		return -1;
 	}
 	uint32_t b = (uint32_t)(blk - r->heap->blocks);
@@ -166,6 +170,7 @@ int cmd_why(struct session *s, const struct args *a)
 	out_hide_text(o, true);
 	out_uint(o, "usable", heap_usable(blk));
 	out_uint(o, "retained", r->retained[b]);
+	out_bool(o, "complete", heap_complete(r->heap));
 	out_hide_text(o, false);
 	if (r->cls[b] == CLASS_REACHABLE || r->cls[b] == CLASS_POSSIBLE)
 		out_text(o, "; it keeps %s alive in %u blocks\n", format_bytes(r->retained[b], buf, sizeof(buf)),

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "output.h"
 #include "plugin.h"
 #include "reach.h"
 #include "session.h"
@@ -215,21 +216,44 @@ struct heap *heap_build(const struct strand_allocator *a, struct strand_host *ho
 	return h;
 }
 
+/* The allocators in use beside the one walked: their memory is not in the
+ * table. */
+static void add_gaps(struct heap *h, struct session *s, const struct plugin_detection *walked)
+{
+	size_t n, cap = 0;
+	const struct plugin_detection *d = plugin_detections(s, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (!plugin_left_out(&d[i], walked))
+			continue;
+		GROW(h->gaps, cap, h->ngaps + 1);
+		h->gaps[h->ngaps++] = (struct heap_gap){ d[i].p->name, d[i].evidence ? xstrdup(d[i].evidence) : NULL };
+	}
+}
+
 static struct heap *heap_walk(struct session *s)
 {
-	int confidence;
-	const struct loaded_plugin *lp = plugin_allocator(s, &confidence);
-	if (!lp) {
+	const struct plugin_detection *d = plugin_allocator(s);
+	if (!d) {
 		error_set("no allocator plugin recognises this target (glibc malloc not found; see `info plugins`)");
+		return NULL;
+	}
+	if (!d->p->allocator->walk) {
+		if (d->evidence)
+			error_set("the allocator in use is %s (%s), and strand has no walker for it: no heap block was "
+				  "analysed (see `info plugins`)", d->p->name, d->evidence);
+		else
+			error_set("the allocator in use is %s (detected with confidence %d), and strand has no walker for "
+				  "it: no heap block was analysed (see `info plugins`)", d->p->name, d->confidence);
 		return NULL;
 	}
 	uint64_t writable = 0;
 	for (size_t i = 0; i < s->target->maps.n; i++)
 		if (s->target->maps.v[i].perms & MAP_W)
 			writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
-	struct heap *h = heap_build(lp->p->allocator, plugin_host(s), writable);
-	h->allocator = lp->p->name;
-	h->confidence = confidence;
+	struct heap *h = heap_build(d->p->allocator, plugin_host(s), writable);
+	h->allocator = d->p->name;
+	h->confidence = d->confidence;
+	add_gaps(h, s, d);
 	return h;
 }
 
@@ -253,11 +277,92 @@ void heap_free(struct heap *h)
 	for (size_t i = 0; i < h->nproblems; i++)
 		free(h->problems[i].message);
 	free(h->problems);
+	for (size_t i = 0; i < h->ngaps; i++)
+		free(h->gaps[i].evidence);
+	free(h->gaps);
 	free(h->blocks);
 	free(h->arenas);
 	free(h->metadata);
 	free(h->discovery);
 	free(h);
+}
+
+bool heap_complete(const struct heap *h)
+{
+	return h->walked && !h->nproblems && !h->ngaps;
+}
+
+static const char *gap_evidence(const struct heap_gap *g)
+{
+	return g->evidence ? g->evidence : "detected in use, and strand has no walker for it";
+}
+
+char *heap_not_analysed(const struct heap *h)
+{
+	if (heap_complete(h))
+		return NULL;
+	struct strbuf sb = STRBUF_INIT;
+	sb_adds(&sb, "not analysed: ");
+	if (!h->walked)
+		sb_addf(&sb, "%s's heap, whose walk failed (see `heap check`)", h->allocator);
+	else if (h->nproblems)
+		sb_addf(&sb, "the damaged parts of %s's heap (%zu problem%s, see `heap check`)", h->allocator,
+			h->nproblems, h->nproblems == 1 ? "" : "s");
+	for (size_t i = 0; i < h->ngaps; i++)
+		sb_addf(&sb, "%s%s (%s)", !h->walked || h->nproblems || i ? "; " : "", h->gaps[i].allocator,
+			gap_evidence(&h->gaps[i]));
+	return sb_detach(&sb);
+}
+
+void heap_warn_gaps(struct out *o, const struct heap *h)
+{
+	for (size_t i = 0; i < h->ngaps; i++)
+		out_warn(o, "%s was not analysed (no walker): %s", h->gaps[i].allocator, gap_evidence(&h->gaps[i]));
+}
+
+void heap_out_coverage(struct out *o, const struct heap *h)
+{
+	uint64_t blocks = 0, bytes = 0, mmapped = 0, arenas = 0;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->blocks[i].state == STRAND_USED) {
+			blocks++;
+			bytes += heap_usable(&h->blocks[i]);
+			mmapped += (h->blocks[i].flags & HEAP_MMAPPED) != 0;
+		}
+	for (size_t i = 0; i < h->narenas; i++)
+		arenas += strcmp(h->arenas[i].kind, "mmap") != 0; /* mmapped chunks are counted as blocks */
+	char buf[32];
+	out_obj(o, "coverage");
+	out_text(o, "Covered: ");
+	out_str(o, "allocator", h->allocator);
+	out_text(o, "'s heap, ");
+	out_uint(o, "blocks", blocks);
+	out_text(o, " block%s in use (%s) in ", blocks == 1 ? "" : "s", format_bytes(bytes, buf, sizeof(buf)));
+	out_hide_text(o, true);
+	out_uint(o, "bytes", bytes);
+	out_hide_text(o, false);
+	out_uint(o, "arenas", arenas);
+	out_text(o, " arena%s and ", arenas == 1 ? "" : "s");
+	out_uint(o, "mmapped_blocks", mmapped);
+	out_text(o, " mmapped block%s.\n", mmapped == 1 ? "" : "s");
+	if (h->nproblems)
+		out_text(o, "Not covered: the damaged parts of the heap (%zu problem%s, see `heap check`).\n",
+			 h->nproblems, h->nproblems == 1 ? "" : "s");
+	out_hide_text(o, true);
+	out_uint(o, "problems", h->nproblems);
+	out_hide_text(o, false);
+	out_list(o, "not_covered");
+	for (size_t i = 0; i < h->ngaps; i++) {
+		out_obj(o, NULL);
+		out_text(o, "Not covered: ");
+		out_str(o, "allocator", h->gaps[i].allocator);
+		out_text(o, ", no walker: ");
+		out_str(o, "evidence", h->gaps[i].evidence);
+		out_text(o, "%s\n", h->gaps[i].evidence ? "" : "detected in use");
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	out_obj_end(o);
 }
 
 size_t heap_first_after(const struct heap *h, uint64_t addr)

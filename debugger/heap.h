@@ -10,6 +10,7 @@
 
 #include "../plugins/strand_plugin.h"
 
+struct out;
 struct session;
 
 enum { HEAP_MMAPPED = 1 };
@@ -32,6 +33,14 @@ struct heap_problem {
 	char *message;
 };
 
+/* An allocator in use that the walk left out: a detection-only plugin found
+ * it beside the allocator walked (Go's heap beside C's malloc, CPython's
+ * object arenas over it), so its memory was not analysed. */
+struct heap_gap {
+	const char *allocator; /* the plugin's name */
+	char *evidence;        /* why the plugin believes it is in use; NULL if it did not say */
+};
+
 /* [start, end) of the target's memory. */
 struct heap_range {
 	uint64_t start, end;
@@ -49,6 +58,8 @@ struct heap {
 	size_t nproblems;
 	struct heap_range *metadata; /* sorted by start: the allocator's own state, never a root */
 	size_t nmetadata;
+	struct heap_gap *gaps;  /* allocators in use that were not walked */
+	size_t ngaps;
 	const char *allocator;  /* the plugin's name, NULL when none fits */
 	int confidence;
 	char *discovery;        /* how the allocator's state was found */
@@ -58,14 +69,29 @@ struct heap {
 
 /* The heap of the session's target, walked on first use (and again on each
  * use when the target is not stopped). NULL, with error_set(), when no
- * allocator plugin recognises the target. */
+ * allocator plugin recognises the target or the allocator in use has no
+ * walker (the message names it and why it was detected). */
 const struct heap *heap_get(struct session *s);
 void heap_free(struct heap *h);
 /* The table from one allocator's walk through host, without a session (what
- * heap_get does once it has chosen the plugin; the heap fuzz harness walks
- * synthetic memory this way). writable: bytes of the target's writable
- * mappings, which bound what an arena may claim. */
+ * heap_get does once it has chosen a plugin with a walker; the heap fuzz
+ * harness walks synthetic memory this way). writable: bytes of the target's
+ * writable mappings, which bound what an arena may claim. */
 struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable);
+
+/* The walk saw the whole heap: it succeeded, met no problem, and left out no
+ * allocator in use. Only then may an analysis say that there is nothing to
+ * find. */
+bool heap_complete(const struct heap *h);
+/* What was not analysed, as one line for an error (malloc'd); NULL when the
+ * heap is complete. */
+char *heap_not_analysed(const struct heap *h);
+/* A warning for each allocator in use that the walk left out. */
+void heap_warn_gaps(struct out *o, const struct heap *h);
+/* What a leak summary covered: the walked allocator's blocks in use, bytes,
+ * arenas and mmapped blocks, then what was left out (allocators without a
+ * walker, the damaged parts). Text lines and a `coverage` object. */
+void heap_out_coverage(struct out *o, const struct heap *h);
 
 static inline uint64_t heap_usable(const struct heap_block *b)
 {

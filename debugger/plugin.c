@@ -1,6 +1,8 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <gelf.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +13,11 @@
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);
 const struct strand_plugin *strand_glibc_nptl_init(const struct strand_host_api *host);
+const struct strand_plugin *const *strand_detection_plugins_init(const struct strand_host_api *host);
 
 struct strand_host {
 	struct session *s;
+	char *evidence; /* what the plugin being asked to detect said */
 };
 
 static struct strand_host host;
@@ -62,6 +66,30 @@ static bool host_find_module(struct strand_host *h, const char *name, struct str
 	struct module_search ms = { name, out, false };
 	symbols_modules(h->s->symbols, match_module, &ms);
 	return ms.found;
+}
+
+struct address_search {
+	uint64_t addr;
+	struct strand_module_info *out;
+	bool found;
+};
+
+static bool match_address(const struct module_info *m, void *arg)
+{
+	struct address_search *as = arg;
+	if (as->addr < m->low || as->addr >= m->high)
+		return true;
+	*as->out = (struct strand_module_info){ m->path ? m->path : m->name, m->low, m->high, m->bias,
+						m->has_debug_info };
+	as->found = true;
+	return false;
+}
+
+static bool host_module_at(struct strand_host *h, uint64_t addr, struct strand_module_info *out)
+{
+	struct address_search as = { addr, out, false };
+	symbols_modules(h->s->symbols, match_address, &as);
+	return as.found;
 }
 
 static size_t host_mapping_count(struct strand_host *h)
@@ -133,6 +161,207 @@ static void host_warn(struct strand_host *h, const char *fmt, ...)
 	free(msg);
 }
 
+static void host_evidence(struct strand_host *h, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(h->evidence);
+	h->evidence = xvasprintf(fmt, ap);
+	va_end(ap);
+}
+
+/* ---- How a function call binds: GOT, then the dynamic linker's order ---- */
+
+/* The executable: the module that holds the entry point. */
+static Dwfl_Module *exe_module(struct session *s)
+{
+	bool found;
+	uint64_t entry = target_auxv(s->target, AT_ENTRY, &found);
+	return found ? dwfl_addrmodule(symbols_dwfl(s->symbols), entry) : NULL;
+}
+
+/* A global definition of the function name in mod; with exported, only one
+ * of default visibility: what the dynamic linker would bind a call to. */
+static bool module_defines(Dwfl_Module *mod, const char *name, bool exported, uint64_t *addr)
+{
+	int n = dwfl_module_getsymtab(mod);
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr value;
+		const char *sn = dwfl_module_getsym_info(mod, i, &sym, &value, NULL, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+		if (sn && !strcmp(sn, name) && sym.st_shndx != SHN_UNDEF && (bind == STB_GLOBAL || bind == STB_WEAK) &&
+		    (!exported || GELF_ST_VISIBILITY(sym.st_other) == STV_DEFAULT) &&
+		    (type == STT_FUNC || type == STT_GNU_IFUNC)) {
+			*addr = value;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The address of the executable's GOT slot for name (a PLT or GOT-data
+ * relocation), 0 when it has none. */
+static uint64_t got_slot(Dwfl_Module *exe, const char *name)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(exe, &bias);
+	for (Elf_Scn *scn = elf ? elf_nextscn(elf, NULL) : NULL; scn; scn = elf_nextscn(elf, scn)) {
+		GElf_Shdr sh, symsh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+			continue;
+		Elf_Scn *symscn = elf_getscn(elf, sh.sh_link);
+		Elf_Data *rela = elf_getdata(scn, NULL), *syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+		if (!rela || !syms || !gelf_getshdr(symscn, &symsh))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+			if (!gelf_getrela(rela, (int)i, &r))
+				break;
+			unsigned type = (unsigned)GELF_R_TYPE(r.r_info);
+			if ((type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) ||
+			    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+				continue;
+			const char *sn = elf_strptr(elf, symsh.sh_link, sym.st_name);
+			if (sn && !strcmp(sn, name))
+				return r.r_offset + bias;
+		}
+	}
+	return 0;
+}
+
+/* The dynamic linker's first link_map (the executable's, then LD_PRELOAD's,
+ * then the needed libraries breadth first: its search order for the global
+ * scope), through the executable's DT_DEBUG, else ld.so's _r_debug. */
+static uint64_t first_link_map(struct session *s, Dwfl_Module *exe)
+{
+	GElf_Addr bias;
+	Elf *elf = dwfl_module_getelf(exe, &bias);
+	size_t nph;
+	uint64_t r_debug = 0, map = 0;
+	if (elf && elf_getphdrnum(elf, &nph) == 0)
+		for (size_t i = 0; i < nph && !r_debug; i++) {
+			GElf_Phdr ph;
+			if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_DYNAMIC)
+				continue;
+			Elf64_Dyn d[64];
+			size_t n = target_read(s->target, ph.p_vaddr + bias, d, sizeof(d)) / sizeof(d[0]);
+			for (size_t k = 0; k < n && d[k].d_tag != DT_NULL; k++)
+				if (d[k].d_tag == DT_DEBUG)
+					r_debug = d[k].d_un.d_val;
+		}
+	if (!r_debug && !symbols_lookup(s->symbols, "_r_debug", "ld-linux", &r_debug, NULL))
+		return 0;
+	/* struct r_debug { int r_version; struct link_map *r_map; ... } */
+	return target_read_u64(s->target, r_debug + 8, &map) ? map : 0;
+}
+
+enum { MAX_LINK_MAPS = 4096 };
+
+static bool search_order(struct session *s, Dwfl_Module *exe, const char *name, uint64_t *addr)
+{
+	Dwfl *dwfl = symbols_dwfl(s->symbols);
+	uint64_t lm = first_link_map(s, exe);
+	/* struct link_map { l_addr; char *l_name; ElfW(Dyn) *l_ld; l_next, l_prev; } */
+	for (int i = 0; lm && i < MAX_LINK_MAPS; i++) {
+		uint64_t ld, next;
+		if (!target_read_u64(s->target, lm + 16, &ld) || !target_read_u64(s->target, lm + 24, &next))
+			return false;
+		Dwfl_Module *mod = ld ? dwfl_addrmodule(dwfl, ld) : NULL;
+		if (mod && module_defines(mod, name, true, addr))
+			return true;
+		lm = next;
+	}
+	return false;
+}
+
+bool plugin_binding(struct session *s, const char *name, uint64_t *addr, const char **how)
+{
+	Dwfl_Module *exe = exe_module(s);
+	if (!exe)
+		return false;
+	uint64_t slot = got_slot(exe, name), value, own;
+	if (slot && target_read_u64(s->target, slot, &value) && value) {
+		/* Not yet bound (lazy binding), the slot points back into the
+		 * executable's PLT, unless the executable defines name itself. */
+		bool in_exe = dwfl_addrmodule(symbols_dwfl(s->symbols), value) == exe;
+		if (!in_exe || (module_defines(exe, name, false, &own) && own == value)) {
+			*addr = value;
+			*how = "the executable's GOT";
+			return true;
+		}
+	}
+	if (search_order(s, exe, name, addr)) {
+		*how = "the dynamic linker's search order";
+		return true;
+	}
+	/* No dynamic linker: a static executable calls its own. */
+	if (!first_link_map(s, exe) && module_defines(exe, name, false, addr)) {
+		*how = "the executable's own definition (linked statically)";
+		return true;
+	}
+	return false;
+}
+
+static bool host_binding(struct strand_host *h, const char *name, uint64_t *addr)
+{
+	const char *how;
+	return plugin_binding(h->s, name, addr, &how);
+}
+
+/* ---- The target's environment ---- */
+
+enum { MAX_ENVIRON = 4096, MAX_ENV_BYTES = 4096 };
+
+/* var is "name=value": copy the value. */
+static bool env_match(const char *var, const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name);
+	if (strncmp(var, name, nl) || var[nl] != '=')
+		return false;
+	snprintf(buf, len, "%s", var + nl + 1);
+	return true;
+}
+
+/* libc's environ: what the process sees now, live or in a core. 1 found, 0
+ * not set, -1 unknown. */
+static int environ_lookup(struct session *s, const char *name, char *buf, size_t len)
+{
+	uint64_t environ, envp;
+	if (!symbols_lookup(s->symbols, "__environ", "libc.so", &environ, NULL) ||
+	    !target_read_u64(s->target, environ, &envp) || !envp)
+		return -1;
+	for (int i = 0; i < MAX_ENVIRON; i++) {
+		uint64_t p;
+		if (!target_read_u64(s->target, envp + 8 * (uint64_t)i, &p))
+			return -1;
+		if (!p)
+			return 0;
+		char *var = target_read_string(s->target, p, MAX_ENV_BYTES);
+		bool match = var && env_match(var, name, buf, len);
+		free(var);
+		if (match)
+			return 1;
+	}
+	return 0;
+}
+
+static bool host_environment(struct strand_host *h, const char *name, char *buf, size_t len)
+{
+	struct session *s = h->s;
+	int found = environ_lookup(s, name, buf, len);
+	if (found >= 0 || s->target->kind != TARGET_LIVE)
+		return found > 0;
+	size_t n;
+	char *env = read_procf(&n, "/proc/%d/environ", (int)s->target->pid);
+	bool match = false;
+	for (size_t i = 0; env && i < n && !match; i += strlen(env + i) + 1)
+		match = env_match(env + i, name, buf, len);
+	free(env);
+	return match;
+}
+
 static uint64_t host_static_tls_size(struct strand_host *h)
 {
 	return symbols_static_tls_size(h->s->symbols);
@@ -151,6 +380,10 @@ static const struct strand_host_api host_api = {
 	.auxv = host_auxv,
 	.option = host_option,
 	.warn = host_warn,
+	.evidence = host_evidence,
+	.module_at = host_module_at,
+	.binding = host_binding,
+	.environment = host_environment,
 	.static_tls_size = host_static_tls_size,
 };
 
@@ -167,6 +400,8 @@ static void load_builtins(void)
 	builtins_loaded = true;
 	add_plugin(strand_glibc_malloc_init(&host_api), NULL, NULL);
 	add_plugin(strand_glibc_nptl_init(&host_api), NULL, NULL);
+	for (const struct strand_plugin *const *p = strand_detection_plugins_init(&host_api); *p; p++)
+		add_plugin(*p, NULL, NULL);
 }
 
 int plugin_load(const char *path)
@@ -203,57 +438,112 @@ struct strand_host *plugin_host(struct session *s)
 	return &host;
 }
 
-/* A plugin's confidence that it fits the target, as an allocator or as a
- * thread runtime; 0 when it is not that kind of plugin. */
-static int allocator_confidence(const struct strand_plugin *p, struct strand_host *h)
+/* Ask one plugin's detect, keeping what it says as evidence. */
+static int detect(struct session *s, int (*fn)(struct strand_host *), char **evidence)
 {
-	return p->allocator ? p->allocator->detect(h) : 0;
+	struct strand_host *h = plugin_host(s);
+	free(h->evidence);
+	h->evidence = NULL;
+	int c = fn(h);
+	*evidence = h->evidence;
+	h->evidence = NULL;
+	return c < 0 ? 0 : c > 100 ? 100 : c;
 }
 
-static int runtime_confidence(const struct strand_plugin *p, struct strand_host *h)
+int plugin_detect_runtime(struct session *s, const struct strand_plugin *p, char **evidence)
 {
-	return p->runtime ? p->runtime->detect(h) : 0;
+	return detect(s, p->runtime->detect, evidence);
 }
 
-static const struct loaded_plugin *best_plugin(struct session *s,
-					       int (*confidence_of)(const struct strand_plugin *, struct strand_host *),
-					       int *confidence)
+/* Detection looks symbols up by name and may read the executable, which is
+ * slow: once per target and set of plugins is enough. A forked child inspected
+ * by `strand run` is another target with another PID. */
+struct detection_key {
+	const struct symbols *symbols;
+	pid_t pid;
+	size_t nplugins;
+};
+
+static bool same_target(struct detection_key *k, struct session *s)
+{
+	struct detection_key now = { s->symbols, s->target ? s->target->pid : 0, nplugins };
+	bool same = k->symbols == now.symbols && k->pid == now.pid && k->nplugins == now.nplugins;
+	*k = now;
+	return same;
+}
+
+static struct {
+	struct detection_key key;
+	struct plugin_detection *v;
+	size_t n;
+} allocators;
+
+static void forget_allocators(void)
+{
+	for (size_t i = 0; i < allocators.n; i++)
+		free(allocators.v[i].evidence);
+	free(allocators.v);
+	allocators.v = NULL;
+	allocators.n = 0;
+}
+
+const struct plugin_detection *plugin_detections(struct session *s, size_t *n)
 {
 	load_builtins();
-	const struct loaded_plugin *best = NULL;
-	int best_conf = 0;
-	for (size_t i = 0; i < nplugins; i++) {
-		int c = confidence_of(plugins[i].p, plugin_host(s));
-		/* Ties go to the plugin loaded last: a user's plugin overrides a built-in. */
-		if (c > 0 && c >= best_conf) {
-			best = &plugins[i];
-			best_conf = c;
+	if (!same_target(&allocators.key, s)) {
+		forget_allocators();
+		allocators.v = xcalloc(nplugins + 1, sizeof(*allocators.v));
+		for (size_t i = 0; i < nplugins; i++) {
+			const struct strand_plugin *p = plugins[i].p;
+			if (!p->allocator)
+				continue;
+			struct plugin_detection *d = &allocators.v[allocators.n++];
+			d->p = p;
+			d->confidence = detect(s, p->allocator->detect, &d->evidence);
 		}
 	}
-	*confidence = best_conf;
+	*n = allocators.n;
+	return allocators.v;
+}
+
+const struct plugin_detection *plugin_allocator(struct session *s)
+{
+	size_t n;
+	const struct plugin_detection *d = plugin_detections(s, &n), *best = NULL;
+	/* Ties go to the plugin loaded last: a user's plugin overrides a built-in. */
+	for (size_t i = 0; i < n; i++)
+		if (d[i].confidence > 0 && (!best || d[i].confidence >= best->confidence))
+			best = &d[i];
 	return best;
 }
 
-const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence)
+bool plugin_left_out(const struct plugin_detection *d, const struct plugin_detection *use)
 {
-	return best_plugin(s, allocator_confidence, confidence);
+	const struct strand_allocator *a = d->p->allocator;
+	return d != use && !a->walk && d->confidence > 0 && strcmp(a->name, use->p->allocator->name) != 0;
 }
 
-/* Detection looks symbols up by name, which is slow: once per target and
- * set of plugins is enough. */
 const struct loaded_plugin *plugin_runtime(struct session *s)
 {
 	static struct {
-		const struct symbols *symbols;
-		size_t nplugins;
+		struct detection_key key;
 		const struct loaded_plugin *best;
 	} cache;
 	load_builtins();
-	if (cache.symbols != s->symbols || cache.nplugins != nplugins) {
-		int confidence;
-		cache.best = best_plugin(s, runtime_confidence, &confidence);
-		cache.symbols = s->symbols;
-		cache.nplugins = nplugins;
+	if (!same_target(&cache.key, s)) {
+		int best_conf = 0;
+		cache.best = NULL;
+		for (size_t i = 0; i < nplugins; i++) {
+			if (!plugins[i].p->runtime)
+				continue;
+			char *evidence;
+			int c = plugin_detect_runtime(s, plugins[i].p, &evidence);
+			free(evidence);
+			if (c > 0 && c >= best_conf) {
+				cache.best = &plugins[i];
+				best_conf = c;
+			}
+		}
 	}
 	return cache.best;
 }
@@ -296,4 +586,7 @@ void plugins_unload(void)
 	plugins = NULL;
 	nplugins = cap = 0;
 	builtins_loaded = false;
+	forget_allocators();
+	free(host.evidence);
+	host.evidence = NULL;
 }

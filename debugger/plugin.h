@@ -20,10 +20,31 @@ int plugin_load(const char *path);
 const struct loaded_plugin *plugin_list(size_t *n);
 /* The host handle for a session (valid until the next call). */
 struct strand_host *plugin_host(struct session *s);
-/* The allocator plugin that fits the target best, and its confidence. NULL if none. */
-const struct loaded_plugin *plugin_allocator(struct session *s, int *confidence);
+
+/* What an allocator plugin detects in the target. */
+struct plugin_detection {
+	const struct strand_plugin *p;
+	int confidence;  /* 0..100 */
+	char *evidence;  /* what the plugin said of it, NULL if nothing */
+};
+/* Every allocator plugin's detection, in load order; asked once per target
+ * and set of plugins, valid until the next load or target. */
+const struct plugin_detection *plugin_detections(struct session *s, size_t *n);
+/* The allocator in use: the detection with the highest confidence (ties go
+ * to the plugin loaded last). NULL if none fits. It may have no walker. */
+const struct plugin_detection *plugin_allocator(struct session *s);
+/* A detection-only plugin that detects its allocator beside the allocator
+ * in use: the walk leaves its memory out. A walker named like it (a user's
+ * plugin for that allocator) replaces it. */
+bool plugin_left_out(const struct plugin_detection *d, const struct plugin_detection *use);
 /* The thread-runtime plugin that fits the target best, or NULL. */
 const struct loaded_plugin *plugin_runtime(struct session *s);
+/* A runtime plugin's confidence, with what it says as evidence (malloc'd or NULL). */
+int plugin_detect_runtime(struct session *s, const struct strand_plugin *p, char **evidence);
+/* Where the program's calls to the function name go (the host's `binding`),
+ * and how that was found: "the executable's GOT" or "the dynamic linker's
+ * search order". */
+bool plugin_binding(struct session *s, const char *name, uint64_t *addr, const char **how);
 /* Thread i as plugins see it (frames left NULL). */
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out);
 /* Set every thread's thread_pointer: from fs_base, else from the thread

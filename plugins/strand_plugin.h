@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 3
+#define STRAND_PLUGIN_ABI 4
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -71,9 +71,28 @@ struct strand_host_api {
 	bool (*option)(struct strand_host *h, const char *name);
 	/* One line for the user, attached to the current command's output. */
 	void (*warn)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+	/* Added in ABI 3. */
+	/* During detect: why the plugin believes its allocator or runtime is in
+	 * the target (or why not), one line for `info plugins` and for what the
+	 * commands say was not analysed. The last call wins. */
+	void (*evidence)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* The module that holds addr; false if none. */
+	bool (*module_at)(struct strand_host *h, uint64_t addr, struct strand_module_info *out);
+	/* Where the program's calls to the function name go: the address the
+	 * executable's GOT holds for it once bound, else the first definition in
+	 * the dynamic linker's search order (the executable, LD_PRELOAD, then the
+	 * libraries it needs). false when neither is known. */
+	bool (*binding)(struct strand_host *h, const char *name, uint64_t *addr);
+	/* A variable of the target's environment (libc's environ, or the live
+	 * process's initial one): true and its value, NUL-terminated and cut to
+	 * len - 1 bytes, when it is set. */
+	bool (*environment)(struct strand_host *h, const char *name, char *buf, size_t len);
+
+	/* Added in ABI 4. */
 	/* Bytes of static TLS below each thread pointer: every loaded module's
 	 * PT_TLS block, aligned (an upper bound when some came in through
-	 * dlopen); 0 when unknown. (ABI 3) */
+	 * dlopen); 0 when unknown. */
 	uint64_t (*static_tls_size)(struct strand_host *h);
 };
 
@@ -114,7 +133,7 @@ struct strand_arena {
 	uint64_t system_mem;  /* bytes the arena holds from the system, as the allocator counts them */
 	uint32_t heaps;       /* separate regions (heap_info segments, sbrk area, mmapped chunks) */
 	bool contiguous;
-	/* What the walk found beside the allocator's own accounting (ABI 3):
+	/* What the walk found beside the allocator's own accounting (ABI 4):
 	 * `heap` shows both, and the plugin reports a mismatch as a problem. */
 	bool measured;           /* walked_mem is known: */
 	uint64_t walked_mem;     /* bytes of the arena's memory the walk went through (compare system_mem) */
@@ -144,10 +163,16 @@ struct strand_heap_sink {
 struct strand_allocator {
 	const char *name;
 	/* How sure the plugin is that the target uses this allocator: 0 (not at
-	 * all) to 100 (certain). */
+	 * all) to 100 (certain). The highest is the allocator in use; a heap kept
+	 * beside it (objects of a language runtime over malloc) scores below
+	 * glibc's 90. */
 	int (*detect)(struct strand_host *h);
 	/* Enumerate every block. Returns 0, or -1 when nothing could be walked (the
-	 * reason through sink->problem). Must terminate on any memory contents. */
+	 * reason through sink->problem). Must terminate on any memory contents.
+	 * NULL (ABI 3): a detection-only plugin. Strand names the allocator but
+	 * cannot walk it: when it is the allocator in use nothing is analysed,
+	 * and when it is detected beside the one walked its memory is reported
+	 * as not analysed. */
 	int (*walk)(struct strand_host *h, const struct strand_heap_sink *sink);
 };
 
