@@ -18,6 +18,10 @@ struct finding {
 	char hint[128];
 };
 
+/* A pointer into the first bytes of a block is taken for one to the whole
+ * block (a count or a length may come first), not for a view of a part. */
+#define ARRAY_HEADER 16
+
 /* What a {ptr, len, cap} triple at the reference word says, if it is one. */
 static bool container_at(struct session *s, const struct heap_block *b, const struct block_ref *ref, struct finding *f)
 {
@@ -63,7 +67,7 @@ static bool interior_window(const struct heap_block *b, const struct block_ref *
 {
 	uint64_t lo = UINT64_MAX, hi = 0, size = heap_usable(b);
 	for (size_t i = 0; i < n; i++) {
-		if (refs[i].offset <= HEADER_SLACK)
+		if (refs[i].offset <= ARRAY_HEADER)
 			return false;
 		lo = refs[i].offset < lo ? refs[i].offset : lo;
 		hi = refs[i].offset > hi ? refs[i].offset : hi;
