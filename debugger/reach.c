@@ -1,8 +1,10 @@
 #include "reach.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "block_index.h"
 #include "frames.h"
@@ -173,6 +175,10 @@ struct scanner {
 	struct block_index index;
 	uint32_t interior_mask; /* EDGE_INTERIOR; 0 with --interior=reachable */
 	struct heuristics heur;
+	/* Per thread: when it is inside exit_group, its caller of exit's frame
+	 * (see exit_caller); exiting[t] false otherwise. */
+	bool *exiting;
+	struct frame *exit_caller;
 	size_t root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
@@ -332,6 +338,79 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 
 /* ---- roots ---- */
 
+/* A thread inside exit_group never runs its code again. Come there through
+ * exit() (the usual way, and where `strand run` inspects a program), the
+ * stack below exit's frame is dead: the atexit handlers and destructors
+ * that ran, and what main called just before, left their locals there, and
+ * the registers hold what the last of them left. As LeakSanitizer does at
+ * exit, only the stack above the stack pointer at exit's entry counts, and
+ * the registers are those of exit's caller as the unwinder recovers them:
+ * the callee-saved ones (the others do not survive a call). exit's frame is
+ * the outermost of libc's exit functions: a handler that calls exit again,
+ * or a program that calls _exit itself, is covered too, and exit and _exit
+ * are named in every libc's dynamic symbols. */
+static const char *const exit_functions[] = { "exit", "quick_exit", "__run_exit_handlers", "_exit", "_Exit" };
+
+static bool is_exit_function(const char *name)
+{
+	size_t len = strcspn(name, "@"); /* exit@@GLIBC_2.2.5 */
+	for (size_t i = 0; i < ARRAY_SIZE(exit_functions); i++)
+		if (strlen(exit_functions[i]) == len && !strncmp(name, exit_functions[i], len))
+			return true;
+	return false;
+}
+
+#define EXIT_FRAMES 256 /* deeper than any exit path: handlers are called from exit */
+
+/* The frame that called exit, for a thread inside exit_group; false when
+ * the thread is elsewhere or no exit function is on its stack. */
+static bool find_exit_caller(struct session *s, const struct thread *th, struct frame *caller)
+{
+	if (th->regs_state != REGS_FULL || (int64_t)th->regs.orig_rax != SYS_exit_group)
+		return false;
+	struct backtrace bt;
+	if (symbols_unwind(s->symbols, th, EXIT_FRAMES, &bt) < 0)
+		return false;
+	size_t exit_frame = bt.n;
+	for (size_t i = 0; i + 1 < bt.n; i++) {
+		struct sym_info si;
+		if (symbols_addr_info(s->symbols, bt.frames[i].lookup_pc, &si) && si.name && is_exit_function(si.name))
+			exit_frame = i;
+	}
+	bool found = exit_frame < bt.n && (bt.frames[exit_frame + 1].regs_valid & 1u << 7); /* its sp */
+	if (found)
+		*caller = bt.frames[exit_frame + 1];
+	backtrace_free(&bt);
+	return found;
+}
+
+static void find_exiting_threads(struct session *s, struct scanner *sc)
+{
+	size_t n = s->target->nthreads;
+	sc->exiting = xcalloc(n + 1, sizeof(*sc->exiting));
+	sc->exit_caller = xcalloc(n + 1, sizeof(*sc->exit_caller));
+	for (size_t t = 0; t < n; t++)
+		sc->exiting[t] = find_exit_caller(s, &s->target->threads[t], &sc->exit_caller[t]);
+}
+
+/* The registers a call preserves, as the unwinder found them in frame f;
+ * the others 0. (DWARF numbers: rbx 3, rbp 6, r12-r15 12-15.) */
+static struct user_regs_struct callee_saved(const struct frame *f)
+{
+	static const struct {
+		unsigned dwarf;
+		size_t at;
+	} saved[] = { { 3, offsetof(struct user_regs_struct, rbx) }, { 6, offsetof(struct user_regs_struct, rbp) },
+		      { 12, offsetof(struct user_regs_struct, r12) }, { 13, offsetof(struct user_regs_struct, r13) },
+		      { 14, offsetof(struct user_regs_struct, r14) }, { 15, offsetof(struct user_regs_struct, r15) } };
+	struct user_regs_struct regs;
+	memset(&regs, 0, sizeof(regs));
+	for (size_t i = 0; i < ARRAY_SIZE(saved); i++)
+		if (f->regs_valid & 1u << saved[i].dwarf)
+			memcpy((uint8_t *)&regs + saved[i].at, &f->regs[saved[i].dwarf], 8);
+	return regs;
+}
+
 static void root_register(struct scanner *sc, uint32_t group, uint64_t index, uint64_t value)
 {
 	uint32_t off, b = block_index_find(&sc->index, value, &off);
@@ -341,7 +420,8 @@ static void root_register(struct scanner *sc, uint32_t group, uint64_t index, ui
 
 /* Each thread's general registers (rax ... r15, rip), xmm0-15 from the FP
  * state and the upper halves of ymm0-15 from xstate, 8 bytes at a time, at
- * the fixed indices reach.h names. */
+ * the fixed indices reach.h names; of a thread in exit, those exit's caller
+ * had that survive the call (see find_exit_caller). */
 static void root_registers(struct session *s, struct scanner *sc)
 {
 	for (size_t t = 0; t < s->target->nthreads; t++) {
@@ -350,11 +430,14 @@ static void root_registers(struct session *s, struct scanner *sc)
 			continue;
 		uint32_t g = add_group(sc, ROOT_REGISTERS, (int)t, 0, 0,
 				       xasprintf("registers of thread %zu (LWP %d)", t + 1, (int)th->tid));
+		struct user_regs_struct regs = sc->exiting[t] ? callee_saved(&sc->exit_caller[t]) : th->regs;
 		for (size_t i = 0; i < ROOT_REG_XMM; i++) {
 			uint64_t v;
-			if (regs_get(&th->regs, regs_name(i), &v))
+			if (regs_get(&regs, regs_name(i), &v))
 				root_register(sc, g, i, v);
 		}
+		if (sc->exiting[t])
+			continue;
 		for (size_t i = 0; th->have_fpregs && i < 32; i++) {
 			uint64_t v;
 			memcpy(&v, (const uint8_t *)th->fpregs.xmm_space + 8 * i, 8);
@@ -382,8 +465,11 @@ static void root_stacks(struct session *s, struct scanner *sc)
 		const struct mapping *m = sp ? target_mapping(s->target, sp) : NULL;
 		if (!m)
 			continue;
-		/* Never below the red zone: dead frames keep stale pointers. */
-		uint64_t start = sp - RED_ZONE > m->start ? sp - RED_ZONE : m->start, end = m->end;
+		/* Never below the red zone: dead frames keep stale pointers. Of a
+		 * thread in exit, from the stack pointer at exit's entry (where its
+		 * return address lies) up. */
+		uint64_t low = sc->exiting[t] ? sc->exit_caller[t].regs[7] - 8 : sp - RED_ZONE;
+		uint64_t start = low > m->start ? low : m->start, end = m->end;
 		uint64_t tls = tls_low(sc, th);
 		if (tls > sp && tls < end)
 			end = tls; /* the thread's TLS and TCB sit at the top of its stack */
@@ -1496,6 +1582,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	if (!sc.tcb_size)
 		sc.tcb_size = TCB_GUESS;
 	block_index_build(&sc.index, h);
+	find_exiting_threads(s, &sc);
 	if (!opts->skip[ROOT_REGISTERS])
 		root_registers(s, &sc);
 	if (!opts->skip[ROOT_STACK])
@@ -1508,6 +1595,8 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	if (!opts->skip[ROOT_ANON])
 		root_anon(s, &sc);
 	free(sc.covered);
+	free(sc.exiting);
+	free(sc.exit_caller);
 	resolve_pending(s, &sc);
 	if (graph) /* only the graph keeps roots, to name them */
 		split_globals_by_symbol(s, &sc);
