@@ -80,7 +80,7 @@ int cmd_print(struct session *s, const struct args *a)
 	bool hex = false;
 	if (expr[0] == '/') {
 		hex = expr[1] == 'x';
-		if (!strchr("xd", expr[1]) || (expr[2] && expr[2] != ' ')) {
+		if (!expr[1] || !strchr("xd", expr[1]) || (expr[2] && expr[2] != ' ')) {
 			out_error(s->out, "Undefined output format \"%c\".", expr[1]);
 			return -1;
 		}

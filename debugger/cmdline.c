@@ -217,9 +217,8 @@ static int parse_run(struct cmdline *cl, int argc, char **argv, int i)
 	return 0;
 }
 
-int cmdline_parse(int argc, char **argv, struct cmdline *cl)
+static int parse_words(int argc, char **argv, struct cmdline *cl)
 {
-	memset(cl, 0, sizeof(*cl));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
 		if (!strcmp(a, "run") && !cl->pid && !cl->core && !cl->program) {
@@ -287,6 +286,15 @@ int cmdline_parse(int argc, char **argv, struct cmdline *cl)
 	if (cl->run && cl->no_stop)
 		return usage_error("%s", "--no-stop does not apply to run: the program is stopped only as it exits");
 	return 0;
+}
+
+int cmdline_parse(int argc, char **argv, struct cmdline *cl)
+{
+	memset(cl, 0, sizeof(*cl));
+	if (parse_words(argc, argv, cl) == 0)
+		return 0;
+	cmdline_free(cl); /* nothing is kept of a refused command line */
+	return -1;
 }
 
 void cmdline_free(struct cmdline *cl)

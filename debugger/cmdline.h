@@ -35,7 +35,7 @@ struct cmdline {
 	char **run_argv; /* the program and its arguments (points into argv) */
 };
 
-/* Returns 0, or -1 with error_set() on a usage error. */
+/* Returns 0, or -1 with error_set() on a usage error (cl then holds nothing to free). */
 int cmdline_parse(int argc, char **argv, struct cmdline *cl);
 void cmdline_free(struct cmdline *cl);
 const char *cmdline_usage(void);

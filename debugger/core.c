@@ -369,7 +369,7 @@ static void apply_thread_names(struct target *t, const uint8_t *d, size_t len)
 	}
 }
 
-static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph)
+static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph, const char *path)
 {
 	Elf_Data *data = elf_getdata_rawchunk(c->elf, (int64_t)ph->p_offset, ph->p_filesz, ELF_T_NHDR);
 	if (!data)
@@ -431,7 +431,8 @@ static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph)
 		}
 	}
 	if (!t->nthreads)
-		return error_set("the core holds no thread (NT_PRSTATUS): truncated or not a process core");
+		return error_set("%s holds no thread (no NT_PRSTATUS note): truncated, damaged or not a process core",
+				 path);
 	/* The kernel writes the thread that caused the dump first: gdb selects it. */
 	t->initial_thread = 0;
 	if (names)
@@ -587,7 +588,7 @@ static int read_program_headers(struct target *t, struct core *c, const char *pa
 		if (ph.p_type == PT_NOTE) {
 			if (ph.p_offset > c->file_size || ph.p_filesz > c->file_size - ph.p_offset)
 				return error_set("%s is truncated inside its notes: its threads cannot be read", path);
-			if (parse_notes(t, c, &ph) < 0)
+			if (parse_notes(t, c, &ph, path) < 0)
 				return -1;
 			have_notes = true;
 		}

@@ -201,6 +201,20 @@ static void finish(struct builder *b)
 	h->n = b->nwalk;
 }
 
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable)
+{
+	struct heap *h = xcalloc(1, sizeof(*h));
+	struct builder b = { .h = h, .writable = writable };
+	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+	double start = now_seconds();
+	h->walked = a->walk(host, &sink) == 0;
+	finish(&b);
+	if (h->nmetadata) /* qsort wants an array, even of none */
+		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
+	h->seconds = now_seconds() - start;
+	return h;
+}
+
 static struct heap *heap_walk(struct session *s)
 {
 	int confidence;
@@ -209,20 +223,13 @@ static struct heap *heap_walk(struct session *s)
 		error_set("no allocator plugin recognises this target (glibc malloc not found; see `info plugins`)");
 		return NULL;
 	}
-	struct heap *h = xcalloc(1, sizeof(*h));
-	struct builder b = { .h = h };
+	uint64_t writable = 0;
 	for (size_t i = 0; i < s->target->maps.n; i++)
 		if (s->target->maps.v[i].perms & MAP_W)
-			b.writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
-	struct strand_heap_sink sink = { &b, sink_arena, sink_block, sink_problem, sink_discovery, sink_metadata };
+			writable += s->target->maps.v[i].end - s->target->maps.v[i].start;
+	struct heap *h = heap_build(lp->p->allocator, plugin_host(s), writable);
 	h->allocator = lp->p->name;
 	h->confidence = confidence;
-	double start = now_seconds();
-	h->walked = lp->p->allocator->walk(plugin_host(s), &sink) == 0;
-	finish(&b);
-	if (h->nmetadata) /* qsort wants an array, even of none */
-		qsort(h->metadata, h->nmetadata, sizeof(*h->metadata), heap_range_by_start);
-	h->seconds = now_seconds() - start;
 	return h;
 }
 

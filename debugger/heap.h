@@ -61,6 +61,11 @@ struct heap {
  * allocator plugin recognises the target. */
 const struct heap *heap_get(struct session *s);
 void heap_free(struct heap *h);
+/* The table from one allocator's walk through host, without a session (what
+ * heap_get does once it has chosen the plugin; the heap fuzz harness walks
+ * synthetic memory this way). writable: bytes of the target's writable
+ * mappings, which bound what an arena may claim. */
+struct heap *heap_build(const struct strand_allocator *a, struct strand_host *host, uint64_t writable);
 
 static inline uint64_t heap_usable(const struct heap_block *b)
 {

@@ -184,6 +184,7 @@ struct scanner {
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
 	const struct strand_runtime *runtime; /* the thread-runtime plugin, NULL if none */
 	struct heap_range *covered; /* stacks, TLS and globals: never anonymous roots */
+	uint8_t *buf;               /* SCAN_CHUNK bytes of root memory (one for all: a core may list thousands of stacks) */
 	size_t ncovered, covered_cap;
 	/* While sweeping (see sweep_phase): the marks (r->cls), the phase's bit,
 	 * how many blocks are marked with it and not yet scanned, and how many
@@ -288,7 +289,7 @@ static uint64_t piece_step(const struct scanner *sc)
  * group; the words are looked up a batch at a time, as the heap's are. */
 static void scan_words(struct session *s, struct scanner *sc, uint32_t group, uint64_t start, uint64_t end)
 {
-	uint8_t *buf = xmalloc(SCAN_CHUNK);
+	uint8_t *buf = sc->buf;
 	size_t step = sc->r->opts.unaligned ? 1 : 8;
 	start &= ~7ull;
 	for (uint64_t a = start; a < end && !session_interrupted(); a += piece_step(sc)) {
@@ -310,7 +311,6 @@ static void scan_words(struct session *s, struct scanner *sc, uint32_t group, ui
 		if (got < SCAN_CHUNK)
 			break;
 	}
-	free(buf);
 }
 
 /* scan_words over [start, end) except the holes (sorted by start). */
@@ -1573,7 +1573,8 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	}
 	r->graph = graph;
 	r->cls = xcalloc_big(h->n, 1); /* the marks, then the classes */
-	struct scanner sc = { .r = r, .mark = r->cls, .interior_mask = opts->interior_reachable ? 0 : EDGE_INTERIOR };
+	struct scanner sc = { .r = r, .mark = r->cls, .buf = xmalloc(SCAN_CHUNK),
+			      .interior_mask = opts->interior_reachable ? 0 : EDGE_INTERIOR };
 	sc.heur.on = heuristics_on(opts);
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
 	const struct loaded_plugin *rt = plugin_runtime(s);
@@ -1595,6 +1596,7 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	if (!opts->skip[ROOT_ANON])
 		root_anon(s, &sc);
 	free(sc.covered);
+	free(sc.buf);
 	free(sc.exiting);
 	free(sc.exit_caller);
 	resolve_pending(s, &sc);

@@ -131,7 +131,8 @@ uint64_t target_auxv(const struct target *t, uint64_t type, bool *found)
 
 struct thread *target_add_thread(struct target *t, pid_t tid)
 {
-	t->threads = xrealloc(t->threads, (t->nthreads + 1) * sizeof(*t->threads));
+	/* Doubling: a core can hold thousands of thread notes (damaged ones too). */
+	GROW(t->threads, t->threads_cap, t->nthreads + 1);
 	struct thread *th = &t->threads[t->nthreads++];
 	memset(th, 0, sizeof(*th));
 	th->tid = tid;

@@ -74,7 +74,7 @@ struct target {
 	char *exe;           /* path of the main executable, if known */
 	char *description;  /* "process 1234" / "core file x" */
 	struct thread *threads; /* sorted by tid */
-	size_t nthreads;
+	size_t nthreads, threads_cap;
 	size_t initial_thread;  /* index: the thread gdb would select first */
 	struct maps maps;
 	uint64_t *auxv;         /* (type, value) pairs, AT_NULL excluded */

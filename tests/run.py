@@ -4,6 +4,10 @@ the integration tests (tests/integration/test_*.py, functions test_*), then
 print the tally as its last line: "N passed, N failed".
 
   python3 tests/run.py [-k SUBSTRING] [-v] [--unit-only] [--integration-only]
+
+STRAND_BUILD names the build directory whose unit tests run (default build;
+make test-sanitize: build-san) and STRAND_BIN the strand binary the
+integration tests run (tests/integration/helpers.py).
 """
 import argparse
 import glob
@@ -73,7 +77,8 @@ def main():
     os.chdir(ROOT)
     total_passed = total_failed = 0
     if not args.integration_only:
-        for binary in sorted(glob.glob("build/tests/unit/test_*")):
+        build = os.environ.get("STRAND_BUILD") or "build"
+        for binary in sorted(glob.glob(os.path.join(build, "tests/unit/test_*"))):
             if args.pattern and args.pattern not in binary:
                 continue
             p, f = run_unit(binary, args.verbose)

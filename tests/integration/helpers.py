@@ -11,7 +11,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STRAND = os.path.join(ROOT, "strand")
+# STRAND_BIN: another strand binary to test (make test-sanitize: build-san/strand).
+STRAND = os.environ.get("STRAND_BIN") or os.path.join(ROOT, "strand")
 TARGETS = os.path.join(ROOT, "build", "tests", "targets")
 
 
