@@ -18,11 +18,36 @@ struct finding {
 	char hint[128];
 };
 
-/* What a {ptr, len, cap} triple at the reference word says, if it is one. */
-static bool container_at(struct session *s, const struct heap_block *b, const struct block_ref *ref, struct finding *f)
+/* A pointer into the first bytes of a block is taken for one to the whole
+ * block (a count or a length may come first), not for a view of a part. */
+#define ARRAY_HEADER 16
+
+/* The memory that holds the reference: its source block's usable bytes, or
+ * its root group's range (a global, a frame's stack, TLS, a mapping); false
+ * for a register. */
+static bool holder_range(const struct reach *r, const struct block_ref *ref, uint64_t *start, uint64_t *end)
 {
-	uint64_t w[3];
-	if (ref->root >= 0 && ref->where < 64) /* a register, not memory */
+	if (ref->root < 0) {
+		const struct heap_block *src = &r->heap->blocks[ref->src];
+		*start = src->addr;
+		*end = src->addr + heap_usable(src);
+		return true;
+	}
+	const struct root_group *g = &r->groups[r->roots[ref->root].group];
+	*start = g->start;
+	*end = g->end;
+	return g->kind != ROOT_REGISTERS;
+}
+
+/* What a {ptr, len, cap} triple at the reference word says, if it is one.
+ * The triple must lie in its holder: past a block's usable size is the next
+ * chunk's header, not a capacity. */
+static bool container_at(struct session *s, const struct reach *r, const struct heap_block *b,
+			 const struct block_ref *ref, struct finding *f)
+{
+	uint64_t w[3], from, to;
+	if (!holder_range(r, ref, &from, &to) || ref->where < from || to < sizeof(w) ||
+	    ref->where > to - sizeof(w))
 		return false;
 	if (ref->offset != 0 || !target_read_all(s->target, ref->where, w, sizeof(w)))
 		return false;
@@ -63,7 +88,7 @@ static bool interior_window(const struct heap_block *b, const struct block_ref *
 {
 	uint64_t lo = UINT64_MAX, hi = 0, size = heap_usable(b);
 	for (size_t i = 0; i < n; i++) {
-		if (refs[i].offset <= HEADER_SLACK)
+		if (refs[i].offset <= ARRAY_HEADER)
 			return false;
 		lo = refs[i].offset < lo ? refs[i].offset : lo;
 		hi = refs[i].offset > hi ? refs[i].offset : hi;
@@ -174,7 +199,7 @@ static size_t find_retained_arrays(struct session *s, const struct reach *r, uin
 		struct finding f;
 		bool found = interior_window(b, refs + first, end - first, &f);
 		for (size_t k = first; k < end && !found; k++)
-			if (container_at(s, b, &refs[k], &f) && only_triple_points_in(r, refs + first, end - first, &refs[k])) {
+			if (container_at(s, r, b, &refs[k], &f) && only_triple_points_in(r, refs + first, end - first, &refs[k])) {
 				f.ref = refs[k];
 				found = true;
 			}

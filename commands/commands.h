@@ -50,12 +50,14 @@ int cmd_up(struct session *s, const struct args *a);
 struct heap_block;
 char *heap_block_type(struct session *s, const struct heap_block *blk);
 
-/* Leak options shared by leaks, why and top: --no-registers ... --unaligned.
- * Returns the other words (malloc'd, *argc of them) for the command to parse. */
+/* Leak options shared by leaks, why and top: --no-registers ... --unaligned,
+ * --heuristics=SET, --interior=MODE. Returns the other words (malloc'd,
+ * *argc of them) for the command to parse; NULL after an error for a bad
+ * value. */
 struct reach_opts;
 struct reach;
 struct root_edge;
-char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc);
+char **take_reach_opts(struct session *s, const struct args *a, struct reach_opts *opts, int *argc);
 /* The session's reachability for opts, with what the command needs of it
  * (the classes, every edge, the dominator tree too: reach.h), or NULL after
  * reporting why not. */

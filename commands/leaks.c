@@ -7,7 +7,47 @@
 #include "../debugger/util.h"
 #include "commands.h"
 
-char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
+/* valgrind's --leak-check-heuristics set: "all", "none", or names joined
+ * by commas. Sets the heuristics switched off. */
+static bool parse_heuristics(const char *set, unsigned *off)
+{
+	*off = (1u << HEURISTICS) - 1;
+	if (!strcmp(set, "all"))
+		*off = 0;
+	if (!strcmp(set, "all") || !strcmp(set, "none"))
+		return true;
+	for (const char *p = set;; p++) {
+		size_t len = strcspn(p, ",");
+		int found = -1;
+		for (int h = 0; h < HEURISTICS; h++)
+			if (strlen(reach_heuristic_name((enum reach_heuristic)h)) == len &&
+			    !strncmp(p, reach_heuristic_name((enum reach_heuristic)h), len))
+				found = h;
+		if (found < 0)
+			return false;
+		*off &= ~(1u << found);
+		p += len;
+		if (!*p)
+			return true;
+	}
+}
+
+/* "--NAME=VALUE" or "--NAME VALUE" at argv[*i] (moved past a separate
+ * value): the value, or NULL when the word is another. */
+static const char *option_value(const struct args *a, int *i, const char *name)
+{
+	size_t len = strlen(name);
+	const char *w = a->argv[*i];
+	if (strncmp(w, name, len))
+		return NULL;
+	if (w[len] == '=')
+		return w + len + 1;
+	if (w[len] || *i + 1 >= a->argc)
+		return NULL;
+	return a->argv[++*i];
+}
+
+char **take_reach_opts(struct session *s, const struct args *a, struct reach_opts *opts, int *argc)
 {
 	static const char *const names[ROOT_KINDS] = { "--no-registers", "--no-stacks", "--no-tls", "--no-globals",
 						       "--no-anon" };
@@ -16,11 +56,30 @@ char **take_reach_opts(const struct args *a, struct reach_opts *opts, int *argc)
 	int keep = 0;
 	for (int i = 0; i < a->argc; i++) {
 		bool known = false;
+		const char *v;
 		for (int k = 0; k < ROOT_KINDS; k++)
 			if (!strcmp(a->argv[i], names[k]))
 				opts->skip[k] = known = true;
 		if (!strcmp(a->argv[i], "--unaligned"))
 			opts->unaligned = known = true;
+		if ((v = option_value(a, &i, "--heuristics"))) {
+			if (!parse_heuristics(v, &opts->heuristics_off)) {
+				out_error(s->out, "--heuristics: \"%s\" is not all, none or a list of stdstring, length64, "
+						  "newarray, multipleinheritance (joined by commas)", v);
+				free(rest);
+				return NULL;
+			}
+			known = true;
+		} else if ((v = option_value(a, &i, "--interior"))) {
+			if (strcmp(v, "possible") && strcmp(v, "reachable")) {
+				out_error(s->out, "--interior: \"%s\" is not possible (valgrind's rule) or reachable "
+						  "(LeakSanitizer's)", v);
+				free(rest);
+				return NULL;
+			}
+			opts->interior_reachable = !strcmp(v, "reachable");
+			known = true;
+		}
 		if (!known)
 			rest[keep++] = a->argv[i];
 	}
@@ -128,6 +187,43 @@ static void build_records(struct session *s, const struct reach *r, const char *
 	sort_array(rs->v, rs->n, sizeof(*rs->v), by_bytes_ascending);
 }
 
+/* valgrind's "of which reachable via heuristic" under the summary (in text
+ * only when a heuristic made some block reachable), and which rules ran. */
+static void out_heuristics(struct out *o, const struct reach *r)
+{
+	bool any = false;
+	for (int h = 0; h < HEURISTICS; h++)
+		any |= r->heuristic_blocks[h] > 0;
+	if (any)
+		out_text(o, "                      of which reachable via heuristic:\n");
+	out_obj(o, "reachable_via_heuristic");
+	for (int h = 0; h < HEURISTICS; h++) {
+		const char *name = reach_heuristic_name((enum reach_heuristic)h);
+		bool shown = r->heuristic_blocks[h] > 0;
+		out_obj(o, name);
+		out_hide_text(o, !shown);
+		if (shown)
+			out_text(o, "                        %-19s: ", name);
+		out_uint(o, "bytes", r->heuristic_bytes[h]);
+		if (shown)
+			out_text(o, " bytes in ");
+		out_uint(o, "blocks", r->heuristic_blocks[h]);
+		if (shown)
+			out_text(o, " blocks\n");
+		out_hide_text(o, false);
+		out_obj_end(o);
+	}
+	out_obj_end(o);
+	out_hide_text(o, true);
+	out_list(o, "heuristics");
+	for (int h = 0; h < HEURISTICS; h++)
+		if (!r->opts.interior_reachable && !(r->opts.heuristics_off & 1u << h))
+			out_str(o, NULL, reach_heuristic_name((enum reach_heuristic)h));
+	out_list_end(o);
+	out_str(o, "interior", r->opts.interior_reachable ? "reachable" : "possible");
+	out_hide_text(o, false);
+}
+
 static void out_summary_line(struct out *o, const char *key, const char *label, uint64_t bytes, uint64_t blocks)
 {
 	out_obj(o, key);
@@ -221,7 +317,9 @@ int cmd_leaks(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
 	int argc;
-	char **argv = take_reach_opts(a, &opts, &argc);
+	char **argv = take_reach_opts(s, a, &opts, &argc);
+	if (!argv)
+		return -1;
 	const char *show = "possible";
 	long limit = 0, exitcode = 0;
 	int rc = 0;
@@ -236,7 +334,8 @@ int cmd_leaks(struct session *s, const struct args *a)
 			i++;
 		else {
 			out_error(s->out, "usage: leaks [--show reachable|possible|all] [--limit N] [--error-exitcode N] "
-					  "[--no-registers] [--no-stacks] [--no-tls] [--no-globals] [--no-anon] [--unaligned]");
+					  "[--no-registers] [--no-stacks] [--no-tls] [--no-globals] [--no-anon] [--unaligned] "
+					  "[--heuristics=all|none|LIST] [--interior=possible|reachable]");
 			rc = -1;
 		}
 	}
@@ -273,6 +372,7 @@ int cmd_leaks(struct session *s, const struct args *a)
 	for (int c = 0; c < CLASS_NONE; c++)
 		out_summary_line(o, keys[c], leak_class_name((enum leak_class)c), bytes[c], blocks[c]);
 	out_obj_end(o);
+	out_heuristics(o, r);
 
 	struct records rs = { 0 };
 	build_records(s, r, show, &rs);

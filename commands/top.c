@@ -209,7 +209,9 @@ int cmd_top(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
 	int argc;
-	char **argv = take_reach_opts(a, &opts, &argc);
+	char **argv = take_reach_opts(s, a, &opts, &argc);
+	if (!argv)
+		return -1;
 	long n = 10;
 	const char *by = NULL;
 	bool ok = true;

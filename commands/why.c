@@ -102,10 +102,13 @@ void out_root_edge(struct session *s, const struct reach *r, const struct root_e
 	out_obj_end(o);
 }
 
+/* One block of the chain, with the offset the pointer to it hits, and the
+ * heuristic that makes that interior pointer count as a start pointer. */
 static void out_hop(struct session *s, const struct reach *r, uint32_t b, uint32_t offset, bool last)
 {
 	struct out *o = s->out;
 	const struct heap_block *blk = &r->heap->blocks[b];
+	int heuristic = reach_heuristic(s, r, b, offset);
 	char buf[32];
 	out_obj(o, NULL);
 	out_text(o, "  -> ");
@@ -114,9 +117,16 @@ static void out_hop(struct session *s, const struct reach *r, uint32_t b, uint32
 	out_hide_text(o, true);
 	out_uint(o, "offset", offset);
 	out_uint(o, "usable", heap_usable(blk));
+	if (heuristic >= 0)
+		out_str(o, "heuristic", reach_heuristic_name((enum reach_heuristic)heuristic));
+	else
+		out_null(o, "heuristic");
 	out_hide_text(o, false);
-	out_text(o, "%s, %s)%s\n", format_bytes(heap_usable(blk), buf, sizeof(buf)),
-		 leak_class_name((enum leak_class)r->cls[b]), last ? "" : ", which points");
+	out_text(o, "%s, %s", format_bytes(heap_usable(blk), buf, sizeof(buf)),
+		 leak_class_name((enum leak_class)r->cls[b]));
+	if (heuristic >= 0)
+		out_text(o, ", a start pointer by the %s heuristic", reach_heuristic_name((enum reach_heuristic)heuristic));
+	out_text(o, ")%s\n", last ? "" : ", which points");
 	out_obj_end(o);
 }
 
@@ -141,7 +151,9 @@ int cmd_why(struct session *s, const struct args *a)
 {
 	struct reach_opts opts;
 	int argc;
-	char **argv = take_reach_opts(a, &opts, &argc);
+	char **argv = take_reach_opts(s, a, &opts, &argc);
+	if (!argv)
+		return -1;
 	uint64_t addr;
 	bool ok = argc == 1 && symbols_resolve_address(s->symbols, argv[0], session_thread(s), &addr);
 	if (!ok)

@@ -87,8 +87,6 @@ static struct block_shape slot_shape(const struct block_index *bi, const struct 
 	if (first->state == STRAND_USED) {
 		if (first->addr >= base)
 			sh.lo = (uint16_t)(first->addr - base) | SHAPE_STARTS;
-		else if (base - first->addr <= bi->slack)
-			sh.split = SHAPE_OTHER; /* start pointers reach into this slot: not told by lo alone */
 		sh.end = clamp_in_slot(block_end(first), base, size);
 	}
 	if (a + 1 < rg->end_block && bi->blocks[a + 1].addr < end && sh.split != SHAPE_OTHER) {
@@ -116,9 +114,9 @@ static void fill_shapes(const struct block_index *bi, struct block_region *rg)
 	}
 }
 
-void block_index_build(struct block_index *bi, const struct heap *h, uint32_t slack)
+void block_index_build(struct block_index *bi, const struct heap *h)
 {
-	*bi = (struct block_index){ .blocks = h->blocks, .lo = UINT64_MAX, .slack = slack };
+	*bi = (struct block_index){ .blocks = h->blocks, .lo = UINT64_MAX };
 	for (size_t i = 0; i < h->n; i++)
 		if (h->blocks[i].state == STRAND_USED) {
 			bi->lo = h->blocks[i].addr < bi->lo ? h->blocks[i].addr : bi->lo;

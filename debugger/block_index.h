@@ -16,19 +16,19 @@
 #include "heap.h"
 
 #define BLOCK_NONE UINT32_MAX
-#define BLOCK_INDEX_INTERIOR 0x80000000u /* in batched answers: beyond the start slack */
+#define BLOCK_INDEX_INTERIOR 0x80000000u /* in batched answers: not to the block's first byte */
 
 /* Where a slot's blocks lie in it, in byte offsets from the slot's start,
  * when a pointer into it can hit only its first block (the slot's entry)
  * and the next one, which runs past the slot's end. The first block is
  * number delta past its group's first (group_first), so that the look-up
  * need not read the slot's entry too; its used bytes are [lo, end); when it
- * starts in the slot (SHAPE_STARTS in lo), its start pointers end slack
- * bytes past lo, else it began far enough before the slot that every
- * pointer into the slot is an interior one. The next block starts at split.
- * split is SHAPE_OTHER when the slot is not so simple: a free block, or one
- * ending inside it, follows the first; the first began within slack bytes
- * before the slot; or it is 2^16 blocks or more past its group's first. */
+ * starts in the slot (SHAPE_STARTS in lo), a pointer to lo is its start
+ * pointer, else it began before the slot and every pointer into the slot is
+ * an interior one. The next block starts at split. split is SHAPE_OTHER
+ * when the slot is not so simple: a free block, or one ending inside it,
+ * follows the first; or the first is 2^16 blocks or more past its group's
+ * first. */
 struct block_shape {
 	uint16_t delta, lo, end, split;
 };
@@ -52,12 +52,10 @@ struct block_index {
 	struct block_region *regions;
 	size_t nregions;
 	const struct block_region *hot; /* the region with shapes and the most slots, or NULL */
-	uint32_t slack;  /* a pointer farther into a block than this is an interior one */
 };
 
-/* Index the table of h (4 to 16 bytes a block); h must outlive the index.
- * slack: how far into a block a pointer still counts as a start pointer. */
-void block_index_build(struct block_index *bi, const struct heap *h, uint32_t slack);
+/* Index the table of h (4 to 16 bytes a block); h must outlive the index. */
+void block_index_build(struct block_index *bi, const struct heap *h);
 void block_index_free(struct block_index *bi);
 
 /* The slot entry of v (its region in *rgp), NULL when v is in no region. */
@@ -135,13 +133,13 @@ static inline __attribute__((always_inline)) uint32_t block_index_find(const str
  * (see block_shape). Without a branch on where in the slot the pointer
  * falls: pointers are random. */
 static inline uint32_t block_shape_answer(const struct block_region *rg, size_t s, const struct block_shape *sh,
-					  uint32_t off, uint32_t slack)
+					  uint32_t off)
 {
 	uint32_t lo = sh->lo & ~SHAPE_STARTS, first = rg->group_first[s >> SHAPE_GROUP_SHIFT] + sh->delta;
 	uint32_t second = off >= sh->split;
 	uint32_t in_first = (off >= lo) & (off < sh->end);
-	uint32_t first_interior = sh->lo & SHAPE_STARTS ? lo + slack + 1 : 0;
-	uint32_t interior_from = second ? sh->split + slack + 1 : first_interior;
+	uint32_t first_interior = sh->lo & SHAPE_STARTS ? lo + 1 : 0;
+	uint32_t interior_from = second ? sh->split + 1u : first_interior;
 	uint32_t answer = (first + second) | (off >= interior_from ? BLOCK_INDEX_INTERIOR : 0);
 	return second | in_first ? answer : BLOCK_NONE;
 }
@@ -167,7 +165,7 @@ static inline __attribute__((always_inline)) size_t block_index_find_hot(const s
 		if (d < span) {
 			struct block_shape sh = hot->shape[d >> hot->shift];
 			if (sh.split != SHAPE_OTHER) {
-				found[i] = block_shape_answer(hot, d >> hot->shift, &sh, (uint32_t)(d & mask), bi->slack);
+				found[i] = block_shape_answer(hot, d >> hot->shift, &sh, (uint32_t)(d & mask));
 				continue;
 			}
 		}
@@ -210,11 +208,10 @@ static inline __attribute__((always_inline)) void block_index_find_any(const str
 			found[i] = BLOCK_NONE;
 		} else if (shape[i].split != SHAPE_OTHER) {
 			uint32_t off = (uint32_t)((v[i] - rg[i]->base) & (((uint64_t)1 << rg[i]->shift) - 1));
-			found[i] = block_shape_answer(rg[i], (size_t)(slot[i] - rg[i]->slot_first), &shape[i], off,
-						      bi->slack);
+			found[i] = block_shape_answer(rg[i], (size_t)(slot[i] - rg[i]->slot_first), &shape[i], off);
 		} else {
 			uint32_t off, b = block_index_resolve(bi, rg[i], slot[i], v[i], &off);
-			found[i] = b == BLOCK_NONE || off <= bi->slack ? b : b | BLOCK_INDEX_INTERIOR;
+			found[i] = b == BLOCK_NONE || !off ? b : b | BLOCK_INDEX_INTERIOR;
 		}
 	}
 }

@@ -1,8 +1,10 @@
 #include "reach.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "block_index.h"
 #include "frames.h"
@@ -31,11 +33,152 @@ const char *root_kind_name(enum root_kind k)
 	return kind_names[k];
 }
 
+/* ---- valgrind's heuristics for interior pointers ---- */
+
+static const char *const heuristic_names[HEURISTICS] = { "stdstring", "length64", "newarray",
+							 "multipleinheritance" };
+
+const char *reach_heuristic_name(enum reach_heuristic h)
+{
+	return heuristic_names[h];
+}
+
+#define ALL_HEURISTICS ((1u << HEURISTICS) - 1)
+#define VTABLE_CACHE 256 /* verdicts kept, direct-mapped */
+#define VTABLE_WORDS 21  /* valgrind looks this far for two function pointers */
+
+/* The heuristics while marking: which are on, the interior pointers waiting
+ * for them, and the blocks they made reachable. A heuristic is tried only
+ * for a pointer from a root or from a block reached by start pointers, into
+ * a block not (yet) so reached: rare, and cheaper in address order, so such
+ * pointers wait (their values while scanning roots and sweeping, their edge
+ * numbers while marking over the graph) until nothing else is left to mark. */
+struct heuristics {
+	unsigned on;               /* bit per enum reach_heuristic */
+	uint64_t *pending;         /* pointer values */
+	size_t npending, pending_cap;
+	uint32_t *pending_edges;   /* edge numbers */
+	size_t npending_edges, pending_edges_cap;
+	struct accepted {
+		uint32_t block, heuristic;
+	} *accepted;
+	size_t naccepted, accepted_cap;
+	struct {
+		uint64_t addr; /* 0: empty */
+		bool vtable;
+	} vtables[VTABLE_CACHE];
+};
+
+static unsigned heuristics_on(const struct reach_opts *opts)
+{
+	return opts->interior_reachable ? 0 : ~opts->heuristics_off & ALL_HEURISTICS;
+}
+
+static void heuristics_free(struct heuristics *hc)
+{
+	free(hc->pending);
+	free(hc->pending_edges);
+	free(hc->accepted);
+}
+
+/* The requests block b may have served. valgrind's size tests compare with
+ * the size asked for, which strand does not know, only the usable size:
+ * allocators round a request up by less than 16 bytes (glibc's chunks), a
+ * mapped block's by less than a page and a header. And a pointer off bytes
+ * in points inside the request (valgrind's block ends where it does).
+ * False when no request fits. */
+static bool request_range(const struct heap_block *b, uint32_t off, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t usable = heap_usable(b), rounding = b->flags & HEAP_MMAPPED ? 4096 + 16 : 16;
+	*hi = usable;
+	*lo = usable >= rounding ? usable - rounding + 1 : 0;
+	if (*lo <= off)
+		*lo = (uint64_t)off + 1;
+	return *lo <= *hi;
+}
+
+/* valgrind's test for a vtable's address: it lies in a readable mapping of
+ * a file, where the next 21 words (as many as the mapping holds) show two
+ * function pointers (into an executable mapping of a file) before any
+ * other word but 0. A program has few vtables, each met again and again:
+ * the verdicts are kept. */
+static bool vtable_like(struct session *s, struct heuristics *hc, uint64_t addr)
+{
+	size_t slot = (size_t)((addr >> 3) * 0x9e3779b97f4a7c15ull >> 56) % VTABLE_CACHE;
+	if (hc->vtables[slot].addr == addr)
+		return hc->vtables[slot].vtable;
+	bool vtable = false;
+	const struct mapping *m = target_mapping(s->target, addr);
+	if (m && mapping_is_file(m) && (m->perms & MAP_R)) {
+		uint64_t w[VTABLE_WORDS];
+		size_t n = (m->end - addr) / 8 < VTABLE_WORDS ? (size_t)((m->end - addr) / 8) : VTABLE_WORDS;
+		n = target_read(s->target, addr, w, n * 8) / 8;
+		for (size_t i = 0, functions = 0; i < n && !vtable; i++) {
+			if (!w[i])
+				continue;
+			const struct mapping *f = target_mapping(s->target, w[i]);
+			if (!f || !mapping_is_file(f) || !(f->perms & MAP_X))
+				break;
+			vtable = ++functions == 2;
+		}
+	}
+	hc->vtables[slot].addr = addr;
+	hc->vtables[slot].vtable = vtable;
+	return vtable;
+}
+
+static bool aligned_above_page_zero(uint64_t v)
+{
+	return !(v & 7) && v >= 4096;
+}
+
+/* The first heuristic, in valgrind's order, that makes a pointer off bytes
+ * into block b a start pointer (memcheck's heuristic_reachedness in
+ * valgrind 3.19, with sizes as request_range allows them); -1 if none. */
+static int heuristic_accepts(struct session *s, struct heuristics *hc, const struct heap_block *b, uint32_t off)
+{
+	uint64_t lo, hi, w[2], inner;
+	if (!hc->on || !off || !request_range(b, off, &lo, &hi) || !target_read_all(s->target, b->addr, w, sizeof(w)))
+		return -1;
+	/* {length, capacity, refcount}, then capacity bytes and a NUL */
+	if ((hc->on & 1u << HEURISTIC_STDSTRING) && off == 24 && w[1] <= hi && w[1] + 25 >= lo && w[1] + 25 <= hi &&
+	    w[0] <= w[1])
+		return HEURISTIC_STDSTRING;
+	/* the length of the rest, then the rest (sqlite's blocks) */
+	if ((hc->on & 1u << HEURISTIC_LENGTH64) && off == 8 && w[0] && w[0] <= hi - 8 && w[0] + 8 >= lo)
+		return HEURISTIC_LENGTH64;
+	/* new[]'s count of elements, then the elements: a multiple of it */
+	if ((hc->on & 1u << HEURISTIC_NEWARRAY) && off == 8 && w[0] && w[0] <= hi - 8 &&
+	    (lo - 8 + w[0] - 1) / w[0] * w[0] <= hi - 8)
+		return HEURISTIC_NEWARRAY;
+	/* a base class's part of an object: it and the object start with vtable pointers */
+	if ((hc->on & 1u << HEURISTIC_MULTIPLE_INHERITANCE) && !(off & 7) && aligned_above_page_zero(w[0]) &&
+	    target_read_u64(s->target, b->addr + off, &inner) && aligned_above_page_zero(inner) &&
+	    vtable_like(s, hc, inner) && vtable_like(s, hc, w[0]))
+		return HEURISTIC_MULTIPLE_INHERITANCE;
+	return -1;
+}
+
+int reach_heuristic(struct session *s, const struct reach *r, uint32_t b, uint32_t offset)
+{
+	struct heuristics *hc = xcalloc(1, sizeof(*hc));
+	hc->on = heuristics_on(&r->opts);
+	int h = heuristic_accepts(s, hc, &r->heap->blocks[b], offset);
+	free(hc);
+	return h;
+}
+
 /* ---- pointers into blocks ---- */
 
 struct scanner {
 	struct reach *r;
 	struct block_index index;
+	uint32_t interior_mask; /* EDGE_INTERIOR; 0 with --interior=reachable */
+	struct heuristics heur;
+	/* Per thread: when it is inside exit_group, its caller of exit's frame
+	 * (see exit_caller); exiting[t] false otherwise. */
+	bool *exiting;
+	struct frame *exit_caller;
 	size_t root_cap, group_cap;
 	uint64_t static_tls; /* bytes of static TLS below each thread pointer */
 	uint64_t tcb_size;   /* bytes of thread descriptor above it */
@@ -61,8 +204,9 @@ struct scanner {
  * start pointers alone, ANY for blocks reached at all, INTERIOR for the
  * targets of interior pointers, which the second phase starts from; SCANNED
  * for blocks whose pointers a sweep has followed already (they have no
- * edges in the graph). */
-enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4, MARK_SCANNED = 8 };
+ * edges in the graph); DIRECT for blocks a pointer to their first byte
+ * marked START (not a heuristic: see heuristic_reachable). */
+enum { MARK_START = 1, MARK_ANY = 2, MARK_INTERIOR = 4, MARK_SCANNED = 8, MARK_DIRECT = 16 };
 
 static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 {
@@ -70,17 +214,28 @@ static void cover(struct scanner *sc, uint64_t start, uint64_t end)
 	sc->covered[sc->ncovered++] = (struct heap_range){ start, end };
 }
 
-/* The marking rule, for a pointer from a root or a block: in the start
- * phase (bit START) a start pointer marks its block START and ANY, an
- * interior one (interior is 1) marks it INTERIOR, which the second phase
- * starts from; there (bit ANY) every pointer marks ANY. Returns 1 when the
- * block got bit now, hence is to be scanned. Without a branch on the
- * pointer's kind: kinds come in no predictable order. */
-static inline uint32_t mark_pointer(uint8_t *mark, uint32_t block, uint32_t interior, uint8_t bit)
+/* The marking rule, for a pointer from a root or a block whose mark was m:
+ * in the start phase (bit START) a start pointer marks its block START, ANY
+ * and DIRECT, an interior one (interior is 1) marks it INTERIOR, which the
+ * second phase starts from; there (bit ANY) every pointer marks ANY.
+ * Returns 1 when the block got bit now, hence is to be scanned. Without a
+ * branch on the pointer's kind: kinds come in no predictable order. */
+static inline uint32_t mark_with(uint8_t *mark, uint32_t block, uint8_t m, uint32_t interior, uint8_t bit)
 {
-	uint8_t m = mark[block];
-	mark[block] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * (bit | MARK_ANY));
+	uint8_t start_marks = (uint8_t)(bit | MARK_ANY | (bit & MARK_START) << 4);
+	_Static_assert(MARK_START << 4 == MARK_DIRECT, "a start pointer in the start phase marks DIRECT");
+	mark[block] = m | (uint8_t)(interior * MARK_INTERIOR + (1 - interior) * start_marks);
 	return !interior & !(m & bit);
+}
+
+/* A pointer that a heuristic may turn into a start pointer waits for it
+ * (see struct heuristics) when it is an interior one into a block no start
+ * pointer reached yet. */
+static void note_interior(struct scanner *sc, uint64_t value)
+{
+	struct heuristics *hc = &sc->heur;
+	GROW(hc->pending, hc->pending_cap, hc->npending + 1);
+	hc->pending[hc->npending++] = value;
 }
 
 /* The word at where (of group) holds value, which points into a block (a
@@ -91,8 +246,11 @@ static inline uint32_t mark_pointer(uint8_t *mark, uint32_t block, uint32_t inte
 static void add_root(struct scanner *sc, uint64_t where, uint32_t group, uint32_t found, uint64_t value)
 {
 	struct reach *r = sc->r;
-	uint32_t block = edge_block(found);
-	sc->frontier += mark_pointer(sc->mark, block, found >> 31, MARK_START);
+	uint32_t block = edge_block(found), interior = (found & sc->interior_mask) >> 31;
+	uint8_t m = sc->mark[block];
+	if (interior && !(m & MARK_START) && sc->heur.on)
+		note_interior(sc, value);
+	sc->frontier += mark_with(sc->mark, block, m, interior, MARK_START);
 	if (r->graph) {
 		GROW(r->roots, sc->root_cap, r->nroots + 1);
 		r->roots[r->nroots] = (struct root_edge){ where, group, block,
@@ -180,16 +338,90 @@ static void scan_region(struct session *s, struct scanner *sc, uint32_t group, u
 
 /* ---- roots ---- */
 
+/* A thread inside exit_group never runs its code again. Come there through
+ * exit() (the usual way, and where `strand run` inspects a program), the
+ * stack below exit's frame is dead: the atexit handlers and destructors
+ * that ran, and what main called just before, left their locals there, and
+ * the registers hold what the last of them left. As LeakSanitizer does at
+ * exit, only the stack above the stack pointer at exit's entry counts, and
+ * the registers are those of exit's caller as the unwinder recovers them:
+ * the callee-saved ones (the others do not survive a call). exit's frame is
+ * the outermost of libc's exit functions: a handler that calls exit again,
+ * or a program that calls _exit itself, is covered too, and exit and _exit
+ * are named in every libc's dynamic symbols. */
+static const char *const exit_functions[] = { "exit", "quick_exit", "__run_exit_handlers", "_exit", "_Exit" };
+
+static bool is_exit_function(const char *name)
+{
+	size_t len = strcspn(name, "@"); /* exit@@GLIBC_2.2.5 */
+	for (size_t i = 0; i < ARRAY_SIZE(exit_functions); i++)
+		if (strlen(exit_functions[i]) == len && !strncmp(name, exit_functions[i], len))
+			return true;
+	return false;
+}
+
+#define EXIT_FRAMES 256 /* deeper than any exit path: handlers are called from exit */
+
+/* The frame that called exit, for a thread inside exit_group; false when
+ * the thread is elsewhere or no exit function is on its stack. */
+static bool find_exit_caller(struct session *s, const struct thread *th, struct frame *caller)
+{
+	if (th->regs_state != REGS_FULL || (int64_t)th->regs.orig_rax != SYS_exit_group)
+		return false;
+	struct backtrace bt;
+	if (symbols_unwind(s->symbols, th, EXIT_FRAMES, &bt) < 0)
+		return false;
+	size_t exit_frame = bt.n;
+	for (size_t i = 0; i + 1 < bt.n; i++) {
+		struct sym_info si;
+		if (symbols_addr_info(s->symbols, bt.frames[i].lookup_pc, &si) && si.name && is_exit_function(si.name))
+			exit_frame = i;
+	}
+	bool found = exit_frame < bt.n && (bt.frames[exit_frame + 1].regs_valid & 1u << 7); /* its sp */
+	if (found)
+		*caller = bt.frames[exit_frame + 1];
+	backtrace_free(&bt);
+	return found;
+}
+
+static void find_exiting_threads(struct session *s, struct scanner *sc)
+{
+	size_t n = s->target->nthreads;
+	sc->exiting = xcalloc(n + 1, sizeof(*sc->exiting));
+	sc->exit_caller = xcalloc(n + 1, sizeof(*sc->exit_caller));
+	for (size_t t = 0; t < n; t++)
+		sc->exiting[t] = find_exit_caller(s, &s->target->threads[t], &sc->exit_caller[t]);
+}
+
+/* The registers a call preserves, as the unwinder found them in frame f;
+ * the others 0. (DWARF numbers: rbx 3, rbp 6, r12-r15 12-15.) */
+static struct user_regs_struct callee_saved(const struct frame *f)
+{
+	static const struct {
+		unsigned dwarf;
+		size_t at;
+	} saved[] = { { 3, offsetof(struct user_regs_struct, rbx) }, { 6, offsetof(struct user_regs_struct, rbp) },
+		      { 12, offsetof(struct user_regs_struct, r12) }, { 13, offsetof(struct user_regs_struct, r13) },
+		      { 14, offsetof(struct user_regs_struct, r14) }, { 15, offsetof(struct user_regs_struct, r15) } };
+	struct user_regs_struct regs;
+	memset(&regs, 0, sizeof(regs));
+	for (size_t i = 0; i < ARRAY_SIZE(saved); i++)
+		if (f->regs_valid & 1u << saved[i].dwarf)
+			memcpy((uint8_t *)&regs + saved[i].at, &f->regs[saved[i].dwarf], 8);
+	return regs;
+}
+
 static void root_register(struct scanner *sc, uint32_t group, uint64_t index, uint64_t value)
 {
 	uint32_t off, b = block_index_find(&sc->index, value, &off);
 	if (b != BLOCK_NONE)
-		add_root(sc, index, group, b | (off > HEADER_SLACK ? EDGE_INTERIOR : 0), value);
+		add_root(sc, index, group, b | (off ? EDGE_INTERIOR : 0), value);
 }
 
 /* Each thread's general registers (rax ... r15, rip), xmm0-15 from the FP
  * state and the upper halves of ymm0-15 from xstate, 8 bytes at a time, at
- * the fixed indices reach.h names. */
+ * the fixed indices reach.h names; of a thread in exit, those exit's caller
+ * had that survive the call (see find_exit_caller). */
 static void root_registers(struct session *s, struct scanner *sc)
 {
 	for (size_t t = 0; t < s->target->nthreads; t++) {
@@ -198,11 +430,14 @@ static void root_registers(struct session *s, struct scanner *sc)
 			continue;
 		uint32_t g = add_group(sc, ROOT_REGISTERS, (int)t, 0, 0,
 				       xasprintf("registers of thread %zu (LWP %d)", t + 1, (int)th->tid));
+		struct user_regs_struct regs = sc->exiting[t] ? callee_saved(&sc->exit_caller[t]) : th->regs;
 		for (size_t i = 0; i < ROOT_REG_XMM; i++) {
 			uint64_t v;
-			if (regs_get(&th->regs, regs_name(i), &v))
+			if (regs_get(&regs, regs_name(i), &v))
 				root_register(sc, g, i, v);
 		}
+		if (sc->exiting[t])
+			continue;
 		for (size_t i = 0; th->have_fpregs && i < 32; i++) {
 			uint64_t v;
 			memcpy(&v, (const uint8_t *)th->fpregs.xmm_space + 8 * i, 8);
@@ -230,8 +465,11 @@ static void root_stacks(struct session *s, struct scanner *sc)
 		const struct mapping *m = sp ? target_mapping(s->target, sp) : NULL;
 		if (!m)
 			continue;
-		/* Never below the red zone: dead frames keep stale pointers. */
-		uint64_t start = sp - RED_ZONE > m->start ? sp - RED_ZONE : m->start, end = m->end;
+		/* Never below the red zone: dead frames keep stale pointers. Of a
+		 * thread in exit, from the stack pointer at exit's entry (where its
+		 * return address lies) up. */
+		uint64_t low = sc->exiting[t] ? sc->exit_caller[t].regs[7] - 8 : sp - RED_ZONE;
+		uint64_t start = low > m->start ? low : m->start, end = m->end;
 		uint64_t tls = tls_low(sc, th);
 		if (tls > sp && tls < end)
 			end = tls; /* the thread's TLS and TCB sit at the top of its stack */
@@ -242,17 +480,52 @@ static void root_stacks(struct session *s, struct scanner *sc)
 }
 
 /* The thread's DTV, the table of its dlopen'd modules' TLS blocks, as the
- * runtime plugin locates it; a DTV on the heap is reached like any block. */
+ * runtime plugin locates it. A DTV on the heap (every thread's but the
+ * first, and one grown by dlopen) is a block the thread's descriptor points
+ * a slot into (glibc: dtv + 1), which valgrind takes for an interior pointer
+ * and calls possibly lost; the runtime knows better: a start pointer, held
+ * by the thread's TLS (the descriptor's address stands for where). */
 static void root_dtv(struct session *s, struct scanner *sc, uint32_t group, uint64_t thread_pointer, bool scan)
 {
 	const struct strand_runtime *rt = sc->runtime;
 	uint64_t start, end;
-	if (!rt || !rt->dtv_range || !rt->dtv_range(plugin_host(s), thread_pointer, &start, &end) ||
-	    heap_find(sc->r->heap, start + 16))
+	if (!rt || !rt->dtv_range || !rt->dtv_range(plugin_host(s), thread_pointer, &start, &end))
 		return;
+	const struct heap_block *b = heap_find(sc->r->heap, start);
+	if (b) {
+		if (scan && b->addr == start && b->state == STRAND_USED)
+			add_root(sc, thread_pointer, group, (uint32_t)(b - sc->r->heap->blocks), start);
+		return;
+	}
 	cover(sc, start, end);
 	if (scan)
 		scan_region(s, sc, group, start, end);
+}
+
+#define THREAD_STACK_MIN 16384 /* PTHREAD_STACK_MIN */
+
+/* A thread stack no live thread uses (an exited thread's, or one the
+ * runtime keeps for the next thread) still has the descriptor at its top,
+ * the static TLS below it (x86_64's TLS variant II, as root_stacks
+ * assumes), and the descriptor's DTV on the heap, which a live thread's
+ * root_dtv would have found: offered to the runtime at each place the
+ * descriptor can start, its size below the top and aligned to 64 bytes to
+ * a page. Only a used block the runtime names, holding the whole table,
+ * counts. */
+static void root_dtv_at_stack_top(struct session *s, struct scanner *sc, uint32_t group, const struct mapping *m)
+{
+	const struct strand_runtime *rt = sc->runtime;
+	if (!rt || !rt->dtv_range || m->end - m->start < THREAD_STACK_MIN)
+		return;
+	for (uint64_t align = 64, last = 0; align <= 4096; align *= 2) {
+		uint64_t tp = (m->end - sc->tcb_size) & ~(align - 1), start, end;
+		if (tp == last || !rt->dtv_range(plugin_host(s), tp, &start, &end))
+			continue;
+		last = tp;
+		const struct heap_block *b = heap_find(sc->r->heap, start);
+		if (b && b->addr == start && b->state == STRAND_USED && end <= b->addr + heap_usable(b))
+			add_root(sc, tp, group, (uint32_t)(b - sc->r->heap->blocks), start);
+	}
 }
 
 static void root_tls(struct session *s, struct scanner *sc, bool scan)
@@ -354,6 +627,7 @@ static void root_anon(struct session *s, struct scanner *sc)
 					       xasprintf("anonymous mapping 0x%llx-0x%llx", (unsigned long long)m->start,
 							 (unsigned long long)m->end));
 			scan_except(s, sc, g, m->start, m->end, holes, nholes);
+			root_dtv_at_stack_top(s, sc, g, m);
 		}
 		free(holes);
 	}
@@ -361,16 +635,24 @@ static void root_anon(struct session *s, struct scanner *sc)
 
 /* ---- the graph between blocks ---- */
 
-/* What a swept block's pointers reach (mark_pointer's rule; the second
- * phase does not tell interior pointers apart). */
-static void mark_found(struct scanner *sc, uint32_t src, const uint32_t *found, size_t k)
+/* What a swept block's words v reach (mark_with's rule; the second phase
+ * does not tell interior pointers apart). An interior pointer into a block
+ * not marked START waits for the heuristics: rare, so a branch that is
+ * seldom taken, whatever order the pointers' kinds come in. */
+static void mark_found(struct scanner *sc, uint32_t src, const uint64_t *v, const uint32_t *found, size_t k)
 {
-	uint32_t interior_mask = sc->bit == MARK_START ? EDGE_INTERIOR : 0;
+	/* In locals: the byte stores to mark would make the compiler reload them. */
+	uint8_t *mark = sc->mark, bit = sc->bit;
+	uint32_t interior_mask = bit == MARK_START ? sc->interior_mask : 0, wait = sc->heur.on != 0;
 	size_t fresh = 0, hits = 0;
 	for (size_t j = 0; j < k; j++) {
-		if (found[j] == BLOCK_NONE || edge_block(found[j]) == src)
+		uint32_t b = edge_block(found[j]), interior = (found[j] & interior_mask) >> 31;
+		if (found[j] == BLOCK_NONE || b == src)
 			continue;
-		fresh += mark_pointer(sc->mark, edge_block(found[j]), (found[j] & interior_mask) >> 31, sc->bit);
+		uint8_t m = mark[b];
+		if (__builtin_expect(interior & !(m & MARK_START) & wait, 0))
+			note_interior(sc, v[j]);
+		fresh += mark_with(mark, b, m, interior, bit);
 		hits++;
 	}
 	sc->frontier += fresh;
@@ -390,7 +672,7 @@ static void flush_queue(struct scanner *sc)
 	block_index_find_batch(&sc->index, sc->queued, sc->nqueued, found);
 	for (size_t j = 0; j < sc->nqueued; j++)
 		if (found[j] != BLOCK_NONE && edge_block(found[j]) != sc->queued_src[j]) {
-			r->edges[n++] = found[j];
+			r->edges[n++] = found[j] & (sc->interior_mask | ~EDGE_INTERIOR);
 			r->row[sc->queued_row[j]]++;
 		}
 	r->npointers += n - r->nedges;
@@ -417,9 +699,10 @@ static void add_edges(struct scanner *sc, uint32_t src, const uint32_t *found, s
 {
 	struct reach *r = sc->r;
 	size_t n = r->nedges;
+	uint32_t keep = sc->interior_mask | ~EDGE_INTERIOR;
 	for (size_t j = 0; j < k; j++)
 		if (found[j] != BLOCK_NONE && edge_block(found[j]) != src)
-			r->edges[n++] = found[j];
+			r->edges[n++] = found[j] & keep;
 	r->row[sc->row] += (uint32_t)(n - r->nedges);
 	r->npointers += n - r->nedges;
 	r->nedges = n;
@@ -449,7 +732,7 @@ static void scan_block_words(struct scanner *sc, uint32_t src, const uint8_t *bu
 		size_t k = gather_words(buf, len, step, &i, v);
 		block_index_find_batch(&sc->index, v, k, found);
 		if (sc->sweeping)
-			mark_found(sc, src, found, k);
+			mark_found(sc, src, v, found, k);
 		else
 			add_edges(sc, src, found, k);
 	}
@@ -630,9 +913,53 @@ static void sweep_phase(struct session *s, struct scanner *sc, struct window *w,
 	progress_done();
 }
 
-/* Marks as much as sweeps can: the start phase, then (if it finished) the
- * second. What is left (a phase's unscanned frontier, the lost blocks)
- * goes into the graph, where mark_reachable finishes it. */
+/* A block a heuristic accepted: marked as a start pointer marks it, but for
+ * DIRECT, and remembered with the heuristic. */
+static void heuristic_accept(struct heuristics *hc, uint8_t *mark, uint32_t b, int h)
+{
+	mark[b] |= MARK_START | MARK_ANY;
+	GROW(hc->accepted, hc->accepted_cap, hc->naccepted + 1);
+	hc->accepted[hc->naccepted++] = (struct accepted){ b, (uint32_t)h };
+}
+
+static int by_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* The pointers waiting for the heuristics, from roots and sweeps: each into
+ * a block still not marked START is tried, in address order; a block a
+ * heuristic accepts is marked START, to be scanned (the frontier). Returns
+ * how many. */
+static size_t resolve_pending(struct session *s, struct scanner *sc)
+{
+	struct heuristics *hc = &sc->heur;
+	size_t accepted = 0;
+	sort_array(hc->pending, hc->npending, sizeof(*hc->pending), by_u64);
+	for (size_t i = 0; i < hc->npending && !session_interrupted(); i++) {
+		uint32_t off, b = block_index_find(&sc->index, hc->pending[i], &off);
+		if ((i && hc->pending[i] == hc->pending[i - 1]) || b == BLOCK_NONE || (sc->mark[b] & MARK_START))
+			continue;
+		int h = heuristic_accepts(s, hc, &sc->r->heap->blocks[b], off);
+		if (h >= 0) {
+			heuristic_accept(hc, sc->mark, b, h);
+			accepted++;
+		}
+	}
+	hc->npending = 0;
+	sc->frontier += accepted;
+	return accepted;
+}
+
+/* Rounds of the start phase that sweeps take after heuristics accepted
+ * blocks (each of which may point on to more); then the graph takes over. */
+#define HEURISTIC_SWEEP_ROUNDS 2
+
+/* Marks as much as sweeps can: the start phase (with what the heuristics
+ * accept after it), then (if it finished) the second. What is left (a
+ * phase's unscanned frontier, the lost blocks) goes into the graph, where
+ * mark_reachable finishes it. */
 static void sweep_phases(struct session *s, struct scanner *sc, struct window *w)
 {
 	const struct heap *h = sc->r->heap;
@@ -640,6 +967,8 @@ static void sweep_phases(struct session *s, struct scanner *sc, struct window *w
 		sc->used += h->blocks[i].state == STRAND_USED;
 	sc->sweeping = true;
 	sweep_phase(s, sc, w, MARK_START);
+	for (unsigned k = 0; resolve_pending(s, sc) && k < HEURISTIC_SWEEP_ROUNDS; k++)
+		sweep_phase(s, sc, w, MARK_START);
 	if (!sc->frontier) {
 		sc->frontier += mark_interior_targets(sc->mark, h->n);
 		sweep_phase(s, sc, w, MARK_ANY);
@@ -675,16 +1004,26 @@ static inline void edges_of(const struct reach *r, uint32_t b, uint32_t *first, 
 	*end = r->row[k + 1];
 }
 
+/* An interior edge into a block not marked START waits for the heuristics. */
+static void note_interior_edge(struct heuristics *hc, uint32_t e)
+{
+	GROW(hc->pending_edges, hc->pending_edges_cap, hc->npending_edges + 1);
+	hc->pending_edges[hc->npending_edges++] = e;
+}
+
 /* Marks bit in every block reachable from the blocks on the stack (marked
  * already), depth first: a list is followed node after node, which keeps
  * the walk in nearby memory. start_only follows start pointers alone and
- * marks the targets of interior ones MARK_INTERIOR. */
-static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *stack, size_t sp, bool start_only)
+ * marks the targets of interior ones MARK_INTERIOR; with hc, those into
+ * blocks not marked START wait there for the heuristics (rare: a branch
+ * seldom taken, whatever order the edges' kinds come in). */
+static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_t *stack, size_t sp, bool start_only,
+		      struct heuristics *hc)
 {
 	/* With the arrays in locals: the byte stores to mark would otherwise
 	 * make the compiler reload them. */
 	const uint32_t *edges = r->edges;
-	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0;
+	uint32_t interior_mask = start_only ? EDGE_INTERIOR : 0, wait = hc != NULL;
 	while (sp) {
 		/* The last few blocks pushed, together: their rows, edges and
 		 * targets' marks lie at random places, and fetching them for all
@@ -701,11 +1040,75 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
 				__builtin_prefetch(&mark[edge_block(edges[e])]);
 		for (size_t j = 0; j < k; j++)
 			for (uint32_t e = first[j]; e < end[j]; e++) {
-				uint32_t v = edge_block(edges[e]);
+				uint32_t v = edge_block(edges[e]), interior = (edges[e] & interior_mask) >> 31;
+				uint8_t m = mark[v];
+				if (__builtin_expect(interior & !(m & MARK_START) & wait, 0))
+					note_interior_edge(hc, e);
 				stack[sp] = v; /* room: each block is pushed once, and the batch has left */
-				sp += mark_pointer(mark, v, (edges[e] & interior_mask) >> 31, bit);
+				sp += mark_with(mark, v, m, interior, bit);
 			}
 	}
+}
+
+/* The row holding edge e: the last whose edges start at or before it. */
+static size_t row_of_edge(const struct reach *r, uint32_t e)
+{
+	size_t lo = 0, hi = r->nrows;
+	while (lo + 1 < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (r->row[mid] <= e)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool edge_words(struct session *s, const struct reach *r, size_t k, uint32_t u, uint8_t **buf,
+		       size_t *buf_cap, uint64_t *where, uint32_t *offset);
+
+static int by_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	return (a > b) - (a < b);
+}
+
+/* The edges waiting for the heuristics, marking over the graph: their
+ * offsets are found again in their source blocks' words (read once each,
+ * in address order), and each into a block still not marked START is
+ * tried. A block a heuristic accepts is marked START and pushed. Returns
+ * the stack's size. */
+static size_t resolve_pending_edges(struct session *s, const struct reach *r, struct heuristics *hc, uint8_t *mark,
+				    uint32_t *stack)
+{
+	uint32_t *pending = hc->pending_edges;
+	uint8_t *buf = NULL;
+	uint64_t *where = NULL;
+	uint32_t *offset = NULL;
+	size_t sp = 0, buf_cap = 0, where_cap = 0, offset_cap = 0;
+	sort_array(pending, hc->npending_edges, sizeof(*pending), by_u32);
+	for (size_t i = 0; i < hc->npending_edges && !session_interrupted();) {
+		size_t k = row_of_edge(r, pending[i]);
+		uint32_t u = r->row_block ? r->row_block[k] : (uint32_t)k, first = r->row[k], end = r->row[k + 1];
+		GROW(where, where_cap, end - first);
+		GROW(offset, offset_cap, end - first);
+		edge_words(s, r, k, u, &buf, &buf_cap, where, offset);
+		for (; i < hc->npending_edges && pending[i] < end; i++) {
+			uint32_t e = pending[i], v = edge_block(r->edges[e]);
+			if ((mark[v] & MARK_START) || !where[e - first])
+				continue;
+			int h = heuristic_accepts(s, hc, &r->heap->blocks[v], offset[e - first]);
+			if (h >= 0) {
+				heuristic_accept(hc, mark, v, h);
+				stack[sp++] = v;
+			}
+		}
+	}
+	hc->npending_edges = 0;
+	free(buf);
+	free(where);
+	free(offset);
+	return sp;
 }
 
 /* Reachable through start pointers (START), then from whatever an interior
@@ -713,19 +1116,23 @@ static void mark_from(const struct reach *r, uint8_t *mark, uint8_t bit, uint32_
  * marks the roots and the sweeps left: the blocks marked and not scanned.
  * A block is pushed only when first marked, so the stack never holds more
  * than every block. */
-static void mark_reachable(const struct reach *r, uint8_t *mark, uint32_t *stack)
+static void mark_reachable(struct session *s, const struct reach *r, struct heuristics *hc, uint8_t *mark,
+			   uint32_t *stack)
 {
 	size_t n = r->heap->n, sp = 0;
 	for (size_t i = 0; i < n; i++)
 		if ((mark[i] & (MARK_START | MARK_SCANNED)) == MARK_START)
 			stack[sp++] = (uint32_t)i;
-	mark_from(r, mark, MARK_START, stack, sp, true);
+	do { /* until the heuristics accept nothing more */
+		mark_from(r, mark, MARK_START, stack, sp, true, hc->on ? hc : NULL);
+		sp = hc->npending_edges ? resolve_pending_edges(s, r, hc, mark, stack) : 0;
+	} while (sp);
 	mark_interior_targets(mark, n);
 	sp = 0;
 	for (size_t i = 0; i < n; i++)
 		if ((mark[i] & (MARK_ANY | MARK_START | MARK_SCANNED)) == MARK_ANY)
 			stack[sp++] = (uint32_t)i;
-	mark_from(r, mark, MARK_ANY, stack, sp, false);
+	mark_from(r, mark, MARK_ANY, stack, sp, false, NULL);
 }
 
 /* The lost blocks, numbered 0..nlost-1 in address order, and their graph. */
@@ -867,12 +1274,27 @@ static void classify_lost(struct reach *r, size_t nlost, uint32_t *id)
 	r->nlost = nlost;
 }
 
-static void classify(struct reach *r)
+/* valgrind's "of which reachable via heuristic": the blocks a heuristic
+ * accepted that no pointer to their start reached (valgrind forgets the
+ * heuristic of a block when such a pointer comes). */
+static void count_heuristic_reachable(struct reach *r, const struct heuristics *hc)
+{
+	for (size_t i = 0; i < hc->naccepted; i++) {
+		uint32_t b = hc->accepted[i].block;
+		if (!(r->cls[b] & MARK_DIRECT)) {
+			r->heuristic_bytes[hc->accepted[i].heuristic] += heap_usable(&r->heap->blocks[b]);
+			r->heuristic_blocks[hc->accepted[i].heuristic]++;
+		}
+	}
+}
+
+static void classify(struct session *s, struct reach *r, struct heuristics *hc)
 {
 	size_t n = r->heap->n;
 	uint8_t *cls = r->cls;
 	uint32_t *scratch = xcalloc_big(n, sizeof(*scratch));
-	mark_reachable(r, cls, scratch);
+	mark_reachable(s, r, hc, cls, scratch);
+	count_heuristic_reachable(r, hc);
 	size_t nlost = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (r->heap->blocks[i].state != STRAND_USED)
@@ -886,12 +1308,6 @@ static void classify(struct reach *r)
 	}
 	classify_lost(r, nlost, scratch);
 	free(scratch);
-}
-
-static int by_u32(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	return (a > b) - (a < b);
 }
 
 uint32_t reach_leader(const struct reach *r, uint32_t b)
@@ -1157,14 +1573,17 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 	}
 	r->graph = graph;
 	r->cls = xcalloc_big(h->n, 1); /* the marks, then the classes */
-	struct scanner sc = { .r = r, .mark = r->cls, .buf = xmalloc(SCAN_CHUNK) };
+	struct scanner sc = { .r = r, .mark = r->cls, .buf = xmalloc(SCAN_CHUNK),
+			      .interior_mask = opts->interior_reachable ? 0 : EDGE_INTERIOR };
+	sc.heur.on = heuristics_on(opts);
 	sc.static_tls = (symbols_static_tls_size(s->symbols) + 63) & ~63ull;
 	const struct loaded_plugin *rt = plugin_runtime(s);
 	sc.runtime = rt ? rt->p->runtime : NULL;
 	sc.tcb_size = rt ? rt->p->runtime->descriptor_size(plugin_host(s)) : 0;
 	if (!sc.tcb_size)
 		sc.tcb_size = TCB_GUESS;
-	block_index_build(&sc.index, h, HEADER_SLACK);
+	block_index_build(&sc.index, h);
+	find_exiting_threads(s, &sc);
 	if (!opts->skip[ROOT_REGISTERS])
 		root_registers(s, &sc);
 	if (!opts->skip[ROOT_STACK])
@@ -1178,11 +1597,15 @@ struct reach *reach_build(struct session *s, const struct reach_opts *opts, bool
 		root_anon(s, &sc);
 	free(sc.covered);
 	free(sc.buf);
+	free(sc.exiting);
+	free(sc.exit_caller);
+	resolve_pending(s, &sc);
 	if (graph) /* only the graph keeps roots, to name them */
 		split_globals_by_symbol(s, &sc);
 	mark_and_scan(s, &sc);
 	block_index_free(&sc.index);
-	classify(r);
+	classify(s, r, &sc.heur);
+	heuristics_free(&sc.heur);
 	warn_partial_registers(s, r);
 	r->seconds = now_seconds() - start;
 	return r;
@@ -1224,7 +1647,7 @@ size_t reach_path(const struct reach *r, uint32_t b, size_t *root_edge, uint32_t
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < r->nroots; i++) {
 			uint32_t t = r->roots[i].block;
-			bool start = r->roots[i].offset <= HEADER_SLACK;
+			bool start = !r->roots[i].offset || r->opts.interior_reachable;
 			if (via_root[t] == UNDEF && parent[t] == UNDEF && start == (pass == 0)) {
 				via_root[t] = (uint32_t)i;
 				queue[qn++] = t;
@@ -1312,14 +1735,15 @@ static int by_target(const void *x, const void *y)
 	return (a->block > b->block) - (a->block < b->block);
 }
 
-/* Block u's edges are its words that point into other used blocks, in the
- * order the scan read them: reading the words again in that order pairs each
- * edge with its word (the target is stopped, or a core). buf is scratch. */
-static bool edge_words(struct session *s, const struct reach *r, uint32_t u, uint8_t **buf, size_t *buf_cap,
-		       uint64_t *where, uint32_t *offset)
+/* Block u's edges (row k's: the block's own number with the whole graph)
+ * are its words that point into other used blocks, in the order the scan
+ * read them: reading the words again in that order pairs each edge with its
+ * word (the target is stopped, or a core). buf is scratch. */
+static bool edge_words(struct session *s, const struct reach *r, size_t k, uint32_t u, uint8_t **buf,
+		       size_t *buf_cap, uint64_t *where, uint32_t *offset)
 {
 	const struct heap_block *src = &r->heap->blocks[u];
-	size_t len = (size_t)heap_usable(src), first = r->row[u], end = r->row[u + 1], e = first;
+	size_t len = (size_t)heap_usable(src), first = r->row[k], end = r->row[k + 1], e = first;
 	memset(where, 0, (end - first) * sizeof(*where));
 	memset(offset, 0, (end - first) * sizeof(*offset));
 	GROW(*buf, *buf_cap, len + 1);
@@ -1341,7 +1765,7 @@ bool reach_edge_offsets(struct session *s, const struct reach *r, uint32_t u, ui
 {
 	uint8_t *buf = NULL;
 	size_t cap = 0;
-	bool ok = edge_words(s, r, u, &buf, &cap, where, offset);
+	bool ok = edge_words(s, r, u, u, &buf, &cap, where, offset);
 	free(buf);
 	return ok;
 }
@@ -1373,7 +1797,7 @@ size_t reach_refs(struct session *s, const struct reach *r, const uint8_t *want,
 		size_t first = r->row[u], k = r->row[u + 1] - first;
 		GROW(where, where_cap, k);
 		GROW(offset, offset_cap, k);
-		edge_words(s, r, u, &bytes, &bytes_cap, where, offset);
+		edge_words(s, r, u, u, &bytes, &bytes_cap, where, offset);
 		for (size_t i = 0; i < k; i++) {
 			uint32_t dst = edge_block(r->edges[first + i]);
 			if (want[dst] && where[i]) {

@@ -15,18 +15,29 @@ struct session;
 
 enum root_kind { ROOT_REGISTERS, ROOT_STACK, ROOT_TLS, ROOT_GLOBALS, ROOT_ANON, ROOT_KINDS };
 
+/* A start pointer points to a block's first byte; any other pointer into it
+ * is an interior pointer, unless one of valgrind's heuristics (memcheck's
+ * --leak-check-heuristics, all on by default there as here) finds in the
+ * block's content that this is how the block is used: then it counts as a
+ * start pointer. Each is tried only for an interior pointer from a root or a
+ * block reached by start pointers, into a block not (yet) so reached. */
+enum reach_heuristic {
+	HEURISTIC_STDSTRING,  /* 3 words in, past a copy-on-write std::string's {length, capacity, refcount} */
+	HEURISTIC_LENGTH64,   /* 8 bytes in, past the length of the rest */
+	HEURISTIC_NEWARRAY,   /* 8 bytes in, past new[]'s count of elements */
+	HEURISTIC_MULTIPLE_INHERITANCE, /* to a vtable pointer, in a block that starts with one */
+	HEURISTICS
+};
+
 struct reach_opts {
 	bool skip[ROOT_KINDS]; /* --no-registers, --no-stacks, --no-tls, --no-globals, --no-anon */
 	bool unaligned;        /* also words at every byte offset */
+	unsigned heuristics_off; /* bit h: heuristic h switched off (--heuristics); 0 is valgrind's default, all on */
+	bool interior_reachable; /* --interior=reachable: any pointer into a block keeps it, as LeakSanitizer's */
 };
 
 /* valgrind's classes, in its order. */
 enum leak_class { CLASS_DEFINITE, CLASS_INDIRECT, CLASS_POSSIBLE, CLASS_REACHABLE, CLASS_NONE };
-
-/* A pointer is a start pointer when it lands within the first HEADER_SLACK
- * bytes of a block: glibc's DTV (dtv + 1), length-prefixed and new[] arrays
- * point a word or two in. Farther in, it is an interior pointer. */
-#define HEADER_SLACK 16
 
 /* A group of root words with one name: a thread's registers, one frame of a
  * stack, a global symbol, a thread's TLS, an anonymous mapping. */
@@ -93,6 +104,9 @@ struct reach {
 	uint64_t *retained;   /* usable bytes each node keeps alive (blocks, then groups) */
 	uint32_t *retained_blocks;
 	uint32_t *indeg;      /* pointers from other blocks into each block; built on first use */
+	/* Still reachable blocks that no pointer to their start reaches, only a
+	 * heuristic's (valgrind's "of which reachable via heuristic"). */
+	uint64_t heuristic_bytes[HEURISTICS], heuristic_blocks[HEURISTICS];
 	uint64_t scanned_bytes;
 	double seconds;
 	char *warning;        /* a caveat to show (moving target, threads without registers) */
@@ -132,6 +146,12 @@ uint32_t reach_leader(const struct reach *r, uint32_t b);
 
 const char *leak_class_name(enum leak_class c);
 const char *root_kind_name(enum root_kind k);
+/* "stdstring", "length64", "newarray", "multipleinheritance": valgrind's names. */
+const char *reach_heuristic_name(enum reach_heuristic h);
+/* The heuristic (among those r's options leave on) that makes a pointer
+ * offset bytes into block b a start pointer, -1 when none does (or offset
+ * is 0, or --interior=reachable). Reads the block from the target. */
+int reach_heuristic(struct session *s, const struct reach *r, uint32_t b, uint32_t offset);
 
 
 /* How many block-to-block pointers reach each block (counted once, on first use). */
