@@ -5,8 +5,12 @@
 #include "util.h"
 
 /* Blocks closer than this share a region; a bigger gap starts a new one, so
- * that slots never cover the empty space between arenas and mappings. */
-#define REGION_GAP (1u << 20)
+ * that slots never cover the empty space between arenas and mappings. Slots
+ * are at most this big: a region's base, rounded down to a slot, must stay
+ * past the end of the region before it (the look-up takes the last region
+ * whose base is at or below a word). */
+#define REGION_GAP_SHIFT 20
+#define REGION_GAP (1u << REGION_GAP_SHIFT)
 
 static uint64_t block_end(const struct heap_block *b)
 {
@@ -46,7 +50,7 @@ static void fill_slots(struct block_region *rg, const struct heap *h)
 {
 	uint64_t span = rg->end - rg->base, n = rg->end_block - rg->first_block;
 	rg->shift = 4;
-	while (rg->shift < 30 && ((uint64_t)1 << rg->shift) * n < span - span / 16)
+	while (rg->shift < REGION_GAP_SHIFT && ((uint64_t)1 << rg->shift) * n < span - span / 16)
 		rg->shift++;
 	rg->base &= ~(((uint64_t)1 << rg->shift) - 1);
 	size_t nslots = region_slots(rg);

@@ -212,6 +212,10 @@ def test_python_heap_as_glibc_counts_it():
         r = batch(["-p", str(fx.pid)], "heap blocks --limit 0")
         blocks = {int(b["address"], 16): b for b in r.doc("heap blocks")["blocks"]}
         assert all(blocks[t]["state"] == "used" and blocks[t]["mmapped"] == (t not in in_arenas) for t in tables)
+        # Held by their dicts and lists in pymalloc's arenas: reachable, wherever the index's regions fall.
+        r = batch(["-p", str(fx.pid)], *(f"why {hex(t)}" for t in sorted(tables)))
+        classes = [d["class"] for d in r.docs if d["command"].startswith("why")]
+        assert classes == ["still reachable"] * len(tables), classes
         print("python3:", figures, f"{len(inside)} of {len(tables)} tables mmapped inside mappings")
 
 

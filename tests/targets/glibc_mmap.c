@@ -3,7 +3,7 @@
  *   {"kind":"block","addr":"0x..","usable":N,"class":"definitely lost"|"still reachable","shape":"..."}
  * The shapes:
  *   merged      a block whose mapping merged with an unrelated anonymous
- *               mapping just below it: the chunk starts 256 KiB into the
+ *               mapping just below it: the chunk starts 2 MiB into the
  *               kernel's mapping (as python3's tables after a pymalloc arena)
  *   split-none  a 1 MiB block with part of it made PROT_NONE (LeakSanitizer's
  *               leak_check_segv)
@@ -25,12 +25,11 @@
 
 #define PAGE 4096ul
 #define MIB (1ul << 20)
-/* The unrelated mappings, and the biggest alignment: no gap between two
- * blocks reaches 1 MiB, where the leak check's block index starts a region
- * of its own. (When such a region's base, aligned down to its slot size,
- * reaches back into the region before it, look-ups there fail and reachable
- * blocks are called lost: debugger/block_index.c, not fixed here.) */
-#define NEIGHBOUR (256ul << 10)
+/* The unrelated mappings, and the biggest alignment: gaps between blocks
+ * past 1 MiB, where the leak check's block index starts a region of its own
+ * (a region of big blocks whose base, aligned down to its slot size, reached
+ * back into the region before it once made the blocks there seem lost). */
+#define NEIGHBOUR (2ul << 20)
 
 static void *g_merged, *g_split, *g_aligned[2]; /* the reachable ones */
 static char *g_neighbours[2];                   /* the unrelated mappings */

@@ -243,6 +243,22 @@ static void one_block_and_none(void **state)
 	block_index_free(&bi);
 }
 
+/* Mapped blocks of megabytes just over a region gap apart, as a process's big
+ * dict tables lie: a region of one 5 MiB block has slots of 8 MiB, and its
+ * base, rounded down to one, once fell back inside the region before. */
+static void regions_of_big_blocks_close_together(void **state)
+{
+	(void)state;
+	static const uint64_t usable[] = { 4u << 20, 5u << 20, 3u << 20, 9u << 20, 6u << 20 };
+	struct heap h = { .blocks = calloc(5, sizeof(struct heap_block)), .n = 5 };
+	uint64_t addr = 0x7f0000000010ull;
+	for (size_t i = 0; i < 5; i++) {
+		h.blocks[i] = (struct heap_block){ addr, (uint32_t)(usable[i] / 8), 0, STRAND_USED, HEAP_MMAPPED };
+		addr += usable[i] + (1u << 20) + 4096 * (i + 1); /* just over the gap that starts a new region */
+	}
+	check_heap(h, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +270,7 @@ int main(void)
 		cmocka_unit_test(regions_with_slots_of_their_own),
 		cmocka_unit_test(a_crowd_of_tiny_blocks_among_big_ones),
 		cmocka_unit_test(one_block_and_none),
+		cmocka_unit_test(regions_of_big_blocks_close_together),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
