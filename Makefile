@@ -157,7 +157,7 @@ fuzz: check-deps
 	python3 tests/fuzz/make_seeds.py build/fuzz
 	@for n in $(FUZZERS); do \
 	  mkdir -p build/fuzz/corpus/$$n build/fuzz/crashes/$$n && \
-	  cp -n tests/fuzz/seeds/$$n/* build/fuzz/corpus/$$n/ && \
+	  { [ ! -d tests/fuzz/seeds/$$n ] || cp -n tests/fuzz/seeds/$$n/* build/fuzz/corpus/$$n/; } && \
 	  { [ ! -d build/fuzz/generated/$$n ] || cp -n build/fuzz/generated/$$n/* build/fuzz/corpus/$$n/; } && \
 	  echo "fuzzing $$n for $(FUZZ_SECONDS) s (log: build/fuzz/$$n.log)" && \
 	  $(FUZZ_ENV) build/fuzz/$$n $(FUZZ_RUN_FLAGS) -max_total_time=$(FUZZ_SECONDS) -fork=1 -ignore_crashes=1 \
