@@ -15,6 +15,8 @@ static const struct heap *heap_or_error(struct session *s)
 	const struct heap *h = heap_get(s);
 	if (!h)
 		out_error(s->out, "%s", error_get());
+	else
+		heap_warn_gaps(s->out, h); /* an allocator beside the walked one: its objects are not here */
 	return h;
 }
 

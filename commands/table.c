@@ -51,7 +51,8 @@ const struct command command_table[] = {
 	  "every thread and where it is" },
 	{ "leaks", NULL, cmd_leaks, CMD_TARGET | CMD_STOPPED, 0, -1,
 	  "leaks [--show reachable|possible|all] [--limit N] [--error-exitcode N] [--no-registers] [--no-stacks] "
-	  "[--no-tls] [--no-globals] [--no-anon] [--unaligned]",
+	  "[--no-tls] [--no-globals] [--no-anon] [--unaligned] [--heuristics=all|none|LIST] "
+	  "[--interior=possible|reachable]",
 	  "valgrind's LEAK SUMMARY and loss records, by conservative reachability" },
 	{ "locks", NULL, cmd_locks, CMD_TARGET | CMD_STOPPED, 0, 0, "locks",
 	  "every sync object with an owner or waiters" },
@@ -66,12 +67,12 @@ const struct command command_table[] = {
 	{ "thread", "t", cmd_thread, CMD_TARGET, 0, 1, "thread [ID]", "show or select the current thread" },
 	{ "thread apply", NULL, cmd_thread_apply, CMD_TARGET, 2, -1, "thread apply all|ID... COMMAND",
 	  "run COMMAND for several threads" },
-	{ "why", NULL, cmd_why, CMD_TARGET | CMD_STOPPED, 1, -1, "why ADDRESS",
+	{ "why", NULL, cmd_why, CMD_TARGET | CMD_STOPPED, 1, -1, "why ADDRESS [leak options]",
 	  "the shortest chain of pointers from a root to the block at ADDRESS" },
 	{ "x", NULL, cmd_x, CMD_TARGET, 1, -1, "x[/FMT] ADDRESS",
 	  "examine memory: FMT is [COUNT][xduotcasi][bhwg], e.g. x/4xg $sp, x/s str, x/5i $pc" },
 	{ "timers", NULL, cmd_timers, CMD_TARGET, 0, 0, "timers", "POSIX timers and timerfds still armed" },
-	{ "top", NULL, cmd_top, CMD_TARGET | CMD_STOPPED, 0, -1, "top [N] [--by root|block|type]",
+	{ "top", NULL, cmd_top, CMD_TARGET | CMD_STOPPED, 0, -1, "top [N] [--by root|block|type] [leak options]",
 	  "the roots, blocks or types that keep the most memory alive (dominator tree)" },
 	{ "up", NULL, cmd_up, CMD_TARGET, 0, 1, "up [N]", "select the frame N (1) levels out (caller)" },
 };
