@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../debugger/frames.h"
 #include "../debugger/util.h"
@@ -71,6 +72,39 @@ static void out_thread_desc(struct session *s, const struct waits *ws, int32_t t
 	free(start);
 }
 
+/* ", until CLOCK_MONOTONIC 5012.250 s, 0.467 s left", ", timeout 600 s": an
+ * absolute deadline is shown as one, never as a period. */
+static void out_deadline(struct out *o, const struct thread_wait *w)
+{
+	if (w->deadline < 0) {
+		out_null(o, "deadline");
+		out_null(o, "deadline_clock");
+		if (w->timeout_seconds >= 0) {
+			out_text(o, ", timeout ");
+			out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
+		}
+		return;
+	}
+	char when[64] = "";
+	time_t t = (time_t)w->deadline;
+	struct tm tm;
+	bool realtime = !strcmp(w->deadline_clock, "CLOCK_REALTIME") && gmtime_r(&t, &tm);
+	if (realtime)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	out_text(o, ", until %s", realtime ? when : w->deadline_clock);
+	out_text(o, realtime ? "" : " ");
+	out_hide_text(o, realtime);
+	out_double(o, "deadline", "%.3f s", w->deadline);
+	out_hide_text(o, true);
+	out_str(o, "deadline_clock", w->deadline_clock);
+	out_hide_text(o, false);
+	if (w->timeout_seconds >= 0) {
+		out_text(o, ", ");
+		out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
+		out_text(o, " left");
+	}
+}
+
 /* One thread: "Thread 3 "locker" (LWP 12) [mutex, 5 seconds]: mutex g_m1 held by ..." */
 static void out_wait(struct session *s, const struct waits *ws, const struct thread_wait *w)
 {
@@ -113,14 +147,16 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 	if (w->sleep_seconds >= 0) {
 		out_text(o, " for ");
 		out_double(o, "sleep_seconds", "%.4g s", w->sleep_seconds);
-	} else if (w->timeout_seconds >= 0) {
-		out_text(o, w->timeout_deadline ? ", times out in " : ", timeout ");
-		out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
 	}
+	out_deadline(o, w);
+	if (w->restarted)
+		out_text(o, ", restarted by the kernel after an earlier stop");
 	out_hide_text(o, true);
 	if (w->timeout_seconds < 0)
 		out_null(o, "timeout_seconds");
 	out_bool(o, "timeout_deadline", w->timeout_deadline);
+	out_bool(o, "restarted", w->restarted);
+	out_str(o, "decoded_by", w->decoded_by);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
 	if (w->owner)
 		out_int(o, "owner", w->owner);
@@ -176,6 +212,37 @@ static void out_deadlocks(struct session *s, const struct waits *ws)
 		out_list_end(o);
 	}
 	out_list_end(o);
+}
+
+/* Go's "all goroutines are asleep - deadlock!", with the waits that record
+ * no owner named: no cycle can be drawn through them. */
+static void out_asleep(struct session *s, const struct waits *ws)
+{
+	struct out *o = s->out;
+	out_hide_text(o, true);
+	out_bool(o, "asleep", ws->asleep);
+	out_str(o, "why_awake", ws->asleep ? NULL : ws->why_awake);
+	out_hide_text(o, false);
+	if (ws->asleep)
+		out_text(o, "\nThe whole process is asleep: no thread runs or has a timeout, and none waits for anything "
+			 "from outside the process (I/O, a signal, a child, shared memory). Nothing can wake it.\n");
+	size_t n = 0;
+	for (size_t i = 0; i < ws->n && ws->asleep; i++)
+		n += !ws->v[i].owner && ws->v[i].object;
+	if (n)
+		out_text(o, "%zu wait%s record%s no owner, so no deadlock cycle runs through %s:", n, n == 1 ? "" : "s",
+			 n == 1 ? "s" : "", n == 1 ? "it" : "them");
+	out_list(o, "no_owner");
+	for (size_t i = 0, k = 0; i < ws->n && ws->asleep; i++)
+		if (!ws->v[i].owner && ws->v[i].object) {
+			out_text(o, "%s thread %zu (%s %s)", k++ ? "," : "", i + 1, ws->v[i].kind, ws->v[i].object_name);
+			out_hide_text(o, true);
+			out_int(o, NULL, s->target->threads[i].tid);
+			out_hide_text(o, false);
+		}
+	out_list_end(o);
+	if (n)
+		out_text(o, "\n");
 }
 
 static void out_section(struct session *s, const struct waits *ws, enum verdict v, const char *title)
@@ -310,6 +377,7 @@ int cmd_blocked(struct session *s, const struct args *a)
 		 count[VERDICT_PARKED], count[VERDICT_RUNNING]);
 	if (!ws.runtime_found)
 		out_warn(o, "no thread runtime plugin fits this target: futex waits are not decoded");
+	out_asleep(s, &ws);
 	out_deadlocks(s, &ws);
 	out_list(o, "threads");
 	out_section(s, &ws, VERDICT_DEADLOCKED, "Deadlocked");
@@ -321,7 +389,7 @@ int cmd_blocked(struct session *s, const struct args *a)
 	out_section(s, &ws, VERDICT_RUNNING, "Running");
 	out_list_end(o);
 	out_unjoined(s, &ws);
-	if (exitcode && (ws.ncycles || count[VERDICT_STUCK]))
+	if (exitcode && (ws.ncycles || count[VERDICT_STUCK] || ws.asleep))
 		s->exit_code = (int)exitcode;
 	waits_free(&ws);
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,33 +106,51 @@ static void name_object(struct session *s, size_t waiter, const struct stack *st
 	snprintf(buf, len, "0x%" PRIx64, addr);
 }
 
-/* Function names of the innermost frames, the stack key and the first frame
- * of the program itself (not libc), for people. */
-static size_t describe_stack(struct session *s, const struct stack *st, struct thread_wait *w, char **names)
+/* The runtime's libraries: their frames are not the program's own code. */
+static bool runtime_module(const char *path)
+{
+	static const char *const runtimes[] = { "libc.so", "libc-", "libstdc++.so", "libgcc_s.so", "ld-linux",
+						"libpthread.so", "libm.so" };
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < ARRAY_SIZE(runtimes); i++)
+		if (!strncmp(base, runtimes[i], strlen(runtimes[i])))
+			return true;
+	return false;
+}
+
+/* A frame of the program's own code: not in a runtime library, and not code
+ * inlined or instantiated from the system's headers (std::mutex::lock and
+ * __gthread_mutex_lock come from /usr/include even when compiled into the
+ * program). */
+static bool own_code(const struct logical_frame *lf)
+{
+	if (!lf->module || !lf->function || runtime_module(lf->module))
+		return false;
+	return !lf->file || (strncmp(lf->file, "/usr/include/", 13) && strncmp(lf->file, "/usr/lib/gcc/", 13));
+}
+
+/* Function names of the innermost frames, the stack key and the innermost
+ * frame of the program's own code, for people. */
+static size_t describe_stack(const struct stack *st, struct thread_wait *w, char **names)
 {
 	if (!st)
 		return 0;
 	size_t n = 0, key = 0;
-	for (size_t i = 0; i < st->n && n < MAX_FRAMES; i++) {
+	for (size_t i = 0; i < st->n; i++) {
 		const struct logical_frame *lf = &st->f[i];
+		if (!w->where[0] && own_code(lf))
+			snprintf(w->where, sizeof(w->where), "%s (%s:%d)", lf->function, lf->file ? lf->file : "?",
+				 lf->line);
+		if (n == MAX_FRAMES)
+			continue;
 		names[n++] = xstrdup(lf->function ? lf->function : "??");
 		key += (size_t)snprintf(w->stack_key + key, key < sizeof(w->stack_key) ? sizeof(w->stack_key) - key : 0,
 					"%s%s", i ? "<" : "", lf->function ? lf->function : "??");
 		if (key >= sizeof(w->stack_key))
 			key = sizeof(w->stack_key) - 1;
-		if (!w->where[0] && lf->module && s->target->exe && !strcmp(lf->module, s->target->exe))
-			snprintf(w->where, sizeof(w->where), "%s (%s:%d)", lf->function ? lf->function : "??",
-				 lf->file ? lf->file : "?", lf->line);
 	}
 	return n;
-}
-
-static bool mentions(char **names, size_t n, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strstr(names[i], what))
-			return true;
-	return false;
 }
 
 static double timespec_seconds(struct session *s, uint64_t addr)
@@ -142,14 +161,25 @@ static double timespec_seconds(struct session *s, uint64_t addr)
 	return (double)ts[0] + (double)ts[1] / 1e9;
 }
 
-/* A wait's timeout: relative as given, or what is left until an absolute
- * deadline on clock (live targets only: a core's "now" is unknown). */
+static const char *clock_name(clockid_t clock)
+{
+	static const char *const names[] = { "CLOCK_REALTIME", "CLOCK_MONOTONIC", "CLOCK_PROCESS_CPUTIME_ID",
+					     "CLOCK_THREAD_CPUTIME_ID", "CLOCK_MONOTONIC_RAW", "CLOCK_REALTIME_COARSE",
+					     "CLOCK_MONOTONIC_COARSE", "CLOCK_BOOTTIME", "CLOCK_REALTIME_ALARM",
+					     "CLOCK_BOOTTIME_ALARM", "?", "CLOCK_TAI" };
+	return clock >= 0 && (size_t)clock < ARRAY_SIZE(names) ? names[clock] : "?";
+}
+
+/* A wait's timeout: relative as given, or an absolute deadline on clock and
+ * what is left until it (live targets only: a core's "now" is unknown). */
 static void set_timeout(struct session *s, struct thread_wait *w, double seconds, bool deadline, clockid_t clock)
 {
 	if (seconds < 0)
 		return;
 	w->timed = true;
 	if (deadline) {
+		w->deadline = seconds;
+		w->deadline_clock = clock_name(clock);
 		if (s->target->kind != TARGET_LIVE)
 			return;
 		struct timespec now;
@@ -193,11 +223,27 @@ static void describe_fd(struct session *s, struct thread_wait *w, int fd)
 	w->fd_target[n > 0 ? n : 0] = '\0';
 }
 
-/* The syscall a thread sits in, or its frames when the call was restarted. */
-static void classify_syscall(struct session *s, struct thread_wait *w, const struct thread *th, char **names,
-			     size_t nnames)
+/* The call that restart_syscall resumes. A stop in a call with a timeout (a
+ * timed futex wait, nanosleep, poll) makes the kernel restart it through
+ * restart_syscall, keeping what it needs in the kernel; the registers still
+ * hold the arguments the thread passed, and glibc's wrappers load the call's
+ * number just before the syscall instruction (`mov $NR,%eax; syscall`: b8 NR
+ * 0f 05), which ends at the PC. -1 when the code says nothing. */
+static long restarted_call(struct session *s, const struct thread *th)
 {
-	long nr = th->syscall;
+	uint8_t code[7];
+	uint64_t pc = regs_pc(th);
+	uint32_t nr;
+	if (pc < sizeof(code) || !target_read_all(s->target, pc - sizeof(code), code, sizeof(code)) || code[0] != 0xb8 ||
+	    code[5] != 0x0f || code[6] != 0x05)
+		return -1;
+	memcpy(&nr, code + 1, sizeof(nr));
+	return nr < 1024 && strncmp(syscall_name(nr), "syscall_", 8) ? (long)nr : -1;
+}
+
+/* The syscall nr a thread sits in (the one restarted, for restart_syscall). */
+static void classify_syscall(struct session *s, struct thread_wait *w, const struct thread *th, long nr)
+{
 	const uint64_t *a = th->syscall_args;
 	static const struct {
 		const char *name, *kind;
@@ -213,11 +259,11 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 		{ "rt_sigsuspend", "sigwait", -1 }, { "nanosleep", "sleep", -1 }, { "clock_nanosleep", "sleep", -1 },
 	};
 	const char *name = nr >= 0 ? syscall_name(nr) : NULL;
+	w->outside_can_wake = true; /* I/O, signals, children: until shown otherwise */
 	if (name && !strcmp(name, "restart_syscall")) {
-		/* The arguments are gone: the frames tell what was restarted. */
-		w->kind = mentions(names, nnames, "sleep") ? "sleep" : mentions(names, nnames, "poll") ? "poll"
-											: "restarted call";
-		w->timed = !strcmp(w->kind, "sleep");
+		/* Not known what was restarted, only that it had a timeout. */
+		w->kind = "restarted call";
+		w->timed = true;
 		return;
 	}
 	for (size_t i = 0; name && i < ARRAY_SIZE(calls); i++) {
@@ -229,8 +275,9 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 		if (!strcmp(name, "nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[0]);
 		} else if (!strcmp(name, "clock_nanosleep") && (a[1] & TIMER_ABSTIME)) {
-			set_timeout(s, w, timespec_seconds(s, a[2]), true, (clockid_t)a[0]); /* sleep until a time */
-			w->sleep_seconds = w->timeout_seconds;
+			/* Until a time: what is left is no period (a loop's next deadline
+			 * is unknown until it comes). */
+			set_timeout(s, w, timespec_seconds(s, a[2]), true, (clockid_t)a[0]);
 		} else if (!strcmp(name, "clock_nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[2]);
 		}
@@ -241,19 +288,30 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 	w->kind = name ? name : "system call";
 }
 
+/* Whether another process can wake a futex wait: only on a word it can
+ * reach, in shared memory, and only with a call that is not private. */
+static bool shared_futex(struct session *s, uint64_t word, uint64_t op)
+{
+	const struct mapping *m = target_mapping(s->target, word);
+	return !(op & FUTEX_PRIVATE_FLAG) && (!m || (m->perms & MAP_SHARED_));
+}
+
 static void decode_futex(struct session *s, const struct loaded_plugin *rt, struct thread_wait *w, size_t i,
 			 char **names, size_t nnames)
 {
 	struct strand_thread_info ti;
 	plugin_thread_info(s, i, &ti);
+	ti.syscall = SYS_futex; /* also when restart_syscall resumes it */
 	ti.frames = (const char *const *)names;
 	ti.nframes = nnames;
+	w->outside_can_wake = shared_futex(s, ti.syscall_args[0], ti.syscall_args[1]);
 	struct strand_wait sw;
 	if (!rt || !rt->p->runtime->decode_wait(plugin_host(s), &ti, &sw)) {
 		w->kind = "futex";
 		w->object = ti.syscall_args[0];
 		return;
 	}
+	w->decoded_by = sw.decoded_by == STRAND_DECODED_NAME_GUESS ? "name-guess" : "object";
 	w->kind = sw.kind >= 0 && (size_t)sw.kind < ARRAY_SIZE(wait_kind_names) ? wait_kind_names[sw.kind] : "futex";
 	w->object = sw.object;
 	w->owner = sw.owner;
@@ -276,20 +334,26 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 	w->thread = i;
 	w->fd = -1;
 	w->owner_index = NO_THREAD;
-	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = -1;
+	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = w->deadline = -1;
 	w->wakeups = -1;
-	size_t n = describe_stack(s, st, w, names);
+	size_t n = describe_stack(st, w, names);
 	w->verdict = VERDICT_PARKED;
 	w->idle_seconds = th->idle_seconds;
 	if (s->target->kind == TARGET_LIVE && !s->target->stopped)
 		w->idle_seconds = proc_thread_idle_seconds(s->target->pid, th->tid);
-	if (th->syscall < 0) {
+	long nr = th->syscall;
+	if (nr == SYS_restart_syscall) {
+		w->restarted = true;
+		long restarted = restarted_call(s, th);
+		nr = restarted >= 0 ? restarted : nr;
+	}
+	if (nr < 0) {
 		w->kind = "running";
 		w->verdict = VERDICT_RUNNING;
-	} else if (!strcmp(syscall_name(th->syscall), "futex")) {
+	} else if (nr == SYS_futex) {
 		decode_futex(s, rt, w, i, names, n);
 	} else {
-		classify_syscall(s, w, th, names, n);
+		classify_syscall(s, w, th, nr);
 	}
 	if (w->object)
 		name_object(s, i, st, w->object, w->object_name, sizeof(w->object_name));
@@ -393,6 +457,49 @@ static bool any_thread_running(const struct waits *ws)
 	return false;
 }
 
+/* Go's "all goroutines are asleep - deadlock!": when no thread runs, none
+ * has a timeout and none waits for anything from outside the process (I/O,
+ * a signal, a child, a futex in shared memory), nothing can ever wake any of
+ * them, whether or not the objects record an owner (semaphores, condition
+ * variables, Python's locks). A signal handler aside. */
+static void whole_process(struct waits *ws)
+{
+	for (size_t i = 0; i < ws->n; i++) {
+		const struct thread_wait *w = &ws->v[i];
+		const char *why = NULL;
+		if (w->verdict == VERDICT_DEADLOCKED || w->verdict == VERDICT_STUCK)
+			continue;
+		if (w->verdict == VERDICT_RUNNING)
+			why = "is running";
+		else if (w->wakeups > 0)
+			why = "woke while watched";
+		else if (w->timed)
+			why = "has a timeout";
+		else if (w->outside_can_wake)
+			why = "waits for something from outside the process";
+		if (why) {
+			snprintf(ws->why_awake, sizeof(ws->why_awake), "thread %zu %s (%s)", i + 1, why, w->kind);
+			return;
+		}
+	}
+	if (!ws->n || session_interrupted())
+		return;
+	ws->asleep = true;
+	for (size_t i = 0; i < ws->n; i++) {
+		struct thread_wait *w = &ws->v[i];
+		if (w->verdict != VERDICT_PARKED && w->verdict != VERDICT_WAITING)
+			continue;
+		w->verdict = VERDICT_STUCK;
+		if (!w->owner && w->object && strcmp(w->kind, "join"))
+			snprintf(w->reason, sizeof(w->reason),
+				 "the whole process is asleep and nothing outside it can wake it; the %s records no owner",
+				 w->kind);
+		else
+			snprintf(w->reason, sizeof(w->reason),
+				 "the whole process is asleep and nothing outside it can wake it");
+	}
+}
+
 static void decide(struct session *s, struct waits *ws)
 {
 	struct fd_holders pipes = { 0 };
@@ -440,6 +547,7 @@ static void decide(struct session *s, struct waits *ws)
 			}
 		}
 	proc_fd_holders_free(&pipes);
+	whole_process(ws);
 }
 
 static void collect_desc(void *ctx, const struct strand_thread_desc *d)

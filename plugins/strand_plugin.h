@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 4
+#define STRAND_PLUGIN_ABI 5
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -190,6 +190,12 @@ enum strand_wait_kind {
 	STRAND_WAIT_ONCE,
 };
 
+/* How the runtime knows the kind of a wait (ABI 5). */
+enum strand_wait_decoding {
+	STRAND_DECODED_OBJECT = 0,    /* from the object at the futex address and the call's arguments */
+	STRAND_DECODED_NAME_GUESS,    /* the object did not decode: guessed from the frames' names */
+};
+
 /* What a thread blocked in a futex waits on, decoded by the runtime. */
 struct strand_wait {
 	int kind;             /* enum strand_wait_kind */
@@ -199,6 +205,7 @@ struct strand_wait {
 	int64_t value;        /* semaphore value, barrier count left, waiters on a cond: -1 unknown */
 	int32_t joinee;       /* STRAND_WAIT_JOIN: the TID joined (0 when it has exited) */
 	char detail[96];      /* "normal mutex", "rwlock, 2 readers" */
+	int decoded_by;       /* enum strand_wait_decoding (ABI 5) */
 };
 
 /* A thread as the runtime knows it, alive or exited but not yet joined. */
@@ -215,7 +222,9 @@ struct strand_runtime {
 	const char *name;
 	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
 	/* Decode the futex wait of thread t (its syscall arguments and registers).
-	 * false when the wait is not the runtime's. */
+	 * false when the wait is not the runtime's. A call the kernel restarted
+	 * (restart_syscall after a stop) comes as the futex call it restarts,
+	 * whose arguments the registers still hold. */
 	bool (*decode_wait)(struct strand_host *h, const struct strand_thread_info *t, struct strand_wait *out);
 	/* Every thread descriptor, live or exited-unjoined, through fn. Returns the
 	 * count, or -1 when the runtime's thread lists are not found. */
