@@ -7,11 +7,18 @@
 // holding it. The timed waits (1000 s deadlines) come back as restart_syscall
 // once strand has stopped them. Two threads deadlock through std::lock_guard:
 //   {"kind":"deadlock","tid":N,"function":"transfer1"}
+// A futex wait on a word of no glibc type, in a function named like a
+// condition wait, can only be guessed from that name:
+//   {"kind":"guess","tid":N,"object":"0x.."}
+// and a ticker sleeps to absolute deadlines one second apart:
+//   {"kind":"ticker","tid":N,"clock":"CLOCK_MONOTONIC","period":1}
 #include "fixture.h"
 
 #include <condition_variable>
 #include <mutex>
+#include <linux/futex.h>
 #include <semaphore.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 static pthread_mutex_t g_held = PTHREAD_MUTEX_INITIALIZER;
@@ -221,6 +228,33 @@ static void transfer2()
 static void *transfer1_thread(void *) { transfer1(); return NULL; }
 static void *transfer2_thread(void *) { transfer2(); return NULL; }
 
+static struct {
+	unsigned word, zeros[7];
+} g_own_futex;
+
+static void *custom_cond_wait(void *)
+{
+	fixture_truth("{\"kind\":\"guess\",\"tid\":%d,\"object\":\"%p\"}", (int)gettid(), (void *)&g_own_futex);
+	fixture_arrive();
+	while (!g_stop)
+		syscall(SYS_futex, &g_own_futex.word, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	return NULL;
+}
+
+// Each second on the second, as a timer loop without drift does.
+static void *ticker(void *)
+{
+	fixture_truth("{\"kind\":\"ticker\",\"tid\":%d,\"clock\":\"CLOCK_MONOTONIC\",\"period\":1}", (int)gettid());
+	fixture_arrive();
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!g_stop) {
+		next.tv_sec++;
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	return NULL;
+}
+
 static pthread_t start(void *(*fn)(void *))
 {
 	pthread_t t;
@@ -242,7 +276,7 @@ int main()
 				      rwlock_free_counter_wait, join_barrier_phase, join_barrier_phase, once_runner,
 				      sem_once_gate, cond_reader, mutex_writer, writer_behind_reader, mutex_join,
 				      timed_cond, timed_mutex, timed_sem, timed_reader, transfer1_thread,
-				      transfer2_thread };
+				      transfer2_thread, ticker, custom_cond_wait };
 	for (auto fn : waiters)
 		start(fn);
 	fixture_wait_arrivals(sizeof(waiters) / sizeof(waiters[0]) - 1); // the once runner does not arrive
