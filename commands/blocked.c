@@ -349,6 +349,23 @@ static bool blocked_options(struct session *s, const struct args *a, long *exitc
 	return true;
 }
 
+/* As the EINTR warning at attach: a stop is not free. A timed wait that was
+ * stopped (by strand, a debugger) is resumed by the kernel through
+ * restart_syscall, which /proc and other tools show instead of the call. */
+static void warn_restarted(struct session *s, const struct waits *ws)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ws->n; i++)
+		n += ws->v[i].restarted;
+	if (n)
+		out_warn(s->out,
+			 "%zu thread%s had %s timed wait%s stopped before (by strand or a debugger): the kernel restarted "
+			 "%s as restart_syscall, shown here as the call%s resumed; each stop restarts timed waits, "
+			 "--no-stop does not",
+			 n, n == 1 ? "" : "s", n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "it" : "them",
+			 n == 1 ? "" : "s");
+}
+
 /* "[mutex, 5 seconds]", as Go's goroutine dump heads each goroutine: the wait
  * column of info threads and blocked. */
 void out_wait_brief(struct session *s, const struct thread_wait *w)
@@ -377,6 +394,7 @@ int cmd_blocked(struct session *s, const struct args *a)
 		 count[VERDICT_PARKED], count[VERDICT_RUNNING]);
 	if (!ws.runtime_found)
 		out_warn(o, "no thread runtime plugin fits this target: futex waits are not decoded");
+	warn_restarted(s, &ws);
 	out_asleep(s, &ws);
 	out_deadlocks(s, &ws);
 	out_list(o, "threads");

@@ -407,45 +407,6 @@ static void warn_eintr(pid_t pid, const struct before_stop *v, size_t n, const s
 	}
 }
 
-/* Calls with a timeout that a stop makes the kernel restart through
- * restart_syscall (a restart block keeps what is left of the timeout): timed
- * futex waits, relative sleeps, poll with a timeout. An absolute
- * clock_nanosleep is restarted as itself. */
-static bool syscall_restarted_on_stop(const struct proc_syscall *sc)
-{
-	int futex_cmd = (int)(sc->args[1] & 0x7f);
-	switch (sc->nr) {
-	case SYS_futex:
-		return sc->args[3] && (futex_cmd == 0 || futex_cmd == 9); /* FUTEX_WAIT, FUTEX_WAIT_BITSET */
-	case SYS_nanosleep:
-	case SYS_restart_syscall: /* restarted once already */
-		return true;
-	case SYS_clock_nanosleep:
-		return !(sc->args[1] & TIMER_ABSTIME);
-	case SYS_poll:
-		return (int)sc->args[2] > 0;
-	default:
-		return false;
-	}
-}
-
-/* One line for all the threads whose timed waits a stop restarts: strand
- * decodes them the same afterwards, but the thread's call is not the one it
- * made, and tools that read /proc see restart_syscall. */
-static void warn_restart(const struct before_stop *v, size_t n, const struct attach_opts *o)
-{
-	struct strbuf tids = STRBUF_INIT;
-	size_t count = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!v[i].sc.running && v[i].sc.nr >= 0 && syscall_restarted_on_stop(&v[i].sc) && count++ < 5)
-			sb_addf(&tids, "%s%d", count > 1 ? ", " : "", (int)v[i].tid);
-	if (count)
-		warn(o, "stopping interrupts the timed waits of %zu thread%s (%s%s): the kernel resumes them as "
-		     "restart_syscall with the time left; use --no-stop to inspect without stopping", count,
-		     count == 1 ? "" : "s", sb_str(&tids), count > 5 ? ", ..." : "");
-	sb_release(&tids);
-}
-
 /* Seize every thread, re-reading the task list until no new thread appears. */
 static int seize_all(struct target *t)
 {
@@ -659,7 +620,6 @@ static int stop_and_read_threads(struct target *t, const struct attach_opts *o)
 	struct before_stop *before;
 	size_t n = snapshot_syscalls(t->pid, &before);
 	warn_eintr(t->pid, before, n, o);
-	warn_restart(before, n, o);
 	int rc = stop_everything(t, o);
 	for (size_t i = 0; rc == 0 && i < t->nthreads; i++) {
 		const struct before_stop *b = before_stop_of(before, n, t->threads[i].tid);
