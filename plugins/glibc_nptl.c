@@ -54,6 +54,21 @@ static bool db_offset(struct strand_host *h, const char *name, uint32_t *offset)
 	return true;
 }
 
+/* The layout is libc's own when a thread whose registers are known holds its
+ * TID in the tid field at its thread pointer. A debugger such as gdb maps
+ * libc.so.6 a second time to read it: descriptors found in that copy are
+ * file bytes, not the ones libc uses. */
+static bool layout_fits(struct strand_host *h, const struct layout *l)
+{
+	size_t n = api->thread_count(h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_thread_info t;
+		if (api->thread(h, i, &t) && t.regs_known && t.fs_base)
+			return rd32(h, t.fs_base + l->tid) == (uint32_t)t.tid;
+	}
+	return true;
+}
+
 static bool load_layout(struct strand_host *h, struct layout *l)
 {
 	uint64_t size;
@@ -62,7 +77,7 @@ static bool load_layout(struct strand_host *h, struct layout *l)
 	       db_offset(h, "_thread_db_pthread_cancelhandling", &l->cancelhandling) &&
 	       db_offset(h, "_thread_db_rtld_global__dl_stack_used", &l->stack_used) &&
 	       db_offset(h, "_thread_db_rtld_global__dl_stack_user", &l->stack_user) &&
-	       api->lookup_symbol(h, "_rtld_global", "ld-linux", &l->rtld_global, &size);
+	       api->lookup_symbol(h, "_rtld_global", "ld-linux", &l->rtld_global, &size) && layout_fits(h, l);
 }
 
 /* ---- waits ----
