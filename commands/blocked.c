@@ -156,7 +156,6 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 		out_null(o, "timeout_seconds");
 	out_bool(o, "timeout_deadline", w->timeout_deadline);
 	out_bool(o, "restarted", w->restarted);
-	out_str(o, "decoded_by", w->decoded_by);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
 	if (w->owner)
 		out_int(o, "owner", w->owner);
@@ -373,6 +372,11 @@ void out_wait_brief(struct session *s, const struct thread_wait *w)
 	struct out *o = s->out;
 	out_text(o, "[");
 	out_str(o, "kind", w->kind);
+	if (w->decoded_by && !strcmp(w->decoded_by, "name-guess"))
+		out_text(o, "?"); /* the object did not decode: a guess from the frames' names */
+	out_hide_text(o, true);
+	out_str(o, "decoded_by", w->decoded_by);
+	out_hide_text(o, false);
 	out_duration(o, w->idle_seconds);
 	out_text(o, "]");
 }

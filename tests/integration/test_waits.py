@@ -76,10 +76,16 @@ def test_every_kind_is_decoded_from_the_object_and_again_after_a_restart():
 def test_info_threads_wait_column_decodes_from_the_object():
     with Fixture("wait_kinds") as fx:
         r = batch(["-p", str(fx.pid)], "info threads")
+        text = batch(["-p", str(fx.pid)], "info threads", json_mode=False)
         rows = {t["tid"]: t["wait"] for t in r.doc("info threads")["threads"]}
         for want in fx.truth("wait"):
             got = rows[want["tid"]]
             assert got["kind"] == want["wait"] and int(got["object"], 16) == int(want["object"], 16), (want, got)
+            assert got["decoded_by"] == "object", got
+        for want in fx.truth("guess"):  # a guess says so: "[condition variable?, 1 second]"
+            assert rows[want["tid"]]["decoded_by"] == "name-guess", rows[want["tid"]]
+            line = next(l for l in text.stdout.splitlines() if f"LWP {want['tid']})" in l)
+            assert "[condition variable?, " in line, line
 
 
 def test_absolute_deadline_is_no_period():
