@@ -166,6 +166,10 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 		out_int(o, "wakeups", w->wakeups);
 	else
 		out_null(o, "wakeups");
+	if (w->period_seconds > 0)
+		out_double(o, "period_seconds", "%g", w->period_seconds);
+	else
+		out_null(o, "period_seconds");
 	out_str(o, "verdict", verdict_name(w->verdict));
 	out_int(o, "cycle", w->cycle);
 	out_hide_text(o, false);

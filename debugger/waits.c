@@ -334,7 +334,7 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 	w->thread = i;
 	w->fd = -1;
 	w->owner_index = NO_THREAD;
-	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = w->deadline = -1;
+	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = w->deadline = w->period_seconds = -1;
 	w->wakeups = -1;
 	size_t n = describe_stack(st, w, names);
 	w->verdict = VERDICT_PARKED;
@@ -537,10 +537,18 @@ static void decide(struct session *s, struct waits *ws)
 					 "its pipe's only writer is this process (%s) and no thread of it is running", why);
 			} else if (w->verdict != VERDICT_STUCK) {
 				w->verdict = VERDICT_PARKED;
-				if (w->wakeups >= 2)
+				if (w->wakeups >= 2 && w->period_seconds > 0)
+					snprintf(w->reason, sizeof(w->reason),
+						 "a periodic sleeper: woke %ld times in %.3g s of watching, to deadlines %.4g s "
+						 "apart", w->wakeups, ws->sampled_seconds, w->period_seconds);
+				else if (w->wakeups >= 2)
 					snprintf(w->reason, sizeof(w->reason),
 						 "a periodic sleeper: woke %ld times in %.3g s of watching (a ticker?)", w->wakeups,
 						 ws->sampled_seconds);
+				else if (w->period_seconds > 0)
+					snprintf(w->reason, sizeof(w->reason),
+						 "a periodic sleeper: its deadlines came %.4g s apart while watched",
+						 w->period_seconds);
 				else if (w->sleep_seconds >= 0 && w->sleep_seconds <= 1.0)
 					snprintf(w->reason, sizeof(w->reason), "a periodic sleeper: wakes every %.3g s (a ticker?)",
 						 w->sleep_seconds);
@@ -557,22 +565,61 @@ static void collect_desc(void *ctx, const struct strand_thread_desc *d)
 	ws->descs[ws->ndescs++] = *d;
 }
 
-/* How often each thread went back to sleep while watched: its wakeups. */
-static long *sample_wakeups(struct session *s, double seconds, double *watched)
+/* What a thread saw while watched: how often it went back to sleep, and the
+ * absolute deadlines it slept to, in the order they came. */
+struct watch {
+	long sleeps;
+	uint64_t deadline_ns, first_ns; /* the last and first deadline seen, 0 none */
+	long deadlines;                 /* distinct deadlines seen */
+};
+
+/* The absolute deadline a thread sleeps to now (clock_nanosleep with
+ * TIMER_ABSTIME, a futex wait on a deadline), in ns on its clock; 0 none. */
+static uint64_t current_deadline(struct session *s, pid_t tid)
 {
-	const struct target *t = s->target;
-	long *sleeps = xcalloc(t->nthreads ? t->nthreads : 1, sizeof(long));
+	struct proc_syscall sc;
+	if (!proc_syscall(s->target->pid, tid, &sc) || sc.running || sc.nr < 0)
+		return 0;
+	uint64_t at = 0;
+	int cmd = (int)(sc.args[1] & FUTEX_CMD_MASK);
+	if (sc.nr == SYS_clock_nanosleep && (sc.args[1] & TIMER_ABSTIME))
+		at = sc.args[2];
+	else if (sc.nr == SYS_futex && (cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_LOCK_PI))
+		at = sc.args[3];
+	int64_t ts[2]; /* read past the cache: the thread runs */
+	if (!at || s->target->ops->read(s->target, at, ts, sizeof(ts)) != sizeof(ts) || ts[0] < 0 || ts[1] < 0)
+		return 0;
+	return (uint64_t)ts[0] * 1000000000u + (uint64_t)ts[1];
+}
+
+/* Watch the threads for that long without stopping them: their wakeups
+ * (voluntary context switches) and the deadlines they sleep to, read every
+ * 20 ms: consecutive deadlines give a timer loop's period. */
+static struct watch *watch_threads(struct session *s, double seconds, double *watched)
+{
+	struct target *t = s->target;
+	struct watch *v = xcalloc(t->nthreads ? t->nthreads : 1, sizeof(*v));
 	for (size_t i = 0; i < t->nthreads; i++)
-		sleeps[i] = proc_thread_sleeps(t->pid, t->threads[i].tid);
+		v[i].sleeps = proc_thread_sleeps(t->pid, t->threads[i].tid);
 	double start = now_seconds();
-	while (now_seconds() - start < seconds && !session_interrupted())
+	do {
+		for (size_t i = 0; i < t->nthreads; i++) {
+			uint64_t d = current_deadline(s, t->threads[i].tid);
+			if (!d || d == v[i].deadline_ns)
+				continue;
+			if (!v[i].deadlines++)
+				v[i].first_ns = d;
+			v[i].deadline_ns = d;
+		}
 		usleep(20 * 1000);
+	} while (now_seconds() - start < seconds && !session_interrupted());
 	*watched = now_seconds() - start;
+	target_invalidate(s->target);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		long after = proc_thread_sleeps(t->pid, t->threads[i].tid);
-		sleeps[i] = sleeps[i] >= 0 && after >= 0 ? after - sleeps[i] : -1;
+		v[i].sleeps = v[i].sleeps >= 0 && after >= 0 ? after - v[i].sleeps : -1;
 	}
-	return sleeps;
+	return v;
 }
 
 int waits_build(struct session *s, struct waits *ws, double sample_seconds)
@@ -582,15 +629,19 @@ int waits_build(struct session *s, struct waits *ws, double sample_seconds)
 	ws->runtime_found = rt != NULL;
 	ws->n = s->target->nthreads;
 	ws->v = xcalloc(ws->n ? ws->n : 1, sizeof(*ws->v));
-	long *wakeups = NULL;
+	struct watch *watched = NULL;
 	if (sample_seconds > 0 && s->target->kind == TARGET_LIVE)
-		wakeups = sample_wakeups(s, sample_seconds, &ws->sampled_seconds);
+		watched = watch_threads(s, sample_seconds, &ws->sampled_seconds);
 	for (size_t i = 0; i < ws->n && !session_interrupted(); i++) {
 		build_one(s, &ws->v[i], i);
-		if (wakeups)
-			ws->v[i].wakeups = wakeups[i];
+		if (!watched)
+			continue;
+		ws->v[i].wakeups = watched[i].sleeps;
+		if (watched[i].deadlines >= 2 && watched[i].deadline_ns > watched[i].first_ns)
+			ws->v[i].period_seconds = (double)(watched[i].deadline_ns - watched[i].first_ns) / 1e9 /
+						  (double)(watched[i].deadlines - 1);
 	}
-	free(wakeups);
+	free(watched);
 	decide(s, ws);
 	ws->ndescs = -1;
 	if (rt) {

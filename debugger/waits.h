@@ -40,6 +40,7 @@ struct thread_wait {
 	char mutex_name[160];    /* the condition variable's mutex, named like object */
 	double idle_seconds;     /* since it last ran (live), -1 unknown */
 	long wakeups;            /* times it went back to sleep during --sample, -1 not sampled */
+	double period_seconds;   /* how far apart its consecutive deadlines came during --sample, -1 unknown */
 	enum verdict verdict;
 	char reason[200];
 	int cycle;               /* deadlock number (1-based), 0 none */

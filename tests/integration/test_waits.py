@@ -102,6 +102,14 @@ def test_absolute_deadline_is_no_period():
             assert got["timeout_deadline"] and 0 <= got["timeout_seconds"] <= want["period"], got
             assert got.get("sleep_seconds") is None and "periodic" not in (got["reason"] or ""), got
         assert "until CLOCK_MONOTONIC" in text.stdout and "wakes every" not in text.stdout, text.stdout
+        # A period only from consecutive deadlines, seen while watching.
+        sampled = waits_of(batch(["-p", str(fx.pid), "--no-stop"], "blocked --sample 2.5").doc("blocked"))
+        for want in fx.truth("ticker"):
+            got = sampled[want["tid"]]
+            assert abs(got["period_seconds"] - want["period"]) < 0.01, got
+            assert "deadlines 1 s apart" in got["reason"] or "deadlines came 1 s apart" in got["reason"], got
+        assert all(t["period_seconds"] is None for tid, t in sampled.items()
+                   if tid not in {w["tid"] for w in fx.truth("ticker")}), sampled
 
 
 class Python:
@@ -206,3 +214,6 @@ def test_python_sleep_loop_shows_its_deadline():
         got = waits_of(r.doc("blocked"))[py.tids[-1]]
         assert got["kind"] == "sleep" and got["deadline_clock"] == "CLOCK_MONOTONIC", got
         assert 0 <= got["timeout_seconds"] <= 1.0 and "periodic" not in (got["reason"] or ""), got
+        r = batch(["-p", str(py.pid), "--no-stop"], "blocked --sample 2.5")
+        got = waits_of(r.doc("blocked"))[py.tids[-1]]
+        assert 0.99 < got["period_seconds"] < 1.05, got  # each deadline is now + 1.0 s
