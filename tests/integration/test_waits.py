@@ -176,17 +176,25 @@ for t in threads:
 
 
 def test_python_lock_deadlock_puts_the_whole_process_to_sleep():
-    with Python(DEADLOCK) as py:
-        r = batch(["-p", str(py.pid)], "blocked --error-exitcode 3")
-        assert r.rc == 3, (r.stdout, r.stderr)
-        doc = r.doc("blocked")
-        assert doc["asleep"] is True and doc["why_awake"] is None, doc
-        assert sorted(doc["no_owner"]) == sorted(py.tids), doc
-        for t in doc["threads"]:
-            assert t["kind"] == "semaphore" and t["decoded_by"] == "object", t
-            assert t["verdict"] == "stuck forever" and "records no owner" in t["reason"], t
-        text = batch(["-p", str(py.pid)], "blocked", json_mode=False)
+    work = tempfile.mkdtemp(prefix="strand-asleep-")
+    try:
+        with Python(DEADLOCK) as py:
+            core = os.path.join(work, "core")
+            r = batch(["-p", str(py.pid)], "blocked --error-exitcode 3", f"gcore {core}")
+            text = batch(["-p", str(py.pid)], "blocked", json_mode=False)
+            tids = py.tids
+        on_core = batch([PYTHON, core], "blocked --error-exitcode 3")
+        for r in (r, on_core):
+            assert r.rc == 3, (r.stdout, r.stderr)
+            doc = r.doc("blocked")
+            assert doc["asleep"] is True and doc["why_awake"] is None, doc
+            assert sorted(doc["no_owner"]) == sorted(tids), doc
+            for t in doc["threads"]:
+                assert t["kind"] == "semaphore" and t["decoded_by"] == "object", t
+                assert t["verdict"] == "stuck forever" and "records no owner" in t["reason"], t
         assert "The whole process is asleep" in text.stdout and "3 waits record no owner" in text.stdout
+    finally:
+        shutil.rmtree(work)
 
 
 def test_a_timed_waiter_or_an_outside_reader_keeps_the_process_awake():

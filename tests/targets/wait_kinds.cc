@@ -1,4 +1,5 @@
-// One thread in every kind of glibc wait, inside functions whose names point
+// One thread in every kind of glibc wait (robust and priority-inheritance
+// mutexes too), inside functions whose names point
 // at another kind (a condition wait in wait_on_mutex_guarded_queue, a mutex
 // wait in cond_check_then_lock, ...), so that only the object the thread
 // waits on can tell the kind. Each records it:
@@ -56,14 +57,47 @@ static void sleep_forever(void)
 		sleep(1000);
 }
 
-// Holds g_held, g_rw for writing and g_rw_read_held for reading, and sleeps.
+static pthread_mutex_t g_robust, g_pi;
+
+static void init_special_mutexes(void)
+{
+	pthread_mutexattr_t a;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&g_robust, &a);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_STALLED);
+	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
+	pthread_mutex_init(&g_pi, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+// Holds g_held, g_robust, g_pi, g_rw for writing and g_rw_read_held for
+// reading, and sleeps.
 static void *holder(void *)
 {
 	pthread_mutex_lock(&g_held);
+	pthread_mutex_lock(&g_robust);
+	pthread_mutex_lock(&g_pi);
 	pthread_rwlock_wrlock(&g_rw);
 	pthread_rwlock_rdlock(&g_rw_read_held);
 	g_holder_tid = (int)gettid();
 	sleep_forever();
+	return NULL;
+}
+
+static void *robust_cond_wait(void *)
+{
+	record("mutex", &g_robust, g_holder_tid, false);
+	fixture_arrive();
+	pthread_mutex_lock(&g_robust);
+	return NULL;
+}
+
+static void *pi_sem_wait(void *)
+{
+	record("mutex", &g_pi, g_holder_tid, false);
+	fixture_arrive();
+	pthread_mutex_lock(&g_pi);
 	return NULL;
 }
 
@@ -267,6 +301,7 @@ int main()
 	fixture_truth("{\"kind\":\"start\"}");
 	sem_init(&g_sem, 0, 0);
 	sem_init(&g_timed_sem, 0, 0);
+	init_special_mutexes();
 	pthread_barrier_init(&g_barrier, NULL, 3);
 	pthread_barrier_init(&g_transfer_start, NULL, 2);
 	g_holder = start(holder);
@@ -276,7 +311,7 @@ int main()
 				      rwlock_free_counter_wait, join_barrier_phase, join_barrier_phase, once_runner,
 				      sem_once_gate, cond_reader, mutex_writer, writer_behind_reader, mutex_join,
 				      timed_cond, timed_mutex, timed_sem, timed_reader, transfer1_thread,
-				      transfer2_thread, ticker, custom_cond_wait };
+				      transfer2_thread, ticker, custom_cond_wait, robust_cond_wait, pi_sem_wait };
 	for (auto fn : waiters)
 		start(fn);
 	fixture_wait_arrivals(sizeof(waiters) / sizeof(waiters[0]) - 1); // the once runner does not arrive
