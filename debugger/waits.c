@@ -1,5 +1,6 @@
 #include "waits.h"
 
+#include <dwarf.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <inttypes.h>
@@ -296,14 +297,42 @@ static bool shared_futex(struct session *s, uint64_t word, uint64_t op)
 	return !(op & FUTEX_PRIVATE_FLAG) && (!m || (m->perms & MAP_SHARED_));
 }
 
+/* The arguments of the runtime's frames (libc's pthread_mutex_lock(mutex),
+ * pthread_cond_wait(cond, mutex), ...) where debug info locates them: the
+ * objects they were called with. The program's own frames are left out, so
+ * that a parameter it calls `mutex` is never taken for libc's. */
+static size_t runtime_args(struct session *s, const struct stack *st, struct strand_frame_arg *args, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; st && i < st->n && i < MAX_FRAMES && n < max; i++) {
+		const struct logical_frame *lf = &st->f[i];
+		if (!lf->nscopes || !lf->module || !runtime_module(lf->module))
+			continue;
+		struct value_frame vf = { s, &st->bt.frames[lf->phys], lf };
+		Dwarf_Die fn = lf->scopes[lf->nscopes - 1], param;
+		for (int r = dwarf_child(&fn, &param); r == 0 && n < max; r = dwarf_siblingof(&param, &param)) {
+			const char *name = dwarf_tag(&param) == DW_TAG_formal_parameter ? dwarf_diename(&param) : NULL;
+			struct value v = name ? variable_value(&vf, &param) : (struct value){ 0 };
+			uint64_t value = v.bits;
+			if (v.kind == VAL_NONE || (v.kind == VAL_MEMORY && !target_read_u64(s->target, v.addr, &value)))
+				continue;
+			args[n++] = (struct strand_frame_arg){ lf->function, name, value };
+		}
+	}
+	return n;
+}
+
 static void decode_futex(struct session *s, const struct loaded_plugin *rt, struct thread_wait *w, size_t i,
-			 char **names, size_t nnames)
+			 const struct stack *st, char **names, size_t nnames)
 {
 	struct strand_thread_info ti;
+	struct strand_frame_arg args[32];
 	plugin_thread_info(s, i, &ti);
 	ti.syscall = SYS_futex; /* also when restart_syscall resumes it */
 	ti.frames = (const char *const *)names;
 	ti.nframes = nnames;
+	ti.args = args;
+	ti.nargs = runtime_args(s, st, args, ARRAY_SIZE(args));
 	w->outside_can_wake = shared_futex(s, ti.syscall_args[0], ti.syscall_args[1]);
 	struct strand_wait sw;
 	if (!rt || !rt->p->runtime->decode_wait(plugin_host(s), &ti, &sw)) {
@@ -311,7 +340,9 @@ static void decode_futex(struct session *s, const struct loaded_plugin *rt, stru
 		w->object = ti.syscall_args[0];
 		return;
 	}
-	w->decoded_by = sw.decoded_by == STRAND_DECODED_NAME_GUESS ? "name-guess" : "object";
+	w->decoded_by = sw.decoded_by == STRAND_DECODED_NAME_GUESS ? "name-guess"
+			: sw.decoded_by == STRAND_DECODED_ARGUMENT ? "argument"
+								   : "object";
 	w->kind = sw.kind >= 0 && (size_t)sw.kind < ARRAY_SIZE(wait_kind_names) ? wait_kind_names[sw.kind] : "futex";
 	w->object = sw.object;
 	w->owner = sw.owner;
@@ -351,7 +382,7 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 		w->kind = "running";
 		w->verdict = VERDICT_RUNNING;
 	} else if (nr == SYS_futex) {
-		decode_futex(s, rt, w, i, names, n);
+		decode_futex(s, rt, w, i, st, names, n);
 	} else {
 		classify_syscall(s, w, th, nr);
 	}

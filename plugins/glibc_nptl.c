@@ -314,6 +314,60 @@ static bool decode_by_object(struct strand_host *h, const struct strand_thread_i
 	return cond_from_layout(h, c, w);
 }
 
+/* The value of libc's parameter name in the innermost frame that has it. */
+static bool arg_of(const struct strand_thread_info *t, const char *name, uint64_t *value)
+{
+	for (size_t i = 0; i < t->nargs; i++)
+		if (t->args[i].name && !strcmp(t->args[i].name, name)) {
+			*value = t->args[i].value;
+			return true;
+		}
+	return false;
+}
+
+/* When the word's surroundings do not decode: the object that libc's own
+ * functions were called with, where debug info gives their arguments, if
+ * the futex word lies in it where glibc waits. libc's internal locks
+ * (stdio's FILE lock, malloc's arena lock) are a `futex` argument of
+ * __lll_lock_wait with no pthread_mutex_t around it. */
+static bool decode_by_argument(struct strand_host *h, const struct strand_thread_info *t,
+			       const struct futex_call *c, struct strand_wait *w)
+{
+	uint64_t v, mutex = 0;
+	if (arg_of(t, "cond", &v) && c->word >= v + 32 && c->word < v + 48) {
+		arg_of(t, "mutex", &mutex);
+		set_cond(h, v, mutex, w);
+	} else if (arg_of(t, "mutex", &v) && v == c->word) {
+		decode_mutex(h, v, c->cmd, w);
+	} else if (arg_of(t, "sem", &v) && v == c->word) {
+		w->kind = STRAND_WAIT_SEMAPHORE;
+		w->object = v;
+		w->value = rd32(h, v);
+		snprintf(w->detail, sizeof(w->detail), "semaphore, value %lld", (long long)w->value);
+	} else if (arg_of(t, "rwlock", &v) && (c->word == v + 8 || c->word == v + 12)) {
+		w->kind = c->word == v + 8 && c->expected == 3 ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
+		w->object = v;
+		w->owner = (int32_t)rd32(h, v + 24);
+		snprintf(w->detail, sizeof(w->detail), "rwlock");
+	} else if (arg_of(t, "barrier", &v) && c->word == v + 4) {
+		w->kind = STRAND_WAIT_BARRIER;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "barrier of %u", rd32(h, v + 8));
+	} else if (arg_of(t, "once_control", &v) && v == c->word) {
+		w->kind = STRAND_WAIT_ONCE;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "pthread_once, its initializer still running");
+	} else if (arg_of(t, "futex", &v) && v == c->word && (c->expected == 2 || c->expected == 1)) {
+		w->kind = STRAND_WAIT_MUTEX;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "libc internal lock (no owner recorded)");
+	} else {
+		return false;
+	}
+	w->decoded_by = STRAND_DECODED_ARGUMENT;
+	return true;
+}
+
 /* The last hint: what the frames are called. A guess, and marked as one. */
 static bool decode_by_name(struct strand_host *h, const struct strand_thread_info *t, const struct futex_call *c,
 			   struct strand_wait *w)
@@ -352,7 +406,7 @@ static bool glibc_decode_wait(struct strand_host *h, const struct strand_thread_
 		.private_op = t->syscall_args[1] & FUTEX_PRIVATE,
 		.expected = (uint32_t)t->syscall_args[2],
 	};
-	if (decode_by_object(h, t, &c, w) || decode_by_name(h, t, &c, w))
+	if (decode_by_object(h, t, &c, w) || decode_by_argument(h, t, &c, w) || decode_by_name(h, t, &c, w))
 		return true;
 	w->kind = STRAND_WAIT_UNKNOWN;
 	w->object = c.word;

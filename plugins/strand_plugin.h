@@ -28,6 +28,14 @@ struct strand_mapping_info {
 	const char *path;     /* NULL: anonymous */
 };
 
+/* An argument of one of a thread's frames in a runtime library, as its debug
+ * information locates it (ABI 5): what libc's functions were called with. */
+struct strand_frame_arg {
+	const char *function; /* the frame's function, "___pthread_mutex_lock" */
+	const char *name;     /* the parameter, "mutex" */
+	uint64_t value;       /* its value (the pointer) */
+};
+
 struct strand_thread_info {
 	int32_t tid;
 	uint64_t fs_base;     /* 0 when unknown (thread not stopped) */
@@ -40,6 +48,10 @@ struct strand_thread_info {
 	 * (decode_wait gets them; thread() leaves them NULL). */
 	const char *const *frames;
 	size_t nframes;
+	/* The arguments of those frames that lie in the runtime's libraries
+	 * (libc, libstdc++), where their debug information is there (ABI 5). */
+	const struct strand_frame_arg *args;
+	size_t nargs;
 };
 
 struct strand_module_info {
@@ -193,7 +205,8 @@ enum strand_wait_kind {
 /* How the runtime knows the kind of a wait (ABI 5). */
 enum strand_wait_decoding {
 	STRAND_DECODED_OBJECT = 0,    /* from the object at the futex address and the call's arguments */
-	STRAND_DECODED_NAME_GUESS,    /* the object did not decode: guessed from the frames' names */
+	STRAND_DECODED_ARGUMENT,      /* from the object a runtime function's argument names (debug info) */
+	STRAND_DECODED_NAME_GUESS,    /* neither decoded: guessed from the frames' names */
 };
 
 /* What a thread blocked in a futex waits on, decoded by the runtime. */

@@ -3,7 +3,7 @@
 // at another kind (a condition wait in wait_on_mutex_guarded_queue, a mutex
 // wait in cond_check_then_lock, ...), so that only the object the thread
 // waits on can tell the kind. Each records it:
-//   {"kind":"wait","tid":N,"wait":"condition variable","object":"0x..","owner":TID|0,"timed":false}
+//   {"kind":"wait","tid":N,"wait":"condition variable","object":"0x..","owner":TID|0,"timed":false,"by":"object"}
 // owner is the thread that holds the object, 0 when nobody is recorded as
 // holding it. The timed waits (1000 s deadlines) come back as restart_syscall
 // once strand has stopped them. Two threads deadlock through std::lock_guard:
@@ -37,10 +37,13 @@ static volatile int g_stop, g_once_running;
 static pthread_t g_holder;
 static int g_holder_tid;
 
-static void record(const char *wait, const void *object, int owner, bool timed)
+// by: what tells the kind, "object" (the futex word and its surroundings) or
+// "argument" (libc's argument, with libc's debug info only).
+static void record(const char *wait, const void *object, int owner, bool timed, const char *by = "object")
 {
-	fixture_truth("{\"kind\":\"wait\",\"tid\":%d,\"wait\":\"%s\",\"object\":\"%p\",\"owner\":%d,\"timed\":%s}",
-		      (int)gettid(), wait, object, owner, timed ? "true" : "false");
+	fixture_truth("{\"kind\":\"wait\",\"tid\":%d,\"wait\":\"%s\",\"object\":\"%p\",\"owner\":%d,\"timed\":%s,"
+		      "\"by\":\"%s\"}",
+		      (int)gettid(), wait, object, owner, timed ? "true" : "false", by);
 }
 
 static struct timespec in_1000_seconds(void)
@@ -71,13 +74,14 @@ static void init_special_mutexes(void)
 	pthread_mutexattr_destroy(&a);
 }
 
-// Holds g_held, g_robust, g_pi, g_rw for writing and g_rw_read_held for
-// reading, and sleeps.
+// Holds g_held, g_robust, g_pi, stdout's lock, g_rw for writing and
+// g_rw_read_held for reading, and sleeps.
 static void *holder(void *)
 {
 	pthread_mutex_lock(&g_held);
 	pthread_mutex_lock(&g_robust);
 	pthread_mutex_lock(&g_pi);
+	flockfile(stdout);
 	pthread_rwlock_wrlock(&g_rw);
 	pthread_rwlock_rdlock(&g_rw_read_held);
 	g_holder_tid = (int)gettid();
@@ -98,6 +102,16 @@ static void *pi_sem_wait(void *)
 	record("mutex", &g_pi, g_holder_tid, false);
 	fixture_arrive();
 	pthread_mutex_lock(&g_pi);
+	return NULL;
+}
+
+// stdio's FILE lock is a libc lock of no pthread type: only libc's argument
+// (with libc's debug info) says what it is.
+static void *stdio_cond_wait(void *)
+{
+	record("mutex", stdout->_lock, 0, false, "argument");
+	fixture_arrive();
+	flockfile(stdout);
 	return NULL;
 }
 
@@ -311,7 +325,8 @@ int main()
 				      rwlock_free_counter_wait, join_barrier_phase, join_barrier_phase, once_runner,
 				      sem_once_gate, cond_reader, mutex_writer, writer_behind_reader, mutex_join,
 				      timed_cond, timed_mutex, timed_sem, timed_reader, transfer1_thread,
-				      transfer2_thread, ticker, custom_cond_wait, robust_cond_wait, pi_sem_wait };
+				      transfer2_thread, ticker, custom_cond_wait, robust_cond_wait, pi_sem_wait,
+				      stdio_cond_wait };
 	for (auto fn : waiters)
 		start(fn);
 	fixture_wait_arrivals(sizeof(waiters) / sizeof(waiters[0]) - 1); // the once runner does not arrive
