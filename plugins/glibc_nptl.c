@@ -85,8 +85,10 @@ static bool load_layout(struct strand_host *h, struct layout *l)
  * A futex wait is decoded from the object around the futex word: which field
  * of which glibc type the word is, checked against the call's arguments (the
  * operation, the value expected) and the fields around it, as glibc 2.36 lays
- * them out and uses them. The frames' names are only a last hint, and a wait
- * decoded from them says so (STRAND_DECODED_NAME_GUESS). */
+ * them out and uses them. Where that fits no type, the object libc's own
+ * functions were called with (their arguments, from libc's debug info) may
+ * say (STRAND_DECODED_ARGUMENT). The frames' names are only a last hint, and
+ * a wait decoded from them says so (STRAND_DECODED_NAME_GUESS). */
 
 #define FUTEX_WAIT 0
 #define FUTEX_WAIT_BITSET 9
