@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 
-from helpers import TARGETS, Fixture, batch
+from helpers import TARGETS, Fixture, batch, wait_until
 
 WAIT_KINDS = os.path.join(TARGETS, "wait_kinds")
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
@@ -137,7 +137,15 @@ class Python:
         self.proc = subprocess.Popen([PYTHON, "-c", script, *args], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready"
         self.tids = [int(t) for t in self.proc.stdout.readline().split()]
-        time.sleep(0.3)  # for the threads to enter their waits
+        assert wait_until(self.all_blocked, timeout=10), "python3's threads did not block"
+
+    def all_blocked(self):
+        """Every thread sleeps in a system call (the machine may be busy)."""
+        states = []
+        for tid in self.tids:
+            with open(f"/proc/{self.pid}/task/{tid}/syscall") as f:
+                states.append(f.read().split()[0])
+        return all(s not in ("running", "-1") for s in states)
 
     @property
     def pid(self):
