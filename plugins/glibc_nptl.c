@@ -187,16 +187,22 @@ static bool rwlock_at(struct strand_host *h, uint64_t base, const struct futex_c
 
 static bool decode_rwlock(struct strand_host *h, const struct futex_call *c, struct strand_wait *w)
 {
-	if (c->cmd != FUTEX_WAIT_BITSET || (c->expected != 2 && c->expected != 3))
+	if (c->cmd != FUTEX_WAIT_BITSET)
 		return false;
 	uint64_t base;
 	bool reader;
-	if (rwlock_at(h, c->word - 8, c) && (c->expected == 2 || (rd32(h, c->word - 8) & 1))) {
+	if ((c->expected == 2 || c->expected == 3) && rwlock_at(h, c->word - 8, c) &&
+	    (c->expected == 2 || (rd32(h, c->word - 8) & 1))) {
 		base = c->word - 8;
 		reader = c->expected == 3; /* expecting 2: a writer waiting for the readers to leave */
 	} else if (c->expected == 3 && rwlock_at(h, c->word - 12, c)) {
 		base = c->word - 12;
 		reader = false;
+	} else if ((c->expected & 6) == 6 && rwlock_at(h, c->word, c) && rd32(h, c->word + 48) == 2) {
+		/* PREFER_WRITER_NONRECURSIVE: a reader behind a waiting writer waits
+		 * on __readers itself, with WRLOCKED and RWAITING set */
+		base = c->word;
+		reader = true;
 	} else {
 		return false;
 	}
@@ -346,8 +352,9 @@ static bool decode_by_argument(struct strand_host *h, const struct strand_thread
 		w->object = v;
 		w->value = rd32(h, v);
 		snprintf(w->detail, sizeof(w->detail), "semaphore, value %lld", (long long)w->value);
-	} else if (arg_of(t, "rwlock", &v) && (c->word == v + 8 || c->word == v + 12)) {
-		w->kind = c->word == v + 8 && c->expected == 3 ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
+	} else if (arg_of(t, "rwlock", &v) && (c->word == v || c->word == v + 8 || c->word == v + 12)) {
+		bool reader = c->word == v || (c->word == v + 8 && c->expected == 3);
+		w->kind = reader ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
 		w->object = v;
 		w->owner = (int32_t)rd32(h, v + 24);
 		snprintf(w->detail, sizeof(w->detail), "rwlock");

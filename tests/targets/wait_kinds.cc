@@ -61,6 +61,8 @@ static void sleep_forever(void)
 }
 
 static pthread_mutex_t g_robust, g_pi;
+static pthread_rwlock_t g_prefer_writers; // read-held by the holder, a writer waiting
+static volatile int g_writer_waits;
 
 static void init_special_mutexes(void)
 {
@@ -72,6 +74,11 @@ static void init_special_mutexes(void)
 	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT);
 	pthread_mutex_init(&g_pi, &a);
 	pthread_mutexattr_destroy(&a);
+	pthread_rwlockattr_t rw;
+	pthread_rwlockattr_init(&rw);
+	pthread_rwlockattr_setkind_np(&rw, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&g_prefer_writers, &rw);
+	pthread_rwlockattr_destroy(&rw);
 }
 
 // Holds g_held, g_robust, g_pi, stdout's lock, g_rw for writing and
@@ -82,6 +89,7 @@ static void *holder(void *)
 	pthread_mutex_lock(&g_robust);
 	pthread_mutex_lock(&g_pi);
 	flockfile(stdout);
+	pthread_rwlock_rdlock(&g_prefer_writers);
 	pthread_rwlock_wrlock(&g_rw);
 	pthread_rwlock_rdlock(&g_rw_read_held);
 	g_holder_tid = (int)gettid();
@@ -102,6 +110,28 @@ static void *pi_sem_wait(void *)
 	record("mutex", &g_pi, g_holder_tid, false);
 	fixture_arrive();
 	pthread_mutex_lock(&g_pi);
+	return NULL;
+}
+
+// A writer waits for the holder's read lock on g_prefer_writers; a reader
+// behind it, which that lock's kind makes wait, waits on another word.
+static void *cond_prefer_writer(void *)
+{
+	record("rwlock (write)", &g_prefer_writers, 0, false);
+	g_writer_waits = 1;
+	fixture_arrive();
+	pthread_rwlock_wrlock(&g_prefer_writers);
+	return NULL;
+}
+
+static void *mutex_behind_writer(void *)
+{
+	while (!g_writer_waits)
+		usleep(1000);
+	usleep(50 * 1000); // for the writer to be blocked first
+	record("rwlock (read)", &g_prefer_writers, 0, false);
+	fixture_arrive();
+	pthread_rwlock_rdlock(&g_prefer_writers);
 	return NULL;
 }
 
@@ -326,7 +356,7 @@ int main()
 				      sem_once_gate, cond_reader, mutex_writer, writer_behind_reader, mutex_join,
 				      timed_cond, timed_mutex, timed_sem, timed_reader, transfer1_thread,
 				      transfer2_thread, ticker, custom_cond_wait, robust_cond_wait, pi_sem_wait,
-				      stdio_cond_wait };
+				      stdio_cond_wait, cond_prefer_writer, mutex_behind_writer };
 	for (auto fn : waiters)
 		start(fn);
 	fixture_wait_arrivals(sizeof(waiters) / sizeof(waiters[0]) - 1); // the once runner does not arrive
