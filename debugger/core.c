@@ -700,6 +700,8 @@ static void add_omitted_segments(struct target *t, struct core *c)
 	size_t ngaps = 0, cap = 0;
 	for (size_t i = 0; i < c->nfiles; i++) {
 		const struct mapped_file *f = &c->files[i];
+		if (f->end > USER_SPACE_END)
+			continue; /* damage: no process maps files there */
 		for (uint64_t a = f->start; a < f->end;) {
 			const struct segment *s = segment_at(c, a);
 			if (s) {
@@ -785,6 +787,15 @@ static void drop_duplicate_threads(struct target *t, struct core *c, const char 
 			  path, dropped, dropped == 1 ? "" : "s");
 }
 
+/* The program: the file mapped at offset 0 that holds AT_PHDR. */
+static void find_exe(struct target *t, const struct core *c)
+{
+	uint64_t phdr = target_auxv(t, AT_PHDR, NULL);
+	const struct mapped_file *f = phdr ? file_at(c, phdr) : NULL;
+	if (f)
+		t->exe = xstrdup(f->path);
+}
+
 static int read_program_headers(struct target *t, struct core *c, const char *path)
 {
 	size_t n;
@@ -810,6 +821,7 @@ static int read_program_headers(struct target *t, struct core *c, const char *pa
 	if (!have_notes)
 		return error_set("%s has no notes: not a process core", path);
 	drop_duplicate_threads(t, c, path);
+	find_exe(t, c); /* before the segments: a copy of the program may stand for their pages */
 	read_segments(t, c, path, n);
 	return 0;
 }
@@ -829,15 +841,6 @@ static int check_elf_core(Elf *elf, const char *path)
 		return error_set("%s: a core of another machine (ELF machine %u, class %u); strand reads x86_64 cores",
 				 path, eh.e_machine, eh.e_ident[EI_CLASS]);
 	return 0;
-}
-
-/* The program: the file mapped at offset 0 that holds AT_PHDR. */
-static void find_exe(struct target *t, const struct core *c)
-{
-	uint64_t phdr = target_auxv(t, AT_PHDR, NULL);
-	const struct mapped_file *f = phdr ? file_at(c, phdr) : NULL;
-	if (f)
-		t->exe = xstrdup(f->path);
 }
 
 struct target *core_open(const char *path, const struct core_opts *opts)
@@ -875,7 +878,6 @@ struct target *core_open(const char *path, const struct core_opts *opts)
 	t->priv_elf = c->elf;
 	t->stopped = true;
 	t->description = xasprintf("core file %s", path);
-	find_exe(t, c);
 	target_sort_threads(t); /* keeps the initial thread selected */
 	return t;
 }
