@@ -115,6 +115,13 @@ def test_program_of_another_build_is_refused_with_one_warning():
         with open(program, "rb") as f:
             f.seek(main_offset)
             assert list(f.read(16)) != live.doc("x/16xb")["values"]
+        # A copy found by build-id (here in a debuginfod cache) stands for it.
+        cache = os.path.join(work, "debuginfod")
+        os.makedirs(os.path.join(cache, before))
+        shutil.copy(kept, os.path.join(cache, before, "executable"))
+        cached = batch(["--core", core], f"x/16xb {main:#x}", env={"DEBUGINFOD_CACHE_PATH": cache})
+        assert cached.rc == 0 and cached.stderr == "", cached.stderr
+        assert cached.doc("x/16xb")["values"] == live.doc("x/16xb")["values"]
         r = batch(["--core", core], f"x/16xb {main:#x}", f"x/2i {main:#x}", f"x/4xb {main + 64:#x}")
         for command in ("x/16xb", "x/2i", "x/4xb"):
             doc = r.doc(command)
