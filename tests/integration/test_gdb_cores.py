@@ -152,8 +152,10 @@ def test_unreadable_descriptors_are_said_not_hidden():
             assert good.rc == 0 and good.stderr == "", good.stderr
             assert good.doc("blocked")["unjoined"] and "warnings" not in good.doc("blocked")
             shutil.copy("/usr/lib/x86_64-linux-gnu/libm.so.6", private)
-            r = batch([BLOCKED, core], "blocked")
+            r = batch([BLOCKED, core], "blocked", "info threads")
             assert r.rc == 0, r.stderr
+            threads = r.doc("info threads").get("warnings", [])
+            assert len(threads) == 1 and private in threads[0] and "waits are not decoded" in threads[0], threads
             doc = r.doc("blocked")
             assert doc["unjoined"] is None, doc["unjoined"]
             said = [w for w in doc.get("warnings", []) if "thread descriptors are unreadable" in w]
