@@ -283,8 +283,8 @@ static bool polls_for_reading(struct target *t, const uint64_t *args, int fd)
 static bool selects_for_reading(struct target *t, const uint64_t *args, int fd)
 {
 	uint64_t word;
-	return args[1] && fd >= 0 && (uint64_t)fd < args[0] && target_read_u64(t, args[1] + (uint64_t)fd / 64 * 8, &word) &&
-	       (word >> (fd % 64) & 1);
+	return args[1] && fd >= 0 && (uint64_t)fd < args[0] &&
+	       target_read_u64(t, args[1] + (uint64_t)fd / 64 * 8, &word) && (word >> (fd % 64) & 1);
 }
 
 /* The thread of the process that polls or selects on fd for reading, or NULL. */
@@ -304,9 +304,11 @@ static const struct thread *thread_polling(struct session *s, int fd)
 static bool thread_reads(struct session *s, int fd)
 {
 	static const char *const reads[] = { "read", "readv", NULL };
-	for (size_t i = 0; i < s->target->nthreads; i++)
-		if (thread_in(s, &s->target->threads[i], reads) && s->target->threads[i].syscall_args[0] == (uint64_t)fd)
+	for (size_t i = 0; i < s->target->nthreads; i++) {
+		const struct thread *th = &s->target->threads[i];
+		if (thread_in(s, th, reads) && th->syscall_args[0] == (uint64_t)fd)
 			return true;
+	}
 	return false;
 }
 

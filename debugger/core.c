@@ -216,7 +216,8 @@ enum core_match core_file_matches(struct target *t, uint64_t header, int fd, con
 	bool whole = holds_loaded_bytes(elf, (uint64_t)st.st_size);
 	elf_end(elf);
 	if (nwant && (nwant != nhave || memcmp(want, have, nwant))) {
-		*why = nhave ? "its build-id differs from the one the core records" : "it has no build-id, the core records one";
+		*why = nhave ? "its build-id differs from the one the core records"
+			     : "it has no build-id, the core records one";
 		return CORE_FILE_DIFFERS;
 	}
 	if (!whole) {

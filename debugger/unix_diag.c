@@ -148,7 +148,8 @@ long inet_sockets_dump(struct inet_socket **out)
 			} msg = {
 				.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
 					 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-				.req = { .sdiag_family = families[f], .sdiag_protocol = protocols[p], .idiag_states = ~0u },
+				.req = { .sdiag_family = families[f], .sdiag_protocol = protocols[p],
+					 .idiag_states = ~0u },
 			};
 			any |= diag_dump(&msg, sizeof(msg), add_inet, &l) == 0;
 		}
