@@ -24,6 +24,7 @@ struct logical_frame {
 	uint64_t module_offset; /* pc - the module's start */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */
+	bool signal;            /* the signal trampoline: "<signal handler called>" */
 	/* DWARF scopes for arguments and locals, innermost first: lexical blocks
 	 * around the pc, then the function (subprogram or inlined_subroutine) last.
 	 * nscopes == 0 when there is no debug info. */

@@ -48,6 +48,9 @@ bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int 
  * modules whose name contains it). Data and functions. */
 bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size);
 
+/* The address of the program's main function (looked up once), false if none. */
+bool symbols_main(struct symbols *s, uint64_t *addr);
+
 /* Resolve "sym", "sym+off", "0x1234", "1234" or "$reg" (from the thread regs
  * when given). Returns false with error_set(). */
 bool symbols_resolve_address(struct symbols *s, const char *expr, const struct thread *th, uint64_t *out);
@@ -61,6 +64,7 @@ struct frame {
 	uint64_t regs[FRAME_NREGS];
 	uint32_t regs_valid;   /* bit i: regs[i] is known */
 	uint64_t cfa;          /* the caller's sp at the call, 0 if unknown */
+	bool tailcall;         /* put back from DWARF call sites: no registers (frames.c) */
 };
 
 struct backtrace {
