@@ -37,7 +37,7 @@ char *symbol_for_people(const char *name)
 char *symbol_offset_for_people(struct symbols *s, uint64_t addr)
 {
 	struct sym_info si;
-	if (!symbols_addr_info(s, addr, &si) || !si.name)
+	if (!symbols_addr_info(s, addr, &si) || !si.name || si.sizeless_data)
 		return NULL;
 	char *name = symbol_for_people(si.name);
 	if (!si.offset)
@@ -57,6 +57,7 @@ static void describe_physical(struct session *s, const struct frame *fr, size_t 
 	if (symbols_addr_info(s->symbols, fr->lookup_pc, &si)) {
 		lf->module = si.module;
 		lf->module_offset = si.module_offset;
+		lf->in_program = si.in_program;
 		if (si.name) {
 			lf->function = symbol_for_people(si.name);
 			lf->func_offset = fr->pc - si.start;
@@ -718,7 +719,7 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 		out_null(o, "file");
 		out_null(o, "line");
 		out_hide_text(o, false);
-		if (lf->module)
+		if (lf->module && !lf->in_program)
 			out_text(o, " from %s", lf->module);
 	}
 	out_hide_text(o, true);

@@ -21,6 +21,7 @@ struct logical_frame {
 	char *file;             /* source file, NULL when unknown */
 	int line;
 	const char *module;     /* path of the module, NULL outside every module */
+	bool in_program;        /* the module is the program: gdb names only libraries ("from LIB") */
 	uint64_t module_offset; /* pc - the module's start */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */
@@ -65,7 +66,8 @@ char *demangle(const char *name);
  * ("clock_nanosleep@GLIBC_2.2.5") or gcc's numbering of a function's static
  * ("second.0"), as gdb shows it. */
 char *symbol_for_people(const char *name);
-/* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none. */
+/* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none:
+ * gdb's <symbol> annotation, which a sizeless data label never gives. */
 char *symbol_offset_for_people(struct symbols *s, uint64_t addr);
 
 #endif

@@ -276,6 +276,35 @@ static const char *preferred_name(struct symbols *s, Dwfl_Module *mod, uint64_t 
 	return lo < m->n && m->v[lo].addr == start ? m->v[lo].name : name;
 }
 
+/* The program itself: an executable, or a position-independent one (it
+ * names an interpreter, which shared libraries do not). */
+static bool is_program(Dwfl_Module *mod)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	GElf_Ehdr eh;
+	size_t n;
+	if (!elf || !gelf_getehdr(elf, &eh))
+		return false;
+	if (eh.e_type == ET_EXEC)
+		return true;
+	if (eh.e_type != ET_DYN || elf_getphdrnum(elf, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+			return true;
+	}
+	return false;
+}
+
+static bool in_code(Elf *elf, GElf_Word shndx)
+{
+	GElf_Shdr shdr;
+	Elf_Scn *scn = elf && shndx != SHN_UNDEF && shndx < SHN_LORESERVE ? elf_getscn(elf, shndx) : NULL;
+	return scn && gelf_getshdr(scn, &shdr) && (shdr.sh_flags & SHF_EXECINSTR);
+}
+
 static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -285,10 +314,15 @@ static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 	Dwarf_Addr low;
 	out->module = dwfl_module_info(mod, NULL, &low, NULL, &out->module_base, NULL, NULL, NULL);
 	out->module_offset = addr - low;
+	out->in_program = is_program(mod);
 	GElf_Sym sym;
 	GElf_Off off;
-	out->name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	GElf_Word shndx;
+	Elf *elf;
+	Dwarf_Addr bias;
+	out->name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &elf, &bias);
 	if (out->name) {
+		out->sizeless_data = sym.st_size == 0 && !in_code(elf, shndx);
 		out->offset = off;
 		out->start = addr - off;
 		out->size = sym.st_size;
@@ -477,6 +511,13 @@ struct lookup {
 	bool found;
 };
 
+/* name, or its default version "name@@GLIBC_2.34", which gdb knows by the bare name too. */
+static bool same_symbol(const char *symbol, const char *name)
+{
+	size_t len = strlen(name);
+	return !strncmp(symbol, name, len) && (!symbol[len] || !strncmp(symbol + len, "@@", 2));
+}
+
 static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr low, void *arg)
 {
 	(void)userdata;
@@ -489,7 +530,7 @@ static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modna
 		GElf_Sym sym;
 		GElf_Addr addr;
 		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-		if (!name || strcmp(name, q->name) || sym.st_shndx == SHN_UNDEF)
+		if (!name || !same_symbol(name, q->name) || sym.st_shndx == SHN_UNDEF)
 			continue;
 		int type = GELF_ST_TYPE(sym.st_info);
 		if (type != STT_FUNC && type != STT_OBJECT && type != STT_TLS && type != STT_GNU_IFUNC &&
@@ -663,6 +704,23 @@ void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, 
 {
 	struct modules_walk w = { fn, arg };
 	dwfl_getmodules(s->dwfl, module_cb, &w, 0);
+}
+
+static int count_module(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)mod;
+	(void)ud;
+	(void)name;
+	(void)low;
+	(*(size_t *)arg)++;
+	return DWARF_CB_OK;
+}
+
+size_t symbols_module_count(struct symbols *s)
+{
+	size_t n = 0;
+	dwfl_getmodules(s->dwfl, count_module, &n, 0);
+	return n;
 }
 
 struct tls_sum {

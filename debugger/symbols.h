@@ -35,6 +35,9 @@ struct sym_info {
 	const char *module;   /* module path or name, NULL outside every module */
 	uint64_t module_base; /* load bias of the module */
 	uint64_t module_offset; /* addr - module start */
+	bool in_program;      /* the module is the program, not a shared library */
+	bool sizeless_data;   /* a data label without a size (data_start): gdb's info symbol names
+				 addresses after it, its <symbol> annotations do not */
 };
 bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out);
 
@@ -94,5 +97,6 @@ struct module_info {
 	int build_id_len;
 };
 void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, void *arg), void *arg);
+size_t symbols_module_count(struct symbols *s);
 
 #endif

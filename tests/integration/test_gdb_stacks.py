@@ -11,6 +11,7 @@ blocked and threads fixtures. Each comparison prints its figure, frames equal / 
 The differences that are gdb's own are listed in GDB_QUIRKS, each with its reason
 (docs/commands.md, "Stacks as gdb prints them"); nothing else is skipped."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -308,3 +309,87 @@ def test_gdb_attached_to_a_fixture():
             if inner:
                 inner.wait()
             case.finish()
+
+
+def gdb_answers(target, commands):
+    """The last line gdb -batch prints for each command, in one run (a marker before each)."""
+    args = []
+    for c in commands:
+        args += ["-ex", "echo @@strand@@\\n", "-ex", c]
+    r = subprocess.run(GDB_ARGS + target + args, capture_output=True, text=True, timeout=120, env=ENV)
+    answers = []
+    for chunk in r.stdout.split("@@strand@@\n")[1:]:
+        lines = [line for line in chunk.splitlines() if line and not line.startswith("[Inferior ")]
+        answers.append(lines[-1] if lines else "")
+    return answers
+
+
+def strand_answers(target, commands):
+    """The last line of strand's text for each command, in one run."""
+    r = batch(target, *commands, json_mode=False, env={"DEBUGINFOD_URLS": ""})
+    # text has no separator between commands: each of these answers in one line (or fails in one)
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert len(lines) == len(commands), (lines, r.stderr)
+    return lines
+
+
+def stripped_copies(work):
+    """The stripped_pie fixture stripped as distributions ship it: alone (nothing but .dynsym), and
+    with its debug info in a file its .gnu_debuglink names, beside it."""
+    built = os.path.join(TARGETS, "stripped_pie")
+    alone, linked = os.path.join(work, "alone"), os.path.join(work, "linked")
+    os.makedirs(alone)
+    os.makedirs(linked)
+    debug = os.path.join(linked, "stripped_pie.debug")
+    subprocess.run(["objcopy", "--only-keep-debug", built, debug], check=True)
+    subprocess.run(["strip", "--strip-all", "-o", os.path.join(alone, "stripped_pie"), built], check=True)
+    subprocess.run(["strip", "--strip-all", "-o", os.path.join(linked, "stripped.tmp"), built], check=True)
+    subprocess.run(["objcopy", "--add-gnu-debuglink=" + debug, os.path.join(linked, "stripped.tmp"),
+                    os.path.join(linked, "stripped_pie")], check=True, cwd=linked)
+    return os.path.join(alone, "stripped_pie"), os.path.join(linked, "stripped_pie")
+
+
+def test_stripped_pie_globals_named_as_gdb_names_them():
+    """A stripped position-independent program (as mariadbd is shipped): its exported globals are
+    named from .dynsym in info symbol, x and print &var, and in a wait's object, as gdb names them;
+    with the debug file its .gnu_debuglink names, its static ones and its source lines too."""
+    work = tempfile.mkdtemp(prefix="strand-stripped-")
+    try:
+        for exe in stripped_copies(work):
+            with_debug = exe.endswith("linked/stripped_pie")
+            truth = os.path.join(work, "truth")
+            proc = subprocess.Popen([exe], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                    env=dict(os.environ, STRAND_TRUTH=truth))
+            try:
+                assert proc.stdout.readline().strip() == "ready"
+                with open(truth) as f:
+                    records = [json.loads(line) for line in f if line.strip()]
+                target = ["-p", str(proc.pid)]
+                commands = []
+                for g in (r for r in records if r["kind"] == "global"):
+                    commands += [f"info symbol {g['addr']}", f"x/2xg {g['addr']}"]
+                    if g["exported"] or with_debug:
+                        commands.append(f"print &{g['name']}")
+                ours, gdbs = strand_answers(target, commands), gdb_answers(target, commands)
+                for command, mine, theirs in zip(commands, ours, gdbs):
+                    if command.startswith("print") and with_debug:
+                        # the address and its <symbol>; DWARF type names are print's own matter
+                        # (strand says "long int" where gdb says "long")
+                        mine, theirs = mine.split(") ", 1)[-1], theirs.split(") ", 1)[-1]
+                    assert mine == theirs, (exe, command, mine, theirs)
+                named = sum(g["name"] in ours[commands.index(f"info symbol {g['addr']}")]
+                            for g in records if g["kind"] == "global")
+                assert named == (3 if with_debug else 2), (exe, named)
+                r = batch(target, "blocked", env={"DEBUGINFOD_URLS": ""})
+                mutex = [t for t in r.doc("blocked")["threads"] if t["kind"] == "mutex"]
+                assert mutex and mutex[0]["object_name"].startswith("LOCK_item_func_sleep"), mutex
+                equal, total, diffs, _ = compare("stripped_pie", exe, gdb_stacks(target), strand_stacks(target))
+                print(f"stripped_pie ({'with' if with_debug else 'without'} its debug file): "
+                      f"{equal}/{total} frames equal")
+                assert not diffs, "\n".join(diffs)
+                assert tracer(proc.pid) == 0 and proc.poll() is None
+            finally:
+                proc.kill()
+                proc.wait()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
