@@ -94,10 +94,7 @@ static size_t skip_group(const char *s, size_t i)
 	return i;
 }
 
-/* A demangled C++ name as gdb shows it in a frame: no parameter list, no
- * qualifiers after it, and no return type (which only template functions
- * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place. */
-static char *cxx_function_column(char *d)
+char *cxx_function_column(char *d)
 {
 	/* The name proper ends at its "operator" (whose own characters are not
 	 * brackets) or at the parameter list, the last top-level "(...)". */

@@ -60,6 +60,11 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 void out_frame_args(struct session *s, const struct stack *st, size_t i);
 void out_frame_locals(struct session *s, const struct stack *st, size_t i);
 
+/* A demangled C++ name as gdb shows it in a frame: no parameter list, no
+ * qualifiers after it, and no return type (which only template functions
+ * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place; returns d. */
+char *cxx_function_column(char *d);
+
 /* A C++ or Rust symbol demangled, or a copy of name. */
 char *demangle(const char *name);
 /* A symbol as people read it (malloc'd): demangled, without its version

@@ -82,12 +82,13 @@ def parse_gdb_bt(text):
     return stacks
 
 
-def gdb_stacks(target):
+def gdb_stacks(target, settings=()):
     """gdb's stacks. gdb 13 now and then ends reading a core after its "[New LWP]" lines with no
     stack and no message (1 run in ~20 on the blocked fixture's gdb core); it is run again once then."""
     for attempt in (1, 2):
-        r = subprocess.run(GDB_ARGS + target + ["-ex", "thread apply all bt"], capture_output=True, text=True,
-                           timeout=300, env=ENV)
+        extra = [arg for setting in settings for arg in ("-ex", setting)]
+        r = subprocess.run(GDB_ARGS + target + extra + ["-ex", "thread apply all bt"], capture_output=True,
+                           text=True, timeout=300, env=ENV)
         stacks = parse_gdb_bt(r.stdout)
         if stacks:
             return stacks
@@ -95,8 +96,8 @@ def gdb_stacks(target):
     raise AssertionError((target, r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
 
 
-def strand_stacks(target):
-    r = batch(target, "thread apply all bt", timeout=300, env={"DEBUGINFOD_URLS": ""})
+def strand_stacks(target, settings=()):
+    r = batch(target, *settings, "thread apply all bt", timeout=300, env={"DEBUGINFOD_URLS": ""})
     assert r.rc == 0, (target, r.stderr)
     return {tid: [(f["function"], f["file"], f["line"]) for f in doc.get("frames", [])]
             for tid, doc in thread_results(r.doc("thread apply all bt")).items()}
@@ -235,6 +236,19 @@ def test_blocked_fixture():
 
 def test_threads_fixture():
     fixture_case("threads", env={"FIXTURE_NO_EPOLL": "1"})
+
+
+def test_past_main_on_as_gdb():
+    """set backtrace past-main on: the C runtime below main, as gdb shows it (off, the default, is
+    every other test here)."""
+    with Fixture("threads", env={"FIXTURE_NO_EPOLL": "1"}) as fx:
+        target, on = ["-p", str(fx.pid)], ["set backtrace past-main on"]
+        ours = strand_stacks(target, on)
+        equal, total, diffs, _ = compare("threads", "past-main on", gdb_stacks(target, on), ours)
+        print(f"threads, past-main on: {equal}/{total} frames equal")
+        assert not diffs, "\n".join(diffs)
+        assert [f[0] for f in ours[fx.pid][-3:]] == ["__libc_start_call_main", "__libc_start_main_impl", "_start"]
+        assert strand_stacks(target)[fx.pid][-1][0] == "main"
 
 
 PYTHON_THREADS = r"""
