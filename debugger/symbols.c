@@ -360,7 +360,7 @@ const char *symbols_section(struct symbols *s, uint64_t addr)
  * table per file and, where the file changes at an address, ends the old
  * file's run with a line-0 entry that removes the old file's entries at that
  * address; a row that changes file at the same address without being a
- * statement is dropped. The line of a pc is then, of each file's last entry
+ * statement is dropped, and so is a repeat of a line that has discriminators. The line of a pc is then, of each file's last entry
  * at or before it (a statement entry at that address preferred), the one with
  * the greatest address. Where an inlined body begins, this is the inlined
  * code's line where the row order alone would give the caller's. */
@@ -433,25 +433,35 @@ static void build_line_tables(Dwarf_Lines *lines, size_t first, size_t end, Dwar
 {
 	size_t last_file = SIZE_MAX; /* index in t->files: the array grows */
 	Dwarf_Addr last_addr = (Dwarf_Addr)-1;
+	int last_line = 0, row_line = 0;
+	bool discriminated = false; /* a row of this line had a discriminator */
 	for (size_t i = first; i < end; i++) {
 		Dwarf_Line *l = dwarf_onesrcline(lines, i);
 		Dwarf_Addr addr;
 		int line;
 		bool stmt, end_seq;
+		unsigned disc = 0;
 		const char *name = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
 		if (!name || dwarf_lineaddr(l, &addr) || dwarf_lineno(l, &line) || dwarf_linebeginstatement(l, &stmt) ||
 		    dwarf_lineendsequence(l, &end_seq))
 			continue;
 		if (addr > pc)
 			break;
+		dwarf_linediscriminator(l, &disc);
+		discriminated = (line == row_line && discriminated) || disc != 0;
+		row_line = line;
 		size_t f = (size_t)(line_file(t, name) - t->files);
 		bool changed = f != last_file;
 		bool ignore = (changed && !end_seq && last_addr == addr && !stmt) || (!end_seq && line == 0);
 		if (((changed && !ignore) || end_seq) && last_file != SIZE_MAX)
 			record_line(&t->files[last_file], addr, 0, true);
 		if (!end_seq && !ignore) {
-			record_line(&t->files[f], addr, line, stmt);
+			/* The same line again in the same file is kept, unless the
+			 * line has discriminators (its repeats are blocks of one line). */
+			if (changed || line != last_line || !discriminated)
+				record_line(&t->files[f], addr, line, stmt);
 			last_file = f;
+			last_line = line;
 		}
 		last_addr = addr;
 	}

@@ -2,7 +2,9 @@
 (-batch, its text as a user reads it) and of strand (--json) on the same process,
 attached one after the other, and on cores of it made by gdb's gcore, by the
 kernel and by strand's gcore. On every thread, frame i must have gdb's function
-name and, where gdb shows one, gdb's file:line; argument values are not compared.
+name, gdb's file:line where gdb shows one, and gdb's pc where either shows one; argument values and the
+module named by "from" (gdb says /lib/..., the link map's name, strand /usr/lib/..., the mapping's) are not
+compared. strand's text is read as gdb's is, and must say what its JSON says.
 
 Programs: python3 (threads in a lock, a queue, a sleep, accept and recv), redis-server,
 gdb itself (attached to a fixture), a C++ program (tests/targets/stack_cxx.cc) and the
@@ -37,12 +39,12 @@ GDB_ARGS = ["gdb", "-q", "-batch", "-nx", "-iex", "set auto-load python-scripts 
 # pair a predicate accepts counts as equal; the figure says how many were accepted so.
 GDB_QUIRKS = []
 
-FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(.*)$")
+FRAME = re.compile(r"^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(.*)$")
 THREAD = re.compile(r"^Thread \d+ \(.*?LWP (\d+)\)")
 
 
 def split_frame(rest):
-    """(function, file, line) from what follows "#N  0x... in " in gdb's frame line."""
+    """(function, file, line) from what follows "#N  0x... in " in a frame line."""
     file = line = None
     m = re.search(r" at (\S+):(\d+)$", rest)
     if m:
@@ -67,8 +69,8 @@ def split_frame(rest):
     return rest, file, line
 
 
-def parse_gdb_bt(text):
-    """{tid: [(function, file, line), ...]} from gdb's `thread apply all bt`."""
+def parse_bt(text):
+    """{tid: [(function, file, line, pc shown or None), ...]} from `thread apply all bt` as text."""
     stacks, current = {}, None
     for raw in text.splitlines():
         m = THREAD.match(raw)
@@ -78,7 +80,7 @@ def parse_gdb_bt(text):
         m = FRAME.match(raw)
         if m and current is not None:
             assert int(m.group(1)) == len(current), ("frame numbers out of order", raw)
-            current.append(split_frame(m.group(2)))
+            current.append(split_frame(m.group(3)) + (m.group(2),))
     return stacks
 
 
@@ -89,7 +91,7 @@ def gdb_stacks(target, settings=()):
         extra = [arg for setting in settings for arg in ("-ex", setting)]
         r = subprocess.run(GDB_ARGS + target + extra + ["-ex", "thread apply all bt"], capture_output=True,
                            text=True, timeout=300, env=ENV)
-        stacks = parse_gdb_bt(r.stdout)
+        stacks = parse_bt(r.stdout)
         if stacks:
             return stacks
         print(f"gdb printed no stack (exit status {r.returncode}) on {target}, attempt {attempt}")
@@ -97,10 +99,15 @@ def gdb_stacks(target, settings=()):
 
 
 def strand_stacks(target, settings=()):
-    r = batch(target, *settings, "thread apply all bt", timeout=300, env={"DEBUGINFOD_URLS": ""})
+    """strand's text, read as gdb's is; its JSON must say the same frames."""
+    r = batch(target, *settings, "thread apply all bt", timeout=300, json_mode=False, env={"DEBUGINFOD_URLS": ""})
     assert r.rc == 0, (target, r.stderr)
-    return {tid: [(f["function"], f["file"], f["line"]) for f in doc.get("frames", [])]
-            for tid, doc in thread_results(r.doc("thread apply all bt")).items()}
+    stacks = parse_bt(r.stdout)
+    j = batch(target, *settings, "thread apply all bt", timeout=300, env={"DEBUGINFOD_URLS": ""})
+    from_json = {tid: [(f["function"], f["file"], f["line"]) for f in doc.get("frames", [])]
+                 for tid, doc in thread_results(j.doc("thread apply all bt")).items()}
+    assert {tid: [f[:3] for f in frames] for tid, frames in stacks.items()} == from_json, "text and JSON differ"
+    return stacks
 
 
 def quirk_for(program, g, s):
@@ -111,7 +118,9 @@ def quirk_for(program, g, s):
 
 
 def frame_equal(g, s):
-    return g[0] == s[0] and (g[1] is None or (g[1], g[2]) == (s[1], s[2]))
+    """Function, file:line where gdb has one, and the pc where either shows it (gdb shows it unless
+    the frame is at the start of a line, or follows inlined frames at the same pc)."""
+    return g[0] == s[0] and (g[1] is None or (g[1], g[2]) == (s[1], s[2])) and g[3] == s[3]
 
 
 def compare(program, case, gdbs, ours):
