@@ -23,9 +23,9 @@ char *demangle(const char *name)
 	return xstrdup(name ? name : "??");
 }
 
-char *symbol_for_people(const char *name)
+/* Without its version ("@GLIBC_2.2.5") or gcc's numbering of a static ("second.0"). In place. */
+static char *trim_symbol(char *d)
 {
-	char *d = demangle(name);
 	size_t len = strcspn(d, "@");
 	char *dot = memchr(d, '.', len);
 	if (dot && dot > d && dot[1] && strspn(dot + 1, "0123456789") == len - (size_t)(dot + 1 - d))
@@ -34,18 +34,11 @@ char *symbol_for_people(const char *name)
 	return d;
 }
 
-char *symbol_offset_for_people(struct symbols *s, uint64_t addr)
+char *symbol_for_people(const char *name)
 {
-	struct sym_info si;
-	if (!symbols_addr_info(s, addr, &si) || !si.name || si.sizeless_data)
-		return NULL;
-	char *name = symbol_for_people(si.name);
-	if (!si.offset)
-		return name;
-	char *with = xasprintf("%s+%" PRIu64, name, si.offset);
-	free(name);
-	return with;
+	return trim_symbol(demangle(name));
 }
+
 
 static void describe_physical(struct session *s, const struct frame *fr, size_t phys, struct logical_frame *lf)
 {
@@ -733,4 +726,59 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 	if (flags & FRAME_LOCALS)
 		out_frame_locals(s, st, i);
 	out_obj_end(o);
+}
+
+/* In code, gdb labels an address after the DWARF function around it (its
+ * linkage name: "__GI___pthread_disable_asynccancel"), unless a symbol starts
+ * nearer. */
+static char *code_label(struct symbols *s, uint64_t addr, const struct sym_info *si)
+{
+	Dwarf_Addr bias, entry;
+	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s), addr);
+	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, addr, &bias) : NULL;
+	Dwarf_Die *scopes = NULL, fn;
+	int n = cu ? concrete_scopes(cu, addr - bias, &scopes) : 0;
+	bool found = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram;
+	if (found)
+		fn = scopes[n - 1];
+	free(scopes);
+	if (!found || !function_entry(&fn, &entry) || (si->name && si->start > entry + bias))
+		return NULL;
+	Dwarf_Attribute attr;
+	const char *name = dwarf_formstring(dwarf_attr_integrate(&fn, DW_AT_linkage_name, &attr));
+	if (!name) {
+		Dwarf_Die named = naming_die(&fn);
+		name = dwarf_diename(&named);
+	}
+	if (!name)
+		return NULL;
+	uint64_t off = addr - (entry + bias);
+	return off ? xasprintf("%s+%" PRIu64, name, off) : xstrdup(name);
+}
+
+static char *symbol_offset(struct symbols *s, uint64_t addr, bool demangled)
+{
+	struct sym_info si;
+	if (!symbols_addr_info(s, addr, &si) || !si.name || si.sizeless_data)
+		return NULL;
+	char *name = demangled ? symbol_for_people(si.name) : trim_symbol(xstrdup(si.name));
+	if (!si.offset)
+		return name;
+	char *with = xasprintf("%s+%" PRIu64, name, si.offset);
+	free(name);
+	return with;
+}
+
+char *symbol_offset_for_people(struct symbols *s, uint64_t addr)
+{
+	return symbol_offset(s, addr, true);
+}
+
+char *symbol_offset_as_linkage(struct symbols *s, uint64_t addr)
+{
+	struct sym_info si;
+	bool known = symbols_addr_info(s, addr, &si);
+	const char *section = known ? symbols_section(s, addr) : NULL;
+	char *label = section && !strcmp(section, ".text") ? code_label(s, addr, &si) : NULL;
+	return label ? label : symbol_offset(s, addr, false);
 }

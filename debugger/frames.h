@@ -74,5 +74,8 @@ char *symbol_for_people(const char *name);
 /* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none:
  * gdb's <symbol> annotation, which a sizeless data label never gives. */
 char *symbol_offset_for_people(struct symbols *s, uint64_t addr);
+/* The same with the symbol's linkage name, as gdb labels addresses in x and
+ * disassembly (its asm-demangle is off): "<_Z5g_strB5cxx11>". */
+char *symbol_offset_as_linkage(struct symbols *s, uint64_t addr);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frames.h"
 #include "util.h"
 
 /* libdwfl finds the symbol of an address by a linear search of the symbol
@@ -519,7 +520,20 @@ struct lookup {
 	const char *name, *module;
 	uint64_t addr, size;
 	bool found;
+	bool by_cxx_name; /* the second pass: "ns::f" or "ns::f(int)" for _ZN2ns1fEi */
 };
+
+/* A C++ symbol that people name as gdb lets them: demangled, with or without
+ * its parameters. */
+static bool cxx_names(const char *symbol, const char *name)
+{
+	if (symbol[0] != '_' || symbol[1] != 'Z')
+		return false;
+	char *d = demangle(symbol);
+	bool same = !strcmp(d, name) || !strcmp(cxx_function_column(d), name);
+	free(d);
+	return same;
+}
 
 /* name, or its default version "name@@GLIBC_2.34", which gdb knows by the bare name too. */
 static bool same_symbol(const char *symbol, const char *name)
@@ -540,7 +554,8 @@ static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modna
 		GElf_Sym sym;
 		GElf_Addr addr;
 		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-		if (!name || !same_symbol(name, q->name) || sym.st_shndx == SHN_UNDEF)
+		if (!name || sym.st_shndx == SHN_UNDEF ||
+		    !(q->by_cxx_name ? cxx_names(name, q->name) : same_symbol(name, q->name)))
 			continue;
 		int type = GELF_ST_TYPE(sym.st_info);
 		if (type != STT_FUNC && type != STT_OBJECT && type != STT_TLS && type != STT_GNU_IFUNC &&
@@ -560,6 +575,10 @@ bool symbols_lookup(struct symbols *s, const char *name, const char *module, uin
 {
 	struct lookup q = { .name = name, .module = module };
 	dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
+	if (!q.found && strchr(name, '@') == NULL) {
+		q.by_cxx_name = true;
+		dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
+	}
 	if (q.found) {
 		*addr = q.addr;
 		if (size)

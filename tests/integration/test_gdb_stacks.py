@@ -239,6 +239,27 @@ def test_stack_cxx():
     fixture_case("stack_cxx")
 
 
+def test_cxx_names_in_x_and_info_symbol_as_gdb():
+    """C++ symbols where strand names addresses: x labels memory and code with linkage names (gdb's
+    asm-demangle is off: <_Z5g_strB5cxx11>, and in code the DWARF function's, <__GI_...>), info
+    symbol demangles, and a function is found by its C++ name (transfer1, shop::Ledger::transfer)."""
+    with Fixture("stack_cxx") as fx:
+        g_str = fx.truth("global")[0]["addr"]
+        target = ["-p", str(fx.pid)]
+        same = [f"x/2xg {g_str}", f"info symbol {g_str}", "info symbol transfer1", "x/2a $sp"]
+        labelled = ["x/2i transfer1", "x/4i $pc"]
+        ours, gdbs = strand_answers(target, same), gdb_answers(target, same)
+        assert ours == gdbs, list(zip(same, ours, gdbs))
+        assert "<_Z5g_strB5cxx11>" in ours[0]
+        for command in labelled:
+            mine = batch(target, command, json_mode=False).stdout
+            theirs = subprocess.run(GDB_ARGS + target + ["-ex", command], capture_output=True, text=True,
+                                    timeout=120, env=ENV).stdout
+            # the instructions' syntax is the disassembler's; the addresses' labels must agree
+            labels = lambda text: re.findall(r"<([^<>]+)>", text)
+            assert labels(mine) == labels(theirs) and labels(mine), (command, mine, theirs)
+
+
 def test_blocked_fixture():
     fixture_case("blocked")
 
