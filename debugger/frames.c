@@ -39,7 +39,6 @@ char *symbol_for_people(const char *name)
 	return trim_symbol(demangle(name));
 }
 
-
 static void describe_physical(struct session *s, const struct frame *fr, size_t phys, struct logical_frame *lf)
 {
 	struct sym_info si;
@@ -630,6 +629,8 @@ int stack_build(struct session *s, const struct thread *th, struct stack *st)
 			/* gdb's default (set backtrace past-main off): main is the
 			 * outermost frame; the C runtime that called it is not shown. */
 			st->bt.n = i + 1;
+			free(st->bt.stop_reason); /* whatever stopped the unwinder past main */
+			st->bt.stop_reason = NULL;
 			break;
 		}
 	}
