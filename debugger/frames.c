@@ -50,6 +50,7 @@ static void describe_physical(struct session *s, const struct frame *fr, size_t 
 		lf->module = si.module;
 		lf->module_offset = si.module_offset;
 		lf->in_program = si.in_program;
+		lf->loaded_as = si.in_program ? NULL : symbols_loaded_name(s->symbols, fr->lookup_pc);
 		if (si.name) {
 			lf->function = symbol_for_people(si.name);
 			lf->func_offset = fr->pc - si.start;
@@ -673,6 +674,7 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 		out_null(o, "file");
 		out_null(o, "line");
 		out_str(o, "module", lf->module);
+		out_str(o, "library", lf->loaded_as);
 		out_bool(o, "inlined", false);
 		out_bool(o, "tailcall", false);
 		out_bool(o, "signal", true);
@@ -711,7 +713,7 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 		out_null(o, "line");
 		out_hide_text(o, false);
 		if (lf->module && !lf->in_program)
-			out_text(o, " from %s", lf->module);
+			out_text(o, " from %s", lf->loaded_as ? lf->loaded_as : lf->module);
 	}
 	out_hide_text(o, true);
 	out_str(o, "module", lf->module);
@@ -719,6 +721,7 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 		out_hex(o, "module_offset", lf->module_offset);
 	else
 		out_null(o, "module_offset");
+	out_str(o, "library", lf->loaded_as);
 	out_bool(o, "inlined", lf->inlined);
 	out_bool(o, "tailcall", st->bt.frames[lf->phys].tailcall);
 	out_bool(o, "signal", false);

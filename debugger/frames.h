@@ -22,6 +22,7 @@ struct logical_frame {
 	int line;
 	const char *module;     /* path of the module, NULL outside every module */
 	bool in_program;        /* the module is the program: gdb names only libraries ("from LIB") */
+	const char *loaded_as;  /* the library's name in the dynamic linker's list, NULL if unknown */
 	uint64_t module_offset; /* pc - the module's start */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */

@@ -22,6 +22,12 @@ struct addr_cache_entry {
 	struct sym_info info;
 };
 
+/* A library as the dynamic linker names it (link_map.l_name), by load bias. */
+struct loaded_name {
+	uint64_t bias;
+	char *name;
+};
+
 /* One name per symbol address of a module: of several symbols at the same
  * address (aliases: clone3 and __clone3), the one gdb shows. */
 struct alias_name {
@@ -47,6 +53,9 @@ struct symbols {
 	bool attached;
 	int main_known;          /* 0 not looked up yet, 1 found at main_addr, -1 none */
 	uint64_t main_addr;
+	struct loaded_name *loaded; /* the dynamic linker's names of the libraries */
+	size_t nloaded;
+	bool loaded_read;
 };
 
 /* libdwfl's find_debuginfo callback has no argument of ours; only one
@@ -200,6 +209,9 @@ void symbols_free(struct symbols *s)
 	for (size_t i = 0; i < s->nnames; i++)
 		free(s->names[i].v);
 	free(s->names);
+	for (size_t i = 0; i < s->nloaded; i++)
+		free(s->loaded[i].name);
+	free(s->loaded);
 	free(s->sysroot);
 	free(s);
 }
@@ -585,6 +597,45 @@ bool symbols_lookup(struct symbols *s, const char *name, const char *module, uin
 			*size = q.size;
 	}
 	return q.found;
+}
+
+/* The dynamic linker's list of loaded objects, from _r_debug.r_map in the
+ * target (glibc's struct link_map: l_addr, l_name, l_ld, l_next). */
+static void read_link_map(struct symbols *s)
+{
+	s->loaded_read = true;
+	uint64_t r_debug, map;
+	if (!symbols_lookup(s, "_r_debug", NULL, &r_debug, NULL) || !target_read_u64(s->t, r_debug + 8, &map))
+		return;
+	size_t cap = 0;
+	for (int guard = 0; map && guard < 65536; guard++) {
+		uint64_t l_addr, l_name, next;
+		if (!target_read_u64(s->t, map, &l_addr) || !target_read_u64(s->t, map + 8, &l_name) ||
+		    !target_read_u64(s->t, map + 24, &next))
+			break;
+		char *name = l_name ? target_read_string(s->t, l_name, 4096) : NULL;
+		if (name && *name) {
+			GROW(s->loaded, cap, s->nloaded + 1);
+			s->loaded[s->nloaded++] = (struct loaded_name){ l_addr, name };
+		} else {
+			free(name);
+		}
+		map = next;
+	}
+}
+
+const char *symbols_loaded_name(struct symbols *s, uint64_t addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr bias;
+	if (!mod || !dwfl_module_getelf(mod, &bias))
+		return NULL;
+	if (!s->loaded_read)
+		read_link_map(s);
+	for (size_t i = 0; i < s->nloaded; i++)
+		if (s->loaded[i].bias == bias)
+			return s->loaded[i].name;
+	return NULL;
 }
 
 bool symbols_main(struct symbols *s, uint64_t *addr)

@@ -51,6 +51,11 @@ bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int 
  * modules whose name contains it). Data and functions. */
 bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size);
 
+/* The name the dynamic linker gave the library around addr
+ * ("/lib/x86_64-linux-gnu/libc.so.6", where the mapping says /usr/lib/...),
+ * as gdb names libraries; NULL if the target's link map does not list it. */
+const char *symbols_loaded_name(struct symbols *s, uint64_t addr);
+
 /* The address of the program's main function (looked up once), false if none. */
 bool symbols_main(struct symbols *s, uint64_t *addr);
 
