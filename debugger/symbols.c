@@ -290,7 +290,7 @@ static const char *preferred_name(struct symbols *s, Dwfl_Module *mod, uint64_t 
 }
 
 /* The program itself: an executable, or a position-independent one (it
- * names an interpreter, which shared libraries do not). */
+ * names an interpreter, which shared libraries do not, libc.so.6 aside). */
 static bool is_program(Dwfl_Module *mod)
 {
 	Dwarf_Addr bias;
@@ -327,7 +327,9 @@ static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 	Dwarf_Addr low;
 	out->module = dwfl_module_info(mod, NULL, &low, NULL, &out->module_base, NULL, NULL, NULL);
 	out->module_offset = addr - low;
-	out->in_program = is_program(mod);
+	/* libc.so.6 names an interpreter too (it runs): a library is what the
+	 * dynamic linker lists. */
+	out->in_program = !symbols_loaded_name(s, addr) && is_program(mod);
 	GElf_Sym sym;
 	GElf_Off off;
 	GElf_Word shndx;
