@@ -41,8 +41,19 @@ struct module_names {
 	size_t n;
 };
 
+/* Looking a name up reads every module's symbol table; call sites ask for
+ * the same few functions in every stack. */
+#define NAME_CACHE 256
+
+struct name_cache_entry {
+	char *name;
+	bool found;
+	uint64_t addr, size;
+};
+
 struct symbols {
 	struct addr_cache_entry addr_cache[ADDR_CACHE];
+	struct name_cache_entry name_cache[NAME_CACHE];
 	struct module_names *names;
 	size_t nnames, names_cap;
 	Dwfl *dwfl;
@@ -212,6 +223,8 @@ void symbols_free(struct symbols *s)
 	for (size_t i = 0; i < s->nloaded; i++)
 		free(s->loaded[i].name);
 	free(s->loaded);
+	for (size_t i = 0; i < NAME_CACHE; i++)
+		free(s->name_cache[i].name);
 	free(s->sysroot);
 	free(s);
 }
@@ -585,7 +598,32 @@ static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modna
 	return DWARF_CB_OK;
 }
 
+static bool lookup_uncached(struct symbols *s, const char *name, const char *module, uint64_t *addr,
+			    uint64_t *size);
+
 bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size)
+{
+	if (module)
+		return lookup_uncached(s, name, module, addr, size);
+	uint32_t h = 5381;
+	for (const char *p = name; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct name_cache_entry *e = &s->name_cache[h % NAME_CACHE];
+	if (!e->name || strcmp(e->name, name)) {
+		free(e->name);
+		e->name = xstrdup(name);
+		e->found = lookup_uncached(s, name, NULL, &e->addr, &e->size);
+	}
+	if (e->found) {
+		*addr = e->addr;
+		if (size)
+			*size = e->size;
+	}
+	return e->found;
+}
+
+static bool lookup_uncached(struct symbols *s, const char *name, const char *module, uint64_t *addr,
+			    uint64_t *size)
 {
 	struct lookup q = { .name = name, .module = module };
 	dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
