@@ -480,12 +480,13 @@ static bool ring_closes(struct walk *w, uint64_t a, uint64_t next)
 	return false;
 }
 
-/* Why the memory at a is not glibc's main arena in the layout w->lay, NULL
- * when it can be: flags with glibc's bits only, fastbin heads and bins that
- * point at chunks or (bins) at themselves, a top chunk that ends its heap on a
- * page in writable memory, a system_mem that covers the heap, a ring of
- * arenas that comes back to a, and a place outside every thread heap. */
-static const char *arena_mismatch(struct walk *w, uint64_t a)
+/* Why the memory at a is not one of glibc's arenas in the layout w->lay,
+ * NULL when it can be: flags with glibc's bits only, fastbin heads and bins
+ * that point at chunks or (bins) at themselves, a top chunk that ends its
+ * heap on a page in writable memory, a system_mem that covers the heap, and
+ * for the main arena a ring of arenas that comes back to it and a place
+ * outside every thread heap; a thread arena lies in its own first heap. */
+static const char *arena_mismatch(struct walk *w, uint64_t a, bool main)
 {
 	const struct layout *l = w->lay;
 	uint64_t q[MAX_ARENA_SIZE / 8], size, start, end;
@@ -518,9 +519,11 @@ static const char *arena_mismatch(struct walk *w, uint64_t a)
 		if (system_mem < sz || (!(flags & NONCONTIGUOUS) && system_mem > top + sz - start))
 			return "its system_mem does not match its heap's mapping";
 	}
-	if (next != a && !ring_closes(w, a, next))
+	if (main && next != a && !ring_closes(w, a, next))
 		return "its ring of arenas does not come back to it";
-	return is_thread_arena(w, a) ? "it lies in a thread arena's heap" : NULL;
+	if (is_thread_arena(w, a) != !main)
+		return main ? "it lies in a thread arena's heap" : "no heap_info names it";
+	return NULL;
 }
 
 /* Through libc's symbols (libc6-dbg, debuginfod): main_arena is static. */
@@ -641,7 +644,7 @@ static bool arena_in_memory(struct walk *w, const struct layout *const *order, s
 					continue;
 				for (size_t t = 0; t < norder; t++) {
 					w->lay = order[t];
-					if (bins < w->lay->ar_bins || arena_mismatch(w, bins - w->lay->ar_bins))
+					if (bins < w->lay->ar_bins || arena_mismatch(w, bins - w->lay->ar_bins, true))
 						continue;
 					if (!(*found)++) {
 						*arena = bins - w->lay->ar_bins;
@@ -813,7 +816,7 @@ static bool find_main_arena(struct walk *w)
 	}
 	for (size_t t = 0; named_how && t < norder && !how; t++) {
 		w->lay = order[t];
-		if (!arena_mismatch(w, named)) {
+		if (!arena_mismatch(w, named, true)) {
 			how = by_symbols ? "symbols (structure agrees)" : named_how;
 			arena = named;
 			mp = named_mp;
@@ -827,7 +830,7 @@ static bool find_main_arena(struct walk *w)
 		w->lay = named_layout;
 		api->warn(w->h, "main_arena from %s (0x%llx) is not an arena in the target's memory (%s): %s",
 			  by_symbols ? "libc's symbols" : "libc's file image",
-			  (unsigned long long)named, arena_mismatch(w, named),
+			  (unsigned long long)named, arena_mismatch(w, named, true),
 			  how ? "is libc's file the one the target ran? The arena found in memory is walked"
 			      : "walked as it is, as no other arena was found");
 		if (!how) {
@@ -1600,13 +1603,59 @@ static void walk_thread_arena(struct walk *w, uint32_t index)
 /* The ring of arenas from main_arena through next, back to main_arena, and
  * each thread arena's heaps: known before any is walked, so that thread
  * caches can be placed in them. */
+static void add_thread_arena(struct walk *w, uint64_t arena)
+{
+	uint64_t heaps[MAX_HEAPS];
+	struct arena_info *ai = &w->arenas[w->narenas++];
+	ai->addr = arena;
+	ai->readable = rd(w, arena + w->lay->ar_top, &ai->top, 8);
+	ai->nheaps = thread_heaps(w, arena, ai->top, heaps);
+	ai->heaps = malloc(ai->nheaps * sizeof(*heaps) + 1);
+	if (ai->heaps)
+		memcpy(ai->heaps, heaps, ai->nheaps * sizeof(*heaps));
+	else
+		ai->nheaps = 0;
+}
+
+static bool known_arena(const struct walk *w, uint64_t a)
+{
+	for (uint32_t i = 0; i < w->narenas; i++)
+		if (w->arenas[i].addr == a)
+			return true;
+	return false;
+}
+
+/* Thread arenas that the ring missed (a damaged link): an arena's first heap
+ * starts a 64 MiB-aligned writable mapping with a heap_info whose prev is
+ * NULL and whose ar_ptr points just past it (sizeof(heap_info): 0x20, 0x30
+ * from 2.35), at an arena. Each is walked, and reported. */
+static void arenas_off_the_ring(struct walk *w)
+{
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n && w->narenas < MAX_ARENAS; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3)
+			continue;
+		for (uint64_t h = (m.start + HEAP_MAX_SIZE - 1) & ~(HEAP_MAX_SIZE - 1);
+		     h >= m.start && h < m.end && w->narenas < MAX_ARENAS; h += HEAP_MAX_SIZE) {
+			uint64_t info[2]; /* ar_ptr, prev */
+			if (!rd(w, h, info, sizeof(info)) || info[1] || (info[0] != h + 0x20 && info[0] != h + 0x30) ||
+			    known_arena(w, info[0]) || arena_mismatch(w, info[0], false))
+				continue;
+			problem(w, info[0], "thread arena 0x%llx (named by the heap_info at 0x%llx) is not on the ring of "
+					    "arenas from main_arena", (unsigned long long)info[0], (unsigned long long)h);
+			add_thread_arena(w, info[0]);
+		}
+	}
+}
+
 static void collect_arenas(struct walk *w)
 {
 	struct arena_info *main = &w->arenas[0];
 	main->addr = w->main_arena;
 	main->readable = rd(w, w->main_arena + w->lay->ar_top, &main->top, 8);
 	w->narenas = 1;
-	uint64_t a = w->main_arena, next, heaps[MAX_HEAPS];
+	uint64_t a = w->main_arena, next;
 	while (rd(w, a + w->lay->ar_next, &next, 8) && next != w->main_arena) {
 		bool met = false;
 		for (uint32_t i = 1; i < w->narenas; i++)
@@ -1620,17 +1669,10 @@ static void collect_arenas(struct walk *w)
 				(unsigned long long)next, why);
 			break;
 		}
-		struct arena_info *ai = &w->arenas[w->narenas++];
-		ai->addr = next;
-		ai->readable = rd(w, next + w->lay->ar_top, &ai->top, 8);
-		ai->nheaps = thread_heaps(w, next, ai->top, heaps);
-		ai->heaps = malloc(ai->nheaps * sizeof(*heaps) + 1);
-		if (ai->heaps)
-			memcpy(ai->heaps, heaps, ai->nheaps * sizeof(*heaps));
-		else
-			ai->nheaps = 0;
+		add_thread_arena(w, next);
 		a = next;
 	}
+	arenas_off_the_ring(w);
 }
 
 static void walk_arenas(struct walk *w)
