@@ -372,6 +372,12 @@ def test_cores_whose_heap_cannot_be_walked():
                                       for a in x["samples"]} == lost, leaks
         arena = found.doc("heap")["arenas"][0]["address"]
         zero_core_memory(core, int(arena, 16) + 0x70, 127 * 16)
+        for command in ("heap", "heap blocks", "heap histogram", "heap check", "top"):
+            one = batch(target, command, timeout=60)
+            doc = one.doc(command)
+            problems = doc.get("problems") if command == "heap check" else []
+            said = doc.get("error", "") + "".join(p["message"] for p in problems)
+            assert one.rc == 1 and "main_arena not found" in said, (command, one.rc, doc)
         r = batch(target, "leaks", "report", timeout=60)
         assert r.rc == 1, r.stderr
         assert "main_arena not found" in r.doc("leaks")["error"], r.doc("leaks")
