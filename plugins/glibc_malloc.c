@@ -414,32 +414,23 @@ static bool same_arena(const struct layout *a, const struct layout *b)
 
 /* ---- finding main_arena ---- */
 
-static bool mapping_of(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
+static bool mapping_at(struct walk *w, uint64_t addr, struct strand_mapping_info *m)
 {
 	size_t n = api->mapping_count(w->h);
-	for (size_t i = 0; i < n; i++) {
-		struct strand_mapping_info m;
-		if (api->mapping(w->h, i, &m) && addr >= m.start && addr < m.end) {
-			*start = m.start;
-			*end = m.end;
+	for (size_t i = 0; i < n; i++)
+		if (api->mapping(w->h, i, m) && addr >= m->start && addr < m->end)
 			return true;
-		}
-	}
 	return false;
 }
 
-static bool writable_at(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
+static bool mapping_of(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
 {
-	size_t n = api->mapping_count(w->h);
-	for (size_t i = 0; i < n; i++) {
-		struct strand_mapping_info m;
-		if (api->mapping(w->h, i, &m) && addr >= m.start && addr < m.end) {
-			*start = m.start;
-			*end = m.end;
-			return (m.perms & 2) != 0;
-		}
-	}
-	return false;
+	struct strand_mapping_info m;
+	if (!mapping_at(w, addr, &m))
+		return false;
+	*start = m.start;
+	*end = m.end;
+	return true;
 }
 
 /* Whether next can be the next arena of the ring: a readable structure in the
@@ -489,8 +480,9 @@ static bool ring_closes(struct walk *w, uint64_t a, uint64_t next)
 static const char *arena_mismatch(struct walk *w, uint64_t a, bool main)
 {
 	const struct layout *l = w->lay;
-	uint64_t q[MAX_ARENA_SIZE / 8], size, start, end;
+	uint64_t q[MAX_ARENA_SIZE / 8], size;
 	uint32_t flags, have_fastchunks;
+	struct strand_mapping_info m;
 	if ((a & 7) || !rd(w, a, q, l->ar_size))
 		return "it is not readable";
 	memcpy(&flags, (const uint8_t *)q + AR_FLAGS, 4);
@@ -511,12 +503,12 @@ static const char *arena_mismatch(struct walk *w, uint64_t a, bool main)
 		if (system_mem)
 			return "it holds memory but has no top chunk";
 	} else {
-		if ((top & 15) || !writable_at(w, top, &start, &end) || !rd(w, top + 8, &size, 8))
+		if ((top & 15) || !mapping_at(w, top, &m) || !(m.perms & 2) || !rd(w, top + 8, &size, 8))
 			return "its top is not a chunk in writable memory";
 		uint64_t sz = size & ~SIZE_BITS;
-		if (!(size & PREV_INUSE) || !plausible_size(size, top, end) || ((top + sz) & (PAGE - 1)))
+		if (!(size & PREV_INUSE) || !plausible_size(size, top, m.end) || ((top + sz) & (PAGE - 1)))
 			return "its top chunk does not end its heap on a page boundary";
-		if (system_mem < sz || (!(flags & NONCONTIGUOUS) && system_mem > top + sz - start))
+		if (system_mem < sz || (!(flags & NONCONTIGUOUS) && system_mem > top + sz - m.start))
 			return "its system_mem does not match its heap's mapping";
 	}
 	if (main && next != a && !ring_closes(w, a, next))
