@@ -10,7 +10,10 @@ The fixture is built against the release (its headers, crt files, libc) and
 runs from RUN_ROOT/2.NN (a copy of the release's libraries, its own loader
 named by PT_INTERP), so that the core names files that are on no machine
 once that copy is gone: the tests put it back only to read the core "with
-the release's libc". The core is strand's own gcore of the running fixture."""
+the release's libc". The libraries are copied as plain files, so the core
+names libc.so.6 even for releases that install libc-2.NN.so: without the
+files, the release is known only from the structure of memory. The core is
+strand's own gcore of the running fixture."""
 import glob
 import os
 import shutil
