@@ -839,7 +839,9 @@ static bool find_main_arena(struct walk *w)
 		mp = mp_in_memory(w, order, norder);
 	if (!mp)
 		w->lay = arena_layout;
-	if (!r.minor || layout_of(r.minor) != w->lay)
+	/* A release read from a file that is not the target's can name a
+	 * layout that the lists contradict. */
+	if (!r.minor || layout_of(r.minor) != w->lay || layout_signs(w, w->lay) < 0)
 		refine_layout(w, order, norder);
 	w->mp = mp;
 	char text[512], range[32];

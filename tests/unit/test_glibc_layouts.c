@@ -1,5 +1,5 @@
-/* The glibc malloc plugin on releases that this machine cannot build (2.17,
- * 2.23): synthetic memory laid out as those releases' malloc/malloc.c
+/* The glibc malloc plugin on releases that this machine cannot build in time
+ * (2.17, 2.23, 2.27): synthetic memory laid out as those releases' malloc/malloc.c
  * defines its structures (the structs below copy their field lists; the
  * compiler gives the offsets), behind a fake host. No libc symbols and no
  * libc file: the arena is found by the search of memory, its layout by the
@@ -42,6 +42,31 @@ struct malloc_state_2_23 {
 	uint64_t system_mem, max_system_mem;
 };
 
+/* 2.27 to 2.34: have_fastchunks before fastbinsY. */
+struct malloc_state_2_27 {
+	int mutex, flags, have_fastchunks;
+	uint64_t fastbinsY[10];
+	uint64_t top, last_remainder;
+	uint64_t bins[254];
+	unsigned binmap[4];
+	uint64_t next, next_free, attached_threads;
+	uint64_t system_mem, max_system_mem;
+};
+
+/* malloc_par of 2.26 to 2.34, with the tcache fields. */
+struct malloc_par_2_26 {
+	uint64_t trim_threshold, top_pad, mmap_threshold, arena_test, arena_max;
+	int n_mmaps, n_mmaps_max, max_n_mmaps, no_dyn_threshold;
+	uint64_t mmapped_mem, max_mmapped_mem, sbrk_base;
+	uint64_t tcache_bins, tcache_max_bytes, tcache_count, tcache_unsorted_limit;
+};
+
+/* 2.26 to 2.29: char counts (2.30 made them uint16_t). */
+struct tcache_perthread_2_26 {
+	char counts[64];
+	uint64_t entries[64];
+};
+
 /* malloc_par of 2.17 to 2.23 (max_total_mem went in 2.24). */
 struct malloc_par_2_17 {
 	uint64_t trim_threshold, top_pad, mmap_threshold, arena_test, arena_max;
@@ -62,7 +87,10 @@ struct region {
 	const char *path;
 };
 
-static struct region regions[2];
+#define TLS 0x7f0000100000ull /* a thread's static TLS, below its thread pointer */
+
+static struct region regions[3];
+static size_t nregions, nthreads;
 static char discovery[512], evidence[512];
 
 /* The blocks reported, the last report of an address winning (a list
@@ -77,7 +105,7 @@ struct result {
 static size_t host_read(struct strand_host *h, uint64_t addr, void *buf, size_t len)
 {
 	(void)h;
-	for (int i = 0; i < 2; i++)
+	for (size_t i = 0; i < nregions; i++)
 		if (addr >= regions[i].start && addr < regions[i].start + regions[i].len) {
 			size_t avail = regions[i].start + regions[i].len - addr, n = len < avail ? len : avail;
 			memcpy(buf, regions[i].bytes + (addr - regions[i].start), n);
@@ -110,10 +138,23 @@ static bool no_module_at(struct strand_host *h, uint64_t addr, struct strand_mod
 	return false;
 }
 
-static size_t two(struct strand_host *h)
+static size_t mapping_count(struct strand_host *h)
 {
 	(void)h;
-	return 2;
+	return nregions;
+}
+
+static size_t thread_count(struct strand_host *h)
+{
+	(void)h;
+	return nthreads;
+}
+
+static bool thread(struct strand_host *h, size_t i, struct strand_thread_info *out)
+{
+	(void)h, (void)i;
+	*out = (struct strand_thread_info){ .tid = 100, .fs_base = TLS + 0x1000, .syscall = -1 };
+	return true;
 }
 
 static bool mapping(struct strand_host *h, size_t i, struct strand_mapping_info *out)
@@ -122,18 +163,6 @@ static bool mapping(struct strand_host *h, size_t i, struct strand_mapping_info 
 	*out = (struct strand_mapping_info){ regions[i].start, regions[i].start + regions[i].len, 0, 3,
 					     regions[i].path };
 	return true;
-}
-
-static size_t none(struct strand_host *h)
-{
-	(void)h;
-	return 0;
-}
-
-static bool no_thread(struct strand_host *h, size_t i, struct strand_thread_info *out)
-{
-	(void)h, (void)i, (void)out;
-	return false;
 }
 
 static bool no_auxv(struct strand_host *h, uint64_t type, uint64_t *value)
@@ -182,8 +211,8 @@ static uint64_t no_tls(struct strand_host *h)
 
 static const struct strand_host_api host = {
 	.abi = STRAND_PLUGIN_ABI, .read = host_read, .lookup_symbol = no_symbol, .symbolize = no_name,
-	.find_module = no_module, .mapping_count = two, .mapping = mapping, .thread_count = none,
-	.thread = no_thread, .auxv = no_auxv, .option = option, .warn = warn, .evidence = set_evidence,
+	.find_module = no_module, .mapping_count = mapping_count, .mapping = mapping, .thread_count = thread_count,
+	.thread = thread, .auxv = no_auxv, .option = option, .warn = warn, .evidence = set_evidence,
 	.module_at = no_module_at, .binding = no_binding, .environment = no_env, .static_tls_size = no_tls,
 };
 
@@ -221,7 +250,9 @@ static void sink_metadata(void *ctx, uint64_t start, uint64_t end)
 	(void)ctx, (void)start, (void)end;
 }
 
-static uint8_t libc_data[0x2000], heap[HEAP_SIZE];
+static uint8_t libc_data[0x2000], heap[HEAP_SIZE], tls[0x1000];
+
+static uint64_t build_heap_at(uint64_t c, uint64_t *fastbins, uint64_t *bins, uint64_t bins_addr);
 
 static void put(uint64_t addr, uint64_t value)
 {
@@ -240,7 +271,12 @@ static void chunk(uint64_t c, uint64_t size)
 static uint64_t build_heap(uint64_t *fastbins, uint64_t *bins, uint64_t bins_addr)
 {
 	memset(heap, 0, sizeof(heap));
-	uint64_t c = HEAP, fast1, fast2, small;
+	return build_heap_at(HEAP, fastbins, bins, bins_addr);
+}
+
+static uint64_t build_heap_at(uint64_t c, uint64_t *fastbins, uint64_t *bins, uint64_t bins_addr)
+{
+	uint64_t fast1, fast2, small;
 	chunk(c, 0x30 | 1), c += 0x30;                   /* used */
 	fast1 = c, chunk(c, 0x30 | 1), c += 0x30;        /* fastbin */
 	chunk(c, 0x30 | 1), c += 0x30;                   /* used */
@@ -271,6 +307,8 @@ static int walk(struct result *r, const char *libc_path)
 {
 	regions[0] = (struct region){ LIBC_DATA, libc_data, sizeof(libc_data), libc_path };
 	regions[1] = (struct region){ HEAP, heap, sizeof(heap), NULL };
+	regions[2] = (struct region){ TLS, tls, sizeof(tls), NULL };
+	nregions = nthreads ? 3 : 2;
 	const struct strand_plugin *p = strand_glibc_malloc_init(&host);
 	assert_non_null(p);
 	memset(r, 0, sizeof(*r));
@@ -335,6 +373,50 @@ static void walks_a_2_23_heap(void **state)
 	assert_non_null(strstr(discovery, "layout of glibc 2.23, glibc 2.23 by libc's file name"));
 }
 
+/* 2.27: the first chunk is the main thread's tcache (char counts, 0x250
+ * bytes), its pointer in the thread's static TLS; two 0x30 chunks in its bin
+ * 1, linked raw (no safe-linking before 2.32). The arena's fastbins hold
+ * two more. */
+static void walks_a_2_27_heap_with_its_tcache(void **state)
+{
+	(void)state;
+	struct malloc_state_2_27 *a = (void *)(libc_data + ARENA_OFF);
+	uint64_t addr = LIBC_DATA + ARENA_OFF, tc = HEAP + 0x10, t1 = HEAP + 0x250 + 0x1000, t2 = t1 + 0x30;
+	memset(libc_data, 0, sizeof(libc_data));
+	memset(heap, 0, sizeof(heap));
+	memset(tls, 0, sizeof(tls));
+	chunk(HEAP, 0x250 | 1);
+	struct tcache_perthread_2_26 *cache = (void *)(heap + 0x10);
+	chunk(HEAP + 0x250, 0x1000 | 1); /* used: its data holds nothing */
+	chunk(t1, 0x30 | 1);
+	chunk(t2, 0x30 | 1);
+	a->top = build_heap_at(t2 + 0x30, a->fastbinsY, a->bins, addr + offsetof(struct malloc_state_2_27, bins));
+	cache->counts[1] = 2;
+	cache->entries[1] = t1 + 16;
+	put(t1 + 16, t2 + 16);
+	a->next = addr;
+	a->attached_threads = 1;
+	a->have_fastchunks = 1;
+	a->system_mem = a->max_system_mem = HEAP_SIZE;
+	struct malloc_par_2_26 mp = { 0x20000, 0x20000, 0x20000, 8, 0, 0, 65536, 0, 0, 0, 0, HEAP, 64, 0x408, 7, 0 };
+	memcpy(libc_data + MP_OFF, &mp, sizeof(mp));
+	memcpy(tls + 0x800, &tc, 8);
+	nthreads = 1;
+	struct result r;
+	for (int named = 1; named >= 0; named--) {
+		assert_int_equal(walk(&r, named ? "/lib/x86_64-linux-gnu/libc-2.27.so" : "/lib/libc.so.6"), 0);
+		assert_int_equal(r.problems, 0);
+		assert_int_equal(r.blocks[STRAND_INTERNAL], 1);
+		assert_int_equal(r.blocks[STRAND_TCACHE], 2);
+		assert_int_equal(r.blocks[STRAND_USED], 5);
+		assert_int_equal(r.blocks[STRAND_FASTBIN], 2);
+		assert_int_equal(r.blocks[STRAND_SMALLBIN], 1);
+		assert_non_null(strstr(discovery, named ? "layout of glibc 2.27-2.29, glibc 2.27 by libc's file name"
+							: "layout of glibc 2.27-2.29, the first that the memory fits"));
+	}
+	nthreads = 0;
+}
+
 /* No arena anywhere (its bins wiped): the walk fails and says so. */
 static void fails_without_an_arena(void **state)
 {
@@ -356,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(walks_a_2_17_heap),
 		cmocka_unit_test(walks_a_2_23_heap),
+		cmocka_unit_test(walks_a_2_27_heap_with_its_tcache),
 		cmocka_unit_test(fails_without_an_arena),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
