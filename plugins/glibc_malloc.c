@@ -87,7 +87,9 @@ static const struct layout layouts[] = {
 #define MAX_ARENAS 1024
 #define MAX_THREADS (1u << 22)
 #define MEMORY_SEARCH (1ull << 30) /* bytes searched for main_arena */
+#define MP_SEARCH (64ull << 20)    /* the largest mapping searched for mp_ (libc's data is far smaller) */
 #define MAX_HEAPS 4096
+#define HEAP_PROBES 65536 /* 64 MiB boundaries read for heap_info: 4 TiB */
 #define MAX_LIST 10000000 /* no list is longer than the heap has chunks */
 #define MAX_MODULES 100000
 #define MAX_PHDRS 64
@@ -689,7 +691,7 @@ static uint64_t main_heap_start(struct walk *w, uint64_t arena)
 static uint64_t mp_in_memory(struct walk *w, const struct layout *const *order, size_t norder)
 {
 	uint64_t heap = main_heap_start(w, w->main_arena), start, end;
-	if (!heap || !mapping_of(w, w->main_arena, &start, &end) || end - start > MEMORY_SEARCH)
+	if (!heap || !mapping_of(w, w->main_arena, &start, &end) || end - start > MP_SEARCH)
 		return 0;
 	uint64_t *data = malloc(end - start), found = 0;
 	const struct layout *arena_layout = w->lay;
@@ -1622,16 +1624,18 @@ static bool known_arena(const struct walk *w, uint64_t a)
 /* Thread arenas that the ring missed (a damaged link): an arena's first heap
  * starts a 64 MiB-aligned writable mapping with a heap_info whose prev is
  * NULL and whose ar_ptr points just past it (sizeof(heap_info): 0x20, 0x30
- * from 2.35), at an arena. Each is walked, and reported. */
+ * from 2.35), at an arena. Each is walked, and reported. At most
+ * HEAP_PROBES places are read: a damaged core's mapping can claim 2^56
+ * bytes. */
 static void arenas_off_the_ring(struct walk *w)
 {
-	size_t n = api->mapping_count(w->h);
-	for (size_t i = 0; i < n && w->narenas < MAX_ARENAS; i++) {
+	size_t n = api->mapping_count(w->h), probes = 0;
+	for (size_t i = 0; i < n && w->narenas < MAX_ARENAS && probes < HEAP_PROBES; i++) {
 		struct strand_mapping_info m;
 		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3)
 			continue;
 		for (uint64_t h = (m.start + HEAP_MAX_SIZE - 1) & ~(HEAP_MAX_SIZE - 1);
-		     h >= m.start && h < m.end && w->narenas < MAX_ARENAS; h += HEAP_MAX_SIZE) {
+		     h >= m.start && h < m.end && w->narenas < MAX_ARENAS && probes++ < HEAP_PROBES; h += HEAP_MAX_SIZE) {
 			uint64_t info[2]; /* ar_ptr, prev */
 			if (!rd(w, h, info, sizeof(info)) || info[1] || (info[0] != h + 0x20 && info[0] != h + 0x30) ||
 			    known_arena(w, info[0]) || arena_mismatch(w, info[0], false))
