@@ -121,6 +121,7 @@ struct arena_info {
 /* libc as the dynamic loader mapped it. */
 struct libc_image {
 	const char *path;
+	bool file;             /* the file at path is the target's (its image may be read) */
 	uint64_t bias, low, high;
 	uint64_t tls_size;     /* its PT_TLS block, 0 if none */
 };
@@ -262,6 +263,19 @@ static void libc_layout(struct libc_image *l, const Elf64_Phdr *ph, size_t n)
  * runs code, so an executable mapping of it, matched to its segment, gives
  * the load bias. The module list is the fallback (a core whose mappings
  * carry no file names). Left empty when neither knows libc. */
+/* Whether the file open at fd is the one the target mapped at base: its
+ * first page is the target's there (the kernel dumps that page of every
+ * mapped ELF file into a core). A file of the same name on another machine
+ * has other contents, and its symbols and image other addresses. true when
+ * the target's page is not there to compare. */
+static bool same_first_page(struct walk *w, int fd, uint64_t base)
+{
+	uint8_t file[PAGE], mem[PAGE];
+	if (api->read(w->h, base, mem, PAGE) != PAGE)
+		return true;
+	return read_file_at(fd, 0, file, PAGE) && !memcmp(file, mem, PAGE);
+}
+
 static void find_libc(struct walk *w)
 {
 	Elf64_Ehdr eh;
@@ -274,24 +288,29 @@ static void find_libc(struct walk *w)
 		int fd = open_elf(m.path, &eh, ph);
 		if (fd < 0)
 			continue;
-		close(fd);
 		for (size_t k = 0; k < eh.e_phnum; k++) {
-			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X) || (ph[k].p_offset & ~(PAGE - 1)) != m.offset)
+			uint64_t bias = m.start - (ph[k].p_vaddr & ~(PAGE - 1));
+			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X) ||
+			    (ph[k].p_offset & ~(PAGE - 1)) != m.offset || !same_first_page(w, fd, bias))
 				continue;
-			w->libc = (struct libc_image){ m.path, m.start - (ph[k].p_vaddr & ~(PAGE - 1)), 0, 0, 0 };
+			close(fd);
+			w->libc = (struct libc_image){ m.path, true, bias, 0, 0, 0 };
 			libc_layout(&w->libc, ph, eh.e_phnum);
 			return;
 		}
+		close(fd);
 	}
 	struct strand_module_info mi;
 	if (!api->find_module(w->h, "libc.so", &mi))
 		return;
-	w->libc = (struct libc_image){ mi.path, mi.bias, mi.low, mi.high, 0 };
+	w->libc = (struct libc_image){ mi.path, false, mi.bias, mi.low, mi.high, 0 };
 	int fd = open_elf(mi.path, &eh, ph);
-	if (fd >= 0) {
-		close(fd);
+	if (fd >= 0 && same_first_page(w, fd, mi.low)) {
+		w->libc.file = true;
 		libc_layout(&w->libc, ph, eh.e_phnum);
 	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* A symbol of libc's (its symbol table, or its dynamic symbols) at an address
@@ -564,7 +583,7 @@ static bool arena_in_file(struct walk *w, uint64_t *arena, uint64_t *mp)
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[MAX_PHDRS];
 	const struct layout *l = w->lay;
-	int fd = w->libc.path ? open_elf(w->libc.path, &eh, ph) : -1;
+	int fd = w->libc.file ? open_elf(w->libc.path, &eh, ph) : -1;
 	if (fd < 0)
 		return false;
 	bool found = false;

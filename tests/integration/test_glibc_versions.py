@@ -134,6 +134,9 @@ def test_cores_of_built_releases():
             try:
                 shutil.copy("/usr/lib/x86_64-linux-gnu/libc.so.6", foreign)
                 assert read_all_ways(core, truth, False) == without
+                # Its first page is not the core's: its image is not read.
+                r = batch(["--core", core, "--no-libc-symbols"], "heap", timeout=60)
+                assert "file image" not in r.stderr + r.doc("heap")["discovery"], r.stderr
             finally:
                 shutil.rmtree(make_cores.run_dir(version))
             if os.path.exists(os.path.join(make_cores.install_dir(version), "lib", "libc.so.6")):
