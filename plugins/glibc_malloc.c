@@ -130,6 +130,7 @@ struct walk {
 	struct strand_host *h;
 	const struct strand_heap_sink *sink;
 	struct libc_image libc;
+	bool quiet;               /* detection only: no warning */
 	const struct layout *lay; /* the release's structures */
 	uint64_t main_arena, mp;
 	/* mp_'s counters, when it could be read */
@@ -837,7 +838,7 @@ static bool find_main_arena(struct walk *w)
 	}
 	if (!how && arena_in_memory(w, order, norder, &arena, &found))
 		how = "structure (a search of memory; no libc symbols)";
-	if (named_how && arena != named) {
+	if (named_how && arena != named && !w->quiet) {
 		/* A damaged arena is still the one to walk, its damage reported
 		 * where it is; a file that is not the target's names another. */
 		w->lay = named_layout;
@@ -1882,6 +1883,42 @@ static void walk_mmapped(struct walk *w)
 
 /* ---- the plugin ---- */
 
+static void free_walk(struct walk *w)
+{
+	for (uint32_t i = 0; i < w->narenas; i++)
+		free(w->arenas[i].heaps);
+	free(w->arena_mem.v);
+	free(w->mmapped.v);
+	free(w->tcaches);
+	free(w->win);
+	free(w);
+}
+
+static void keep_discovery(void *ctx, const char *how)
+{
+	snprintf(ctx, 512, "%s", how);
+}
+
+/* How main_arena is found and which layout it fits, as the walk would say:
+ * false when none is found. */
+static bool arena_discovery(struct strand_host *h, char how[512])
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	struct strand_heap_sink sink = { .ctx = how, .discovery = keep_discovery };
+	bool found = false;
+	if (!w)
+		return false;
+	w->h = h;
+	w->sink = &sink;
+	w->quiet = true;
+	if ((w->win = malloc(WINDOW))) {
+		find_libc(w);
+		found = find_main_arena(w);
+	}
+	free_walk(w);
+	return found;
+}
+
 /* glibc is in use when a mapping is libc's (by its file name, libc.so.6 or
  * libc-2.NN.so: the module list needs the ELF header, which some cores
  * lack). A core whose mappings name no file at all may still hold an arena
@@ -1906,25 +1943,17 @@ static int glibc_detect(struct strand_host *h)
 		return 30;
 	}
 	struct release r;
+	char how[512];
 	find_release(h, &r);
 	if (r.minor)
 		api->evidence(h, "libc is mapped; glibc 2.%u by %s (layout of %s)", r.minor, r.why,
 			      layout_of(r.minor) ? "that release" : "no release strand knows: the walk tries each");
+	else if (arena_discovery(h, how))
+		api->evidence(h, "libc is mapped; main_arena found by %s", how);
 	else
-		api->evidence(h, "libc is mapped; its release is unknown (%s): the walk takes the layout that the "
-				 "arena in memory fits", r.why);
+		api->evidence(h, "libc is mapped; its release is unknown (%s), and no arena in its memory fits the "
+				 "layout of any glibc from 2.17 to 2.41", r.why);
 	return 90;
-}
-
-static void free_walk(struct walk *w)
-{
-	for (uint32_t i = 0; i < w->narenas; i++)
-		free(w->arenas[i].heaps);
-	free(w->arena_mem.v);
-	free(w->mmapped.v);
-	free(w->tcaches);
-	free(w->win);
-	free(w);
 }
 
 static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink)

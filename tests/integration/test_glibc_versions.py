@@ -120,6 +120,9 @@ def test_cores_of_built_releases():
             truth = read_truth(os.path.join(CORES, version + ".truth"))
             assert not os.path.exists(make_cores.run_dir(version)), make_cores.run_dir(version)
             without = read_all_ways(core, truth, False)
+            # info plugins says which release strand believes it sees, and why.
+            evidence = batch(["--core", core], "info plugins", timeout=60).doc("info plugins")["in_use"]["evidence"]
+            assert "main_arena found by structure" in evidence and release_in(evidence, version), evidence
             # Without the file notes (some dumpers write none): no mapping is
             # known to be libc's.
             bare = corefile.Core(open(core, "rb").read())
