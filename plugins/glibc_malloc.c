@@ -838,15 +838,16 @@ static bool find_main_arena(struct walk *w)
 	}
 	if (!how && arena_in_memory(w, order, norder, &arena, &found))
 		how = "structure (a search of memory; no libc symbols)";
-	if (named_how && arena != named && !w->quiet) {
+	if (named_how && arena != named) {
 		/* A damaged arena is still the one to walk, its damage reported
 		 * where it is; a file that is not the target's names another. */
 		w->lay = named_layout;
-		api->warn(w->h, "main_arena from %s (0x%llx) is not an arena in the target's memory (%s): %s",
-			  by_symbols ? "libc's symbols" : "libc's file image",
-			  (unsigned long long)named, arena_mismatch(w, named, true),
-			  how ? "is libc's file the one the target ran? The arena found in memory is walked"
-			      : "walked as it is, as no other arena was found");
+		if (!w->quiet)
+			api->warn(w->h, "main_arena from %s (0x%llx) is not an arena in the target's memory (%s): %s",
+				  by_symbols ? "libc's symbols" : "libc's file image", (unsigned long long)named,
+				  arena_mismatch(w, named, true),
+				  how ? "is libc's file the one the target ran? The arena found in memory is walked"
+				      : "walked as it is, as no other arena was found");
 		if (!how) {
 			how = named_how;
 			arena = named;
