@@ -216,6 +216,11 @@ static void out_parked_groups(struct session *s, const struct waits *ws)
 static void out_unjoined(struct session *s, const struct waits *ws)
 {
 	struct out *o = s->out;
+	if (ws->ndescs < 0 && target_omitted_anywhere(s->target)) {
+		out_text(o, "\nThread descriptors: unreadable in this core (see the warning above).\n");
+		out_null(o, "unjoined");
+		return;
+	}
 	if (ws->ndescs < 0) {
 		out_text(o, "\nThread descriptors: not found (no thread runtime plugin fits).\n");
 		out_null(o, "unjoined");
@@ -310,6 +315,10 @@ int cmd_blocked(struct session *s, const struct args *a)
 		 count[VERDICT_PARKED], count[VERDICT_RUNNING]);
 	if (!ws.runtime_found)
 		out_warn(o, "no thread runtime plugin fits this target: futex waits are not decoded");
+	const char *omitted = !ws.runtime_found || ws.ndescs < 0 ? target_omitted_anywhere(s->target) : NULL;
+	if (omitted)
+		out_warn(o, "the core omits pages of %s and no file matching it supplies them: thread descriptors are "
+			    "unreadable, so waits, joins and exited threads are not all decoded", omitted);
 	out_deadlocks(s, &ws);
 	out_list(o, "threads");
 	out_section(s, &ws, VERDICT_DEADLOCKED, "Deadlocked");

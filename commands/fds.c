@@ -1,8 +1,11 @@
 /* fds, timers: open descriptors and armed timers of a live process, with the
  * ones that look like resource leaks flagged. Cores record neither. */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include "../debugger/proc.h"
+#include "../debugger/symbols.h"
 #include "../debugger/syscalls.h"
 #include "../debugger/util.h"
 #include "commands.h"
@@ -29,17 +33,49 @@ struct fd_info {
 static const char *const tcp_states[] = { "?", "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
 					  "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK", "LISTEN", "CLOSING" };
 
-static void format_ipv4(const char *hex, char *out, size_t len)
+struct inet_sockets {
+	struct inet_socket *v;
+	long n;
+};
+
+/* An address of /proc/net/{tcp,udp}{,6}: 8 hex digits for IPv4, 32 for IPv6
+ * (32-bit words in host order), a colon, the port in hex. Printed as ss prints
+ * it: 127.0.0.1:8080, [::1]:8080, [::ffff:127.0.0.1]:8080; the IPv6 wildcard
+ * of a socket that also takes IPv4 as *; %dev after the local address of a
+ * socket bound to a device (or with a scope id); port 0 as *. */
+static void format_address(const char *hex, const struct inet_socket *info, bool local, char *out, size_t len)
 {
-	unsigned a, port;
-	if (sscanf(hex, "%8x:%4x", &a, &port) == 2)
-		snprintf(out, len, "%u.%u.%u.%u:%u", a & 0xff, a >> 8 & 0xff, a >> 16 & 0xff, a >> 24, port);
-	else
+	const char *colon = strchr(hex, ':');
+	size_t digits = colon ? (size_t)(colon - hex) : 0;
+	unsigned port;
+	uint32_t words[4] = { 0 };
+	if ((digits != 8 && digits != 32) || sscanf(colon + 1, "%x", &port) != 1) {
 		snprintf(out, len, "%s", hex);
+		return;
+	}
+	for (size_t i = 0; i < digits / 8; i++) {
+		char word[9];
+		memcpy(word, hex + 8 * i, 8);
+		word[8] = '\0';
+		words[i] = (uint32_t)strtoul(word, NULL, 16);
+	}
+	char host[INET6_ADDRSTRLEN + 2] = "*", text[INET6_ADDRSTRLEN];
+	static const uint32_t wildcard[4];
+	if (digits == 8)
+		inet_ntop(AF_INET, words, host, sizeof(host));
+	else if ((info && info->v6only) || memcmp(words, wildcard, sizeof(words)))
+		snprintf(host, sizeof(host), "[%s]", inet_ntop(AF_INET6, words, text, sizeof(text)) ? text : "?");
+	char device[IF_NAMESIZE + 1] = "", name[IF_NAMESIZE];
+	if (local && info && info->ifindex && if_indextoname(info->ifindex, name))
+		snprintf(device, sizeof(device), "%%%s", name);
+	char port_text[12] = "*";
+	if (port)
+		snprintf(port_text, sizeof(port_text), "%u", port);
+	snprintf(out, len, "%s%s:%s", host, device, port_text);
 }
 
 /* A socket's inode in /proc/PID/net/{tcp,tcp6,udp,unix}: protocol, addresses, state. */
-static void describe_socket(pid_t pid, unsigned long inode, struct fd_info *f)
+static void describe_socket(pid_t pid, unsigned long inode, const struct inet_sockets *inet, struct fd_info *f)
 {
 	static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6", "unix" };
 	for (size_t t = 0; t < ARRAY_SIZE(tables); t++) {
@@ -59,13 +95,15 @@ static void describe_socket(pid_t pid, unsigned long inode, struct fd_info *f)
 			if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*s %*s %lu", local, remote, &st, &ino) != 4 ||
 			    ino != inode)
 				continue;
-			char l[64], r[64];
-			format_ipv4(local, l, sizeof(l));
-			format_ipv4(remote, r, sizeof(r));
+			const struct inet_socket *info = inet_socket_find(inet->v, inet->n, inode);
+			char l[80], r[80];
+			format_address(local, info, true, l, sizeof(l));
+			format_address(remote, info, false, r, sizeof(r));
+			bool tcp = tables[t][0] == 't';
 			const char *state = st < ARRAY_SIZE(tcp_states) ? tcp_states[st] : "?";
-			snprintf(f->detail, sizeof(f->detail), "%s %s -> %s %s", tables[t], l, r,
-				 tables[t][0] == 't' ? state : "");
-			if (tables[t][0] == 't' && st == 8)
+			snprintf(f->detail, sizeof(f->detail), "%s %s -> %s%s%s", tables[t], l, r, tcp ? " " : "",
+				 tcp ? state : "");
+			if (tcp && st == 8)
 				snprintf(f->flag, sizeof(f->flag), "CLOSE_WAIT: the peer closed, this process never did");
 			free(text);
 			return;
@@ -125,6 +163,8 @@ static int by_fd(const void *x, const void *y)
 
 static size_t read_fds(pid_t pid, struct fd_info **out)
 {
+	struct inet_sockets inet;
+	inet.n = inet_sockets_dump(&inet.v);
 	char dir[64];
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(dir);
@@ -146,7 +186,7 @@ static size_t read_fds(pid_t pid, struct fd_info **out)
 		unsigned long inode;
 		if (sscanf(f->target, "socket:[%lu]", &inode) == 1) {
 			snprintf(f->type, sizeof(f->type), "socket");
-			describe_socket(pid, inode, f);
+			describe_socket(pid, inode, &inet, f);
 		} else if (!strncmp(f->target, "pipe:", 5)) {
 			snprintf(f->type, sizeof(f->type), "pipe");
 			f->access = proc_fd_access(pid, f->fd);
@@ -159,6 +199,7 @@ static size_t read_fds(pid_t pid, struct fd_info **out)
 	}
 	if (d)
 		closedir(d);
+	free(inet.v);
 	sort_array(v, n, sizeof(*v), by_fd);
 	*out = v;
 	return n;
@@ -198,9 +239,108 @@ static bool a_thread_writes(const struct target *t, const struct fd_info *f)
 	return false;
 }
 
-/* Who holds the pipe's other end, in any process, and what that means. */
-static void pipe_other_end(const struct target *t, struct fd_info *f, const struct fd_holders *h)
+/* The call a thread waits in. One that a stop interrupted (strand's own, an
+ * earlier time) may have resumed as restart_syscall, its argument registers
+ * unchanged: the function it was made from names it then. */
+static const char *call_of(struct session *s, const struct thread *th)
 {
+	const char *call = th->syscall >= 0 ? syscall_name(th->syscall) : NULL;
+	struct sym_info info;
+	if (!call || strcmp(call, "restart_syscall") || !s->symbols ||
+	    !symbols_addr_info(s->symbols, regs_pc(th), &info) || !info.name)
+		return call;
+	if (strstr(info.name, "poll") && !strstr(info.name, "epoll"))
+		return strstr(info.name, "ppoll") ? "ppoll" : "poll";
+	if (strstr(info.name, "select"))
+		return strstr(info.name, "pselect") ? "pselect6" : "select";
+	return call;
+}
+
+static bool thread_in(struct session *s, const struct thread *th, const char *const *calls)
+{
+	const char *call = call_of(s, th);
+	for (size_t i = 0; call && calls[i]; i++)
+		if (!strcmp(call, calls[i]))
+			return true;
+	return false;
+}
+
+/* Whether a poll or ppoll with these arguments waits to read fd. */
+static bool polls_for_reading(struct target *t, const uint64_t *args, int fd)
+{
+	uint64_t n = args[1] < 4096 ? args[1] : 4096;
+	for (uint64_t i = 0; i < n; i++) {
+		struct pollfd p;
+		if (!target_read_all(t, args[0] + i * sizeof(p), &p, sizeof(p)))
+			return false;
+		if (p.fd == fd && (p.events & (POLLIN | POLLRDNORM | POLLPRI)))
+			return true;
+	}
+	return false;
+}
+
+/* Whether a select or pselect6 with these arguments (nfds, readfds, ...) waits to read fd. */
+static bool selects_for_reading(struct target *t, const uint64_t *args, int fd)
+{
+	uint64_t word;
+	return args[1] && fd >= 0 && (uint64_t)fd < args[0] &&
+	       target_read_u64(t, args[1] + (uint64_t)fd / 64 * 8, &word) && (word >> (fd % 64) & 1);
+}
+
+/* The thread of the process that polls or selects on fd for reading, or NULL. */
+static const struct thread *thread_polling(struct session *s, int fd)
+{
+	static const char *const polls[] = { "poll", "ppoll", NULL }, *const selects[] = { "select", "pselect6", NULL };
+	struct target *t = s->target;
+	for (size_t i = 0; i < t->nthreads; i++) {
+		const struct thread *th = &t->threads[i];
+		if ((thread_in(s, th, polls) && polls_for_reading(t, th->syscall_args, fd)) ||
+		    (thread_in(s, th, selects) && selects_for_reading(t, th->syscall_args, fd)))
+			return th;
+	}
+	return NULL;
+}
+
+static bool thread_reads(struct session *s, int fd)
+{
+	static const char *const reads[] = { "read", "readv", NULL };
+	for (size_t i = 0; i < s->target->nthreads; i++) {
+		const struct thread *th = &s->target->threads[i];
+		if (thread_in(s, th, reads) && th->syscall_args[0] == (uint64_t)fd)
+			return true;
+	}
+	return false;
+}
+
+/* Whether a pipe's read end belongs to an event loop rather than to a reader
+ * that blocks: it is non-blocking, in an epoll set of the process, or among
+ * the descriptors a thread polls or selects on (the self-pipe of Go's
+ * netpoller, redis, libevent, libuv...); then f->detail says which. A thread
+ * sitting in read() on it is a reader that blocks, whatever else watches it. */
+static bool read_by_event_loop(struct session *s, struct fd_info *f)
+{
+	if (thread_reads(s, f->fd))
+		return false;
+	pid_t pid = s->target->pid;
+	long flags = proc_fd_flags(pid, f->fd);
+	int epoll_fd;
+	const struct thread *poller;
+	if (flags >= 0 && (flags & O_NONBLOCK))
+		snprintf(f->detail, sizeof(f->detail), "read end, non-blocking");
+	else if ((epoll_fd = proc_epoll_watching(pid, f->fd)) >= 0)
+		snprintf(f->detail, sizeof(f->detail), "read end, watched by epoll fd %d", epoll_fd);
+	else if ((poller = thread_polling(s, f->fd)))
+		snprintf(f->detail, sizeof(f->detail), "read end, in the %s() of LWP %d", call_of(s, poller),
+			 (int)poller->tid);
+	else
+		return false;
+	return true;
+}
+
+/* Who holds the pipe's other end, in any process, and what that means. */
+static void pipe_other_end(struct session *s, struct fd_info *f, const struct fd_holders *h)
+{
+	const struct target *t = s->target;
 	const struct fd_holder *first;
 	size_t n = proc_fd_holders_of(h, f->target, &first);
 	bool reader = f->access == O_RDONLY;
@@ -219,7 +359,7 @@ static void pipe_other_end(const struct target *t, struct fd_info *f, const stru
 	if (!f->npeers)
 		snprintf(f->flag, sizeof(f->flag), reader ? "no writer left: reads see end of file"
 							 : "no reader left: writes fail with EPIPE");
-	else if (reader && here == f->npeers && !a_thread_writes(t, f))
+	else if (reader && here == f->npeers && !a_thread_writes(t, f) && !read_by_event_loop(s, f))
 		snprintf(f->flag, sizeof(f->flag),
 			 "only this process holds its write end and no thread of it is writing: a reader may wait forever");
 }
@@ -245,7 +385,7 @@ static void unix_other_end(struct fd_info *f, const struct fd_holders *h, const 
 		add_peer(f, &first[i]);
 }
 
-static void find_other_ends(const struct target *t, struct fd_info *v, size_t n)
+static void find_other_ends(struct session *s, struct fd_info *v, size_t n)
 {
 	struct fd_holders h;
 	proc_fd_holders_scan(&h);
@@ -253,7 +393,7 @@ static void find_other_ends(const struct target *t, struct fd_info *v, size_t n)
 	long nsocks = unix_sockets_dump(&socks);
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(v[i].type, "pipe"))
-			pipe_other_end(t, &v[i], &h);
+			pipe_other_end(s, &v[i], &h);
 		else if (!strncmp(v[i].detail, "unix socket", 11))
 			unix_other_end(&v[i], &h, socks, nsocks);
 	}
@@ -312,7 +452,7 @@ int cmd_fds(struct session *s, const struct args *a)
 	struct fd_info *v;
 	size_t n = read_fds(s->target->pid, &v);
 	flag_duplicates(v, n);
-	find_other_ends(s->target, v, n);
+	find_other_ends(s, v, n);
 	struct out *o = s->out;
 	size_t flagged = 0;
 	out_list(o, "fds");

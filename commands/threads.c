@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "../debugger/frames.h"
+#include "../debugger/plugin.h"
 #include "../debugger/syscalls.h"
 #include "../debugger/util.h"
 #include "../debugger/waits.h"
@@ -114,6 +115,10 @@ static void out_thread_row(struct session *s, size_t i)
 int cmd_info_threads(struct session *s, const struct args *a)
 {
 	struct out *o = s->out;
+	const char *omitted = plugin_runtime(s) ? NULL : target_omitted_anywhere(s->target);
+	if (omitted)
+		out_warn(o, "the core omits pages of %s and no file matching it supplies them: waits are not decoded",
+			 omitted);
 	out_text(o, "  Id   Target Id                                   Wait                  Frame \n");
 	out_list(o, "threads");
 	for (size_t i = 0; i < s->target->nthreads && !session_interrupted(); i++) {

@@ -38,14 +38,21 @@ struct segment {
 #define USER_SPACE_END (1ull << 57)
 #define VSYSCALL_START 0xffffffffff600000ull
 
-enum file_state { FILE_UNCHECKED, FILE_USABLE, FILE_UNUSABLE };
+enum file_state { FILE_UNCHECKED, FILE_CHECKING, FILE_USABLE, FILE_UNUSABLE };
+
+/* A file NT_FILE names, shared by all its mappings: looked for, checked and
+ * warned about once. */
+struct source_file {
+	char *path; /* as the core names it */
+	enum file_state state;
+	int fd;
+};
 
 /* A file mapping from NT_FILE: where pages the core omits can be read from. */
 struct mapped_file {
 	uint64_t start, end, offset;
 	char *path;
-	enum file_state state;
-	int fd;
+	size_t source; /* index in core.sources */
 };
 
 struct core {
@@ -56,7 +63,10 @@ struct core {
 	size_t nsegs;
 	struct mapped_file *files;
 	size_t nfiles;
+	struct source_file *sources;
+	size_t nsources, sources_cap;
 	char *sysroot;
+	char *program; /* the program named on the command line: a copy of the core's */
 	void (*warn)(void *arg, const char *msg);
 	void *warn_arg;
 };
@@ -90,6 +100,20 @@ static const struct segment *segment_at(const struct core *c, uint64_t addr)
 	return NULL;
 }
 
+/* The first segment that starts after addr, or NULL. */
+static const struct segment *segment_after(const struct core *c, uint64_t addr)
+{
+	size_t lo = 0, hi = c->nsegs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->segs[mid].vaddr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->nsegs ? &c->segs[lo] : NULL;
+}
+
 static size_t read_core_bytes(struct core *c, const struct segment *s, uint64_t off, void *buf, size_t len)
 {
 	uint64_t pos = s->offset + off;
@@ -103,9 +127,7 @@ static size_t read_core_bytes(struct core *c, const struct segment *s, uint64_t 
 	return n > 0 ? (size_t)n : 0;
 }
 
-/* The GNU build-id of an ELF image whose header lies at addr in the core's own
- * memory (the kernel dumps that first page of every mapped ELF file). */
-static size_t image_build_id(struct target *t, uint64_t base, uint8_t *id, size_t max)
+size_t core_image_build_id(struct target *t, uint64_t base, uint8_t *id, size_t max)
 {
 	Elf64_Ehdr eh;
 	if (!target_read_all(t, base, &eh, sizeof(eh)) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
@@ -146,54 +168,143 @@ static size_t image_build_id(struct target *t, uint64_t base, uint8_t *id, size_
 	return 0;
 }
 
+/* Whether every PT_LOAD's bytes lie inside the file: false for a separate
+ * debug file, which keeps the program headers but not the code and data. */
+static bool holds_loaded_bytes(Elf *elf, uint64_t file_size)
+{
+	size_t n;
+	if (elf_getphdrnum(elf, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && ph.p_offset + ph.p_filesz > file_size)
+			return false;
+	}
+	return true;
+}
+
+static size_t elf_build_id(Elf *elf, uint8_t *id, size_t max)
+{
+	const void *p;
+	ssize_t n = dwelf_elf_gnu_build_id(elf, &p);
+	if (n <= 0 || (size_t)n > max)
+		return 0;
+	memcpy(id, p, (size_t)n);
+	return (size_t)n;
+}
+
 static size_t file_build_id(int fd, uint8_t *id, size_t max)
 {
 	Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf)
-		return 0;
-	const void *p;
-	ssize_t n = dwelf_elf_gnu_build_id(elf, &p);
-	size_t len = 0;
-	if (n > 0 && (size_t)n <= max) {
-		memcpy(id, p, (size_t)n);
-		len = (size_t)n;
-	}
+	size_t len = elf ? elf_build_id(elf, id, max) : 0;
 	elf_end(elf);
 	return len;
+}
+
+enum core_match core_file_matches(struct target *t, uint64_t header, int fd, const char **why)
+{
+	uint8_t want[64], have[64];
+	size_t nwant = header ? core_image_build_id(t, header, want, sizeof(want)) : 0;
+	struct stat st;
+	Elf *elf = fstat(fd, &st) == 0 ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		elf_end(elf);
+		*why = "not an ELF file";
+		return CORE_FILE_DIFFERS;
+	}
+	size_t nhave = elf_build_id(elf, have, sizeof(have));
+	bool whole = holds_loaded_bytes(elf, (uint64_t)st.st_size);
+	elf_end(elf);
+	if (nwant && (nwant != nhave || memcmp(want, have, nwant))) {
+		*why = nhave ? "its build-id differs from the one the core records"
+			     : "it has no build-id, the core records one";
+		return CORE_FILE_DIFFERS;
+	}
+	if (!whole) {
+		*why = "a separate debug file, without the program's bytes";
+		return CORE_FILE_DIFFERS;
+	}
+	*why = NULL;
+	return nwant ? CORE_FILE_MATCHES : CORE_FILE_UNVERIFIED;
 }
 
 /* The start of the mapping of f's file at offset 0, where its ELF header is. */
 static uint64_t file_header_address(const struct core *c, const struct mapped_file *f)
 {
 	for (size_t i = 0; i < c->nfiles; i++)
-		if (c->files[i].offset == 0 && !strcmp(c->files[i].path, f->path))
+		if (c->files[i].offset == 0 && c->files[i].source == f->source)
 			return c->files[i].start;
 	return 0;
 }
 
-static void check_mapped_file(struct target *t, struct core *c, struct mapped_file *f)
+static void hex_id(const uint8_t *id, size_t n, char *out)
 {
-	f->state = FILE_UNUSABLE;
-	char *path = c->sysroot ? xasprintf("%s%s", c->sysroot, f->path) : xstrdup(f->path);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && c->sysroot)
-		fd = open(f->path, O_RDONLY | O_CLOEXEC);
-	free(path);
-	if (fd < 0)
-		return;
-	uint8_t want[64], have[64];
-	uint64_t header = file_header_address(c, f);
-	size_t nwant = header ? image_build_id(t, header, want, sizeof(want)) : 0;
-	size_t nhave = file_build_id(fd, have, sizeof(have));
-	if (nwant && (nwant != nhave || memcmp(want, have, nwant))) {
-		core_warn(c, "%s differs from the file the core was made with (build-id); its pages are left out",
-			  f->path);
-		close(fd);
-		return;
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", id[i]);
+	out[2 * n] = '\0';
+}
+
+/* Where a copy of a mapped file may be, best first: under --sysroot, the
+ * program named on the command line (for the core's program), the path the
+ * core records, then by build-id: /usr/lib/debug/.build-id/xx/yyyy and
+ * /usr/lib/.build-id/xx/yyyy (links to the installed file, where a
+ * distribution makes them; the .debug files there lack the code) and the
+ * debuginfod cache. Returns how many were written to out (malloc'd). */
+static size_t candidate_paths(struct target *t, struct core *c, const struct source_file *src, uint64_t header,
+			      char *out[8])
+{
+	size_t n = 0;
+	if (c->sysroot)
+		out[n++] = xasprintf("%s%s", c->sysroot, src->path);
+	if (c->program && t->exe && !strcmp(t->exe, src->path))
+		out[n++] = xstrdup(c->program);
+	out[n++] = xstrdup(src->path);
+	uint8_t id[64];
+	size_t len = header ? core_image_build_id(t, header, id, sizeof(id)) : 0;
+	if (len < 2)
+		return n;
+	char hex[2 * sizeof(id) + 1];
+	hex_id(id, len, hex);
+	out[n++] = xasprintf("/usr/lib/debug/.build-id/%.2s/%s", hex, hex + 2);
+	out[n++] = xasprintf("/usr/lib/.build-id/%.2s/%s", hex, hex + 2);
+	const char *cache = getenv("DEBUGINFOD_CACHE_PATH"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	if (cache && *cache)
+		out[n++] = xasprintf("%s/%s/executable", cache, hex);
+	else if (xdg && *xdg)
+		out[n++] = xasprintf("%s/debuginfod_client/%s/executable", xdg, hex);
+	else if (home && *home)
+		out[n++] = xasprintf("%s/.cache/debuginfod_client/%s/executable", home, hex);
+	return n;
+}
+
+/* Find a copy of src that matches the core. A file the core records no
+ * build-id for is trusted by path, as gdb does; one whose build-id differs is
+ * never used. One warning when nothing fits. */
+static void check_source(struct target *t, struct core *c, struct source_file *src, uint64_t header)
+{
+	src->state = FILE_CHECKING; /* the build-id read below must not come back here */
+	char *paths[8];
+	size_t n = candidate_paths(t, c, src, header, paths);
+	const char *why = "not found";
+	for (size_t i = 0; i < n && src->state == FILE_CHECKING; i++) {
+		int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		const char *reason;
+		if (fd < 0)
+			continue;
+		if (core_file_matches(t, header, fd, &reason) == CORE_FILE_DIFFERS) {
+			why = reason;
+			close(fd);
+			continue;
+		}
+		src->fd = fd;
+		src->state = FILE_USABLE;
 	}
-	/* A file without a build-id on either side is trusted by path, like gdb. */
-	f->fd = fd;
-	f->state = FILE_USABLE;
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	if (src->state == FILE_USABLE)
+		return;
+	src->state = FILE_UNUSABLE;
+	core_warn(c, "%s: %s; the core omits some of its pages, which are left unreadable", src->path, why);
 }
 
 /* The NT_FILE mapping holding addr: files are sorted by start and do not overlap. */
@@ -212,19 +323,25 @@ static struct mapped_file *file_at(const struct core *c, uint64_t addr)
 	return NULL;
 }
 
+/* The checked source of a mapping's file: its fd, or -1 when none is usable. */
+static int source_fd(struct target *t, struct core *c, const struct mapped_file *f)
+{
+	struct source_file *src = &c->sources[f->source];
+	if (src->state == FILE_UNCHECKED)
+		check_source(t, c, src, file_header_address(c, f));
+	return src->state == FILE_USABLE ? src->fd : -1;
+}
+
 /* Bytes the core omits, from the mapped file behind them; 0 if none is usable. */
 static size_t read_omitted(struct target *t, struct core *c, uint64_t addr, void *buf, size_t len)
 {
 	struct mapped_file *f = file_at(c, addr);
-	if (!f)
-		return 0;
-	if (f->state == FILE_UNCHECKED)
-		check_mapped_file(t, c, f);
-	if (f->state != FILE_USABLE)
+	int fd = f ? source_fd(t, c, f) : -1;
+	if (fd < 0)
 		return 0;
 	if (len > f->end - addr)
 		len = f->end - addr;
-	ssize_t n = pread(f->fd, buf, len, (off_t)(f->offset + (addr - f->start)));
+	ssize_t n = pread(fd, buf, len, (off_t)(f->offset + (addr - f->start)));
 	if (n <= 0)
 		return 0;
 	if ((size_t)n < len) /* past the end of the file: the mapping reads zeros */
@@ -258,17 +375,50 @@ static size_t core_read(struct target *t, uint64_t addr, void *buf, size_t len)
 	return done;
 }
 
+/* The first part of [addr, addr + len) that the core omits and no matching
+ * file supplies: the path of the file it maps, or "" for memory of no file. */
+static const char *core_omitted(struct target *t, uint64_t addr, uint64_t len)
+{
+	struct core *c = t->priv;
+	uint64_t end = addr + len < addr ? UINT64_MAX : addr + len;
+	for (uint64_t a = addr; a < end;) {
+		const struct segment *s = segment_at(c, a);
+		if (!s) {
+			s = segment_after(c, a);
+			if (!s)
+				break;
+			a = s->vaddr;
+			continue;
+		}
+		uint64_t seg_end = s->vaddr + s->memsz, omitted = s->vaddr + s->filesz;
+		for (uint64_t b = a > omitted ? a : omitted; b < seg_end && b < end;) {
+			const struct mapped_file *f = file_at(c, b);
+			if (!f)
+				return "";
+			if (source_fd(t, c, f) < 0)
+				return f->path;
+			b = f->end;
+		}
+		a = seg_end;
+	}
+	return NULL;
+}
+
 static void core_destroy(struct target *t)
 {
 	struct core *c = t->priv;
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nfiles; i++) {
-		if (c->files[i].state == FILE_USABLE)
-			close(c->files[i].fd);
+	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i].path);
+	for (size_t i = 0; i < c->nsources; i++) {
+		if (c->sources[i].state == FILE_USABLE)
+			close(c->sources[i].fd);
+		free(c->sources[i].path);
 	}
 	free(c->files);
+	free(c->sources);
+	free(c->program);
 	free(c->segs);
 	free(c->sysroot);
 	if (c->elf)
@@ -281,6 +431,7 @@ static void core_destroy(struct target *t)
 static const struct target_ops core_ops = {
 	.name = "core",
 	.read = core_read,
+	.omitted = core_omitted,
 	.destroy = core_destroy,
 };
 
@@ -308,6 +459,17 @@ static void sort_files(struct core *c)
 	c->nfiles = n;
 }
 
+/* The index of the source file named path, added when new. */
+static size_t source_of(struct core *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsources; i++)
+		if (!strcmp(c->sources[i].path, path))
+			return i;
+	GROW(c->sources, c->sources_cap, c->nsources + 1);
+	c->sources[c->nsources] = (struct source_file){ .path = xstrdup(path), .state = FILE_UNCHECKED, .fd = -1 };
+	return c->nsources++;
+}
+
 static void parse_nt_file(struct core *c, const uint8_t *d, size_t len)
 {
 	if (len < 16)
@@ -328,10 +490,11 @@ static void parse_nt_file(struct core *c, const uint8_t *d, size_t len)
 		f->end = e[1];
 		f->offset = e[2] * page;
 		f->path = xstrndup(names, n);
-		f->fd = -1;
 		names += n + 1;
 	}
 	sort_files(c);
+	for (size_t i = 0; i < c->nfiles; i++)
+		c->files[i].source = source_of(c, c->files[i].path);
 }
 
 /* The thread a NT_PRSTATUS note describes, or NULL when the note is too short. */
@@ -510,6 +673,59 @@ static size_t sort_segments(struct core *c)
 	return dropped;
 }
 
+/* The flags of the loadable segment of the ELF file whose header lies at
+ * header in the core that maps file offset off; PF_R when unknown. Read
+ * straight from the core's segments: the memory cache is not filled yet. */
+static uint32_t file_segment_flags(struct target *t, uint64_t header, uint64_t off)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[64];
+	if (!header || core_read(t, header, &eh, sizeof(eh)) != sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64 ||
+	    core_read(t, header + eh.e_phoff, ph, eh.e_phnum * sizeof(*ph)) != eh.e_phnum * sizeof(*ph))
+		return PF_R;
+	for (size_t i = 0; i < eh.e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_offset & ~(uint64_t)0xfff) <= off &&
+		    off < ph[i].p_offset + ph[i].p_filesz)
+			return ph[i].p_flags & (PF_R | PF_W | PF_X);
+	return PF_R;
+}
+
+/* gdb's gcore writes no PT_LOAD at all for the file mappings it takes to be
+ * unchanged (program text, read-only data), where the kernel writes one
+ * without bytes. The ranges NT_FILE names that no segment covers become such
+ * segments, read from the files like any omitted page. */
+static void add_omitted_segments(struct target *t, struct core *c)
+{
+	struct segment *gaps = NULL;
+	size_t ngaps = 0, cap = 0;
+	for (size_t i = 0; i < c->nfiles; i++) {
+		const struct mapped_file *f = &c->files[i];
+		if (f->end > USER_SPACE_END)
+			continue; /* damage: no process maps files there */
+		for (uint64_t a = f->start; a < f->end;) {
+			const struct segment *s = segment_at(c, a);
+			if (s) {
+				a = s->vaddr + s->memsz;
+				continue;
+			}
+			const struct segment *next = segment_after(c, a);
+			uint64_t end = next && next->vaddr < f->end ? next->vaddr : f->end;
+			uint32_t flags = file_segment_flags(t, file_header_address(c, f), f->offset + (a - f->start));
+			GROW(gaps, cap, ngaps + 1);
+			gaps[ngaps++] = (struct segment){ .vaddr = a, .memsz = end - a, .flags = flags };
+			a = end;
+		}
+	}
+	if (!ngaps)
+		return;
+	c->segs = xrealloc(c->segs, (c->nsegs + ngaps) * sizeof(*c->segs));
+	memcpy(c->segs + c->nsegs, gaps, ngaps * sizeof(*gaps));
+	c->nsegs += ngaps;
+	free(gaps);
+	sort_segments(c);
+}
+
 static void read_segments(struct target *t, struct core *c, const char *path, size_t nph)
 {
 	size_t impossible = 0;
@@ -528,6 +744,7 @@ static void read_segments(struct target *t, struct core *c, const char *path, si
 		core_warn(c, "%s is damaged: %zu memory segment%s left out (%zu beyond the address space or the file's "
 			     "offsets, %zu overlapping another)", path, impossible + overlapping,
 			  impossible + overlapping == 1 ? "" : "s", impossible, overlapping);
+	add_omitted_segments(t, c);
 	for (size_t i = 0; i < c->nsegs; i++)
 		add_mapping(t, c, &c->segs[i]);
 	maps_sort(&t->maps);
@@ -571,6 +788,15 @@ static void drop_duplicate_threads(struct target *t, struct core *c, const char 
 			  path, dropped, dropped == 1 ? "" : "s");
 }
 
+/* The program: the file mapped at offset 0 that holds AT_PHDR. */
+static void find_exe(struct target *t, const struct core *c)
+{
+	uint64_t phdr = target_auxv(t, AT_PHDR, NULL);
+	const struct mapped_file *f = phdr ? file_at(c, phdr) : NULL;
+	if (f)
+		t->exe = xstrdup(f->path);
+}
+
 static int read_program_headers(struct target *t, struct core *c, const char *path)
 {
 	size_t n;
@@ -596,6 +822,7 @@ static int read_program_headers(struct target *t, struct core *c, const char *pa
 	if (!have_notes)
 		return error_set("%s has no notes: not a process core", path);
 	drop_duplicate_threads(t, c, path);
+	find_exe(t, c); /* before the segments: a copy of the program may stand for their pages */
 	read_segments(t, c, path, n);
 	return 0;
 }
@@ -620,15 +847,6 @@ static int check_elf_core(Elf *elf, const char *path)
 	return 0;
 }
 
-/* The program: the file mapped at offset 0 that holds AT_PHDR. */
-static void find_exe(struct target *t, const struct core *c)
-{
-	uint64_t phdr = target_auxv(t, AT_PHDR, NULL);
-	const struct mapped_file *f = phdr ? file_at(c, phdr) : NULL;
-	if (f)
-		t->exe = xstrdup(f->path);
-}
-
 struct target *core_open(const char *path, const struct core_opts *opts)
 {
 	elf_version(EV_CURRENT);
@@ -648,6 +866,7 @@ struct target *core_open(const char *path, const struct core_opts *opts)
 	c->fd = fd;
 	c->file_size = (uint64_t)st.st_size;
 	c->sysroot = opts && opts->sysroot ? xstrdup(opts->sysroot) : NULL;
+	c->program = opts && opts->program ? xstrdup(opts->program) : NULL;
 	c->warn = opts ? opts->warn : NULL;
 	c->warn_arg = opts ? opts->warn_arg : NULL;
 	c->elf = st.st_size ? elf_begin(fd, ELF_C_READ, NULL) : NULL;
@@ -663,7 +882,6 @@ struct target *core_open(const char *path, const struct core_opts *opts)
 	t->priv_elf = c->elf;
 	t->stopped = true;
 	t->description = xasprintf("core file %s", path);
-	find_exe(t, c);
 	target_sort_threads(t); /* keeps the initial thread selected */
 	return t;
 }
@@ -924,7 +1142,7 @@ int core_check_program(struct target *t, const char *program)
 	if (!exe)
 		return 0; /* the core names no program: nothing to compare */
 	uint8_t want[64], have[64];
-	size_t nwant = image_build_id(t, exe->start, want, sizeof(want));
+	size_t nwant = core_image_build_id(t, exe->start, want, sizeof(want));
 	int fd = open(program, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error_set("%s: %s", program, strerror(errno));

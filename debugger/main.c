@@ -52,7 +52,7 @@ static int open_target(struct session *s, const struct cmdline *cl)
 		if (!s->target)
 			return load_error(s, "attach");
 	} else if (cl->core) {
-		struct core_opts co = { .sysroot = cl->sysroot, .warn = warn_stderr };
+		struct core_opts co = { .sysroot = cl->sysroot, .program = cl->program, .warn = warn_stderr };
 		s->target = core_open(cl->core, &co);
 		if (!s->target)
 			return load_error(s, "core");

@@ -158,14 +158,53 @@ static int by_link(const void *a, const void *b)
 	return strcmp(((const struct fd_holder *)a)->link, ((const struct fd_holder *)b)->link);
 }
 
-int proc_fd_access(pid_t pid, int fd)
+long proc_fd_flags(pid_t pid, int fd)
 {
 	char *info = read_procf(NULL, "/proc/%d/fdinfo/%d", (int)pid, fd);
 	const char *f = info ? strstr(info, "flags:") : NULL;
 	unsigned flags = 0;
-	int access = f && sscanf(f + 6, "%o", &flags) == 1 ? (int)(flags & 3) : -1;
+	long result = f && sscanf(f + 6, "%o", &flags) == 1 ? (long)flags : -1;
 	free(info);
-	return access;
+	return result;
+}
+
+int proc_fd_access(pid_t pid, int fd)
+{
+	long flags = proc_fd_flags(pid, fd);
+	return flags < 0 ? -1 : (int)(flags & 3);
+}
+
+/* Whether an epoll fdinfo text lists fd among its targets ("tfd: N events: ..."). */
+static bool epoll_lists(const char *info, int fd)
+{
+	for (const char *p = info; (p = strstr(p, "tfd:")); p += 4)
+		if (atoi(p + 4) == fd)
+			return true;
+	return false;
+}
+
+int proc_epoll_watching(pid_t pid, int fd)
+{
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	int found = -1;
+	struct dirent *e;
+	while (d && found < 0 && (e = readdir(d))) {
+		char link[400], target[40];
+		snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		if (strcmp(target, "anon_inode:[eventpoll]"))
+			continue;
+		char *info = read_procf(NULL, "/proc/%d/fdinfo/%s", (int)pid, e->d_name);
+		if (info && epoll_lists(info, fd))
+			found = atoi(e->d_name);
+		free(info);
+	}
+	if (d)
+		closedir(d);
+	return found;
 }
 
 static void scan_process_fds(struct fd_holders *h, size_t *cap, pid_t pid)

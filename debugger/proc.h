@@ -53,6 +53,12 @@ struct fd_holders {
 void proc_fd_holders_scan(struct fd_holders *h);
 /* O_RDONLY, O_WRONLY or O_RDWR of a descriptor (from fdinfo), -1 unknown. */
 int proc_fd_access(pid_t pid, int fd);
+/* The file status flags of a descriptor (fdinfo "flags:": access mode,
+ * O_NONBLOCK, ...), -1 unknown. */
+long proc_fd_flags(pid_t pid, int fd);
+/* The epoll descriptor of pid whose interest list holds fd (its fdinfo "tfd:"
+ * lines), -1 none. An event loop's self-pipe is such a descriptor. */
+int proc_epoll_watching(pid_t pid, int fd);
 /* The holders of link: *first and the count. */
 size_t proc_fd_holders_of(const struct fd_holders *h, const char *link, const struct fd_holder **first);
 void proc_fd_holders_free(struct fd_holders *h);
@@ -67,5 +73,17 @@ struct unix_socket {
 long unix_sockets_dump(struct unix_socket **out);
 /* The socket with that inode in a dump, or NULL. */
 const struct unix_socket *unix_socket_find(const struct unix_socket *v, long n, unsigned long inode);
+
+/* TCP and UDP sockets (IPv4 and IPv6) of strand's network namespace, from
+ * sock_diag: what /proc/net/tcp6 does not say and ss shows. */
+struct inet_socket {
+	unsigned long inode;
+	unsigned ifindex; /* the device it is bound to (SO_BINDTODEVICE, a scope id), 0 none */
+	bool v6only;      /* IPv6 only: [::] then accepts no IPv4 (ss prints "*" when it does) */
+};
+/* Returns the count (sorted by inode), or -1 when sock_diag is unavailable. */
+long inet_sockets_dump(struct inet_socket **out);
+/* The socket with that inode in a dump, or NULL. */
+const struct inet_socket *inet_socket_find(const struct inet_socket *v, long n, unsigned long inode);
 
 #endif

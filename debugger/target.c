@@ -14,6 +14,22 @@ void target_init(struct target *t, const struct target_ops *ops, enum target_kin
 	t->kind = kind;
 }
 
+const char *target_omitted(struct target *t, uint64_t addr, uint64_t len)
+{
+	return t->ops->omitted ? t->ops->omitted(t, addr, len) : NULL;
+}
+
+const char *target_omitted_anywhere(struct target *t)
+{
+	for (size_t i = 0; i < t->maps.n; i++) {
+		const struct mapping *m = &t->maps.v[i];
+		const char *path = target_omitted(t, m->start, m->end - m->start);
+		if (path && *path)
+			return path;
+	}
+	return NULL;
+}
+
 static struct cache_line *cache_fill(struct target *t, uint64_t base)
 {
 	struct cache_line *l = &t->cache[(base >> CACHE_LINE_SHIFT) % CACHE_LINES];

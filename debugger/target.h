@@ -52,6 +52,10 @@ struct target_ops {
 	/* Read up to len bytes at addr, uncached. Returns the bytes read (short at
 	 * an unmapped or unreadable page), 0 if none. */
 	size_t (*read)(struct target *t, uint64_t addr, void *buf, size_t len);
+	/* Cores: the first part of a range that the process had mapped but the
+	 * core left out, with no matching file to read it from (see
+	 * target_omitted). NULL for live targets. */
+	const char *(*omitted)(struct target *t, uint64_t addr, uint64_t len);
 	/* Let a live target run again (idempotent); cores do nothing. */
 	void (*detach)(struct target *t);
 	void (*destroy)(struct target *t);
@@ -94,6 +98,14 @@ bool target_read_u64(struct target *t, uint64_t addr, uint64_t *out);
 bool target_read_u32(struct target *t, uint64_t addr, uint32_t *out);
 /* A NUL-terminated string of at most max bytes (truncated), malloc'd; NULL if unreadable. */
 char *target_read_string(struct target *t, uint64_t addr, size_t max);
+/* Whether a range is unreadable because the core omits it (gdb's gcore and
+ * the kernel leave out file pages they take to be unchanged) and no file
+ * whose build-id matches could supply it: then the path of the first such
+ * mapped file ("" for memory of no file), else NULL. Analyses that find data
+ * missing ask this to say why rather than give another verdict silently. */
+const char *target_omitted(struct target *t, uint64_t addr, uint64_t len);
+/* The same for every mapping of the target: the first file that cannot be read whole. */
+const char *target_omitted_anywhere(struct target *t);
 /* Forget cached memory (a live target that runs may have changed it). */
 void target_invalidate(struct target *t);
 

@@ -369,6 +369,11 @@ static bool pipe_writers_only_here(struct session *s, const struct thread_wait *
 {
 	if (s->target->kind != TARGET_LIVE || strncmp(w->fd_target, "pipe:[", 6) || strcmp(w->kind, "read"))
 		return false;
+	/* A read of a non-blocking end returns at once (an event loop draining
+	 * its self-pipe): the thread is passing through, not waiting. */
+	long flags = proc_fd_flags(s->target->pid, w->fd);
+	if (flags >= 0 && (flags & O_NONBLOCK))
+		return false;
 	if (!h->v)
 		proc_fd_holders_scan(h);
 	const struct fd_holder *first;

@@ -24,7 +24,7 @@ class Fixture:
     """A fixture program: started, waited for ("ready"), its truth read back, killed at the end."""
 
     def __init__(self, name, *args, env=None, ready=True, cwd=None, timeout=10, core_dumps=False):
-        fd, self.truth_path = tempfile.mkstemp(prefix=f"truth-{name}-")
+        fd, self.truth_path = tempfile.mkstemp(prefix=f"truth-{os.path.basename(name)}-")
         os.close(fd)
         full_env = dict(os.environ, STRAND_TRUTH=self.truth_path)
         full_env.update(env or {})

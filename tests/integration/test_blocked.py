@@ -154,6 +154,8 @@ def check_other_end(t, f, fds, pid):
         assert f["detail"] == "write end" and peers == [] and "no reader left" in f["flag"], f
     elif what == "pipe_only_here":
         assert "only this process holds its write end" in f["flag"], f
+    elif what == "pipe_watched":
+        assert f["detail"].startswith("read end, watched by epoll fd ") and f["flag"] is None, f
     elif what == "unix_peer":
         assert f["detail"].startswith("unix socket"), f
     elif what == "eventfd":

@@ -1,8 +1,9 @@
 /* Descriptors and timers a service can leak: a TCP socket left in CLOSE_WAIT,
  * one file opened three times, an empty epoll set, an armed timerfd and an
  * armed POSIX timer; pipes whose other end is in a child process, gone, or
- * only here; unix sockets whose peer is here or in a child; an eventfd, a
- * signalfd and an epoll set watching two of them. Records each:
+ * only here (one of them watched by an epoll set); unix sockets whose peer is
+ * here or in a child; an eventfd, a signalfd and an epoll set watching two of
+ * them. Records each:
  * {"kind":"fd","fd":N,"what":"close_wait"} ("peer_pid" and "peer_fd" when the
  * other end is known). */
 #include "fixture.h"
@@ -69,6 +70,8 @@ static int pipes_and_sockets(void)
 	child = child_holding(sv[1]);
 	record_peer(sv[0], "unix_peer", child, sv[1]);
 	close(sv[1]);
+	pipe(p); /* both ends here too, but an epoll set watches the read end */
+	record_peer(p[0], "pipe_watched", getpid(), p[1]);
 	return p[0];
 }
 
