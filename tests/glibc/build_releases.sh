@@ -9,8 +9,8 @@
 # release tarball on ftp.gnu.org. Each release is built in $GLIBC_WORK/X.Y
 # (default /tmp/strand-glibc) and installed in $GLIBC_WORK/X.Y/install; a
 # release already installed is skipped. Builds run one at a time under
-# nice -n 19 with -j${JOBS:-2}: a release takes 20-40 minutes on two cores.
-# Needs gcc, make, gawk, bison, python3. Old releases build with gcc 12 only
+# nice -n 19 with -j${JOBS:-2}: 2.31 took 50 minutes on two shared cores.
+# Needs gcc, make, gawk, bison, python3, git or curl, xz. Old releases build with gcc 12 only
 # with -fcommon and without -Werror; what does not build is reported and
 # skipped.
 set -u
