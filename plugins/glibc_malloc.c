@@ -509,7 +509,10 @@ static const char *arena_mismatch(struct walk *w, uint64_t a, bool main)
 		return "it is not readable";
 	memcpy(&flags, (const uint8_t *)q + AR_FLAGS, 4);
 	memcpy(&have_fastchunks, (const uint8_t *)q + 8, 4);
-	if ((flags & ~3u) || (l->ar_fastbins > 8 && have_fastchunks > 1))
+	/* Before 2.27 flags also held FASTCHUNKS_BIT (1) and, 2.22 to 2.26,
+	 * ARENA_CORRUPTION_BIT (4); from 2.27 NONCONTIGUOUS_BIT (2) alone. */
+	bool old = l->ar_fastbins == 8;
+	if ((flags & (old ? ~7u : ~2u)) || (!old && have_fastchunks > 1))
 		return "its flags hold values glibc never sets";
 	for (int i = 0; i < NFASTBINS; i++)
 		if (q[l->ar_fastbins / 8 + i] & 15)
