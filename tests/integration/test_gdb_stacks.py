@@ -1,17 +1,18 @@
 """strand's stacks against gdb's, frame for frame: `thread apply all bt` of gdb 13
-(-batch, its text as a user reads it) and of strand (--json) on the same process,
-attached one after the other, and on cores of it made by gdb's gcore, by the
-kernel and by strand's gcore. On every thread, frame i must have gdb's function
-name, gdb's file:line where gdb shows one, gdb's pc where either shows one and gdb's library named by
-"from"; argument values are not compared. strand's text is read as gdb's is, and must say what its JSON
-says.
+(-batch, its text as a user reads it) and of strand (its text, read the same way, and
+its JSON) on the same process, attached one after the other, and on cores of it made
+by gdb's gcore, by the kernel and by strand's gcore. On every thread, frame i must have
+gdb's function name, gdb's file:line where gdb shows one, gdb's pc where either shows
+one and gdb's library named by "from"; argument values are not compared.
 
 Programs: python3 (threads in a lock, a queue, a sleep, accept and recv), redis-server,
-gdb itself (attached to a fixture), a C++ program (tests/targets/stack_cxx.cc) and the
-blocked and threads fixtures. Each comparison prints its figure, frames equal / total.
+gdb itself (attached to a fixture), a C++ program (tests/targets/stack_cxx.cc), the
+blocked and threads fixtures, and a stripped position-independent program with and
+without its debug file (tests/targets/stripped_pie.c, whose globals x, info symbol and
+print &var must name as gdb does). Each comparison prints its figure, frames equal / total.
 
-The differences that are gdb's own are listed in GDB_QUIRKS, each with its reason
-(docs/commands.md, "Stacks as gdb prints them"); nothing else is skipped."""
+A difference that is gdb's own goes in GDB_QUIRKS with its reason (and in docs/commands.md,
+"Stacks as gdb prints them"); none has been needed, and nothing else is skipped."""
 import glob
 import json
 import os
@@ -37,6 +38,7 @@ GDB_ARGS = ["gdb", "-q", "-batch", "-nx", "-iex", "set auto-load python-scripts 
 
 # gdb's own quirks: (program, what, reason, predicate(gdb_frame, strand_frame)). A frame
 # pair a predicate accepts counts as equal; the figure says how many were accepted so.
+# Empty: on these programs every frame is equal.
 GDB_QUIRKS = []
 
 FRAME = re.compile(r"^#(\d+)\s+(?:(0x[0-9a-f]+) in )?(.*)$")
