@@ -36,6 +36,7 @@ int cmd_print(struct session *s, const struct args *a);
 int cmd_quit(struct session *s, const struct args *a);
 int cmd_report(struct session *s, const struct args *a);
 int cmd_set_output(struct session *s, const struct args *a);
+int cmd_set_backtrace_past_main(struct session *s, const struct args *a);
 int cmd_source(struct session *s, const struct args *a);
 int cmd_thread(struct session *s, const struct args *a);
 int cmd_thread_apply(struct session *s, const struct args *a);

@@ -9,10 +9,11 @@
 #include "../debugger/util.h"
 #include "commands.h"
 
-/* The heap, or NULL after reporting why not. */
-static const struct heap *heap_or_error(struct session *s)
+/* The heap (walked, unless any is asked for: heap check shows why a walk
+ * failed), or NULL after reporting why not. */
+static const struct heap *heap_or_error(struct session *s, bool walked)
 {
-	const struct heap *h = heap_get(s);
+	const struct heap *h = walked ? heap_get_walked(s) : heap_get(s);
 	if (!h)
 		out_error(s->out, "%s", error_get());
 	else
@@ -185,7 +186,7 @@ static void out_arena(struct session *s, const struct heap_arena *ha, const stru
 int cmd_heap(struct session *s, const struct args *a)
 {
 	(void)a;
-	const struct heap *h = heap_or_error(s);
+	const struct heap *h = heap_or_error(s, true);
 	if (!h)
 		return -1;
 	struct out *o = s->out;
@@ -322,7 +323,7 @@ int cmd_heap_blocks(struct session *s, const struct args *a)
 	struct block_filter f;
 	if (!parse_filter(s, a, &f))
 		return -1;
-	const struct heap *h = heap_or_error(s);
+	const struct heap *h = heap_or_error(s, true);
 	if (!h)
 		return -1;
 	struct out *o = s->out;
@@ -376,7 +377,7 @@ int cmd_heap_block(struct session *s, const struct args *a)
 		out_error(s->out, "%s", error_get());
 		return -1;
 	}
-	const struct heap *h = heap_or_error(s);
+	const struct heap *h = heap_or_error(s, true);
 	if (!h)
 		return -1;
 	const struct heap_block *b = heap_find(h, addr);
@@ -399,7 +400,7 @@ int cmd_heap_block(struct session *s, const struct args *a)
 int cmd_heap_check(struct session *s, const struct args *a)
 {
 	(void)a;
-	const struct heap *h = heap_or_error(s);
+	const struct heap *h = heap_or_error(s, false);
 	if (!h)
 		return -1;
 	struct out *o = s->out;
@@ -418,10 +419,12 @@ int cmd_heap_check(struct session *s, const struct args *a)
 	out_uint(o, "blocks", h->n);
 	out_bool(o, "walked", h->walked);
 	out_hide_text(o, false);
-	if (!h->nproblems)
+	if (!h->walked)
+		out_text(o, "The walk failed: no block was walked.\n");
+	else if (!h->nproblems)
 		out_text(o, "No problems found in %zu blocks.\n", h->n);
 	else
 		out_text(o, "%zu problem%s; %zu blocks walked around them.\n", h->nproblems,
 			 h->nproblems == 1 ? "" : "s", h->n);
-	return 0;
+	return h->walked ? 0 : -1;
 }

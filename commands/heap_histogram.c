@@ -98,7 +98,7 @@ int cmd_heap_histogram(struct session *s, const struct args *a)
 			return -1;
 		}
 	}
-	const struct heap *h = heap_get(s);
+	const struct heap *h = heap_get_walked(s);
 	if (!h) {
 		out_error(s->out, "%s", error_get());
 		return -1;

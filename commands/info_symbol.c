@@ -7,12 +7,6 @@
 #include "../debugger/util.h"
 #include "commands.h"
 
-/* gdb names the module only when it is not the main program. */
-static bool is_main_program(struct session *s, const char *module)
-{
-	return s->target->exe && module && !strcmp(module, s->target->exe);
-}
-
 int cmd_info_symbol(struct session *s, const struct args *a)
 {
 	uint64_t addr;
@@ -41,10 +35,10 @@ int cmd_info_symbol(struct session *s, const struct args *a)
 	const char *section = symbols_section(s->symbols, addr);
 	out_text(o, " in section ");
 	out_str(o, "section", section ? section : "?");
-	if (!is_main_program(s, si.module)) {
+	bool named = symbols_module_count(s->symbols) > 1; /* gdb: whenever there are several, the program too */
+	if (named)
 		out_text(o, " of ");
-	}
-	out_hide_text(o, is_main_program(s, si.module));
+	out_hide_text(o, !named);
 	out_str(o, "module", si.module);
 	out_hide_text(o, false);
 	out_text(o, "\n");

@@ -35,7 +35,10 @@ static void format_register(struct session *s, const struct value *v, struct str
 static void print_value(struct session *s, const struct value *v, bool hex)
 {
 	struct strbuf val = STRBUF_INIT, type = STRBUF_INIT;
-	type_name((Dwarf_Die *)&v->type, v->have_type, &type);
+	if (v->no_debug)
+		sb_addf(&type, "<%s variable, no debug info>", v->no_debug_text ? "text" : "data");
+	else
+		type_name((Dwarf_Die *)&v->type, v->have_type, &type);
 	if (v->address_of) {
 		sb_addf(&val, "(%s *) 0x%" PRIx64, type.buf, v->addr);
 		value_symbol(s, v->addr, &val);

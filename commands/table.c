@@ -62,6 +62,8 @@ const struct command command_table[] = {
 	{ "quit", "q|exit", cmd_quit, 0, 0, 1, "quit [EXIT-CODE]", "detach and leave strand" },
 	{ "report", NULL, cmd_report, CMD_TARGET | CMD_STOPPED, 0, 2, "report [--error-exitcode N]",
 	  "every analysis: threads and deadlocks, leaks, retainers, retained arrays, escape candidates, fds, timers" },
+	{ "set backtrace past-main", NULL, cmd_set_backtrace_past_main, 0, 0, 1, "set backtrace past-main [on|off]",
+	  "stacks go on past main into the C runtime (off, as in gdb: main is the outermost frame)" },
 	{ "set output", NULL, cmd_set_output, 0, 1, 1, "set output text|json", "choose the output format" },
 	{ "source", NULL, cmd_source, CMD_NO_DOC, 1, 1, "source FILE", "run the commands in FILE" },
 	{ "thread", "t", cmd_thread, CMD_TARGET, 0, 1, "thread [ID]", "show or select the current thread" },

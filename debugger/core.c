@@ -838,6 +838,9 @@ static int check_elf_core(Elf *elf, const char *path)
 		return error_set("%s: an ELF %s, not a core file", path,
 				 eh.e_type == ET_EXEC ? "executable" : eh.e_type == ET_DYN ? "shared object or PIE" :
 				 "object");
+	if ((eh.e_machine == EM_386 || eh.e_machine == EM_X86_64) && eh.e_ident[EI_CLASS] == ELFCLASS32)
+		return error_set("%s: a core of a 32-bit x86 process; 32-bit is not supported (strand reads x86_64 "
+				 "cores)", path);
 	if (eh.e_machine != EM_X86_64 || eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return error_set("%s: a core of another machine (ELF machine %u, class %u); strand reads x86_64 cores",
 				 path, eh.e_machine, eh.e_ident[EI_CLASS]);

@@ -11,7 +11,7 @@
 
 const char *disasm_symbolic(struct session *s, uint64_t addr, char *buf, size_t len)
 {
-	char *name = symbol_offset_for_people(s->symbols, addr);
+	char *name = symbol_offset_as_linkage(s->symbols, addr);
 	buf[0] = '\0';
 	if (name)
 		snprintf(buf, len, "<%s>", name);

@@ -14,7 +14,8 @@
  * nothing could be read. */
 uint64_t disasm_print(struct session *s, uint64_t addr, uint64_t end, size_t count, uint64_t mark);
 
-/* "<sym+off>" for addr into buf, or "" when no symbol covers it. */
+/* "<sym+off>" for addr into buf (the linkage name, as gdb labels code and
+ * memory), or "" when no symbol covers it. */
 const char *disasm_symbolic(struct session *s, uint64_t addr, char *buf, size_t len);
 
 #endif

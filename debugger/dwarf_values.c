@@ -732,8 +732,16 @@ static bool lookup_name(struct session *s, const struct value_frame *vf, const c
 		return true;
 	}
 	uint64_t addr;
-	if (symbols_lookup(s->symbols, name, NULL, &addr, NULL))
-		return error_set("'%s' has unknown type (no debug info); cast it, or use x &%s", name, name) == 0;
+	if (symbols_lookup(s->symbols, name, NULL, &addr, NULL)) {
+		/* From the symbol table alone (a stripped program's .dynsym): an
+		 * address without a type, as gdb has it. */
+		const char *section = symbols_section(s->symbols, addr);
+		struct sym_info si;
+		*out = (struct value){ .kind = VAL_MEMORY, .addr = addr,
+				       .no_debug = symbols_addr_info(s->symbols, addr, &si) && si.name ? si.name : "symbol",
+				       .no_debug_text = section && !strcmp(section, ".text") };
+		return true;
+	}
 	return error_set("No symbol \"%s\" in current context.", name) == 0;
 }
 
@@ -996,6 +1004,8 @@ bool value_eval(struct session *s, const struct value_frame *vf, const char *exp
 	skip_space(&ps);
 	if (*ps.p)
 		return syntax_error(&ps);
+	if (out->no_debug && !addr_of)
+		return error_set("'%s' has unknown type; cast it to its declared type", out->no_debug) == 0;
 	out->address_of = addr_of;
 	return true;
 }

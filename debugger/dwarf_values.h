@@ -25,6 +25,8 @@ struct value {
 	const char *why_none; /* VAL_NONE: "optimized out", ... */
 	bool address_of;      /* print's &x: the value is addr, of type "pointer to type" */
 	const char *register_name; /* print's $reg: bits holds it */
+	const char *no_debug;      /* a symbol without DWARF: its name; only &name has a value */
+	bool no_debug_text;        /* ... and it is code (gdb: "text variable") */
 };
 
 /* A frame's context for evaluating locations. */

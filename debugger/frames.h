@@ -21,9 +21,12 @@ struct logical_frame {
 	char *file;             /* source file, NULL when unknown */
 	int line;
 	const char *module;     /* path of the module, NULL outside every module */
+	bool in_program;        /* the module is the program: gdb names only libraries ("from LIB") */
+	const char *loaded_as;  /* the library's name in the dynamic linker's list, NULL if unknown */
 	uint64_t module_offset; /* pc - the module's start */
 	bool show_address;      /* gdb shows the pc unless it is the first of a line */
 	bool inlined;           /* an inlined call within the physical frame */
+	bool signal;            /* the signal trampoline: "<signal handler called>" */
 	/* DWARF scopes for arguments and locals, innermost first: lexical blocks
 	 * around the pc, then the function (subprogram or inlined_subroutine) last.
 	 * nscopes == 0 when there is no debug info. */
@@ -58,13 +61,22 @@ void out_frame(struct session *s, const struct stack *st, size_t i, unsigned fla
 void out_frame_args(struct session *s, const struct stack *st, size_t i);
 void out_frame_locals(struct session *s, const struct stack *st, size_t i);
 
+/* A demangled C++ name as gdb shows it in a frame: no parameter list, no
+ * qualifiers after it, and no return type (which only template functions
+ * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place; returns d. */
+char *cxx_function_column(char *d);
+
 /* A C++ or Rust symbol demangled, or a copy of name. */
 char *demangle(const char *name);
 /* A symbol as people read it (malloc'd): demangled, without its version
  * ("clock_nanosleep@GLIBC_2.2.5") or gcc's numbering of a function's static
  * ("second.0"), as gdb shows it. */
 char *symbol_for_people(const char *name);
-/* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none. */
+/* "name" or "name+off" for an address a symbol covers (malloc'd), NULL if none:
+ * gdb's <symbol> annotation, which a sizeless data label never gives. */
 char *symbol_offset_for_people(struct symbols *s, uint64_t addr);
+/* The same with the symbol's linkage name, as gdb labels addresses in x and
+ * disassembly (its asm-demangle is off): "<_Z5g_strB5cxx11>". */
+char *symbol_offset_as_linkage(struct symbols *s, uint64_t addr);
 
 #endif

@@ -270,6 +270,17 @@ const struct heap *heap_get(struct session *s)
 	return s->heap;
 }
 
+const struct heap *heap_get_walked(struct session *s)
+{
+	const struct heap *h = heap_get(s);
+	if (h && !h->walked) {
+		error_set("the heap could not be walked (%s)",
+			  h->nproblems ? h->problems[0].message : "its allocator's state was not found");
+		return NULL;
+	}
+	return h;
+}
+
 void heap_free(struct heap *h)
 {
 	if (!h)

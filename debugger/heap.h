@@ -72,6 +72,9 @@ struct heap {
  * allocator plugin recognises the target or the allocator in use has no
  * walker (the message names it and why it was detected). */
 const struct heap *heap_get(struct session *s);
+/* heap_get for what stands on the walk (every analysis but `heap check`):
+ * NULL, with the reason set, when the walk failed. */
+const struct heap *heap_get_walked(struct session *s);
 void heap_free(struct heap *h);
 /* The table from one allocator's walk through host, without a session (what
  * heap_get does once it has chosen a plugin with a walker; the heap fuzz

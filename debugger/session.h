@@ -24,6 +24,7 @@ struct session {
 	size_t thread;            /* index of the selected thread in target->threads */
 	size_t frame;             /* selected frame number */
 	bool no_stop;             /* --no-stop: nothing was stopped */
+	bool backtrace_past_main; /* set backtrace past-main: stacks go on past main, as gdb's setting */
 	bool interactive;         /* a person at a terminal */
 	bool quit;                /* set by `quit` */
 	int source_depth;         /* nesting of `source` */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "frames.h"
 #include "util.h"
 
 /* libdwfl finds the symbol of an address by a linear search of the symbol
@@ -21,14 +22,51 @@ struct addr_cache_entry {
 	struct sym_info info;
 };
 
+/* A library as the dynamic linker names it (link_map.l_name), by load bias. */
+struct loaded_name {
+	uint64_t bias;
+	char *name;
+};
+
+/* One name per symbol address of a module: of several symbols at the same
+ * address (aliases: clone3 and __clone3), the one gdb shows. */
+struct alias_name {
+	uint64_t addr;
+	const char *name;
+};
+
+struct module_names {
+	Dwfl_Module *mod;
+	struct alias_name *v;
+	size_t n;
+};
+
+/* Looking a name up reads every module's symbol table; call sites ask for
+ * the same few functions in every stack. */
+#define NAME_CACHE 256
+
+struct name_cache_entry {
+	char *name;
+	bool found;
+	uint64_t addr, size;
+};
+
 struct symbols {
 	struct addr_cache_entry addr_cache[ADDR_CACHE];
+	struct name_cache_entry name_cache[NAME_CACHE];
+	struct module_names *names;
+	size_t nnames, names_cap;
 	Dwfl *dwfl;
 	struct target *t;
 	Dwfl_Callbacks callbacks;
 	const char *const *hide_debug;
 	char *sysroot;
 	bool attached;
+	int main_known;          /* 0 not looked up yet, 1 found at main_addr, -1 none */
+	uint64_t main_addr;
+	struct loaded_name *loaded; /* the dynamic linker's names of the libraries */
+	size_t nloaded;
+	bool loaded_read;
 };
 
 /* libdwfl's find_debuginfo callback has no argument of ours; only one
@@ -179,6 +217,14 @@ void symbols_free(struct symbols *s)
 		dwfl_end(s->dwfl);
 	if (active == s)
 		active = NULL;
+	for (size_t i = 0; i < s->nnames; i++)
+		free(s->names[i].v);
+	free(s->names);
+	for (size_t i = 0; i < s->nloaded; i++)
+		free(s->loaded[i].name);
+	free(s->loaded);
+	for (size_t i = 0; i < NAME_CACHE; i++)
+		free(s->name_cache[i].name);
 	free(s->sysroot);
 	free(s);
 }
@@ -193,6 +239,98 @@ struct target *symbols_target(struct symbols *s)
 	return s->t;
 }
 
+struct named_sym {
+	uint64_t addr;
+	bool sized;
+	const char *name;
+};
+
+static int named_sym_cmp(const void *a, const void *b)
+{
+	const struct named_sym *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->sized != y->sized)
+		return x->sized ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/* gdb sorts a module's symbols by address then name and, of those at one
+ * address, takes the last that has a size: the greatest name. */
+static struct module_names *module_names(struct symbols *s, Dwfl_Module *mod)
+{
+	for (size_t i = 0; i < s->nnames; i++)
+		if (s->names[i].mod == mod)
+			return &s->names[i];
+	GROW(s->names, s->names_cap, s->nnames + 1);
+	struct module_names *m = &s->names[s->nnames++];
+	memset(m, 0, sizeof(*m));
+	m->mod = mod;
+	int n = dwfl_module_getsymtab(mod);
+	struct named_sym *all = n > 0 ? xmalloc((size_t)n * sizeof(*all)) : NULL;
+	size_t count = 0;
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
+		int type = GELF_ST_TYPE(sym.st_info);
+		if (name && *name && sym.st_shndx != SHN_UNDEF && type != STT_SECTION && type != STT_FILE)
+			all[count++] = (struct named_sym){ addr, sym.st_size > 0, name };
+	}
+	qsort(all, count, sizeof(*all), named_sym_cmp);
+	m->v = xmalloc((count ? count : 1) * sizeof(*m->v));
+	for (size_t i = 0; i < count; i++) {
+		if (i + 1 < count && all[i + 1].addr == all[i].addr)
+			continue;
+		m->v[m->n++] = (struct alias_name){ all[i].addr, all[i].name };
+	}
+	free(all);
+	return m;
+}
+
+static const char *preferred_name(struct symbols *s, Dwfl_Module *mod, uint64_t start, const char *name)
+{
+	struct module_names *m = module_names(s, mod);
+	size_t lo = 0, hi = m->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->v[mid].addr < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->n && m->v[lo].addr == start ? m->v[lo].name : name;
+}
+
+/* The program itself: an executable, or a position-independent one (it
+ * names an interpreter, which shared libraries do not, libc.so.6 aside). */
+static bool is_program(Dwfl_Module *mod)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	GElf_Ehdr eh;
+	size_t n;
+	if (!elf || !gelf_getehdr(elf, &eh))
+		return false;
+	if (eh.e_type == ET_EXEC)
+		return true;
+	if (eh.e_type != ET_DYN || elf_getphdrnum(elf, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+			return true;
+	}
+	return false;
+}
+
+static bool in_code(Elf *elf, GElf_Word shndx)
+{
+	GElf_Shdr shdr;
+	Elf_Scn *scn = elf && shndx != SHN_UNDEF && shndx < SHN_LORESERVE ? elf_getscn(elf, shndx) : NULL;
+	return scn && gelf_getshdr(scn, &shdr) && (shdr.sh_flags & SHF_EXECINSTR);
+}
+
 static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -202,13 +340,21 @@ static bool addr_info(struct symbols *s, uint64_t addr, struct sym_info *out)
 	Dwarf_Addr low;
 	out->module = dwfl_module_info(mod, NULL, &low, NULL, &out->module_base, NULL, NULL, NULL);
 	out->module_offset = addr - low;
+	/* libc.so.6 names an interpreter too (it runs): a library is what the
+	 * dynamic linker lists. */
+	out->in_program = !symbols_loaded_name(s, addr) && is_program(mod);
 	GElf_Sym sym;
 	GElf_Off off;
-	out->name = dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+	GElf_Word shndx;
+	Elf *elf;
+	Dwarf_Addr bias;
+	out->name = dwfl_module_addrinfo(mod, addr, &off, &sym, &shndx, &elf, &bias);
 	if (out->name) {
+		out->sizeless_data = sym.st_size == 0 && !in_code(elf, shndx);
 		out->offset = off;
 		out->start = addr - off;
 		out->size = sym.st_size;
+		out->name = preferred_name(s, mod, out->start, out->name);
 	}
 	return true;
 }
@@ -238,24 +384,190 @@ const char *symbols_section(struct symbols *s, uint64_t addr)
 	return elf_strptr(elf, shstrndx, shdr.sh_name);
 }
 
+/* Source lines as gdb reads them. gdb splits a CU's line program into one
+ * table per file and, where the file changes at an address, ends the old
+ * file's run with a line-0 entry that removes the old file's entries at that
+ * address; a row that changes file at the same address without being a
+ * statement is dropped, and so is a repeat of a line that has discriminators. The line of a pc is then, of each file's last entry
+ * at or before it (a statement entry at that address preferred), the one with
+ * the greatest address. Where an inlined body begins, this is the inlined
+ * code's line where the row order alone would give the caller's. */
+struct line_entry {
+	Dwarf_Addr addr;
+	int line;
+	bool is_stmt;
+};
+
+struct line_file {
+	const char *name;
+	struct line_entry *v; /* entries at or before the pc, in order */
+	size_t n, cap;
+};
+
+struct line_tables {
+	struct line_file *files;
+	size_t n, cap;
+};
+
+static struct line_file *line_file(struct line_tables *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (t->files[i].name == name || !strcmp(t->files[i].name, name))
+			return &t->files[i];
+	GROW(t->files, t->cap, t->n + 1);
+	t->files[t->n] = (struct line_file){ .name = name };
+	return &t->files[t->n++];
+}
+
+static void record_line(struct line_file *f, Dwarf_Addr addr, int line, bool is_stmt)
+{
+	if (line == 0) { /* the end of a run removes the entries at its address */
+		int last_line = -1;
+		while (f->n > 0) {
+			last_line = f->v[f->n - 1].line;
+			if (f->v[f->n - 1].addr != addr)
+				break;
+			f->n--;
+		}
+		if (last_line <= 0)
+			return;
+	}
+	GROW(f->v, f->cap, f->n + 1);
+	f->v[f->n++] = (struct line_entry){ addr, line, is_stmt };
+}
+
+/* The rows of the sequence that holds pc, [*first, *end). */
+static bool sequence_of(Dwarf_Lines *lines, size_t nlines, Dwarf_Addr pc, size_t *first, size_t *end)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < nlines; i++) {
+		Dwarf_Line *l = dwarf_onesrcline(lines, i);
+		bool end_seq;
+		Dwarf_Addr addr;
+		if (!l || dwarf_lineendsequence(l, &end_seq) != 0 || !end_seq || dwarf_lineaddr(l, &addr) != 0)
+			continue;
+		Dwarf_Addr begin;
+		if (dwarf_lineaddr(dwarf_onesrcline(lines, start), &begin) == 0 && begin <= pc && pc < addr) {
+			*first = start;
+			*end = i + 1;
+			return true;
+		}
+		start = i + 1;
+	}
+	return false;
+}
+
+static void build_line_tables(Dwarf_Lines *lines, size_t first, size_t end, Dwarf_Addr pc, struct line_tables *t)
+{
+	size_t last_file = SIZE_MAX; /* index in t->files: the array grows */
+	Dwarf_Addr last_addr = (Dwarf_Addr)-1;
+	int last_line = 0, row_line = 0;
+	bool discriminated = false; /* a row of this line had a discriminator */
+	for (size_t i = first; i < end; i++) {
+		Dwarf_Line *l = dwarf_onesrcline(lines, i);
+		Dwarf_Addr addr;
+		int line;
+		bool stmt, end_seq;
+		unsigned disc = 0;
+		const char *name = l ? dwarf_linesrc(l, NULL, NULL) : NULL;
+		if (!name || dwarf_lineaddr(l, &addr) || dwarf_lineno(l, &line) || dwarf_linebeginstatement(l, &stmt) ||
+		    dwarf_lineendsequence(l, &end_seq))
+			continue;
+		if (addr > pc)
+			break;
+		dwarf_linediscriminator(l, &disc);
+		discriminated = (line == row_line && discriminated) || disc != 0;
+		row_line = line;
+		size_t f = (size_t)(line_file(t, name) - t->files);
+		bool changed = f != last_file;
+		bool ignore = (changed && !end_seq && last_addr == addr && !stmt) || (!end_seq && line == 0);
+		if (((changed && !ignore) || end_seq) && last_file != SIZE_MAX)
+			record_line(&t->files[last_file], addr, 0, true);
+		if (!end_seq && !ignore) {
+			/* The same line again in the same file is kept, unless the
+			 * line has discriminators (its repeats are blocks of one line). */
+			if (changed || line != last_line || !discriminated)
+				record_line(&t->files[f], addr, line, stmt);
+			last_file = f;
+			last_line = line;
+		}
+		last_addr = addr;
+	}
+}
+
+static bool gdb_line(Dwarf_Die *cu, Dwarf_Addr pc, const char **file, int *line, Dwarf_Addr *line_addr)
+{
+	Dwarf_Lines *lines;
+	size_t nlines, first, end;
+	if (dwarf_getsrclines(cu, &lines, &nlines) != 0 || !sequence_of(lines, nlines, pc, &first, &end))
+		return false;
+	struct line_tables t = { 0 };
+	build_line_tables(lines, first, end, pc, &t);
+	const struct line_entry *best = NULL;
+	const char *best_file = NULL;
+	for (size_t i = 0; i < t.n; i++) {
+		const struct line_file *f = &t.files[i];
+		if (f->n == 0)
+			continue;
+		size_t k = f->n - 1;
+		while (!f->v[k].is_stmt && k > 0 && f->v[k - 1].addr == f->v[k].addr && f->v[k - 1].line != 0)
+			k--;
+		const struct line_entry *e = f->v[k].is_stmt ? &f->v[k] : &f->v[f->n - 1];
+		if (!best || e->addr > best->addr || (e->addr == best->addr && best->line == 0 && e->line != 0)) {
+			best = e;
+			best_file = f->name;
+		}
+	}
+	bool found = best && best->line != 0;
+	if (found) {
+		*file = best_file;
+		*line = best->line;
+		*line_addr = best->addr;
+	}
+	for (size_t i = 0; i < t.n; i++)
+		free(t.files[i].v);
+	free(t.files);
+	return found;
+}
+
 bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int *line, uint64_t *line_addr)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);
-	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, pc) : NULL;
-	if (!l)
-		return false;
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
 	Dwarf_Addr addr;
-	*file = dwfl_lineinfo(l, &addr, line, NULL, NULL, NULL);
+	if (!cu || !gdb_line(cu, pc - bias, file, line, &addr))
+		return false;
 	if (line_addr)
-		*line_addr = addr;
-	return *file != NULL;
+		*line_addr = addr + bias;
+	return true;
 }
 
 struct lookup {
 	const char *name, *module;
 	uint64_t addr, size;
 	bool found;
+	bool by_cxx_name; /* the second pass: "ns::f" or "ns::f(int)" for _ZN2ns1fEi */
 };
+
+/* A C++ symbol that people name as gdb lets them: demangled, with or without
+ * its parameters. */
+static bool cxx_names(const char *symbol, const char *name)
+{
+	if (symbol[0] != '_' || symbol[1] != 'Z')
+		return false;
+	char *d = demangle(symbol);
+	bool same = !strcmp(d, name) || !strcmp(cxx_function_column(d), name);
+	free(d);
+	return same;
+}
+
+/* name, or its default version "name@@GLIBC_2.34", which gdb knows by the bare name too. */
+static bool same_symbol(const char *symbol, const char *name)
+{
+	size_t len = strlen(name);
+	return !strncmp(symbol, name, len) && (!symbol[len] || !strncmp(symbol + len, "@@", 2));
+}
 
 static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr low, void *arg)
 {
@@ -269,7 +581,8 @@ static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modna
 		GElf_Sym sym;
 		GElf_Addr addr;
 		const char *name = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
-		if (!name || strcmp(name, q->name) || sym.st_shndx == SHN_UNDEF)
+		if (!name || sym.st_shndx == SHN_UNDEF ||
+		    !(q->by_cxx_name ? cxx_names(name, q->name) : same_symbol(name, q->name)))
 			continue;
 		int type = GELF_ST_TYPE(sym.st_info);
 		if (type != STT_FUNC && type != STT_OBJECT && type != STT_TLS && type != STT_GNU_IFUNC &&
@@ -285,16 +598,92 @@ static int lookup_in_module(Dwfl_Module *mod, void **userdata, const char *modna
 	return DWARF_CB_OK;
 }
 
+static bool lookup_uncached(struct symbols *s, const char *name, const char *module, uint64_t *addr,
+			    uint64_t *size);
+
 bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size)
+{
+	if (module)
+		return lookup_uncached(s, name, module, addr, size);
+	uint32_t h = 5381;
+	for (const char *p = name; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	struct name_cache_entry *e = &s->name_cache[h % NAME_CACHE];
+	if (!e->name || strcmp(e->name, name)) {
+		free(e->name);
+		e->name = xstrdup(name);
+		e->found = lookup_uncached(s, name, NULL, &e->addr, &e->size);
+	}
+	if (e->found) {
+		*addr = e->addr;
+		if (size)
+			*size = e->size;
+	}
+	return e->found;
+}
+
+static bool lookup_uncached(struct symbols *s, const char *name, const char *module, uint64_t *addr,
+			    uint64_t *size)
 {
 	struct lookup q = { .name = name, .module = module };
 	dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
+	if (!q.found && strchr(name, '@') == NULL) {
+		q.by_cxx_name = true;
+		dwfl_getmodules(s->dwfl, lookup_in_module, &q, 0);
+	}
 	if (q.found) {
 		*addr = q.addr;
 		if (size)
 			*size = q.size;
 	}
 	return q.found;
+}
+
+/* The dynamic linker's list of loaded objects, from _r_debug.r_map in the
+ * target (glibc's struct link_map: l_addr, l_name, l_ld, l_next). */
+static void read_link_map(struct symbols *s)
+{
+	s->loaded_read = true;
+	uint64_t r_debug, map;
+	if (!symbols_lookup(s, "_r_debug", NULL, &r_debug, NULL) || !target_read_u64(s->t, r_debug + 8, &map))
+		return;
+	size_t cap = 0;
+	for (int guard = 0; map && guard < 65536; guard++) {
+		uint64_t l_addr, l_name, next;
+		if (!target_read_u64(s->t, map, &l_addr) || !target_read_u64(s->t, map + 8, &l_name) ||
+		    !target_read_u64(s->t, map + 24, &next))
+			break;
+		char *name = l_name ? target_read_string(s->t, l_name, 4096) : NULL;
+		if (name && *name) {
+			GROW(s->loaded, cap, s->nloaded + 1);
+			s->loaded[s->nloaded++] = (struct loaded_name){ l_addr, name };
+		} else {
+			free(name);
+		}
+		map = next;
+	}
+}
+
+const char *symbols_loaded_name(struct symbols *s, uint64_t addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr bias;
+	if (!mod || !dwfl_module_getelf(mod, &bias))
+		return NULL;
+	if (!s->loaded_read)
+		read_link_map(s);
+	for (size_t i = 0; i < s->nloaded; i++)
+		if (s->loaded[i].bias == bias)
+			return s->loaded[i].name;
+	return NULL;
+}
+
+bool symbols_main(struct symbols *s, uint64_t *addr)
+{
+	if (!s->main_known)
+		s->main_known = symbols_lookup(s, "main", NULL, &s->main_addr, NULL) ? 1 : -1;
+	*addr = s->main_addr;
+	return s->main_known > 0;
 }
 
 bool symbols_resolve_address(struct symbols *s, const char *expr, const struct thread *th, uint64_t *out)
@@ -435,6 +824,23 @@ void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, 
 {
 	struct modules_walk w = { fn, arg };
 	dwfl_getmodules(s->dwfl, module_cb, &w, 0);
+}
+
+static int count_module(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)mod;
+	(void)ud;
+	(void)name;
+	(void)low;
+	(*(size_t *)arg)++;
+	return DWARF_CB_OK;
+}
+
+size_t symbols_module_count(struct symbols *s)
+{
+	size_t n = 0;
+	dwfl_getmodules(s->dwfl, count_module, &n, 0);
+	return n;
 }
 
 struct tls_sum {

@@ -35,6 +35,9 @@ struct sym_info {
 	const char *module;   /* module path or name, NULL outside every module */
 	uint64_t module_base; /* load bias of the module */
 	uint64_t module_offset; /* addr - module start */
+	bool in_program;      /* the module is the program, not a shared library */
+	bool sizeless_data;   /* a data label without a size (data_start): gdb's info symbol names
+				 addresses after it, its <symbol> annotations do not */
 };
 bool symbols_addr_info(struct symbols *s, uint64_t addr, struct sym_info *out);
 
@@ -47,6 +50,14 @@ bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int 
 /* The address of a symbol by name, in any module (module != NULL: only in
  * modules whose name contains it). Data and functions. */
 bool symbols_lookup(struct symbols *s, const char *name, const char *module, uint64_t *addr, uint64_t *size);
+
+/* The name the dynamic linker gave the library around addr
+ * ("/lib/x86_64-linux-gnu/libc.so.6", where the mapping says /usr/lib/...),
+ * as gdb names libraries; NULL if the target's link map does not list it. */
+const char *symbols_loaded_name(struct symbols *s, uint64_t addr);
+
+/* The address of the program's main function (looked up once), false if none. */
+bool symbols_main(struct symbols *s, uint64_t *addr);
 
 /* Resolve "sym", "sym+off", "0x1234", "1234" or "$reg" (from the thread regs
  * when given). Returns false with error_set(). */
@@ -61,6 +72,7 @@ struct frame {
 	uint64_t regs[FRAME_NREGS];
 	uint32_t regs_valid;   /* bit i: regs[i] is known */
 	uint64_t cfa;          /* the caller's sp at the call, 0 if unknown */
+	bool tailcall;         /* put back from DWARF call sites: no registers (frames.c) */
 };
 
 struct backtrace {
@@ -90,5 +102,6 @@ struct module_info {
 	int build_id_len;
 };
 void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, void *arg), void *arg);
+size_t symbols_module_count(struct symbols *s);
 
 #endif

@@ -25,34 +25,71 @@
 #define NONCONTIGUOUS 2u /* malloc_state.flags: the main arena's sbrk failed once */
 #define HEAP_MAX_SIZE 0x4000000ull /* 64 MiB: non-main heaps are aligned to it */
 
-/* struct malloc_state */
-#define AR_FLAGS 0x4
-#define AR_FASTBINS 0x10
-#define AR_TOP 0x60
-#define AR_BINS 0x70
-#define AR_NEXT 0x870
-#define AR_ATTACHED 0x880
-#define AR_SYSTEM_MEM 0x888
-#define AR_SIZE 0x898
+#define AR_FLAGS 0x4 /* malloc_state.flags: the same place in every release */
 #define NFASTBINS 10
 #define NBINS 128
 #define NSMALLBINS 64
-/* struct malloc_par */
-#define MP_N_MMAPS 0x3c
-#define MP_MMAPPED_MEM 0x50
-#define MP_SBRK_BASE 0x60
-#define MP_TCACHE_COUNT 0x78
-#define MP_SIZE 0x88
-/* tcache_perthread_struct */
 #define TCACHE_BINS 64
-#define TCACHE_CHUNK 0x290
-#define TCACHE_MAX_COUNT 0xffff /* counts are uint16_t */
+
+/* What changed in ptmalloc2's structures from glibc 2.17 to 2.41 (x86_64),
+ * read in each release's malloc/malloc.c and malloc/arena.c:
+ * - malloc_state: 2.23 added attached_threads before system_mem; 2.27 moved
+ *   the fast-chunks flag out of flags into have_fastchunks, an int before
+ *   fastbinsY, which moved everything after it by 8.
+ * - malloc_par: 2.24 dropped max_total_mem before sbrk_base; 2.26 added the
+ *   tcache fields after it; 2.35 added thp_pagesize, hp_pagesize and hp_flags
+ *   before n_mmaps.
+ * - the tcache (2.26): counts were chars until 2.30 made them uint16_t, which
+ *   made its chunk 0x290 bytes instead of 0x250.
+ * - safe-linking (2.32): tcache and fastbin links are stored xor'ed with
+ *   their own address >> 12.
+ * - heap_info: 2.35 added pagesize, 0x30 bytes instead of 0x20 (found from
+ *   where a thread arena sits in its heap, so not in this table). */
+struct layout {
+	unsigned first, last;  /* 2.first to 2.last */
+	/* struct malloc_state */
+	uint32_t ar_fastbins, ar_top, ar_bins, ar_next, ar_attached /* 0: none */, ar_system_mem, ar_size;
+	/* struct malloc_par (mp_) */
+	uint32_t mp_n_mmaps, mp_mmapped_mem, mp_sbrk_base, mp_tcache_bins /* 0: no tcache */, mp_size;
+	uint8_t tcache_counts; /* bytes of a tcache count, 0: no tcache */
+	bool safe_linking;
+};
+
+#define ARENA_2_17 0x8, 0x58, 0x68, 0x868, 0, 0x878, 0x888
+#define ARENA_2_23 0x8, 0x58, 0x68, 0x868, 0x878, 0x880, 0x890
+#define ARENA_2_27 0x10, 0x60, 0x70, 0x870, 0x880, 0x888, 0x898
+#define PAR_2_17 0x28, 0x38, 0x50, 0, 0x58
+#define PAR_2_24 0x28, 0x38, 0x48, 0, 0x50
+#define PAR_2_26 0x28, 0x38, 0x48, 0x50, 0x70
+#define PAR_2_35 0x3c, 0x50, 0x60, 0x68, 0x88
+
+/* Newest first: without a known release, the first layout that fits wins. */
+static const struct layout layouts[] = {
+	{ 35, 41, ARENA_2_27, PAR_2_35, 2, true },
+	{ 32, 34, ARENA_2_27, PAR_2_26, 2, true },
+	{ 30, 31, ARENA_2_27, PAR_2_26, 2, false },
+	{ 27, 29, ARENA_2_27, PAR_2_26, 1, false },
+	{ 26, 26, ARENA_2_23, PAR_2_26, 1, false },
+	{ 24, 25, ARENA_2_23, PAR_2_24, 0, false },
+	{ 23, 23, ARENA_2_23, PAR_2_17, 0, false },
+	{ 17, 22, ARENA_2_17, PAR_2_17, 0, false },
+};
+#define NLAYOUTS (sizeof(layouts) / sizeof(layouts[0]))
+#define MAX_ARENA_SIZE 0x898
+#define MAX_MP_SIZE 0x88
+/* malloc_par's tcache fields, from tcache_bins on */
+#define MP_TCACHE_COUNT 16 /* after tcache_bins */
+
 /* struct r_debug, struct link_map: the public, stable part */
 #define R_MAP 8
 #define L_NEXT 24
 
 #define MAX_ARENAS 1024
+#define MAX_THREADS (1u << 22)
+#define MEMORY_SEARCH (1ull << 30) /* bytes searched for main_arena */
+#define MP_SEARCH (64ull << 20)    /* the largest mapping searched for mp_ (libc's data is far smaller) */
 #define MAX_HEAPS 4096
+#define HEAP_PROBES 65536 /* 64 MiB boundaries read for heap_info: 4 TiB */
 #define MAX_LIST 10000000 /* no list is longer than the heap has chunks */
 #define MAX_MODULES 100000
 #define MAX_PHDRS 64
@@ -84,6 +121,7 @@ struct arena_info {
 /* libc as the dynamic loader mapped it. */
 struct libc_image {
 	const char *path;
+	bool file;             /* the file at path is the target's (its image may be read) */
 	uint64_t bias, low, high;
 	uint64_t tls_size;     /* its PT_TLS block, 0 if none */
 };
@@ -92,6 +130,8 @@ struct walk {
 	struct strand_host *h;
 	const struct strand_heap_sink *sink;
 	struct libc_image libc;
+	bool quiet;               /* detection only: no warning */
+	const struct layout *lay; /* the release's structures */
 	uint64_t main_arena, mp;
 	/* mp_'s counters, when it could be read */
 	bool mp_read;
@@ -224,6 +264,19 @@ static void libc_layout(struct libc_image *l, const Elf64_Phdr *ph, size_t n)
  * runs code, so an executable mapping of it, matched to its segment, gives
  * the load bias. The module list is the fallback (a core whose mappings
  * carry no file names). Left empty when neither knows libc. */
+/* Whether the file open at fd is the one the target mapped at base: its
+ * first page is the target's there (the kernel dumps that page of every
+ * mapped ELF file into a core). A file of the same name on another machine
+ * has other contents, and its symbols and image other addresses. true when
+ * the target's page is not there to compare. */
+static bool same_first_page(struct walk *w, int fd, uint64_t base)
+{
+	uint8_t file[PAGE], mem[PAGE];
+	if (api->read(w->h, base, mem, PAGE) != PAGE)
+		return true;
+	return read_file_at(fd, 0, file, PAGE) && !memcmp(file, mem, PAGE);
+}
+
 static void find_libc(struct walk *w)
 {
 	Elf64_Ehdr eh;
@@ -236,24 +289,29 @@ static void find_libc(struct walk *w)
 		int fd = open_elf(m.path, &eh, ph);
 		if (fd < 0)
 			continue;
-		close(fd);
 		for (size_t k = 0; k < eh.e_phnum; k++) {
-			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X) || (ph[k].p_offset & ~(PAGE - 1)) != m.offset)
+			uint64_t bias = m.start - (ph[k].p_vaddr & ~(PAGE - 1));
+			if (ph[k].p_type != PT_LOAD || !(ph[k].p_flags & PF_X) ||
+			    (ph[k].p_offset & ~(PAGE - 1)) != m.offset || !same_first_page(w, fd, bias))
 				continue;
-			w->libc = (struct libc_image){ m.path, m.start - (ph[k].p_vaddr & ~(PAGE - 1)), 0, 0, 0 };
+			close(fd);
+			w->libc = (struct libc_image){ m.path, true, bias, 0, 0, 0 };
 			libc_layout(&w->libc, ph, eh.e_phnum);
 			return;
 		}
+		close(fd);
 	}
 	struct strand_module_info mi;
 	if (!api->find_module(w->h, "libc.so", &mi))
 		return;
-	w->libc = (struct libc_image){ mi.path, mi.bias, mi.low, mi.high, 0 };
+	w->libc = (struct libc_image){ mi.path, false, mi.bias, mi.low, mi.high, 0 };
 	int fd = open_elf(mi.path, &eh, ph);
-	if (fd >= 0) {
-		close(fd);
+	if (fd >= 0 && same_first_page(w, fd, mi.low)) {
+		w->libc.file = true;
 		libc_layout(&w->libc, ph, eh.e_phnum);
 	}
+	if (fd >= 0)
+		close(fd);
 }
 
 /* A symbol of libc's (its symbol table, or its dynamic symbols) at an address
@@ -262,11 +320,228 @@ static void find_libc(struct walk *w)
 static bool libc_symbol(struct walk *w, const char *name, uint64_t *addr)
 {
 	uint64_t size;
-	return api->lookup_symbol(w->h, name, "libc.so", addr, &size) &&
+	const char *base = w->libc.path ? strrchr(w->libc.path, '/') : NULL;
+	return api->lookup_symbol(w->h, name, base ? base + 1 : "libc.so", addr, &size) &&
 	       (!w->libc.high || (*addr >= w->libc.low && *addr < w->libc.high));
 }
 
+static bool plausible_size(uint64_t size, uint64_t chunk, uint64_t end);
+static uint64_t chunk_size_at(struct walk *w, uint64_t chunk);
+static uint64_t tcache_chunk_size(const struct layout *l);
+
+/* ---- the release ---- */
+
+#define BANNER_SCAN (16ull << 20) /* bytes of libc's read-only mappings searched for its banner */
+#define BANNER_CHUNK 0x10000
+
+struct release {
+	unsigned minor;        /* 2.minor; 0: unknown */
+	char why[200];         /* where it was read, for the user */
+};
+
+static bool is_libc_mapping(const struct strand_mapping_info *m)
+{
+	return m->path && is_libc_file(m->path);
+}
+
+/* The text around a match in libc's banner ("GNU C Library (Debian GLIBC
+ * 2.36-9) stable release version 2.36."): back to the string's start, up to
+ * its end or line end. */
+static void banner_text(const char *buf, size_t len, size_t at, char *out, size_t outlen)
+{
+	size_t from = at, to = at;
+	while (from > 0 && at - from < 100 && buf[from - 1] >= ' ' && buf[from - 1] < 0x7f)
+		from--;
+	while (to < len && to - at < 40 && buf[to] >= ' ' && buf[to] < 0x7f)
+		to++;
+	snprintf(out, outlen, "%.*s", (int)(to - from), buf + from);
+}
+
+/* 2.minor from "release version 2.NN" in libc's banner, which sits in its
+ * read-only data: there when the target's own libc file is (a core leaves
+ * read-only file pages out, and the host reads them from the file it
+ * matched). 0 when not found. */
+static unsigned release_from_banner(struct strand_host *h, char *banner, size_t len)
+{
+	static const char key[] = "release version 2.";
+	char *buf = malloc(BANNER_CHUNK + 64);
+	size_t n = api->mapping_count(h);
+	unsigned minor = 0;
+	for (size_t i = 0; buf && i < n && !minor; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(h, i, &m) || !is_libc_mapping(&m) || (m.perms & 2) || !(m.perms & 1))
+			continue;
+		for (uint64_t at = m.start; at < m.end && at - m.start < BANNER_SCAN && !minor; at += BANNER_CHUNK) {
+			size_t want = m.end - at < BANNER_CHUNK + 64 ? (size_t)(m.end - at) : BANNER_CHUNK + 64;
+			size_t got = api->read(h, at, buf, want);
+			const char *hit = got ? memmem(buf, got, key, sizeof(key) - 1) : NULL;
+			if (!got)
+				break;
+			if (!hit)
+				continue;
+			size_t k = (size_t)(hit - buf) + sizeof(key) - 1;
+			while (k < got && buf[k] >= '0' && buf[k] <= '9' && minor < 1000)
+				minor = minor * 10 + (unsigned)(buf[k++] - '0');
+			banner_text(buf, got, (size_t)(hit - buf), banner, len);
+		}
+	}
+	free(buf);
+	return minor;
+}
+
+/* 2.minor from libc's file name: libc-2.31.so, as releases before 2.34
+ * install it. */
+static unsigned release_from_name(struct strand_host *h, const char **path)
+{
+	size_t n = api->mapping_count(h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		unsigned minor;
+		if (!api->mapping(h, i, &m) || !is_libc_mapping(&m))
+			continue;
+		const char *base = strrchr(m.path, '/');
+		base = base ? base + 1 : m.path;
+		if (sscanf(base, "libc-2.%u.so", &minor) == 1) {
+			*path = m.path;
+			return minor;
+		}
+	}
+	return 0;
+}
+
+static void find_release(struct strand_host *h, struct release *r)
+{
+	char banner[160];
+	const char *path;
+	if ((r->minor = release_from_banner(h, banner, sizeof(banner))))
+		snprintf(r->why, sizeof(r->why), "libc's version string \"%s\"", banner);
+	else if ((r->minor = release_from_name(h, &path)))
+		snprintf(r->why, sizeof(r->why), "libc's file name %s", path);
+	else
+		snprintf(r->why, sizeof(r->why), "no version string or versioned file name of libc in the target");
+}
+
+static const struct layout *layout_of(unsigned minor)
+{
+	for (size_t i = 0; i < NLAYOUTS; i++)
+		if (minor >= layouts[i].first && minor <= layouts[i].last)
+			return &layouts[i];
+	return NULL;
+}
+
+static bool same_arena(const struct layout *a, const struct layout *b)
+{
+	return a->ar_bins == b->ar_bins && a->ar_next == b->ar_next && a->ar_system_mem == b->ar_system_mem;
+}
+
 /* ---- finding main_arena ---- */
+
+static bool mapping_at(struct walk *w, uint64_t addr, struct strand_mapping_info *m)
+{
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n; i++)
+		if (api->mapping(w->h, i, m) && addr >= m->start && addr < m->end)
+			return true;
+	return false;
+}
+
+static bool mapping_of(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
+{
+	struct strand_mapping_info m;
+	if (!mapping_at(w, addr, &m))
+		return false;
+	*start = m.start;
+	*end = m.end;
+	return true;
+}
+
+/* Whether next can be the next arena of the ring: a readable structure in the
+ * first heap of its own, whose heap_info names it. */
+static bool is_thread_arena(struct walk *w, uint64_t next)
+{
+	uint64_t ar_ptr, top;
+	return !(next & 7) && rd(w, next & ~(HEAP_MAX_SIZE - 1), &ar_ptr, 8) && ar_ptr == next &&
+	       rd(w, next + w->lay->ar_top, &top, 8);
+}
+
+/* The 127 bins that start at addr (bin 1's fd), as words: the number that are
+ * empty (fd and bk point at the bin itself), -1 when one is neither empty nor
+ * a list of chunks. From the last bin back: most memory fails at once. */
+static int empty_bins(const uint64_t *bins, uint64_t addr)
+{
+	int empty = 0;
+	for (int i = NBINS - 2; i >= 0; i--) {
+		uint64_t fd = bins[2 * i], bk = bins[2 * i + 1], head = addr + 16 * (uint64_t)i - 16;
+		if (fd == head && bk == head)
+			empty++;
+		else if (fd == head || bk == head || !fd || !bk || ((fd | bk) & 15))
+			return -1;
+	}
+	return empty;
+}
+
+/* Whether the ring of arenas from a through next comes back to a, through
+ * thread arenas only. */
+static bool ring_closes(struct walk *w, uint64_t a, uint64_t next)
+{
+	for (uint32_t n = 0; n < MAX_ARENAS; n++) {
+		if (next == a)
+			return true;
+		if (!is_thread_arena(w, next) || !rd(w, next + w->lay->ar_next, &next, 8))
+			return false;
+	}
+	return false;
+}
+
+/* Why the memory at a is not one of glibc's arenas in the layout w->lay,
+ * NULL when it can be: flags with glibc's bits only, fastbin heads and bins
+ * that point at chunks or (bins) at themselves, a top chunk that ends its
+ * heap on a page in writable memory, a system_mem that covers the heap, and
+ * for the main arena a ring of arenas that comes back to it and a place
+ * outside every thread heap; a thread arena lies in its own first heap. */
+static const char *arena_mismatch(struct walk *w, uint64_t a, bool main)
+{
+	const struct layout *l = w->lay;
+	uint64_t q[MAX_ARENA_SIZE / 8], size;
+	uint32_t flags, have_fastchunks;
+	struct strand_mapping_info m;
+	if ((a & 7) || !rd(w, a, q, l->ar_size))
+		return "it is not readable";
+	memcpy(&flags, (const uint8_t *)q + AR_FLAGS, 4);
+	memcpy(&have_fastchunks, (const uint8_t *)q + 8, 4);
+	/* Before 2.27 flags also held FASTCHUNKS_BIT (1) and, 2.22 to 2.26,
+	 * ARENA_CORRUPTION_BIT (4); from 2.27 NONCONTIGUOUS_BIT (2) alone. */
+	bool old = l->ar_fastbins == 8;
+	if ((flags & (old ? ~7u : ~2u)) || (!old && have_fastchunks > 1))
+		return "its flags hold values glibc never sets";
+	for (int i = 0; i < NFASTBINS; i++)
+		if (q[l->ar_fastbins / 8 + i] & 15)
+			return "a fastbin head is not a chunk address";
+	int empty = empty_bins(q + l->ar_bins / 8, a + l->ar_bins);
+	if (empty <= 0)
+		return empty < 0 ? "a bin is neither empty nor a list of chunks" : "none of its bins is empty";
+	uint64_t top = q[l->ar_top / 8], next = q[l->ar_next / 8];
+	uint64_t system_mem = q[l->ar_system_mem / 8], max_system_mem = q[l->ar_system_mem / 8 + 1];
+	if ((l->ar_attached && q[l->ar_attached / 8] > MAX_THREADS) || max_system_mem < system_mem)
+		return "its thread and memory counters are impossible";
+	if (top == a + l->ar_bins - 16) { /* initial_top: nothing allocated yet */
+		if (system_mem)
+			return "it holds memory but has no top chunk";
+	} else {
+		if ((top & 15) || !mapping_at(w, top, &m) || !(m.perms & 2) || !rd(w, top + 8, &size, 8))
+			return "its top is not a chunk in writable memory";
+		uint64_t sz = size & ~SIZE_BITS;
+		if (!(size & PREV_INUSE) || !plausible_size(size, top, m.end) || ((top + sz) & (PAGE - 1)))
+			return "its top chunk does not end its heap on a page boundary";
+		if (system_mem < sz || (!(flags & NONCONTIGUOUS) && system_mem > top + sz - m.start))
+			return "its system_mem does not match its heap's mapping";
+	}
+	if (main && next != a && !ring_closes(w, a, next))
+		return "its ring of arenas does not come back to it";
+	if (is_thread_arena(w, a) != !main)
+		return main ? "it lies in a thread arena's heap" : "no heap_info names it";
+	return NULL;
+}
 
 /* Through libc's symbols (libc6-dbg, debuginfod): main_arena is static. */
 static bool arena_by_symbols(struct walk *w, uint64_t *arena, uint64_t *mp)
@@ -287,26 +562,32 @@ static bool all_zero(const uint64_t *q, size_t from, size_t to)
 }
 
 /* main_arena in libc's file image: the one arena-sized window whose `next`
- * points at itself (stored in place: RELR), attached_threads 1, the rest 0. */
-static bool is_arena_image(const uint64_t *q, uint64_t vaddr)
+ * points at itself (stored in place: RELR), attached_threads 1 (2.23+), the
+ * rest 0. */
+static bool is_arena_image(const struct layout *l, const uint64_t *q, uint64_t vaddr)
 {
-	return q[AR_NEXT / 8] == vaddr && q[AR_ATTACHED / 8] == 1 && all_zero(q, 0, AR_NEXT / 8) &&
-	       q[AR_NEXT / 8 + 1] == 0 && all_zero(q, AR_ATTACHED / 8 + 1, AR_SIZE / 8);
+	size_t next = l->ar_next / 8, after = l->ar_attached ? l->ar_attached / 8 : next + 1;
+	return q[next] == vaddr && all_zero(q, 0, next) && all_zero(q, next + 1, after) &&
+	       (!l->ar_attached || q[after] == 1) && all_zero(q, after + !!l->ar_attached, l->ar_size / 8);
 }
 
-/* mp_'s initial values: thresholds 128 KiB, arena_test 8, 64 tcache bins of up
- * to 0x408 bytes, 7 entries each. */
-static bool is_mp_image(const uint64_t *q)
+/* mp_'s initial values: thresholds 128 KiB, arena_test 8, and from 2.26 64
+ * tcache bins of up to 0x408 bytes, 7 entries each. */
+static bool is_mp_image(const struct layout *l, const uint64_t *q)
 {
-	return q[0] == 0x20000 && q[1] == 0x20000 && q[2] == 0x20000 && q[3] == 8 && q[13] == 64 && q[14] == 0x408 &&
-	       q[15] == 7;
+	const uint64_t *t = q + l->mp_tcache_bins / 8;
+	return q[0] == 0x20000 && q[1] == 0x20000 && q[2] == 0x20000 && q[3] == 8 &&
+	       (!l->mp_tcache_bins || (t[0] == 64 && t[1] == 0x408 && t[2] == 7));
 }
 
-static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
+/* main_arena and mp_ in the image of libc's file at w->libc.path, for the
+ * layout w->lay. Only a candidate: the file may not be the target's. */
+static bool arena_in_file(struct walk *w, uint64_t *arena, uint64_t *mp)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[MAX_PHDRS];
-	int fd = w->libc.path ? open_elf(w->libc.path, &eh, ph) : -1;
+	const struct layout *l = w->lay;
+	int fd = w->libc.file ? open_elf(w->libc.path, &eh, ph) : -1;
 	if (fd < 0)
 		return false;
 	bool found = false;
@@ -314,19 +595,18 @@ static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 	for (size_t i = 0; i < eh.e_phnum && !found; i++) {
 		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_W) || ph[i].p_filesz > (64u << 20))
 			continue;
-		uint64_t *data = malloc(ph[i].p_filesz + AR_SIZE);
+		uint64_t *data = calloc(1, ph[i].p_filesz + MAX_ARENA_SIZE);
 		if (!data)
 			break;
-		memset(data, 0, ph[i].p_filesz + AR_SIZE);
 		if (read_file_at(fd, ph[i].p_offset, data, ph[i].p_filesz)) {
 			size_t words = ph[i].p_filesz / 8;
 			for (size_t k = 0; k < words; k++) {
 				uint64_t vaddr = ph[i].p_vaddr + 8 * k;
-				if (!found && data[k + AR_NEXT / 8] == vaddr && is_arena_image(data + k, vaddr)) {
+				if (!found && data[k + l->ar_next / 8] == vaddr && is_arena_image(l, data + k, vaddr)) {
 					*arena = vaddr + w->libc.bias;
 					found = true;
 				}
-				if (!*mp && k + 16 <= words && is_mp_image(data + k))
+				if (!*mp && k + MAX_MP_SIZE / 8 <= words && is_mp_image(l, data + k))
 					*mp = vaddr + w->libc.bias;
 			}
 		}
@@ -336,45 +616,289 @@ static bool arena_by_structure(struct walk *w, uint64_t *arena, uint64_t *mp)
 	return found;
 }
 
-/* With symbols, structural discovery runs too and the two must agree. */
+/* Where to search memory for main_arena: libc's writable mappings, or every
+ * writable mapping when none is named libc's (a core without file notes). */
+static size_t search_areas(struct walk *w, struct range **out)
+{
+	struct ranges libc = { 0 }, all = { 0 };
+	size_t n = api->mapping_count(w->h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(w->h, i, &m) || (m.perms & 3) != 3 || m.end <= m.start)
+			continue;
+		add_range(is_libc_mapping(&m) ? &libc : &all, m.start, m.end);
+	}
+	if (libc.n) {
+		free(all.v);
+		*out = libc.v;
+		return libc.n;
+	}
+	*out = all.v;
+	return all.n;
+}
+
+/* main_arena by a search of memory, chap's way: 127 bins in a row that are
+ * empty or lists of chunks, and around them an arena that passes
+ * arena_mismatch in one of the layouts, tried in the order given. Sets
+ * w->lay to the layout that fits. How many arenas fit in *found. */
+static bool arena_in_memory(struct walk *w, const struct layout *const *order, size_t norder, uint64_t *arena,
+			    unsigned *found)
+{
+	struct range *areas;
+	size_t nareas = search_areas(w, &areas);
+	uint64_t *buf = malloc(WINDOW + MAX_ARENA_SIZE), searched = 0;
+	const struct layout *chosen = NULL;
+	*found = 0;
+	for (size_t i = 0; buf && i < nareas && searched < MEMORY_SEARCH; i++) {
+		for (uint64_t base = areas[i].start; base < areas[i].end && searched < MEMORY_SEARCH; base += WINDOW) {
+			size_t want = areas[i].end - base < WINDOW + MAX_ARENA_SIZE ? (size_t)(areas[i].end - base)
+										  : WINDOW + MAX_ARENA_SIZE;
+			size_t got = api->read(w->h, base, buf, want) / 8 * 8;
+			searched += WINDOW;
+			for (size_t k = 0; k * 8 < WINDOW && (k + 2 * (NBINS - 1)) * 8 <= got; k++) {
+				uint64_t bins = base + 8 * k;
+				if (empty_bins(buf + k, bins) <= 0)
+					continue;
+				for (size_t t = 0; t < norder; t++) {
+					w->lay = order[t];
+					if (bins < w->lay->ar_bins || arena_mismatch(w, bins - w->lay->ar_bins, true))
+						continue;
+					if (!(*found)++) {
+						*arena = bins - w->lay->ar_bins;
+						chosen = w->lay;
+					}
+					break;
+				}
+			}
+		}
+	}
+	free(buf);
+	free(areas);
+	w->lay = chosen;
+	return chosen != NULL;
+}
+
+/* Whether mp_ can be at mp in layout l, given where the main heap begins
+ * (0: unknown): sane thresholds and counters, and sbrk_base there. */
+static bool is_mp(struct walk *w, const struct layout *l, uint64_t mp, uint64_t heap_start)
+{
+	uint64_t q[MAX_MP_SIZE / 8], mmapped_mem;
+	int32_t n_mmaps[2];
+	if ((mp & 7) || !rd(w, mp, q, l->mp_size))
+		return false;
+	memcpy(n_mmaps, (const uint8_t *)q + l->mp_n_mmaps, sizeof(n_mmaps));
+	memcpy(&mmapped_mem, (const uint8_t *)q + l->mp_mmapped_mem, 8);
+	const uint64_t *t = q + l->mp_tcache_bins / 8;
+	return q[2] && q[2] <= HEAP_MAX_SIZE && q[3] && q[3] <= MAX_THREADS && n_mmaps[0] >= 0 &&
+	       n_mmaps[0] <= n_mmaps[1] && !(mmapped_mem & (PAGE - 1)) && !mmapped_mem == !n_mmaps[0] &&
+	       (!heap_start || q[l->mp_sbrk_base / 8] == heap_start) &&
+	       (!l->mp_tcache_bins || (t[0] <= TCACHE_BINS && t[2] <= 0xffff));
+}
+
+/* Where the main arena's heap begins when it is one sbrk area: 0 when that is
+ * not known. */
+static uint64_t main_heap_start(struct walk *w, uint64_t arena)
+{
+	uint64_t top, size, system_mem;
+	uint32_t flags;
+	if (!rd(w, arena + w->lay->ar_top, &top, 8) || top == arena + w->lay->ar_bins - 16 ||
+	    !rd(w, arena + AR_FLAGS, &flags, 4) || (flags & NONCONTIGUOUS) || !rd(w, top + 8, &size, 8) ||
+	    !rd(w, arena + w->lay->ar_system_mem, &system_mem, 8))
+		return 0;
+	return top + (size & ~SIZE_BITS) - system_mem;
+}
+
+/* mp_ by a search of the memory main_arena was found in, for a layout of
+ * the arena's kind: the word that holds sbrk_base, at its place in mp_.
+ * Sets w->lay to the layout whose malloc_par fits; 0 when none does. */
+static uint64_t mp_in_memory(struct walk *w, const struct layout *const *order, size_t norder)
+{
+	uint64_t heap = main_heap_start(w, w->main_arena), start, end;
+	if (!heap || !mapping_of(w, w->main_arena, &start, &end) || end - start > MP_SEARCH)
+		return 0;
+	uint64_t *data = malloc(end - start), found = 0;
+	const struct layout *arena_layout = w->lay;
+	if (data && rd(w, start, data, end - start))
+		for (size_t k = 0; k < (end - start) / 8 && !found; k++) {
+			if (data[k] != heap)
+				continue;
+			for (size_t t = 0; t < norder && !found; t++)
+				if (same_arena(order[t], arena_layout) && start + 8 * k >= order[t]->mp_sbrk_base &&
+				    is_mp(w, order[t], start + 8 * k - order[t]->mp_sbrk_base, heap)) {
+					found = start + 8 * k - order[t]->mp_sbrk_base;
+					w->lay = order[t];
+				}
+		}
+	free(data);
+	return found;
+}
+
+/* What the main arena's lists and heap say of the layout, for layouts that
+ * differ in nothing else: -1 when they contradict it, else the number of
+ * signs that fit. A fastbin link read raw or revealed (safe-linking) must be
+ * NULL or a chunk of the bin's size; the heap's first chunk is the main
+ * thread's tcache when it was the first to call malloc (0x250 bytes with
+ * 8-bit counts, 0x290 with 16-bit ones). */
+static int layout_signs(struct walk *w, const struct layout *l)
+{
+	uint64_t heads[NFASTBINS], heap = main_heap_start(w, w->main_arena), size;
+	int signs = 0;
+	if (rd(w, w->main_arena + l->ar_fastbins, heads, sizeof(heads)))
+		for (int i = 0; i < NFASTBINS; i++) {
+			uint64_t stored, pos = heads[i] + 16, raw, safe;
+			if (!heads[i] || !rd(w, pos, &stored, 8))
+				continue;
+			safe = stored ^ (pos >> 12);
+			raw = stored;
+			bool raw_fits = !raw || (!(raw & 15) && chunk_size_at(w, raw) == 0x20 + 16 * (uint64_t)i);
+			bool safe_fits = !safe || (!(safe & 15) && chunk_size_at(w, safe) == 0x20 + 16 * (uint64_t)i);
+			if (raw_fits != safe_fits)
+				signs += safe_fits == l->safe_linking ? 1 : -100;
+		}
+	if (heap && rd(w, heap + 8, &size, 8) && l->tcache_counts) {
+		uint64_t own = tcache_chunk_size(l), other = l->tcache_counts == 1 ? 0x290 : 0x250;
+		if ((size & ~SIZE_BITS) == own)
+			signs++;
+		else if ((size & ~SIZE_BITS) == other)
+			signs -= 100;
+	}
+	return signs < 0 ? -1 : signs;
+}
+
+/* Among the layouts whose structures match w->lay's, the one the lists and
+ * heap fit best (the first of equals, in the order given). */
+static void refine_layout(struct walk *w, const struct layout *const *order, size_t norder)
+{
+	const struct layout *chosen = w->lay;
+	int best = layout_signs(w, chosen);
+	for (size_t t = 0; t < norder; t++) {
+		const struct layout *l = order[t];
+		int signs;
+		if (l == chosen || !same_arena(l, chosen) || l->mp_sbrk_base != chosen->mp_sbrk_base ||
+		    l->mp_tcache_bins != chosen->mp_tcache_bins || (signs = layout_signs(w, l)) <= best)
+			continue;
+		w->lay = l;
+		best = signs;
+	}
+}
+
+/* The layouts to try: the release's own first, then the others newest first. */
+static size_t layout_order(unsigned minor, const struct layout **order)
+{
+	const struct layout *own = layout_of(minor);
+	size_t n = 0;
+	if (own)
+		order[n++] = own;
+	for (size_t i = 0; i < NLAYOUTS; i++)
+		if (&layouts[i] != own)
+			order[n++] = &layouts[i];
+	return n;
+}
+
+/* The layout's release range, "2.27-2.29". */
+static const char *releases_of(const struct layout *l, char *buf, size_t len)
+{
+	if (l->first == l->last)
+		snprintf(buf, len, "2.%u", l->first);
+	else
+		snprintf(buf, len, "2.%u-2.%u", l->first, l->last);
+	return buf;
+}
+
+/* main_arena, mp_ and the layout: candidates from libc's symbols and its file
+ * image, each checked against the target's memory, else a search of that
+ * memory; the release's layout first. What was found and how goes to the
+ * sink's discovery. */
 static bool find_main_arena(struct walk *w)
 {
-	uint64_t sym_arena = 0, sym_mp = 0, st_arena = 0, st_mp = 0;
-	bool by_sym = arena_by_symbols(w, &sym_arena, &sym_mp);
-	bool by_structure = arena_by_structure(w, &st_arena, &st_mp);
-	if (by_sym && by_structure && (sym_arena != st_arena || (sym_mp && st_mp && sym_mp != st_mp)))
-		api->warn(w->h, "main_arena from libc's symbols (0x%llx) and from its structure (0x%llx) disagree; "
-				"using the symbols", (unsigned long long)sym_arena, (unsigned long long)st_arena);
-	if (by_sym) {
-		w->main_arena = sym_arena;
-		w->mp = sym_mp ? sym_mp : st_mp;
-		w->sink->discovery(w->sink->ctx, by_structure && sym_arena == st_arena ? "symbols (structure agrees)"
-										 : "symbols");
-		return true;
+	struct release r;
+	const struct layout *order[NLAYOUTS], *named_layout = NULL;
+	find_release(w->h, &r);
+	size_t norder = layout_order(r.minor, order);
+	uint64_t named = 0, named_mp = 0, arena = 0, mp = 0;
+	unsigned found = 0;
+	const char *how = NULL, *named_how = NULL;
+	/* A candidate named by libc's symbols or found in its file's image. */
+	bool by_symbols = arena_by_symbols(w, &named, &named_mp);
+	if (by_symbols) {
+		named_how = "symbols";
+		named_layout = order[0];
 	}
-	if (by_structure) {
-		w->main_arena = st_arena;
-		w->mp = st_mp;
-		w->sink->discovery(w->sink->ctx, "structure (no libc symbols)");
-		return true;
+	for (size_t t = 0; !named_how && t < norder; t++) {
+		w->lay = order[t];
+		if (arena_in_file(w, &named, &named_mp)) {
+			named_how = "structure (libc's file image; no libc symbols)";
+			named_layout = w->lay;
+		}
 	}
-	return false;
+	for (size_t t = 0; named_how && t < norder && !how; t++) {
+		w->lay = order[t];
+		if (!arena_mismatch(w, named, true)) {
+			how = by_symbols ? "symbols (structure agrees)" : named_how;
+			arena = named;
+			mp = named_mp;
+		}
+	}
+	if (!how && arena_in_memory(w, order, norder, &arena, &found))
+		how = "structure (a search of memory; no libc symbols)";
+	if (named_how && arena != named) {
+		/* A damaged arena is still the one to walk, its damage reported
+		 * where it is; a file that is not the target's names another. */
+		w->lay = named_layout;
+		if (!w->quiet)
+			api->warn(w->h, "main_arena from %s (0x%llx) is not an arena in the target's memory (%s): %s",
+				  by_symbols ? "libc's symbols" : "libc's file image", (unsigned long long)named,
+				  arena_mismatch(w, named, true),
+				  how ? "is libc's file the one the target ran? The arena found in memory is walked"
+				      : "walked as it is, as no other arena was found");
+		if (!how) {
+			how = named_how;
+			arena = named;
+			mp = named_mp;
+		}
+	}
+	if (!how)
+		return false;
+	w->main_arena = arena;
+	const struct layout *arena_layout = w->lay;
+	if (!mp || !is_mp(w, w->lay, mp, 0))
+		mp = mp_in_memory(w, order, norder);
+	if (!mp)
+		w->lay = arena_layout;
+	/* A release read from a file that is not the target's can name a
+	 * layout that the lists contradict. */
+	if (!r.minor || layout_of(r.minor) != w->lay || layout_signs(w, w->lay) < 0)
+		refine_layout(w, order, norder);
+	w->mp = mp;
+	char text[512], range[32];
+	int len = snprintf(text, sizeof(text), "%s%s; layout of glibc %s", how,
+			   found > 1 ? ", the first of several candidates" : "", releases_of(w->lay, range, sizeof(range)));
+	if (r.minor && layout_of(r.minor) == w->lay)
+		snprintf(text + len, sizeof(text) - len, ", glibc 2.%u by %s", r.minor, r.why);
+	else if (r.minor)
+		snprintf(text + len, sizeof(text) - len, ", which the memory fits, not that of glibc 2.%u named by %s",
+			 r.minor, r.why);
+	else
+		snprintf(text + len, sizeof(text) - len, ", the first that the memory fits (%s)", r.why);
+	w->sink->discovery(w->sink->ctx, text);
+	return true;
 }
 
 /* The counters glibc keeps in mp_: mmapped chunks and their bytes, where the
  * sbrk heap starts, the tcache bins' capacity. */
 static void read_mp(struct walk *w)
 {
-	uint8_t mp[MP_SIZE];
-	if (!w->mp || !rd(w, w->mp, mp, sizeof(mp)))
+	const struct layout *l = w->lay;
+	uint8_t mp[MAX_MP_SIZE];
+	if (!w->mp || !rd(w, w->mp, mp, l->mp_size))
 		return;
-	memcpy(&w->n_mmaps, mp + MP_N_MMAPS, 4);
-	memcpy(&w->mmapped_mem, mp + MP_MMAPPED_MEM, 8);
-	memcpy(&w->sbrk_base, mp + MP_SBRK_BASE, 8);
-	memcpy(&w->tcache_count, mp + MP_TCACHE_COUNT, 8);
+	memcpy(&w->n_mmaps, mp + l->mp_n_mmaps, 4);
+	memcpy(&w->mmapped_mem, mp + l->mp_mmapped_mem, 8);
+	memcpy(&w->sbrk_base, mp + l->mp_sbrk_base, 8);
+	if (l->mp_tcache_bins)
+		memcpy(&w->tcache_count, mp + l->mp_tcache_bins + MP_TCACHE_COUNT, 8);
 	w->mp_read = true;
 }
-
 
 /* ---- chunk walks ---- */
 
@@ -453,10 +977,29 @@ static void walk_chunks(struct walk *w, uint32_t arena, uint64_t start, uint64_t
 /* ---- free lists ---- */
 
 
-/* Safe-linking (glibc 2.32+): a stored link is the target xor (its own address >> 12). */
-static uint64_t reveal(uint64_t pos, uint64_t stored)
+/* A tcache or fastbin link as stored at pos: with safe-linking (2.32+) the
+ * target xor (pos >> 12). */
+static uint64_t reveal(const struct walk *w, uint64_t pos, uint64_t stored)
 {
-	return stored ^ (pos >> 12);
+	return w->lay->safe_linking ? stored ^ (pos >> 12) : stored;
+}
+
+/* The chunk of a tcache_perthread_struct: its counts, its 64 entries, the header. */
+static uint64_t tcache_chunk_size(const struct layout *l)
+{
+	return (TCACHE_BINS * (l->tcache_counts + 8ull) + 16 + 15) & ~15ull;
+}
+
+/* A tcache's counts (chars before 2.30) and entries. */
+static bool read_tcache(struct walk *w, uint64_t p, uint16_t *counts, uint64_t *entries)
+{
+	uint8_t raw[TCACHE_BINS * 2];
+	size_t width = w->lay->tcache_counts, len = TCACHE_BINS * width;
+	if (!width || !rd(w, p, raw, len) || !rd(w, p + len, entries, TCACHE_BINS * 8))
+		return false;
+	for (int i = 0; i < TCACHE_BINS; i++)
+		counts[i] = width == 1 ? raw[i] : (uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8);
+	return true;
 }
 
 static uint64_t chunk_size_at(struct walk *w, uint64_t chunk)
@@ -507,7 +1050,7 @@ static uint64_t tcache_next(struct walk *w, uint64_t entry, uint64_t unused)
 	uint64_t stored;
 	if ((entry & 15) || !rd(w, entry, &stored, 8))
 		return 0;
-	return reveal(entry, stored);
+	return reveal(w, entry, stored);
 }
 
 struct bin_ctx {
@@ -550,9 +1093,9 @@ static void walk_tcache(struct walk *w, uint64_t tcache)
 {
 	uint16_t counts[TCACHE_BINS];
 	uint64_t entries[TCACHE_BINS];
-	if (!rd(w, tcache, counts, sizeof(counts)) || !rd(w, tcache + sizeof(counts), entries, sizeof(entries)))
+	if (!read_tcache(w, tcache, counts, entries))
 		return;
-	emit(w, tcache - 16, TCACHE_CHUNK - 8, STRAND_ARENA_KEEP, STRAND_INTERNAL, false);
+	emit(w, tcache - 16, tcache_chunk_size(w->lay) - 8, STRAND_ARENA_KEEP, STRAND_INTERNAL, false);
 	for (int i = 0; i < TCACHE_BINS; i++)
 		if (entries[i] || counts[i])
 			walk_tcache_bin(w, tcache, i, entries[i], counts[i]);
@@ -617,9 +1160,9 @@ static uint32_t arena_holding(const struct walk *w, uint64_t c)
  * *arena. */
 static bool tcache_chunk(struct walk *w, uint64_t p, uint32_t *arena)
 {
-	uint64_t size, next_size;
-	if (p < 16 || (p & 15) || !rd(w, p - 8, &size, 8) || (size & ~SIZE_BITS) != TCACHE_CHUNK ||
-	    (size & IS_MMAPPED) || !rd(w, p - 16 + TCACHE_CHUNK + 8, &next_size, 8) || !(next_size & PREV_INUSE))
+	uint64_t size, next_size, chunk = tcache_chunk_size(w->lay);
+	if (!w->lay->tcache_counts || p < 16 || (p & 15) || !rd(w, p - 8, &size, 8) || (size & ~SIZE_BITS) != chunk ||
+	    (size & IS_MMAPPED) || !rd(w, p - 16 + chunk + 8, &next_size, 8) || !(next_size & PREV_INUSE))
 		return false;
 	*arena = arena_holding(w, p - 16);
 	return !(size & NON_MAIN_ARENA) == (*arena == 0);
@@ -632,9 +1175,9 @@ static bool tcache_chunk(struct walk *w, uint64_t p, uint32_t *arena)
 static int64_t tcache_contents(struct walk *w, uint64_t p)
 {
 	uint16_t counts[TCACHE_BINS];
-	uint64_t entries[TCACHE_BINS], limit = w->mp_read ? w->tcache_count : TCACHE_MAX_COUNT;
+	uint64_t entries[TCACHE_BINS], limit = w->mp_read ? w->tcache_count : w->lay->tcache_counts == 1 ? 0xff : 0xffff;
 	int64_t total = 0;
-	if (!rd(w, p, counts, sizeof(counts)) || !rd(w, p + sizeof(counts), entries, sizeof(entries)))
+	if (!read_tcache(w, p, counts, entries))
 		return -1;
 	for (int i = 0; i < TCACHE_BINS; i++) {
 		if (counts[i] > limit || (entries[i] & 15) || !counts[i] != !entries[i])
@@ -701,7 +1244,7 @@ static uint64_t thread_tcache(struct walk *w, const struct tls_plan *plan, const
 	if (tcache_chunk(w, p, &arena))
 		return p;
 	problem(w, at, "thread LWP %d: its tcache pointer at 0x%llx holds 0x%llx, which is not a 0x%x-byte chunk "
-		       "in use", th->tid, (unsigned long long)at, (unsigned long long)p, TCACHE_CHUNK);
+		       "in use", th->tid, (unsigned long long)at, (unsigned long long)p, (unsigned)tcache_chunk_size(w->lay));
 	return 0;
 }
 
@@ -734,8 +1277,9 @@ static void find_tcaches(struct walk *w)
 	size_t kept = 0;
 	for (size_t i = 0; i < w->ntcaches; i++) {
 		uint16_t counts[TCACHE_BINS];
+		uint64_t entries[TCACHE_BINS];
 		uint32_t arena;
-		if ((kept && w->tcaches[kept - 1] == w->tcaches[i]) || !rd(w, w->tcaches[i], counts, sizeof(counts)) ||
+		if ((kept && w->tcaches[kept - 1] == w->tcaches[i]) || !read_tcache(w, w->tcaches[i], counts, entries) ||
 		    !tcache_chunk(w, w->tcaches[i], &arena))
 			continue;
 		w->tcaches[kept++] = w->tcaches[i];
@@ -758,7 +1302,7 @@ static uint64_t fastbin_next(struct walk *w, uint64_t chunk, uint64_t unused)
 	uint64_t stored;
 	if ((chunk & 15) || !rd(w, chunk + 16, &stored, 8))
 		return 0;
-	return reveal(chunk + 16, stored);
+	return reveal(w, chunk + 16, stored);
 }
 
 static bool visit_bin_chunk(struct walk *w, uint64_t c, uint64_t from, const void *ctx)
@@ -779,7 +1323,7 @@ static bool visit_bin_chunk(struct walk *w, uint64_t c, uint64_t from, const voi
 static void walk_fastbins(struct walk *w, uint64_t arena, uint32_t index)
 {
 	uint64_t heads[NFASTBINS];
-	if (!rd(w, arena + AR_FASTBINS, heads, sizeof(heads)))
+	if (!rd(w, arena + w->lay->ar_fastbins, heads, sizeof(heads)))
 		return;
 	for (int i = 0; i < NFASTBINS; i++) {
 		if (!heads[i])
@@ -808,7 +1352,7 @@ static uint64_t bin_next(struct walk *w, uint64_t chunk, uint64_t bin_head)
 static void walk_bins(struct walk *w, uint64_t arena, uint32_t index)
 {
 	for (int i = 1; i < NBINS; i++) {
-		uint64_t head = arena + AR_BINS + 16 * (uint64_t)(i - 1) - 16, first;
+		uint64_t head = arena + w->lay->ar_bins + 16 * (uint64_t)(i - 1) - 16, first;
 		if (!rd(w, head + 16, &first, 8) || first == head)
 			continue;
 		enum strand_block_state st = i == 1 ? STRAND_UNSORTED : i < NSMALLBINS ? STRAND_SMALLBIN : STRAND_LARGEBIN;
@@ -834,7 +1378,7 @@ static void report_arena(struct walk *w, uint32_t index, const char *kind, uint3
 	const struct arena_info *ai = &w->arenas[index];
 	uint64_t top_size = chunk_size_at(w, ai->top), system_mem = 0;
 	uint32_t flags = 0;
-	rd(w, ai->addr + AR_SYSTEM_MEM, &system_mem, 8);
+	rd(w, ai->addr + w->lay->ar_system_mem, &system_mem, 8);
 	rd(w, ai->addr + AR_FLAGS, &flags, 4);
 	struct strand_arena a = { .index = index, .address = ai->addr, .kind = kind, .top = ai->top,
 				  .top_size = top_size, .system_mem = system_mem, .heaps = heaps,
@@ -843,7 +1387,7 @@ static void report_arena(struct walk *w, uint32_t index, const char *kind, uint3
 	w->sink->arena(w->sink->ctx, &a);
 	/* Its top and bins point at chunk headers, the last word of the block
 	 * before each: not a root, or a lost block would seem possibly lost. */
-	w->sink->metadata(w->sink->ctx, ai->addr, ai->addr + AR_SIZE);
+	w->sink->metadata(w->sink->ctx, ai->addr, ai->addr + w->lay->ar_size);
 	if (measured && walked != system_mem)
 		problem(w, ai->addr, "%s arena at 0x%llx: system_mem says 0x%llx bytes, its heap%s hold%s 0x%llx",
 			kind, (unsigned long long)ai->addr, (unsigned long long)system_mem, heaps == 1 ? "" : "s",
@@ -925,20 +1469,6 @@ static uint32_t main_regions(struct walk *w, uint64_t sbrk_base, uint64_t top, b
 }
 
 /* The mapping that holds addr: [*start, *end). false when none does. */
-static bool mapping_of(struct walk *w, uint64_t addr, uint64_t *start, uint64_t *end)
-{
-	size_t n = api->mapping_count(w->h);
-	for (size_t i = 0; i < n; i++) {
-		struct strand_mapping_info m;
-		if (api->mapping(w->h, i, &m) && addr >= m.start && addr < m.end) {
-			*start = m.start;
-			*end = m.end;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Where the heap that top closes ends: top's end, which glibc keeps on a page
  * boundary at the end of the heap's memory (sysmalloc asserts it). 0, with the
  * damage reported, when top's size cannot be that. */
@@ -981,12 +1511,12 @@ static void walk_main_arena(struct walk *w)
 	const struct arena_info *ai = &w->arenas[0];
 	uint64_t top = ai->top, system_mem, sbrk_base = w->sbrk_base, bytes;
 	uint32_t flags = 0;
-	if (!ai->readable || !rd(w, w->main_arena + AR_SYSTEM_MEM, &system_mem, 8) ||
+	if (!ai->readable || !rd(w, w->main_arena + w->lay->ar_system_mem, &system_mem, 8) ||
 	    !rd(w, w->main_arena + AR_FLAGS, &flags, 4)) {
 		problem(w, w->main_arena, "main arena at 0x%llx is unreadable", (unsigned long long)w->main_arena);
 		return;
 	}
-	if (top == w->main_arena + AR_BINS - 16) {
+	if (top == w->main_arena + w->lay->ar_bins - 16) {
 		report_arena(w, 0, "main", 0, false, 0); /* initial_top: nothing allocated yet */
 	} else if (flags & NONCONTIGUOUS) {
 		uint32_t regions = main_regions(w, sbrk_base, top, false, &bytes);
@@ -1078,7 +1608,7 @@ static void walk_thread_arena(struct walk *w, uint32_t index)
 	uint64_t first_heap = ai->addr & ~(HEAP_MAX_SIZE - 1), info_size = ai->addr - first_heap;
 	for (uint32_t i = ai->nheaps; i-- > 0;) {
 		uint64_t h = ai->heaps[i];
-		uint64_t start = h == first_heap ? ai->addr + AR_SIZE : h + info_size;
+		uint64_t start = h == first_heap ? ai->addr + w->lay->ar_size : h + info_size;
 		start = ((start + 16 + 15) & ~15ull) - 16;
 		bool has_top = ai->top >= h && ai->top < h + HEAP_MAX_SIZE;
 		walk_chunks(w, index, start, ends[i] ? ends[i] : has_top ? ai->top : h + HEAP_MAX_SIZE,
@@ -1090,26 +1620,65 @@ static void walk_thread_arena(struct walk *w, uint32_t index)
 	walk_bins(w, ai->addr, index);
 }
 
-/* Whether next can be the next arena of the ring: a readable structure in the
- * first heap of its own, whose heap_info names it. */
-static bool is_thread_arena(struct walk *w, uint64_t next)
-{
-	uint64_t ar_ptr, top;
-	return !(next & 7) && rd(w, next & ~(HEAP_MAX_SIZE - 1), &ar_ptr, 8) && ar_ptr == next &&
-	       rd(w, next + AR_TOP, &top, 8);
-}
-
 /* The ring of arenas from main_arena through next, back to main_arena, and
  * each thread arena's heaps: known before any is walked, so that thread
  * caches can be placed in them. */
+static void add_thread_arena(struct walk *w, uint64_t arena)
+{
+	uint64_t heaps[MAX_HEAPS];
+	struct arena_info *ai = &w->arenas[w->narenas++];
+	ai->addr = arena;
+	ai->readable = rd(w, arena + w->lay->ar_top, &ai->top, 8);
+	ai->nheaps = thread_heaps(w, arena, ai->top, heaps);
+	ai->heaps = malloc(ai->nheaps * sizeof(*heaps) + 1);
+	if (ai->heaps)
+		memcpy(ai->heaps, heaps, ai->nheaps * sizeof(*heaps));
+	else
+		ai->nheaps = 0;
+}
+
+static bool known_arena(const struct walk *w, uint64_t a)
+{
+	for (uint32_t i = 0; i < w->narenas; i++)
+		if (w->arenas[i].addr == a)
+			return true;
+	return false;
+}
+
+/* Thread arenas that the ring missed (a damaged link): an arena's first heap
+ * starts a 64 MiB-aligned writable mapping with a heap_info whose prev is
+ * NULL and whose ar_ptr points just past it (sizeof(heap_info): 0x20, 0x30
+ * from 2.35), at an arena. Each is walked, and reported. At most
+ * HEAP_PROBES places are read: a damaged core's mapping can claim 2^56
+ * bytes. */
+static void arenas_off_the_ring(struct walk *w)
+{
+	size_t n = api->mapping_count(w->h), probes = 0;
+	for (size_t i = 0; i < n && w->narenas < MAX_ARENAS && probes < HEAP_PROBES; i++) {
+		struct strand_mapping_info m;
+		if (!api->mapping(w->h, i, &m) || m.path || (m.perms & 3) != 3)
+			continue;
+		for (uint64_t h = (m.start + HEAP_MAX_SIZE - 1) & ~(HEAP_MAX_SIZE - 1);
+		     h >= m.start && h < m.end && w->narenas < MAX_ARENAS && probes++ < HEAP_PROBES; h += HEAP_MAX_SIZE) {
+			uint64_t info[2]; /* ar_ptr, prev */
+			if (!rd(w, h, info, sizeof(info)) || info[1] || (info[0] != h + 0x20 && info[0] != h + 0x30) ||
+			    known_arena(w, info[0]) || arena_mismatch(w, info[0], false))
+				continue;
+			problem(w, info[0], "thread arena 0x%llx (named by the heap_info at 0x%llx) is not on the ring of "
+					    "arenas from main_arena", (unsigned long long)info[0], (unsigned long long)h);
+			add_thread_arena(w, info[0]);
+		}
+	}
+}
+
 static void collect_arenas(struct walk *w)
 {
 	struct arena_info *main = &w->arenas[0];
 	main->addr = w->main_arena;
-	main->readable = rd(w, w->main_arena + AR_TOP, &main->top, 8);
+	main->readable = rd(w, w->main_arena + w->lay->ar_top, &main->top, 8);
 	w->narenas = 1;
-	uint64_t a = w->main_arena, next, heaps[MAX_HEAPS];
-	while (rd(w, a + AR_NEXT, &next, 8) && next != w->main_arena) {
+	uint64_t a = w->main_arena, next;
+	while (rd(w, a + w->lay->ar_next, &next, 8) && next != w->main_arena) {
 		bool met = false;
 		for (uint32_t i = 1; i < w->narenas; i++)
 			met |= w->arenas[i].addr == next;
@@ -1122,17 +1691,10 @@ static void collect_arenas(struct walk *w)
 				(unsigned long long)next, why);
 			break;
 		}
-		struct arena_info *ai = &w->arenas[w->narenas++];
-		ai->addr = next;
-		ai->readable = rd(w, next + AR_TOP, &ai->top, 8);
-		ai->nheaps = thread_heaps(w, next, ai->top, heaps);
-		ai->heaps = malloc(ai->nheaps * sizeof(*heaps) + 1);
-		if (ai->heaps)
-			memcpy(ai->heaps, heaps, ai->nheaps * sizeof(*heaps));
-		else
-			ai->nheaps = 0;
+		add_thread_arena(w, next);
 		a = next;
 	}
+	arenas_off_the_ring(w);
 }
 
 static void walk_arenas(struct walk *w)
@@ -1325,12 +1887,6 @@ static void walk_mmapped(struct walk *w)
 
 /* ---- the plugin ---- */
 
-static int glibc_detect(struct strand_host *h)
-{
-	struct strand_module_info libc;
-	return api->find_module(h, "libc.so.6", &libc) ? 90 : 0;
-}
-
 static void free_walk(struct walk *w)
 {
 	for (uint32_t i = 0; i < w->narenas; i++)
@@ -1340,6 +1896,68 @@ static void free_walk(struct walk *w)
 	free(w->tcaches);
 	free(w->win);
 	free(w);
+}
+
+static void keep_discovery(void *ctx, const char *how)
+{
+	snprintf(ctx, 512, "%s", how);
+}
+
+/* How main_arena is found and which layout it fits, as the walk would say:
+ * false when none is found. */
+static bool arena_discovery(struct strand_host *h, char how[512])
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	struct strand_heap_sink sink = { .ctx = how, .discovery = keep_discovery };
+	bool found = false;
+	if (!w)
+		return false;
+	w->h = h;
+	w->sink = &sink;
+	w->quiet = true;
+	if ((w->win = malloc(WINDOW))) {
+		find_libc(w);
+		found = find_main_arena(w);
+	}
+	free_walk(w);
+	return found;
+}
+
+/* glibc is in use when a mapping is libc's (by its file name, libc.so.6 or
+ * libc-2.NN.so: the module list needs the ELF header, which some cores
+ * lack). A core whose mappings name no file at all may still hold an arena
+ * that the walk finds in memory. The release goes to `info plugins`. */
+static int glibc_detect(struct strand_host *h)
+{
+	size_t n = api->mapping_count(h), named = 0;
+	bool libc = false;
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (api->mapping(h, i, &m) && m.path) {
+			named++;
+			libc |= is_libc_mapping(&m);
+		}
+	}
+	struct strand_module_info mi;
+	if (!libc && !api->find_module(h, "libc.so.6", &mi)) {
+		if (named)
+			return 0;
+		api->evidence(h, "no mapping names its file (a core without file notes): libc's arena is searched "
+				 "for in memory");
+		return 30;
+	}
+	struct release r;
+	char how[512];
+	find_release(h, &r);
+	if (r.minor)
+		api->evidence(h, "libc is mapped; glibc 2.%u by %s (layout of %s)", r.minor, r.why,
+			      layout_of(r.minor) ? "that release" : "no release strand knows: the walk tries each");
+	else if (arena_discovery(h, how))
+		api->evidence(h, "libc is mapped; main_arena found by %s", how);
+	else
+		api->evidence(h, "libc is mapped; its release is unknown (%s), and no arena in its memory fits the "
+				 "layout of any glibc from 2.17 to 2.41", r.why);
+	return 90;
 }
 
 static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink)
@@ -1357,7 +1975,8 @@ static int glibc_walk(struct strand_host *h, const struct strand_heap_sink *sink
 	}
 	find_libc(w); /* without it, symbols alone can still name main_arena */
 	if (!find_main_arena(w)) {
-		sink->problem(sink->ctx, 0, "glibc's main_arena not found (no libc symbols and no matching structure)");
+		sink->problem(sink->ctx, 0, "glibc's main_arena not found: no arena in the target's memory fits the "
+					    "layout of any glibc from 2.17 to 2.41 (and no libc symbols name one that does)");
 	} else {
 		read_mp(w);
 		collect_arenas(w);

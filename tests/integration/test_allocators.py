@@ -12,6 +12,7 @@ import os
 import queue
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -147,7 +148,9 @@ def test_glibc_alone_still_gets_a_verdict():
     with Fixture("alloc_leaks", "leak") as fx:
         target = ["-p", str(fx.pid)]
         doc, _ = info(target)
-        assert doc["in_use"] == {"name": "glibc-malloc", "walker": True, "evidence": None}, doc["in_use"]
+        release = subprocess.run(["getconf", "GNU_LIBC_VERSION"], capture_output=True, text=True).stdout.split()[1]
+        assert doc["in_use"]["name"] == "glibc-malloc" and doc["in_use"]["walker"], doc["in_use"]
+        assert f"glibc {release} by libc's version string" in doc["in_use"]["evidence"], doc["in_use"]
         assert doc["not_walked"] == [] and "libc.so.6" in doc["malloc"]["module"], doc
         r = batch(target, "leaks --error-exitcode 7")
         assert r.rc == 7, r.stderr
@@ -324,10 +327,27 @@ def test_sanitizer_builds():
         shutil.rmtree(work)
 
 
+def zero_core_memory(core, addr, length):
+    """Zero [addr, addr + length) of the target's memory in an ELF core."""
+    with open(core, "r+b") as f:
+        head = f.read(64)
+        phoff, phentsize, phnum = struct.unpack_from("<Q", head, 32)[0], *struct.unpack_from("<HH", head, 54)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            p_type, _, offset, vaddr, _, filesz = struct.unpack("<IIQQQQ", f.read(40))
+            if p_type == 1 and vaddr <= addr and addr + length <= vaddr + filesz:
+                f.seek(offset + addr - vaddr)
+                f.write(bytes(length))
+                return
+    raise AssertionError(f"0x{addr:x} is not in {core}")
+
+
 def test_cores_whose_heap_cannot_be_walked():
     """A core of a static binary (glibc's malloc inside the executable) and a
-    core whose libc.so.6 is gone, read with --no-libc-symbols (main_arena found
-    neither by symbols nor by structure): failures, never "No leaks"."""
+    core whose libc.so.6 is gone and whose main arena's bins are wiped, read
+    with --no-libc-symbols (main_arena found neither by symbols nor by the
+    search of memory): failures, never "No leaks". The same core before the
+    wipe is walked from its own memory, its lost blocks found."""
     work = tempfile.mkdtemp(prefix="strand-unwalkable-")
     try:
         static = compile_fixture(work, "alloc_leaks_static", "gcc", "-static")
@@ -338,12 +358,26 @@ def test_cores_whose_heap_cannot_be_walked():
         private = os.path.join(work, "lib")
         os.mkdir(private)
         shutil.copy(os.path.join(LIBDIR, "libc.so.6"), private)
-        with Fixture("alloc_leaks", env={"LD_LIBRARY_PATH": private}) as fx:
+        with Fixture("alloc_leaks", "leak", env={"LD_LIBRARY_PATH": private}) as fx:
             with open(f"/proc/{fx.pid}/maps") as f:
                 assert os.path.join(private, "libc.so.6") in f.read()
             core = gcore(fx.pid, work, "private-libc")
+            lost = {int(t["addr"], 16) for t in fx.truth("lost")}
         shutil.rmtree(private)
         target = ["--no-libc-symbols", ALLOC_LEAKS, core]
+        found = batch(target, "heap", "leaks --error-exitcode 7", timeout=60)
+        assert found.rc == 7 and "a search of memory" in found.doc("heap")["discovery"], found.doc("heap")
+        leaks = found.doc("leaks")
+        assert leaks["complete"] and {int(a, 16) for x in leaks["records"] if x["class"] == "definitely lost"
+                                      for a in x["samples"]} == lost, leaks
+        arena = found.doc("heap")["arenas"][0]["address"]
+        zero_core_memory(core, int(arena, 16) + 0x70, 127 * 16)
+        for command in ("heap", "heap blocks", "heap histogram", "heap check", "top"):
+            one = batch(target, command, timeout=60)
+            doc = one.doc(command)
+            problems = doc.get("problems") if command == "heap check" else []
+            said = doc.get("error", "") + "".join(p["message"] for p in problems)
+            assert one.rc == 1 and "main_arena not found" in said, (command, one.rc, doc)
         r = batch(target, "leaks", "report", timeout=60)
         assert r.rc == 1, r.stderr
         assert "main_arena not found" in r.doc("leaks")["error"], r.doc("leaks")

@@ -156,7 +156,13 @@ def test_core_errors_are_one_line():
         with open(foreign, "r+b") as f:  # e_machine := EM_AARCH64
             f.seek(18)
             f.write((183).to_bytes(2, "little"))
+        # The ELF header of a 32-bit x86 core (ELFCLASS32, ET_CORE, EM_386) and no program header.
+        i386 = os.path.join(work, "i386")
+        with open(i386, "wb") as f:
+            f.write(b"\x7fELF\x01\x01\x01" + bytes(9) + struct.pack("<HHIIIIIHHHHHH", 4, 3, 1, 0, 0, 0, 0, 52, 32,
+                                                                    0, 40, 0, 0))
         cases = {
+            i386: "a core of a 32-bit x86 process; 32-bit is not supported",
             os.path.join(work, "missing"): "No such file or directory",
             empty: "empty file, not a core",
             text: "not an ELF file",
