@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../debugger/frames.h"
 #include "../debugger/util.h"
@@ -71,6 +72,39 @@ static void out_thread_desc(struct session *s, const struct waits *ws, int32_t t
 	free(start);
 }
 
+/* ", until CLOCK_MONOTONIC 5012.250 s, 0.467 s left", ", timeout 600 s": an
+ * absolute deadline is shown as one, never as a period. */
+static void out_deadline(struct out *o, const struct thread_wait *w)
+{
+	if (w->deadline < 0) {
+		out_null(o, "deadline");
+		out_null(o, "deadline_clock");
+		if (w->timeout_seconds >= 0) {
+			out_text(o, ", timeout ");
+			out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
+		}
+		return;
+	}
+	char when[64] = "";
+	time_t t = (time_t)w->deadline;
+	struct tm tm;
+	bool realtime = !strcmp(w->deadline_clock, "CLOCK_REALTIME") && gmtime_r(&t, &tm);
+	if (realtime)
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	out_text(o, ", until %s", realtime ? when : w->deadline_clock);
+	out_text(o, realtime ? "" : " ");
+	out_hide_text(o, realtime);
+	out_double(o, "deadline", "%.3f s", w->deadline);
+	out_hide_text(o, true);
+	out_str(o, "deadline_clock", w->deadline_clock);
+	out_hide_text(o, false);
+	if (w->timeout_seconds >= 0) {
+		out_text(o, ", ");
+		out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
+		out_text(o, " left");
+	}
+}
+
 /* One thread: "Thread 3 "locker" (LWP 12) [mutex, 5 seconds]: mutex g_m1 held by ..." */
 static void out_wait(struct session *s, const struct waits *ws, const struct thread_wait *w)
 {
@@ -113,14 +147,15 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 	if (w->sleep_seconds >= 0) {
 		out_text(o, " for ");
 		out_double(o, "sleep_seconds", "%.4g s", w->sleep_seconds);
-	} else if (w->timeout_seconds >= 0) {
-		out_text(o, w->timeout_deadline ? ", times out in " : ", timeout ");
-		out_double(o, "timeout_seconds", "%.4g s", w->timeout_seconds);
 	}
+	out_deadline(o, w);
+	if (w->restarted)
+		out_text(o, ", restarted by the kernel after an earlier stop");
 	out_hide_text(o, true);
 	if (w->timeout_seconds < 0)
 		out_null(o, "timeout_seconds");
 	out_bool(o, "timeout_deadline", w->timeout_deadline);
+	out_bool(o, "restarted", w->restarted);
 	out_str(o, "detail", w->detail[0] ? w->detail : NULL);
 	if (w->owner)
 		out_int(o, "owner", w->owner);
@@ -131,6 +166,10 @@ static void out_wait(struct session *s, const struct waits *ws, const struct thr
 		out_int(o, "wakeups", w->wakeups);
 	else
 		out_null(o, "wakeups");
+	if (w->period_seconds > 0)
+		out_double(o, "period_seconds", "%g", w->period_seconds);
+	else
+		out_null(o, "period_seconds");
 	out_str(o, "verdict", verdict_name(w->verdict));
 	out_int(o, "cycle", w->cycle);
 	out_hide_text(o, false);
@@ -176,6 +215,37 @@ static void out_deadlocks(struct session *s, const struct waits *ws)
 		out_list_end(o);
 	}
 	out_list_end(o);
+}
+
+/* Go's "all goroutines are asleep - deadlock!", with the waits that record
+ * no owner named: no cycle can be drawn through them. */
+static void out_asleep(struct session *s, const struct waits *ws)
+{
+	struct out *o = s->out;
+	out_hide_text(o, true);
+	out_bool(o, "asleep", ws->asleep);
+	out_str(o, "why_awake", ws->asleep ? NULL : ws->why_awake);
+	out_hide_text(o, false);
+	if (ws->asleep)
+		out_text(o, "\nThe whole process is asleep: no thread runs or has a timeout, and none waits for anything "
+			 "from outside the process (I/O, a signal, a child, shared memory). Nothing can wake it.\n");
+	size_t n = 0;
+	for (size_t i = 0; i < ws->n && ws->asleep; i++)
+		n += !ws->v[i].owner && ws->v[i].object;
+	if (n)
+		out_text(o, "%zu wait%s record%s no owner, so no deadlock cycle runs through %s:", n, n == 1 ? "" : "s",
+			 n == 1 ? "s" : "", n == 1 ? "it" : "them");
+	out_list(o, "no_owner");
+	for (size_t i = 0, k = 0; i < ws->n && ws->asleep; i++)
+		if (!ws->v[i].owner && ws->v[i].object) {
+			out_text(o, "%s thread %zu (%s %s)", k++ ? "," : "", i + 1, ws->v[i].kind, ws->v[i].object_name);
+			out_hide_text(o, true);
+			out_int(o, NULL, s->target->threads[i].tid);
+			out_hide_text(o, false);
+		}
+	out_list_end(o);
+	if (n)
+		out_text(o, "\n");
 }
 
 static void out_section(struct session *s, const struct waits *ws, enum verdict v, const char *title)
@@ -287,6 +357,23 @@ static bool blocked_options(struct session *s, const struct args *a, long *exitc
 	return true;
 }
 
+/* As the EINTR warning at attach: a stop is not free. A timed wait that was
+ * stopped (by strand, a debugger) is resumed by the kernel through
+ * restart_syscall, which /proc and other tools show instead of the call. */
+static void warn_restarted(struct session *s, const struct waits *ws)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ws->n; i++)
+		n += ws->v[i].restarted;
+	if (n)
+		out_warn(s->out,
+			 "%zu thread%s had %s timed wait%s stopped before (by strand or a debugger): the kernel restarted "
+			 "%s as restart_syscall, shown here as the call%s resumed; each stop restarts timed waits, "
+			 "--no-stop does not",
+			 n, n == 1 ? "" : "s", n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "it" : "them",
+			 n == 1 ? "" : "s");
+}
+
 /* "[mutex, 5 seconds]", as Go's goroutine dump heads each goroutine: the wait
  * column of info threads and blocked. */
 void out_wait_brief(struct session *s, const struct thread_wait *w)
@@ -294,6 +381,11 @@ void out_wait_brief(struct session *s, const struct thread_wait *w)
 	struct out *o = s->out;
 	out_text(o, "[");
 	out_str(o, "kind", w->kind);
+	if (w->decoded_by && !strcmp(w->decoded_by, "name-guess"))
+		out_text(o, "?"); /* the object did not decode: a guess from the frames' names */
+	out_hide_text(o, true);
+	out_str(o, "decoded_by", w->decoded_by);
+	out_hide_text(o, false);
 	out_duration(o, w->idle_seconds);
 	out_text(o, "]");
 }
@@ -319,6 +411,8 @@ int cmd_blocked(struct session *s, const struct args *a)
 	if (omitted)
 		out_warn(o, "the core omits pages of %s and no file matching it supplies them: thread descriptors are "
 			    "unreadable, so waits, joins and exited threads are not all decoded", omitted);
+	warn_restarted(s, &ws);
+	out_asleep(s, &ws);
 	out_deadlocks(s, &ws);
 	out_list(o, "threads");
 	out_section(s, &ws, VERDICT_DEADLOCKED, "Deadlocked");
@@ -330,7 +424,7 @@ int cmd_blocked(struct session *s, const struct args *a)
 	out_section(s, &ws, VERDICT_RUNNING, "Running");
 	out_list_end(o);
 	out_unjoined(s, &ws);
-	if (exitcode && (ws.ncycles || count[VERDICT_STUCK]))
+	if (exitcode && (ws.ncycles || count[VERDICT_STUCK] || ws.asleep))
 		s->exit_code = (int)exitcode;
 	waits_free(&ws);
 	return 0;

@@ -1,11 +1,13 @@
 #include "waits.h"
 
+#include <dwarf.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,33 +107,51 @@ static void name_object(struct session *s, size_t waiter, const struct stack *st
 	snprintf(buf, len, "0x%" PRIx64, addr);
 }
 
-/* Function names of the innermost frames, the stack key and the first frame
- * of the program itself (not libc), for people. */
-static size_t describe_stack(struct session *s, const struct stack *st, struct thread_wait *w, char **names)
+/* The runtime's libraries: their frames are not the program's own code. */
+static bool runtime_module(const char *path)
+{
+	static const char *const runtimes[] = { "libc.so", "libc-", "libstdc++.so", "libgcc_s.so", "ld-linux",
+						"libpthread.so", "libm.so" };
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	for (size_t i = 0; i < ARRAY_SIZE(runtimes); i++)
+		if (!strncmp(base, runtimes[i], strlen(runtimes[i])))
+			return true;
+	return false;
+}
+
+/* A frame of the program's own code: not in a runtime library, and not code
+ * inlined or instantiated from the system's headers (std::mutex::lock and
+ * __gthread_mutex_lock come from /usr/include even when compiled into the
+ * program). */
+static bool own_code(const struct logical_frame *lf)
+{
+	if (!lf->module || !lf->function || runtime_module(lf->module))
+		return false;
+	return !lf->file || (strncmp(lf->file, "/usr/include/", 13) && strncmp(lf->file, "/usr/lib/gcc/", 13));
+}
+
+/* Function names of the innermost frames, the stack key and the innermost
+ * frame of the program's own code, for people. */
+static size_t describe_stack(const struct stack *st, struct thread_wait *w, char **names)
 {
 	if (!st)
 		return 0;
 	size_t n = 0, key = 0;
-	for (size_t i = 0; i < st->n && n < MAX_FRAMES; i++) {
+	for (size_t i = 0; i < st->n; i++) {
 		const struct logical_frame *lf = &st->f[i];
+		if (!w->where[0] && own_code(lf))
+			snprintf(w->where, sizeof(w->where), "%s (%s:%d)", lf->function, lf->file ? lf->file : "?",
+				 lf->line);
+		if (n == MAX_FRAMES)
+			continue;
 		names[n++] = xstrdup(lf->function ? lf->function : "??");
 		key += (size_t)snprintf(w->stack_key + key, key < sizeof(w->stack_key) ? sizeof(w->stack_key) - key : 0,
 					"%s%s", i ? "<" : "", lf->function ? lf->function : "??");
 		if (key >= sizeof(w->stack_key))
 			key = sizeof(w->stack_key) - 1;
-		if (!w->where[0] && lf->module && s->target->exe && !strcmp(lf->module, s->target->exe))
-			snprintf(w->where, sizeof(w->where), "%s (%s:%d)", lf->function ? lf->function : "??",
-				 lf->file ? lf->file : "?", lf->line);
 	}
 	return n;
-}
-
-static bool mentions(char **names, size_t n, const char *what)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strstr(names[i], what))
-			return true;
-	return false;
 }
 
 static double timespec_seconds(struct session *s, uint64_t addr)
@@ -142,14 +162,25 @@ static double timespec_seconds(struct session *s, uint64_t addr)
 	return (double)ts[0] + (double)ts[1] / 1e9;
 }
 
-/* A wait's timeout: relative as given, or what is left until an absolute
- * deadline on clock (live targets only: a core's "now" is unknown). */
+static const char *clock_name(clockid_t clock)
+{
+	static const char *const names[] = { "CLOCK_REALTIME", "CLOCK_MONOTONIC", "CLOCK_PROCESS_CPUTIME_ID",
+					     "CLOCK_THREAD_CPUTIME_ID", "CLOCK_MONOTONIC_RAW", "CLOCK_REALTIME_COARSE",
+					     "CLOCK_MONOTONIC_COARSE", "CLOCK_BOOTTIME", "CLOCK_REALTIME_ALARM",
+					     "CLOCK_BOOTTIME_ALARM", "?", "CLOCK_TAI" };
+	return clock >= 0 && (size_t)clock < ARRAY_SIZE(names) ? names[clock] : "?";
+}
+
+/* A wait's timeout: relative as given, or an absolute deadline on clock and
+ * what is left until it (live targets only: a core's "now" is unknown). */
 static void set_timeout(struct session *s, struct thread_wait *w, double seconds, bool deadline, clockid_t clock)
 {
 	if (seconds < 0)
 		return;
 	w->timed = true;
 	if (deadline) {
+		w->deadline = seconds;
+		w->deadline_clock = clock_name(clock);
 		if (s->target->kind != TARGET_LIVE)
 			return;
 		struct timespec now;
@@ -193,11 +224,27 @@ static void describe_fd(struct session *s, struct thread_wait *w, int fd)
 	w->fd_target[n > 0 ? n : 0] = '\0';
 }
 
-/* The syscall a thread sits in, or its frames when the call was restarted. */
-static void classify_syscall(struct session *s, struct thread_wait *w, const struct thread *th, char **names,
-			     size_t nnames)
+/* The call that restart_syscall resumes. A stop in a call with a timeout (a
+ * timed futex wait, nanosleep, poll) makes the kernel restart it through
+ * restart_syscall, keeping what it needs in the kernel; the registers still
+ * hold the arguments the thread passed, and glibc's wrappers load the call's
+ * number just before the syscall instruction (`mov $NR,%eax; syscall`: b8 NR
+ * 0f 05), which ends at the PC. -1 when the code says nothing. */
+static long restarted_call(struct session *s, const struct thread *th)
 {
-	long nr = th->syscall;
+	uint8_t code[7];
+	uint64_t pc = regs_pc(th);
+	uint32_t nr;
+	if (pc < sizeof(code) || !target_read_all(s->target, pc - sizeof(code), code, sizeof(code)) || code[0] != 0xb8 ||
+	    code[5] != 0x0f || code[6] != 0x05)
+		return -1;
+	memcpy(&nr, code + 1, sizeof(nr));
+	return nr < 1024 && strncmp(syscall_name(nr), "syscall_", 8) ? (long)nr : -1;
+}
+
+/* The syscall nr a thread sits in (the one restarted, for restart_syscall). */
+static void classify_syscall(struct session *s, struct thread_wait *w, const struct thread *th, long nr)
+{
 	const uint64_t *a = th->syscall_args;
 	static const struct {
 		const char *name, *kind;
@@ -213,11 +260,11 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 		{ "rt_sigsuspend", "sigwait", -1 }, { "nanosleep", "sleep", -1 }, { "clock_nanosleep", "sleep", -1 },
 	};
 	const char *name = nr >= 0 ? syscall_name(nr) : NULL;
+	w->outside_can_wake = true; /* I/O, signals, children: until shown otherwise */
 	if (name && !strcmp(name, "restart_syscall")) {
-		/* The arguments are gone: the frames tell what was restarted. */
-		w->kind = mentions(names, nnames, "sleep") ? "sleep" : mentions(names, nnames, "poll") ? "poll"
-											: "restarted call";
-		w->timed = !strcmp(w->kind, "sleep");
+		/* Not known what was restarted, only that it had a timeout. */
+		w->kind = "restarted call";
+		w->timed = true;
 		return;
 	}
 	for (size_t i = 0; name && i < ARRAY_SIZE(calls); i++) {
@@ -229,8 +276,9 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 		if (!strcmp(name, "nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[0]);
 		} else if (!strcmp(name, "clock_nanosleep") && (a[1] & TIMER_ABSTIME)) {
-			set_timeout(s, w, timespec_seconds(s, a[2]), true, (clockid_t)a[0]); /* sleep until a time */
-			w->sleep_seconds = w->timeout_seconds;
+			/* Until a time: what is left is no period (a loop's next deadline
+			 * is unknown until it comes). */
+			set_timeout(s, w, timespec_seconds(s, a[2]), true, (clockid_t)a[0]);
 		} else if (!strcmp(name, "clock_nanosleep")) {
 			w->sleep_seconds = timespec_seconds(s, a[2]);
 		}
@@ -241,19 +289,60 @@ static void classify_syscall(struct session *s, struct thread_wait *w, const str
 	w->kind = name ? name : "system call";
 }
 
+/* Whether another process can wake a futex wait: only on a word it can
+ * reach, in shared memory, and only with a call that is not private. */
+static bool shared_futex(struct session *s, uint64_t word, uint64_t op)
+{
+	const struct mapping *m = target_mapping(s->target, word);
+	return !(op & FUTEX_PRIVATE_FLAG) && (!m || (m->perms & MAP_SHARED_));
+}
+
+/* The arguments of the runtime's frames (libc's pthread_mutex_lock(mutex),
+ * pthread_cond_wait(cond, mutex), ...) where debug info locates them: the
+ * objects they were called with. The program's own frames are left out, so
+ * that a parameter it calls `mutex` is never taken for libc's. */
+static size_t runtime_args(struct session *s, const struct stack *st, struct strand_frame_arg *args, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; st && i < st->n && i < MAX_FRAMES && n < max; i++) {
+		const struct logical_frame *lf = &st->f[i];
+		if (!lf->nscopes || !lf->module || !runtime_module(lf->module))
+			continue;
+		struct value_frame vf = { s, &st->bt.frames[lf->phys], lf };
+		Dwarf_Die fn = lf->scopes[lf->nscopes - 1], param;
+		for (int r = dwarf_child(&fn, &param); r == 0 && n < max; r = dwarf_siblingof(&param, &param)) {
+			const char *name = dwarf_tag(&param) == DW_TAG_formal_parameter ? dwarf_diename(&param) : NULL;
+			struct value v = name ? variable_value(&vf, &param) : (struct value){ 0 };
+			uint64_t value = v.bits;
+			if (v.kind == VAL_NONE || (v.kind == VAL_MEMORY && !target_read_u64(s->target, v.addr, &value)))
+				continue;
+			args[n++] = (struct strand_frame_arg){ lf->function, name, value };
+		}
+	}
+	return n;
+}
+
 static void decode_futex(struct session *s, const struct loaded_plugin *rt, struct thread_wait *w, size_t i,
-			 char **names, size_t nnames)
+			 const struct stack *st, char **names, size_t nnames)
 {
 	struct strand_thread_info ti;
+	struct strand_frame_arg args[32];
 	plugin_thread_info(s, i, &ti);
+	ti.syscall = SYS_futex; /* also when restart_syscall resumes it */
 	ti.frames = (const char *const *)names;
 	ti.nframes = nnames;
+	ti.args = args;
+	ti.nargs = runtime_args(s, st, args, ARRAY_SIZE(args));
+	w->outside_can_wake = shared_futex(s, ti.syscall_args[0], ti.syscall_args[1]);
 	struct strand_wait sw;
 	if (!rt || !rt->p->runtime->decode_wait(plugin_host(s), &ti, &sw)) {
 		w->kind = "futex";
 		w->object = ti.syscall_args[0];
 		return;
 	}
+	w->decoded_by = sw.decoded_by == STRAND_DECODED_NAME_GUESS ? "name-guess"
+			: sw.decoded_by == STRAND_DECODED_ARGUMENT ? "argument"
+								   : "object";
 	w->kind = sw.kind >= 0 && (size_t)sw.kind < ARRAY_SIZE(wait_kind_names) ? wait_kind_names[sw.kind] : "futex";
 	w->object = sw.object;
 	w->owner = sw.owner;
@@ -276,20 +365,26 @@ void waits_describe(struct session *s, size_t i, const struct stack *st, struct 
 	w->thread = i;
 	w->fd = -1;
 	w->owner_index = NO_THREAD;
-	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = -1;
+	w->sleep_seconds = w->idle_seconds = w->timeout_seconds = w->deadline = w->period_seconds = -1;
 	w->wakeups = -1;
-	size_t n = describe_stack(s, st, w, names);
+	size_t n = describe_stack(st, w, names);
 	w->verdict = VERDICT_PARKED;
 	w->idle_seconds = th->idle_seconds;
 	if (s->target->kind == TARGET_LIVE && !s->target->stopped)
 		w->idle_seconds = proc_thread_idle_seconds(s->target->pid, th->tid);
-	if (th->syscall < 0) {
+	long nr = th->syscall;
+	if (nr == SYS_restart_syscall) {
+		w->restarted = true;
+		long restarted = restarted_call(s, th);
+		nr = restarted >= 0 ? restarted : nr;
+	}
+	if (nr < 0) {
 		w->kind = "running";
 		w->verdict = VERDICT_RUNNING;
-	} else if (!strcmp(syscall_name(th->syscall), "futex")) {
-		decode_futex(s, rt, w, i, names, n);
+	} else if (nr == SYS_futex) {
+		decode_futex(s, rt, w, i, st, names, n);
 	} else {
-		classify_syscall(s, w, th, names, n);
+		classify_syscall(s, w, th, nr);
 	}
 	if (w->object)
 		name_object(s, i, st, w->object, w->object_name, sizeof(w->object_name));
@@ -398,6 +493,49 @@ static bool any_thread_running(const struct waits *ws)
 	return false;
 }
 
+/* Go's "all goroutines are asleep - deadlock!": when no thread runs, none
+ * has a timeout and none waits for anything from outside the process (I/O,
+ * a signal, a child, a futex in shared memory), nothing can ever wake any of
+ * them, whether or not the objects record an owner (semaphores, condition
+ * variables, Python's locks). A signal handler aside. */
+static void whole_process(struct waits *ws)
+{
+	for (size_t i = 0; i < ws->n; i++) {
+		const struct thread_wait *w = &ws->v[i];
+		const char *why = NULL;
+		if (w->verdict == VERDICT_DEADLOCKED || w->verdict == VERDICT_STUCK)
+			continue;
+		if (w->verdict == VERDICT_RUNNING)
+			why = "is running";
+		else if (w->wakeups > 0)
+			why = "woke while watched";
+		else if (w->timed)
+			why = "has a timeout";
+		else if (w->outside_can_wake)
+			why = "waits for something from outside the process";
+		if (why) {
+			snprintf(ws->why_awake, sizeof(ws->why_awake), "thread %zu %s (%s)", i + 1, why, w->kind);
+			return;
+		}
+	}
+	if (!ws->n || session_interrupted())
+		return;
+	ws->asleep = true;
+	for (size_t i = 0; i < ws->n; i++) {
+		struct thread_wait *w = &ws->v[i];
+		if (w->verdict != VERDICT_PARKED && w->verdict != VERDICT_WAITING)
+			continue;
+		w->verdict = VERDICT_STUCK;
+		if (!w->owner && w->object && strcmp(w->kind, "join"))
+			snprintf(w->reason, sizeof(w->reason),
+				 "the whole process is asleep and nothing outside it can wake it; the %s records no owner",
+				 w->kind);
+		else
+			snprintf(w->reason, sizeof(w->reason),
+				 "the whole process is asleep and nothing outside it can wake it");
+	}
+}
+
 static void decide(struct session *s, struct waits *ws)
 {
 	struct fd_holders pipes = { 0 };
@@ -435,16 +573,25 @@ static void decide(struct session *s, struct waits *ws)
 					 "its pipe's only writer is this process (%s) and no thread of it is running", why);
 			} else if (w->verdict != VERDICT_STUCK) {
 				w->verdict = VERDICT_PARKED;
-				if (w->wakeups >= 2)
+				if (w->wakeups >= 2 && w->period_seconds > 0)
+					snprintf(w->reason, sizeof(w->reason),
+						 "a periodic sleeper: woke %ld times in %.3g s of watching, to deadlines %.4g s "
+						 "apart", w->wakeups, ws->sampled_seconds, w->period_seconds);
+				else if (w->wakeups >= 2)
 					snprintf(w->reason, sizeof(w->reason),
 						 "a periodic sleeper: woke %ld times in %.3g s of watching (a ticker?)", w->wakeups,
 						 ws->sampled_seconds);
+				else if (w->period_seconds > 0)
+					snprintf(w->reason, sizeof(w->reason),
+						 "a periodic sleeper: its deadlines came %.4g s apart while watched",
+						 w->period_seconds);
 				else if (w->sleep_seconds >= 0 && w->sleep_seconds <= 1.0)
 					snprintf(w->reason, sizeof(w->reason), "a periodic sleeper: wakes every %.3g s (a ticker?)",
 						 w->sleep_seconds);
 			}
 		}
 	proc_fd_holders_free(&pipes);
+	whole_process(ws);
 }
 
 static void collect_desc(void *ctx, const struct strand_thread_desc *d)
@@ -454,22 +601,61 @@ static void collect_desc(void *ctx, const struct strand_thread_desc *d)
 	ws->descs[ws->ndescs++] = *d;
 }
 
-/* How often each thread went back to sleep while watched: its wakeups. */
-static long *sample_wakeups(struct session *s, double seconds, double *watched)
+/* What a thread saw while watched: how often it went back to sleep, and the
+ * absolute deadlines it slept to, in the order they came. */
+struct watch {
+	long sleeps;
+	uint64_t deadline_ns, first_ns; /* the last and first deadline seen, 0 none */
+	long deadlines;                 /* distinct deadlines seen */
+};
+
+/* The absolute deadline a thread sleeps to now (clock_nanosleep with
+ * TIMER_ABSTIME, a futex wait on a deadline), in ns on its clock; 0 none. */
+static uint64_t current_deadline(struct session *s, pid_t tid)
 {
-	const struct target *t = s->target;
-	long *sleeps = xcalloc(t->nthreads ? t->nthreads : 1, sizeof(long));
+	struct proc_syscall sc;
+	if (!proc_syscall(s->target->pid, tid, &sc) || sc.running || sc.nr < 0)
+		return 0;
+	uint64_t at = 0;
+	int cmd = (int)(sc.args[1] & FUTEX_CMD_MASK);
+	if (sc.nr == SYS_clock_nanosleep && (sc.args[1] & TIMER_ABSTIME))
+		at = sc.args[2];
+	else if (sc.nr == SYS_futex && (cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_LOCK_PI))
+		at = sc.args[3];
+	int64_t ts[2]; /* read past the cache: the thread runs */
+	if (!at || s->target->ops->read(s->target, at, ts, sizeof(ts)) != sizeof(ts) || ts[0] < 0 || ts[1] < 0)
+		return 0;
+	return (uint64_t)ts[0] * 1000000000u + (uint64_t)ts[1];
+}
+
+/* Watch the threads for that long without stopping them: their wakeups
+ * (voluntary context switches) and the deadlines they sleep to, read every
+ * 20 ms: consecutive deadlines give a timer loop's period. */
+static struct watch *watch_threads(struct session *s, double seconds, double *watched)
+{
+	struct target *t = s->target;
+	struct watch *v = xcalloc(t->nthreads ? t->nthreads : 1, sizeof(*v));
 	for (size_t i = 0; i < t->nthreads; i++)
-		sleeps[i] = proc_thread_sleeps(t->pid, t->threads[i].tid);
+		v[i].sleeps = proc_thread_sleeps(t->pid, t->threads[i].tid);
 	double start = now_seconds();
-	while (now_seconds() - start < seconds && !session_interrupted())
+	do {
+		for (size_t i = 0; i < t->nthreads; i++) {
+			uint64_t d = current_deadline(s, t->threads[i].tid);
+			if (!d || d == v[i].deadline_ns)
+				continue;
+			if (!v[i].deadlines++)
+				v[i].first_ns = d;
+			v[i].deadline_ns = d;
+		}
 		usleep(20 * 1000);
+	} while (now_seconds() - start < seconds && !session_interrupted());
 	*watched = now_seconds() - start;
+	target_invalidate(s->target);
 	for (size_t i = 0; i < t->nthreads; i++) {
 		long after = proc_thread_sleeps(t->pid, t->threads[i].tid);
-		sleeps[i] = sleeps[i] >= 0 && after >= 0 ? after - sleeps[i] : -1;
+		v[i].sleeps = v[i].sleeps >= 0 && after >= 0 ? after - v[i].sleeps : -1;
 	}
-	return sleeps;
+	return v;
 }
 
 int waits_build(struct session *s, struct waits *ws, double sample_seconds)
@@ -479,15 +665,19 @@ int waits_build(struct session *s, struct waits *ws, double sample_seconds)
 	ws->runtime_found = rt != NULL;
 	ws->n = s->target->nthreads;
 	ws->v = xcalloc(ws->n ? ws->n : 1, sizeof(*ws->v));
-	long *wakeups = NULL;
+	struct watch *watched = NULL;
 	if (sample_seconds > 0 && s->target->kind == TARGET_LIVE)
-		wakeups = sample_wakeups(s, sample_seconds, &ws->sampled_seconds);
+		watched = watch_threads(s, sample_seconds, &ws->sampled_seconds);
 	for (size_t i = 0; i < ws->n && !session_interrupted(); i++) {
 		build_one(s, &ws->v[i], i);
-		if (wakeups)
-			ws->v[i].wakeups = wakeups[i];
+		if (!watched)
+			continue;
+		ws->v[i].wakeups = watched[i].sleeps;
+		if (watched[i].deadlines >= 2 && watched[i].deadline_ns > watched[i].first_ns)
+			ws->v[i].period_seconds = (double)(watched[i].deadline_ns - watched[i].first_ns) / 1e9 /
+						  (double)(watched[i].deadlines - 1);
 	}
-	free(wakeups);
+	free(watched);
 	decide(s, ws);
 	ws->ndescs = -1;
 	if (rt) {

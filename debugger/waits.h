@@ -32,20 +32,31 @@ struct thread_wait {
 	double sleep_seconds;    /* sleep: the requested interval, -1 unknown */
 	double timeout_seconds;  /* the wait's timeout (for a deadline: what is left of it), -1 none or unknown */
 	bool timeout_deadline;   /* timeout_seconds counts down to an absolute deadline */
+	double deadline;         /* that deadline, seconds on deadline_clock; -1 none */
+	const char *deadline_clock; /* "CLOCK_REALTIME", "CLOCK_MONOTONIC", ... */
+	bool restarted;          /* the kernel restarted the call after an earlier stop (restart_syscall) */
+	const char *decoded_by;  /* a futex wait: "object" or "name-guess"; NULL otherwise */
+	bool outside_can_wake;   /* an event outside the process can end it (I/O, a signal, a shared futex) */
 	char mutex_name[160];    /* the condition variable's mutex, named like object */
 	double idle_seconds;     /* since it last ran (live), -1 unknown */
 	long wakeups;            /* times it went back to sleep during --sample, -1 not sampled */
+	double period_seconds;   /* how far apart its consecutive deadlines came during --sample, -1 unknown */
 	enum verdict verdict;
 	char reason[200];
 	int cycle;               /* deadlock number (1-based), 0 none */
 	char stack_key[256];     /* the innermost functions, to group identical stacks */
-	char where[200];         /* the first frame in the program's own code: "lock_both (blocked.c:40)" */
+	char where[200];         /* the innermost frame of the program's own code: "lock_both (blocked.c:40)" */
 };
 
 struct waits {
 	struct thread_wait *v;   /* one per thread */
 	size_t n;
 	int ncycles;
+	/* No thread runs or has a timeout, and nothing outside the process can
+	 * end any wait: the whole process sleeps forever (Go's "all goroutines
+	 * are asleep"). Otherwise why_awake says which thread can still wake. */
+	bool asleep;
+	char why_awake[200];
 	double sampled_seconds;  /* length of the --sample watch, 0 none */
 	bool runtime_found;
 	struct strand_thread_desc *descs; /* every thread descriptor, -1 count when unknown */

@@ -54,6 +54,21 @@ static bool db_offset(struct strand_host *h, const char *name, uint32_t *offset)
 	return true;
 }
 
+/* The layout is libc's own when a thread whose registers are known holds its
+ * TID in the tid field at its thread pointer. A debugger such as gdb maps
+ * libc.so.6 a second time to read it: descriptors found in that copy are
+ * file bytes, not the ones libc uses. */
+static bool layout_fits(struct strand_host *h, const struct layout *l)
+{
+	size_t n = api->thread_count(h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_thread_info t;
+		if (api->thread(h, i, &t) && t.regs_known && t.fs_base)
+			return rd32(h, t.fs_base + l->tid) == (uint32_t)t.tid;
+	}
+	return true;
+}
+
 static bool load_layout(struct strand_host *h, struct layout *l)
 {
 	uint64_t size;
@@ -62,10 +77,39 @@ static bool load_layout(struct strand_host *h, struct layout *l)
 	       db_offset(h, "_thread_db_pthread_cancelhandling", &l->cancelhandling) &&
 	       db_offset(h, "_thread_db_rtld_global__dl_stack_used", &l->stack_used) &&
 	       db_offset(h, "_thread_db_rtld_global__dl_stack_user", &l->stack_user) &&
-	       api->lookup_symbol(h, "_rtld_global", "ld-linux", &l->rtld_global, &size);
+	       api->lookup_symbol(h, "_rtld_global", "ld-linux", &l->rtld_global, &size) && layout_fits(h, l);
 }
 
-/* ---- waits ---- */
+/* ---- waits ----
+ *
+ * A futex wait is decoded from the object around the futex word: which field
+ * of which glibc type the word is, checked against the call's arguments (the
+ * operation, the value expected) and the fields around it, as glibc 2.36 lays
+ * them out and uses them. Where that fits no type, the object libc's own
+ * functions were called with (their arguments, from libc's debug info) may
+ * say (STRAND_DECODED_ARGUMENT). The frames' names are only a last hint, and
+ * a wait decoded from them says so (STRAND_DECODED_NAME_GUESS). */
+
+#define FUTEX_WAIT 0
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_PRIVATE 128
+/* What glibc keeps in a barrier's or semaphore's private field: LLL_PRIVATE
+ * is 0 and LLL_SHARED 128 (the futex flag is flipped by it). */
+#define LLL_FLAG(c) ((c)->private_op ? 0u : 128u)
+#define PID_MAX 4194304 /* the kernel's limit on pid_max: a TID is below it */
+
+/* The call as the thread made it. */
+struct futex_call {
+	uint64_t word;    /* the futex address */
+	int cmd;          /* FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, ... */
+	bool private_op;  /* FUTEX_PRIVATE_FLAG: the object is not process-shared */
+	uint32_t expected;
+};
+
+static bool plausible_tid(uint32_t tid)
+{
+	return tid > 0 && tid < PID_MAX;
+}
 
 static bool frames_mention(const struct strand_thread_info *t, const char *what)
 {
@@ -75,27 +119,19 @@ static bool frames_mention(const struct strand_thread_info *t, const char *what)
 	return false;
 }
 
-/* A TID is plausible if it is one of the process's threads. */
-static bool is_thread(struct strand_host *h, int32_t tid)
+/* detail from a format with a count and its plural ending. */
+static void set_detail(struct strand_wait *w, const char *fmt, long long n)
 {
-	size_t n = api->thread_count(h);
-	for (size_t i = 0; i < n; i++) {
-		struct strand_thread_info t;
-		if (api->thread(h, i, &t) && t.tid == tid)
-			return true;
-	}
-	return false;
+	snprintf(w->detail, sizeof(w->detail), fmt, n, n == 1 ? "" : "s");
 }
 
-static void decode_mutex(struct strand_host *h, uint64_t addr, int op, struct strand_wait *w)
+static void decode_mutex(struct strand_host *h, uint64_t addr, int cmd, struct strand_wait *w)
 {
 	static const char *const kinds[] = { "normal", "recursive", "error-checking", "adaptive" };
 	uint32_t lock = rd32(h, addr), owner = rd32(h, addr + 8), kind = rd32(h, addr + 16);
 	w->kind = STRAND_WAIT_MUTEX;
 	w->object = addr;
-	if (op == FUTEX_LOCK_PI)
-		w->owner = (int32_t)(lock & 0x3fffffff);
-	else if (kind & 0x10) /* robust: the owner's TID is in the lock word itself */
+	if (cmd == FUTEX_LOCK_PI || (kind & 0x10)) /* PI, robust: the owner's TID is in the lock word itself */
 		w->owner = (int32_t)(lock & 0x3fffffff);
 	else
 		w->owner = (int32_t)owner;
@@ -103,37 +139,268 @@ static void decode_mutex(struct strand_host *h, uint64_t addr, int op, struct st
 		 kind & 0x20 ? " priority-inheritance" : "");
 }
 
-/* The cleanup buffer pthread_cond_wait pushes names its cond and its mutex. */
-static bool cond_from_cleanup(struct strand_host *h, const struct strand_thread_info *t, uint64_t futex,
-			      struct strand_wait *w)
+/* pthread_mutex_t: the word is __lock. lll_lock_wait expects 2 (locked, with
+ * waiters), a robust mutex the owner's TID with FUTEX_WAITERS; __owner holds
+ * a TID and __kind only type bits (with 128, process-shared, exactly when
+ * the call is not private). */
+static bool is_mutex(struct strand_host *h, const struct futex_call *c)
 {
-	uint64_t cleanup = rd64(h, t->fs_base + 760), arg = cleanup ? rd64(h, cleanup + 8) : 0;
-	uint64_t cond = arg ? rd64(h, arg + 8) : 0, mutex = arg ? rd64(h, arg + 16) : 0;
-	if (!cond || futex < cond || futex >= cond + 48)
+	uint32_t owner = rd32(h, c->word + 8), kind = rd32(h, c->word + 16);
+	if ((kind & ~0x3ffu) || (c->cmd != FUTEX_WAIT && c->cmd != FUTEX_WAIT_BITSET))
 		return false;
+	if (kind & 0x10) /* robust: waits on the word holding the owner's TID */
+		return plausible_tid(c->expected & 0x3fffffff) && rd32(h, c->word) == c->expected;
+	return c->expected == 2 && plausible_tid(owner) && c->private_op == !(kind & 128);
+}
+
+/* struct pthread_barrier {in, current_round, count, shared, out}: waiters
+ * wait on current_round for it to move on; rounds advance by count, shared
+ * says whether the futex is private. */
+static bool is_barrier(struct strand_host *h, const struct futex_call *c)
+{
+	uint64_t base = c->word - 4;
+	uint32_t in = rd32(h, base), round = rd32(h, c->word), count = rd32(h, base + 8), shared = rd32(h, base + 12);
+	return c->cmd == FUTEX_WAIT && c->expected == round && count >= 2 && round % count == 0 && in - round >= 1 &&
+	       in - round < count && shared == LLL_FLAG(c);
+}
+
+/* struct new_sem {u64 data (the value, then the waiters in the high half),
+ * int private}: sem_wait waits on the value word for it to leave 0. */
+static bool is_semaphore(struct strand_host *h, const struct futex_call *c)
+{
+	uint32_t waiters = rd32(h, c->word + 4), private_flag = rd32(h, c->word + 8);
+	return c->cmd == FUTEX_WAIT_BITSET && c->expected == 0 && waiters >= 1 &&
+	       private_flag == LLL_FLAG(c);
+}
+
+/* pthread_rwlock_t: a reader blocked by a writer waits on __wrphase_futex
+ * (+8) expecting 3 (write phase, futex used); a writer waits there expecting 2
+ * for the readers to leave, or on __writers_futex (+12) expecting 3 behind
+ * another writer. __pad3 and __pad4 stay 0, __shared is 0 or 1 and decides
+ * the futex's privacy, __flags is a preference (0..2). */
+static bool rwlock_at(struct strand_host *h, uint64_t base, const struct futex_call *c)
+{
+	uint32_t shared = rd32(h, base + 28);
+	return rd32(h, base + 16) == 0 && rd32(h, base + 20) == 0 && shared <= 1 && rd32(h, base + 48) <= 2 &&
+	       c->private_op == (shared == 0) && rd32(h, c->word) == c->expected;
+}
+
+static bool decode_rwlock(struct strand_host *h, const struct futex_call *c, struct strand_wait *w)
+{
+	if (c->cmd != FUTEX_WAIT_BITSET)
+		return false;
+	uint64_t base;
+	bool reader;
+	if ((c->expected == 2 || c->expected == 3) && rwlock_at(h, c->word - 8, c) &&
+	    (c->expected == 2 || (rd32(h, c->word - 8) & 1))) {
+		base = c->word - 8;
+		reader = c->expected == 3; /* expecting 2: a writer waiting for the readers to leave */
+	} else if (c->expected == 3 && rwlock_at(h, c->word - 12, c)) {
+		base = c->word - 12;
+		reader = false;
+	} else if ((c->expected & 6) == 6 && rwlock_at(h, c->word, c) && rd32(h, c->word + 48) == 2) {
+		/* PREFER_WRITER_NONRECURSIVE: a reader behind a waiting writer waits
+		 * on __readers itself, with WRLOCKED and RWAITING set */
+		base = c->word;
+		reader = true;
+	} else {
+		return false;
+	}
+	w->kind = reader ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
+	w->object = base;
+	w->owner = (int32_t)rd32(h, base + 24); /* __cur_writer; readers are only counted */
+	w->value = rd32(h, base) >> 3; /* readers in it or registered to wait for it */
+	if (w->owner)
+		set_detail(w, "rwlock held for writing, %lld reader%s waiting", w->value);
+	else
+		set_detail(w, "rwlock held by %lld reader%s", w->value);
+	return true;
+}
+
+/* pthread_once_t: the waiter expects the word it read, the fork generation
+ * with __PTHREAD_ONCE_INPROGRESS (bit 0) set and DONE (bit 1) clear. */
+static bool is_once(struct strand_host *h, const struct futex_call *c)
+{
+	return c->cmd == FUTEX_WAIT && c->private_op && (c->expected & 3) == 1 && rd32(h, c->word) == c->expected;
+}
+
+static void set_cond(struct strand_host *h, uint64_t cond, uint64_t mutex, struct strand_wait *w)
+{
 	w->kind = STRAND_WAIT_COND;
 	w->object = cond;
 	w->mutex = mutex;
 	w->value = rd32(h, cond + 36) >> 3; /* __wrefs: waiters */
-	snprintf(w->detail, sizeof(w->detail), "condition variable, %lld waiter%s", (long long)w->value,
-		 w->value == 1 ? "" : "s");
+	set_detail(w, "condition variable, %lld waiter%s", w->value);
+}
+
+/* The cleanup buffer pthread_cond_wait pushes names its cond and its mutex:
+ * struct pthread's `cleanup` (40 bytes after `tid`: pid, robust_prev and the
+ * 24-byte robust_head lie between) points to {routine, arg, ...}, and arg to
+ * {wseq, cond, mutex, private}. The buffer is popped before the mutex is
+ * taken again, so a waiter back on the mutex is not taken for this. */
+static bool cond_from_cleanup(struct strand_host *h, const struct strand_thread_info *t, const struct layout *l,
+			      uint64_t futex, struct strand_wait *w)
+{
+	if (!t->fs_base)
+		return false;
+	uint64_t cleanup = rd64(h, t->fs_base + l->tid + 40), arg = cleanup ? rd64(h, cleanup + 8) : 0;
+	uint64_t cond = arg ? rd64(h, arg + 8) : 0, mutex = arg ? rd64(h, arg + 16) : 0;
+	/* __g_signals is at +40 on 2.36 (+32 from 2.41 and its backports) */
+	if (!cond || futex < cond + 32 || futex >= cond + 48)
+		return false;
+	set_cond(h, cond, mutex, w);
 	return true;
 }
 
-static bool decode_join(struct strand_host *h, uint64_t futex, uint32_t expected, struct strand_wait *w)
+/* Without the cleanup buffer (no thread pointer): the word is __g_signals[g]
+ * of a condvar whose __g_refs[g] counts this waiter (2 a waiter) and whose
+ * __wrefs counts waiters (from bit 3) and says whether it is shared (bit 0). */
+static bool cond_from_layout(struct strand_host *h, const struct futex_call *c, struct strand_wait *w)
 {
-	struct layout l;
-	if (!load_layout(h, &l))
+	if (c->cmd != FUTEX_WAIT_BITSET || c->expected != 0)
 		return false;
-	uint64_t pd = futex - l.tid;
+	for (uint64_t g = 0; g < 2; g++) {
+		uint64_t cond = c->word - 40 - 4 * g;
+		uint32_t wrefs = rd32(h, cond + 36), grefs = rd32(h, cond + 16 + 4 * g);
+		if (wrefs >> 3 && grefs >= 2 && !(grefs & 1) && c->private_op == !(wrefs & 1)) {
+			set_cond(h, cond, 0, w);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* pthread_join waits on the joinee's tid word inside its descriptor. */
+static bool decode_join(struct strand_host *h, const struct layout *l, const struct futex_call *c,
+			struct strand_wait *w)
+{
+	uint64_t pd = c->word - l->tid;
 	if (rd64(h, pd + 16) != pd) /* header.self: it is a thread descriptor */
 		return false;
 	w->kind = STRAND_WAIT_JOIN;
 	w->object = pd;
-	w->joinee = (int32_t)rd32(h, futex);
+	w->joinee = (int32_t)rd32(h, c->word);
 	w->owner = w->joinee;
-	snprintf(w->detail, sizeof(w->detail), "join of thread LWP %u", expected);
+	snprintf(w->detail, sizeof(w->detail), "join of thread LWP %u", c->expected);
 	return true;
+}
+
+static bool decode_by_object(struct strand_host *h, const struct strand_thread_info *t, const struct futex_call *c,
+			     struct strand_wait *w)
+{
+	struct layout l;
+	if (load_layout(h, &l) && (decode_join(h, &l, c, w) || cond_from_cleanup(h, t, &l, c->word, w)))
+		return true;
+	if (c->cmd == FUTEX_LOCK_PI || is_mutex(h, c)) {
+		decode_mutex(h, c->word, c->cmd, w);
+		return true;
+	}
+	if (is_barrier(h, c)) {
+		uint64_t base = c->word - 4;
+		uint32_t in = rd32(h, base), count = rd32(h, base + 8);
+		w->kind = STRAND_WAIT_BARRIER;
+		w->object = base;
+		w->value = count - (in - rd32(h, c->word));
+		snprintf(w->detail, sizeof(w->detail), "barrier of %u, %lld more to arrive", count, (long long)w->value);
+		return true;
+	}
+	if (is_semaphore(h, c)) {
+		w->kind = STRAND_WAIT_SEMAPHORE;
+		w->object = c->word;
+		w->value = rd32(h, c->word);
+		snprintf(w->detail, sizeof(w->detail), "semaphore, value %lld", (long long)w->value);
+		return true;
+	}
+	if (decode_rwlock(h, c, w))
+		return true;
+	if (is_once(h, c)) {
+		w->kind = STRAND_WAIT_ONCE;
+		w->object = c->word;
+		snprintf(w->detail, sizeof(w->detail), "pthread_once, its initializer still running");
+		return true;
+	}
+	return cond_from_layout(h, c, w);
+}
+
+/* The value of libc's parameter name in the innermost frame that has it. */
+static bool arg_of(const struct strand_thread_info *t, const char *name, uint64_t *value)
+{
+	for (size_t i = 0; i < t->nargs; i++)
+		if (t->args[i].name && !strcmp(t->args[i].name, name)) {
+			*value = t->args[i].value;
+			return true;
+		}
+	return false;
+}
+
+/* When the word's surroundings do not decode: the object that libc's own
+ * functions were called with, where debug info gives their arguments, if
+ * the futex word lies in it where glibc waits. libc's internal locks
+ * (stdio's FILE lock, malloc's arena lock) are a `futex` argument of
+ * __lll_lock_wait with no pthread_mutex_t around it. */
+static bool decode_by_argument(struct strand_host *h, const struct strand_thread_info *t,
+			       const struct futex_call *c, struct strand_wait *w)
+{
+	uint64_t v, mutex = 0;
+	if (arg_of(t, "cond", &v) && c->word >= v + 32 && c->word < v + 48) {
+		arg_of(t, "mutex", &mutex);
+		set_cond(h, v, mutex, w);
+	} else if (arg_of(t, "mutex", &v) && v == c->word) {
+		decode_mutex(h, v, c->cmd, w);
+	} else if (arg_of(t, "sem", &v) && v == c->word) {
+		w->kind = STRAND_WAIT_SEMAPHORE;
+		w->object = v;
+		w->value = rd32(h, v);
+		snprintf(w->detail, sizeof(w->detail), "semaphore, value %lld", (long long)w->value);
+	} else if (arg_of(t, "rwlock", &v) && (c->word == v || c->word == v + 8 || c->word == v + 12)) {
+		bool reader = c->word == v || (c->word == v + 8 && c->expected == 3);
+		w->kind = reader ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
+		w->object = v;
+		w->owner = (int32_t)rd32(h, v + 24);
+		snprintf(w->detail, sizeof(w->detail), "rwlock");
+	} else if (arg_of(t, "barrier", &v) && c->word == v + 4) {
+		w->kind = STRAND_WAIT_BARRIER;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "barrier of %u", rd32(h, v + 8));
+	} else if (arg_of(t, "once_control", &v) && v == c->word) {
+		w->kind = STRAND_WAIT_ONCE;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "pthread_once, its initializer still running");
+	} else if (arg_of(t, "futex", &v) && v == c->word && (c->expected == 2 || c->expected == 1)) {
+		w->kind = STRAND_WAIT_MUTEX;
+		w->object = v;
+		snprintf(w->detail, sizeof(w->detail), "libc internal lock (no owner recorded)");
+	} else {
+		return false;
+	}
+	w->decoded_by = STRAND_DECODED_ARGUMENT;
+	return true;
+}
+
+/* The last hint: what the frames are called. A guess, and marked as one. */
+static bool decode_by_name(struct strand_host *h, const struct strand_thread_info *t, const struct futex_call *c,
+			   struct strand_wait *w)
+{
+	static const struct {
+		const char *name;
+		int kind;
+	} hints[] = {
+		{ "cond", STRAND_WAIT_COND },       { "rdlock", STRAND_WAIT_RWLOCK_READ },
+		{ "rwlock", STRAND_WAIT_RWLOCK_WRITE }, { "sem_", STRAND_WAIT_SEMAPHORE },
+		{ "barrier", STRAND_WAIT_BARRIER }, { "once", STRAND_WAIT_ONCE },
+		{ "lll_lock", STRAND_WAIT_MUTEX },
+	};
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (frames_mention(t, hints[i].name)) {
+			if (hints[i].kind == STRAND_WAIT_MUTEX)
+				decode_mutex(h, c->word, c->cmd, w);
+			w->kind = hints[i].kind;
+			w->object = c->word;
+			w->decoded_by = STRAND_DECODED_NAME_GUESS;
+			snprintf(w->detail, sizeof(w->detail), "a guess from the frames' names: the object does not decode");
+			return true;
+		}
+	return false;
 }
 
 static bool glibc_decode_wait(struct strand_host *h, const struct strand_thread_info *t, struct strand_wait *w)
@@ -142,61 +409,17 @@ static bool glibc_decode_wait(struct strand_host *h, const struct strand_thread_
 	w->value = -1;
 	if (t->syscall != FUTEX_NR)
 		return false;
-	uint64_t futex = t->syscall_args[0];
-	int op = (int)(t->syscall_args[1] & 0x7f);
-	uint32_t expected = (uint32_t)t->syscall_args[2];
-	if (frames_mention(t, "join") && decode_join(h, futex, expected, w))
+	struct futex_call c = {
+		.word = t->syscall_args[0],
+		.cmd = (int)(t->syscall_args[1] & 0x7f),
+		.private_op = t->syscall_args[1] & FUTEX_PRIVATE,
+		.expected = (uint32_t)t->syscall_args[2],
+	};
+	if (decode_by_object(h, t, &c, w) || decode_by_argument(h, t, &c, w) || decode_by_name(h, t, &c, w))
 		return true;
-	if (frames_mention(t, "cond") && !frames_mention(t, "mutex") && cond_from_cleanup(h, t, futex, w))
-		return true;
-	if (frames_mention(t, "rwlock")) {
-		bool reader = frames_mention(t, "rdlock");
-		uint64_t base = futex - (reader ? 8 : 12);
-		w->kind = reader ? STRAND_WAIT_RWLOCK_READ : STRAND_WAIT_RWLOCK_WRITE;
-		w->object = base;
-		w->owner = (int32_t)rd32(h, base + 24); /* __cur_writer */
-		w->value = rd32(h, base) >> 3;          /* readers */
-		snprintf(w->detail, sizeof(w->detail), "rwlock, %lld reader%s inside", (long long)w->value,
-			 w->value == 1 ? "" : "s");
-		return true;
-	}
-	if (frames_mention(t, "sem_")) {
-		w->kind = STRAND_WAIT_SEMAPHORE;
-		w->object = futex;
-		w->value = rd32(h, futex);
-		snprintf(w->detail, sizeof(w->detail), "semaphore, value %lld", (long long)w->value);
-		return true;
-	}
-	if (frames_mention(t, "barrier")) {
-		uint64_t base = futex - 4;
-		uint32_t in = rd32(h, base), count = rd32(h, base + 8);
-		w->kind = STRAND_WAIT_BARRIER;
-		w->object = base;
-		w->value = count > in ? count - in : 0;
-		snprintf(w->detail, sizeof(w->detail), "barrier of %u, %lld more to arrive", count, (long long)w->value);
-		return true;
-	}
-	if (frames_mention(t, "once")) {
-		w->kind = STRAND_WAIT_ONCE;
-		w->object = futex;
-		snprintf(w->detail, sizeof(w->detail), "pthread_once");
-		return true;
-	}
-	if (frames_mention(t, "mutex") || frames_mention(t, "lll_lock")) {
-		decode_mutex(h, futex, op, w);
-		return true;
-	}
-	/* No frames to go by (stripped libc, --no-stop): the data decides. */
-	if (decode_join(h, futex, expected, w) || cond_from_cleanup(h, t, futex, w))
-		return true;
-	uint32_t owner = rd32(h, futex + 8), kind = rd32(h, futex + 16);
-	if (kind < 0x80 && owner && is_thread(h, (int32_t)owner)) {
-		decode_mutex(h, futex, op, w);
-		return true;
-	}
 	w->kind = STRAND_WAIT_UNKNOWN;
-	w->object = futex;
-	snprintf(w->detail, sizeof(w->detail), "futex, expecting %u", expected);
+	w->object = c.word;
+	snprintf(w->detail, sizeof(w->detail), "futex, expecting %u", c.expected);
 	return true;
 }
 

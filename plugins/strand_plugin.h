@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 4
+#define STRAND_PLUGIN_ABI 5
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -26,6 +26,14 @@ struct strand_mapping_info {
 	uint64_t start, end, offset;
 	unsigned perms;       /* 1 read, 2 write, 4 exec, 8 shared */
 	const char *path;     /* NULL: anonymous */
+};
+
+/* An argument of one of a thread's frames in a runtime library, as its debug
+ * information locates it (ABI 5): what libc's functions were called with. */
+struct strand_frame_arg {
+	const char *function; /* the frame's function, "___pthread_mutex_lock" */
+	const char *name;     /* the parameter, "mutex" */
+	uint64_t value;       /* its value (the pointer) */
 };
 
 struct strand_thread_info {
@@ -40,6 +48,10 @@ struct strand_thread_info {
 	 * (decode_wait gets them; thread() leaves them NULL). */
 	const char *const *frames;
 	size_t nframes;
+	/* The arguments of those frames that lie in the runtime's libraries
+	 * (libc, libstdc++), where their debug information is there (ABI 5). */
+	const struct strand_frame_arg *args;
+	size_t nargs;
 };
 
 struct strand_module_info {
@@ -190,6 +202,13 @@ enum strand_wait_kind {
 	STRAND_WAIT_ONCE,
 };
 
+/* How the runtime knows the kind of a wait (ABI 5). */
+enum strand_wait_decoding {
+	STRAND_DECODED_OBJECT = 0,    /* from the object at the futex address and the call's arguments */
+	STRAND_DECODED_ARGUMENT,      /* from the object a runtime function's argument names (debug info) */
+	STRAND_DECODED_NAME_GUESS,    /* neither decoded: guessed from the frames' names */
+};
+
 /* What a thread blocked in a futex waits on, decoded by the runtime. */
 struct strand_wait {
 	int kind;             /* enum strand_wait_kind */
@@ -199,6 +218,7 @@ struct strand_wait {
 	int64_t value;        /* semaphore value, barrier count left, waiters on a cond: -1 unknown */
 	int32_t joinee;       /* STRAND_WAIT_JOIN: the TID joined (0 when it has exited) */
 	char detail[96];      /* "normal mutex", "rwlock, 2 readers" */
+	int decoded_by;       /* enum strand_wait_decoding (ABI 5) */
 };
 
 /* A thread as the runtime knows it, alive or exited but not yet joined. */
@@ -215,7 +235,9 @@ struct strand_runtime {
 	const char *name;
 	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
 	/* Decode the futex wait of thread t (its syscall arguments and registers).
-	 * false when the wait is not the runtime's. */
+	 * false when the wait is not the runtime's. A call the kernel restarted
+	 * (restart_syscall after a stop) comes as the futex call it restarts,
+	 * whose arguments the registers still hold. */
 	bool (*decode_wait)(struct strand_host *h, const struct strand_thread_info *t, struct strand_wait *out);
 	/* Every thread descriptor, live or exited-unjoined, through fn. Returns the
 	 * count, or -1 when the runtime's thread lists are not found. */
