@@ -19,8 +19,13 @@ def by_tid(doc):
 
 def check(doc, fx, with_owner_checks=True):
     threads = by_tid(doc)
+    # The poller wakes every 20 ms: a look may find it truly running between
+    # two waits (under load, about one run in six).
+    periodic = {p["tid"] for p in fx.truth("periodic")}
     for want in fx.truth("wait"):
         got = threads[want["tid"]]
+        if want["tid"] in periodic and got["verdict"] == "running":
+            continue
         assert got["kind"] == want["wait"], (want, got)
         assert got["verdict"] == want["verdict"], (want, got)
         if want["object"] != "(nil)":
