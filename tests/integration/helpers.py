@@ -5,6 +5,8 @@ import os
 import queue
 import resource
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -185,3 +187,59 @@ def wait_until(pred, timeout=5.0, step=0.02):
             return True
         time.sleep(step)
     return pred()
+
+
+class Program(Fixture):
+    """A fixture that is not in build/tests/targets: a system program, or one
+    built by the test. Started, waited for ("ready"), killed at the end."""
+
+    def __init__(self, path, *args, env=None, ready=True):
+        fd, self.truth_path = tempfile.mkstemp(prefix="truth-alloc-")
+        os.close(fd)
+        self.proc = subprocess.Popen([path, *args], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                     env=dict(os.environ, STRAND_TRUTH=self.truth_path, **(env or {})))
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        if ready:
+            self.expect("ready", 10)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def redis_command(port, command, replies=1):
+    """Send inline commands to redis on loopback; the first reply line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(command)
+        data = b""
+        while data.count(b"\r\n") < replies:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n")[0]
+
+
+def redis_up(port):
+    try:
+        return redis_command(port, b"PING\r\n") == b"+PONG"
+    except OSError:
+        return False
+
+
+def write_core_memory(core, addr, data):
+    """Overwrite [addr, addr + len(data)) of the target's memory in an ELF core."""
+    with open(core, "r+b") as f:
+        head = f.read(64)
+        phoff, phentsize, phnum = struct.unpack_from("<Q", head, 32)[0], *struct.unpack_from("<HH", head, 54)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            p_type, _, offset, vaddr, _, filesz = struct.unpack("<IIQQQQ", f.read(40))
+            if p_type == 1 and vaddr <= addr and addr + len(data) <= vaddr + filesz:
+                f.seek(offset + addr - vaddr)
+                f.write(data)
+                return
+    raise AssertionError(f"0x{addr:x} is not in {core}")

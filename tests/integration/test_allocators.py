@@ -9,16 +9,13 @@ beside glibc's (pymalloc, Go's heap with cgo), glibc's part is still analysed
 and the summary says what was not. The same fixture under glibc alone still
 gets its verdict."""
 import os
-import queue
 import shutil
-import socket
-import struct
 import subprocess
 import tempfile
-import threading
 import time
 
-from helpers import ROOT, STRAND, TARGETS, Fixture, batch, wait_until
+from helpers import (ROOT, STRAND, TARGETS, Fixture, Program, batch, free_port, redis_command, redis_up,
+                     wait_until, write_core_memory)
 
 SOURCES = os.path.join(ROOT, "tests", "targets")
 ALLOC_LEAKS = os.path.join(TARGETS, "alloc_leaks")
@@ -37,21 +34,6 @@ kept = [str(i) * 3 for i in range(20000)] + [bytearray(2000) for i in range(50)]
 print("ready", flush=True)
 signal.pause()
 """
-
-
-class Program(Fixture):
-    """A fixture that is not in build/tests/targets: a system program, or one
-    built by the test. Started, waited for ("ready"), killed at the end."""
-
-    def __init__(self, path, *args, env=None, ready=True):
-        fd, self.truth_path = tempfile.mkstemp(prefix="truth-alloc-")
-        os.close(fd)
-        self.proc = subprocess.Popen([path, *args], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                     env=dict(os.environ, STRAND_TRUTH=self.truth_path, **(env or {})))
-        self.lines = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-        if ready:
-            self.expect("ready", 10)
 
 
 def info(target):
@@ -216,32 +198,6 @@ def test_static_jemalloc():
         shutil.rmtree(work)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_command(port, command, replies=1):
-    """Send inline commands to redis on loopback; the first reply line."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(command)
-        data = b""
-        while data.count(b"\r\n") < replies:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        return data.split(b"\r\n")[0]
-
-
-def redis_up(port):
-    try:
-        return redis_command(port, b"PING\r\n") == b"+PONG"
-    except OSError:
-        return False
-
-
 def test_redis_server_live_and_on_a_core():
     """Debian's redis-server, on a free loopback port, holding 500 keys: its
     memory is jemalloc's (libjemalloc.so.2, which it needs)."""
@@ -327,21 +283,6 @@ def test_sanitizer_builds():
         shutil.rmtree(work)
 
 
-def zero_core_memory(core, addr, length):
-    """Zero [addr, addr + length) of the target's memory in an ELF core."""
-    with open(core, "r+b") as f:
-        head = f.read(64)
-        phoff, phentsize, phnum = struct.unpack_from("<Q", head, 32)[0], *struct.unpack_from("<HH", head, 54)
-        for i in range(phnum):
-            f.seek(phoff + i * phentsize)
-            p_type, _, offset, vaddr, _, filesz = struct.unpack("<IIQQQQ", f.read(40))
-            if p_type == 1 and vaddr <= addr and addr + length <= vaddr + filesz:
-                f.seek(offset + addr - vaddr)
-                f.write(bytes(length))
-                return
-    raise AssertionError(f"0x{addr:x} is not in {core}")
-
-
 def test_cores_whose_heap_cannot_be_walked():
     """A core of a static binary (glibc's malloc inside the executable) and a
     core whose libc.so.6 is gone and whose main arena's bins are wiped, read
@@ -371,7 +312,7 @@ def test_cores_whose_heap_cannot_be_walked():
         assert leaks["complete"] and {int(a, 16) for x in leaks["records"] if x["class"] == "definitely lost"
                                       for a in x["samples"]} == lost, leaks
         arena = found.doc("heap")["arenas"][0]["address"]
-        zero_core_memory(core, int(arena, 16) + 0x70, 127 * 16)
+        write_core_memory(core, int(arena, 16) + 0x70, bytes(127 * 16))
         for command in ("heap", "heap blocks", "heap histogram", "heap check", "top"):
             one = batch(target, command, timeout=60)
             doc = one.doc(command)

@@ -7,8 +7,7 @@ import re
 import shutil
 import tempfile
 
-from helpers import Fixture, batch, wait_until
-from test_allocators import Program, free_port, redis_up
+from helpers import Fixture, Program, batch, free_port, redis_up, wait_until
 
 FOREVER = "a reader may wait forever"
 

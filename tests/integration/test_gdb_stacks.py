@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from helpers import TARGETS, Fixture, allow_core_dumps, batch, thread_results, wait_until
+from helpers import TARGETS, Fixture, allow_core_dumps, batch, free_port, thread_results, wait_until
 from test_core import kernel_core
 from test_glibc_view import wait_for_output
 
@@ -311,12 +311,6 @@ def test_python3():
     def ready(proc):
         assert proc.stdout.readline().strip() == "ready"
     process_case("python3", PYTHON, [PYTHON, "-c", PYTHON_THREADS], ready)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_redis_server():

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from helpers import ROOT, batch
+from helpers import ROOT, batch, write_core_memory
 
 GLIBC = os.path.join(ROOT, "tests", "glibc")
 CORES = os.path.join(GLIBC, "cores")
@@ -162,17 +162,7 @@ def test_cores_of_built_releases():
 
 def main_arena_next(core, arena, value):
     """Write main_arena.next (at +0x870 from 2.27) in the core's memory."""
-    with open(core, "r+b") as f:
-        head = f.read(64)
-        phoff, phentsize, phnum = struct.unpack_from("<Q", head, 32)[0], *struct.unpack_from("<HH", head, 54)
-        for i in range(phnum):
-            f.seek(phoff + i * phentsize)
-            p_type, _, offset, vaddr, _, filesz = struct.unpack("<IIQQQQ", f.read(40))
-            if p_type == 1 and vaddr <= arena + 0x870 < vaddr + filesz:
-                f.seek(offset + arena + 0x870 - vaddr)
-                f.write(struct.pack("<Q", value))
-                return
-    raise AssertionError(f"main_arena 0x{arena:x} is not in {core}")
+    write_core_memory(core, arena + 0x870, struct.pack("<Q", value))
 
 
 def test_host_release_without_its_libc():
