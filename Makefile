@@ -3,7 +3,7 @@ CC := gcc
 PREFIX ?= /usr/local
 DESTDIR ?=
 PKGS := libdw libelf readline capstone
-CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Ibuild/gen \
+CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Idebugger -Ibuild/gen \
           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstdc++ -ldl -lpthread
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -18,9 +18,13 @@ DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev 
                    libtcmalloc-minimal4 libmimalloc2.0 golang-go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-SRC := $(wildcard debugger/*.c commands/*.c plugins/*.c)
+# The engine's layers, bottom up (debugger/README.md), then the commands and the built-in plugins:
+# every .c file of these folders is part of strand. Includes are spelled from debugger/ (-Idebugger).
+SRC_DIRS := debugger debugger/base debugger/target debugger/symbols debugger/analysis debugger/analysis/reach \
+            debugger/frontend commands plugins
+SRC := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 OBJ := $(SRC:%.c=build/%.o)
-LIB_OBJ := $(filter-out build/debugger/main.o,$(OBJ))
+LIB_OBJ := $(filter-out %/main.o,$(OBJ))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:%.c=build/%)
 TARGET_SRC := $(wildcard tests/targets/*.c tests/targets/*.cc)
@@ -89,7 +93,7 @@ SAN_CC := clang
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g
 SAN_CFLAGS := $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS)
 SAN_OBJ := $(SRC:%.c=build-san/%.o)
-SAN_LIB_OBJ := $(filter-out build-san/debugger/main.o,$(SAN_OBJ))
+SAN_LIB_OBJ := $(filter-out %/main.o,$(SAN_OBJ))
 SAN_UNIT_BIN := $(UNIT_SRC:%.c=build-san/%)
 SAN_REPORTS := build-san/reports
 # An allocation of more than 16 GiB fails as malloc does on this machine, instead
