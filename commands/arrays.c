@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/live.h"
-#include "../debugger/reach.h"
-#include "../debugger/util.h"
+#include "live.h"
+#include "reach.h"
+#include "base/util.h"
 #include "commands.h"
 
 struct finding {

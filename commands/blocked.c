@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/util.h"
-#include "../debugger/waits.h"
+#include "frames.h"
+#include "base/util.h"
+#include "waits.h"
 #include "commands.h"
 
 static void out_duration(struct out *o, double seconds)

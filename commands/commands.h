@@ -2,8 +2,8 @@
 #ifndef STRAND_COMMANDS_H
 #define STRAND_COMMANDS_H
 
-#include "../debugger/command.h"
-#include "../debugger/session.h"
+#include "command.h"
+#include "session.h"
 
 int cmd_arrays(struct session *s, const struct args *a);
 int cmd_backtrace(struct session *s, const struct args *a);

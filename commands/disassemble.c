@@ -2,9 +2,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "../debugger/disasm.h"
-#include "../debugger/frames.h"
-#include "../debugger/util.h"
+#include "disasm.h"
+#include "frames.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* The selected frame's pc (the pc shown, not the lookup pc). */

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/dwarf_values.h"
-#include "../debugger/reach.h"
-#include "../debugger/util.h"
+#include "dwarf_values.h"
+#include "reach.h"
+#include "base/util.h"
 #include "commands.h"
 
 struct candidate {

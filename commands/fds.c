@@ -12,10 +12,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "../debugger/proc.h"
-#include "../debugger/symbols.h"
-#include "../debugger/syscalls.h"
-#include "../debugger/util.h"
+#include "proc.h"
+#include "symbols.h"
+#include "syscalls.h"
+#include "base/util.h"
 #include "commands.h"
 
 struct fd_info {

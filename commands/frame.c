@@ -2,8 +2,8 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/util.h"
+#include "frames.h"
+#include "base/util.h"
 #include "commands.h"
 
 static int select_frame(struct session *s, long level)

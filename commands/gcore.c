@@ -1,8 +1,8 @@
 /* gcore [FILE]: write a core of the live process, as gdb's gcore does. */
 #include <stdlib.h>
 
-#include "../debugger/core.h"
-#include "../debugger/util.h"
+#include "core.h"
+#include "base/util.h"
 #include "commands.h"
 
 int cmd_gcore(struct session *s, const struct args *a)

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/heap.h"
-#include "../debugger/util.h"
+#include "frames.h"
+#include "heap.h"
+#include "base/util.h"
 #include "commands.h"
 
 struct bucket {

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/util.h"
+#include "base/util.h"
 #include "commands.h"
 
 static void out_command(struct out *o, const struct command *c)

@@ -1,5 +1,5 @@
 /* info proc mappings */
-#include "../debugger/util.h"
+#include "base/util.h"
 #include "commands.h"
 
 int cmd_info_proc_mappings(struct session *s, const struct args *a)

@@ -2,8 +2,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/util.h"
+#include "frames.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* DWARF numbering of the registers an unwound frame knows. */

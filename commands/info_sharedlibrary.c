@@ -1,5 +1,5 @@
 /* info sharedlibrary: every module libdwfl found, with its symbol and debug info state. */
-#include "../debugger/util.h"
+#include "base/util.h"
 #include "commands.h"
 
 static bool out_module(const struct module_info *m, void *arg)

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/util.h"
+#include "frames.h"
+#include "base/util.h"
 #include "commands.h"
 
 int cmd_info_symbol(struct session *s, const struct args *a)

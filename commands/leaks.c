@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/reach.h"
-#include "../debugger/util.h"
+#include "reach.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* valgrind's --leak-check-heuristics set: "all", "none", or names joined

@@ -1,7 +1,7 @@
 /* The one option some commands take: "--min-size N", "--error-exitcode N". */
 #include <string.h>
 
-#include "../debugger/util.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* Nothing, or exactly "OPT VALUE" with a value parse accepts. */

@@ -1,9 +1,9 @@
 /* plugin load PATH, info plugins */
 #include <stdlib.h>
 
-#include "../debugger/plugin.h"
-#include "../debugger/reach.h"
-#include "../debugger/util.h"
+#include "plugin.h"
+#include "reach.h"
+#include "base/util.h"
 #include "commands.h"
 
 int cmd_plugin_load(struct session *s, const struct args *a)

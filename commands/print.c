@@ -2,8 +2,8 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "../debugger/dwarf_values.h"
-#include "../debugger/util.h"
+#include "dwarf_values.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* The selected frame of the selected thread, if it unwinds. */

@@ -1,7 +1,7 @@
 /* quit [EXIT-CODE], detach */
 #include <stdlib.h>
 
-#include "../debugger/util.h"
+#include "base/util.h"
 #include "commands.h"
 
 int cmd_quit(struct session *s, const struct args *a)

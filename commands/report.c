@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/reach.h"
-#include "../debugger/util.h"
+#include "reach.h"
+#include "base/util.h"
 #include "commands.h"
 
 struct section {

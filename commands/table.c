@@ -2,7 +2,7 @@
  * and a summary for `help`. Keep it sorted by name. */
 #include "commands.h"
 
-#include "../debugger/util.h"
+#include "base/util.h"
 
 const struct command command_table[] = {
 	{ "arrays", NULL, cmd_arrays, CMD_TARGET | CMD_STOPPED, 0, 2, "arrays [--min-size N]",

@@ -2,11 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/frames.h"
-#include "../debugger/plugin.h"
-#include "../debugger/syscalls.h"
-#include "../debugger/util.h"
-#include "../debugger/waits.h"
+#include "frames.h"
+#include "plugin.h"
+#include "syscalls.h"
+#include "base/util.h"
+#include "waits.h"
 #include "commands.h"
 
 bool parse_thread_number(struct session *s, const char *word, size_t *index)

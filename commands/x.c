@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../debugger/disasm.h"
-#include "../debugger/util.h"
+#include "disasm.h"
+#include "base/util.h"
 #include "commands.h"
 
 /* More units than anyone reads on a screen, and a bound on the output. */

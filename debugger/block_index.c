@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "util.h"
+#include "base/util.h"
 
 /* Blocks closer than this share a region; a bigger gap starts a new one, so
  * that slots never cover the empty space between arenas and mappings. Slots

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "command.h"
-#include "util.h"
+#include "base/util.h"
 
 const char *cmdline_usage(void)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "session.h"
-#include "util.h"
+#include "base/util.h"
 
 volatile sig_atomic_t strand_interrupted;
 

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "progress.h"
-#include "util.h"
+#include "base/progress.h"
+#include "base/util.h"
 
 _Static_assert(sizeof(elf_gregset_t) == sizeof(struct user_regs_struct), "prstatus registers are user_regs");
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "frames.h"
-#include "util.h"
+#include "base/util.h"
 
 const char *disasm_symbolic(struct session *s, uint64_t addr, char *buf, size_t len)
 {

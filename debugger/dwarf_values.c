@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 enum { MAX_ELEMENTS = 200, MAX_DEPTH = 8, MAX_STRING = 200 };
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "frames.h"
-#include "util.h"
+#include "base/util.h"
 #include "session.h"
 
 enum value_kind { VAL_NONE, VAL_MEMORY, VAL_REGISTER, VAL_CONSTANT };

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "session.h"
-#include "util.h"
+#include "base/util.h"
 
 /* From the C++ runtime (libstdc++), which strand links for this alone. */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "output.h"
+#include "base/output.h"
 #include "plugin.h"
 #include "reach.h"
 #include "session.h"
-#include "util.h"
+#include "base/util.h"
 
 _Static_assert(sizeof(struct heap_block) == 16, "the block table keeps 16 bytes a block");
 

@@ -17,7 +17,7 @@
 
 #include "proc.h"
 #include "syscalls.h"
-#include "util.h"
+#include "base/util.h"
 
 #define PF_KTHREAD 0x00200000UL
 

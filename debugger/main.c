@@ -15,7 +15,7 @@
 #include "run.h"
 #include "session.h"
 #include "signals.h"
-#include "util.h"
+#include "base/util.h"
 
 #define STRAND_VERSION "0.1.0"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "frames.h"
-#include "util.h"
+#include "base/util.h"
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);
 const struct strand_plugin *strand_glibc_nptl_init(const struct strand_host_api *host);

@@ -9,10 +9,10 @@
 #include "block_index.h"
 #include "frames.h"
 #include "plugin.h"
-#include "progress.h"
+#include "base/progress.h"
 #include "session.h"
 #include "symbols.h"
-#include "util.h"
+#include "base/util.h"
 
 #define UNDEF UINT32_MAX
 #define RED_ZONE 128         /* bytes below sp a leaf function may still use */

@@ -10,7 +10,7 @@
 #include "command.h"
 #include "session.h"
 #include "signals.h"
-#include "util.h"
+#include "base/util.h"
 
 enum { MAX_SOURCE_DEPTH = 16 };
 

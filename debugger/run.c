@@ -17,7 +17,7 @@
 
 #include "live.h"
 #include "proc.h"
-#include "util.h"
+#include "base/util.h"
 
 /* How strand knows that a process ends, from the kernel's rules (ptrace(2)
  * "Death under ptrace"; kernel/exit.c and kernel/signal.c):

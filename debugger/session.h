@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "heap.h"
-#include "output.h"
+#include "base/output.h"
 #include "symbols.h"
 #include "target.h"
 

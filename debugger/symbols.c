@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "frames.h"
-#include "util.h"
+#include "base/util.h"
 
 /* libdwfl finds the symbol of an address by a linear search of the symbol
  * table; stacks of many threads repeat the same few pcs, so remember them. */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "base/util.h"
 
 void target_init(struct target *t, const struct target_ops *ops, enum target_kind kind)
 {

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "base/util.h"
 
 static void read_attributes(const struct nlmsghdr *h, struct unix_socket *u)
 {

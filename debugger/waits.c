@@ -18,7 +18,7 @@
 #include "reach.h"
 #include "session.h"
 #include "syscalls.h"
-#include "util.h"
+#include "base/util.h"
 
 #define MAX_FRAMES 16
 

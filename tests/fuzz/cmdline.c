@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../debugger/cmdline.h"
-#include "../../debugger/command.h"
-#include "../../debugger/session.h"
-#include "../../debugger/util.h"
+#include "cmdline.h"
+#include "command.h"
+#include "session.h"
+#include "base/util.h"
 
 #define MAX_WORDS 256
 

@@ -11,9 +11,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../debugger/core.h"
-#include "../../debugger/symbols.h"
-#include "../../debugger/util.h"
+#include "core.h"
+#include "symbols.h"
+#include "base/util.h"
 
 static int memfd = -1;
 static char path[64];

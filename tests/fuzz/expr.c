@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../debugger/command.h"
-#include "../../debugger/core.h"
-#include "../../debugger/plugin.h"
-#include "../../debugger/session.h"
-#include "../../debugger/util.h"
+#include "command.h"
+#include "core.h"
+#include "plugin.h"
+#include "session.h"
+#include "base/util.h"
 
 static struct session s;
 

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../debugger/heap.h"
-#include "../../debugger/util.h"
+#include "heap.h"
+#include "base/util.h"
 #include "../../plugins/strand_plugin.h"
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);

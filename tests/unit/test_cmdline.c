@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../debugger/cmdline.h"
-#include "../../debugger/command.h"
-#include "../../debugger/util.h"
+#include "cmdline.h"
+#include "command.h"
+#include "base/util.h"
 
 static int parse(struct cmdline *cl, char **argv)
 {

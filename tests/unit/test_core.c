@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "../../debugger/core.h"
-#include "../../debugger/util.h"
+#include "core.h"
+#include "base/util.h"
 
 static char *temp_with(const void *data, size_t len)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../debugger/frames.h"
+#include "frames.h"
 
 static void column_is(const char *demangled, const char *want)
 {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../debugger/output.h"
-#include "../../debugger/util.h"
+#include "base/output.h"
+#include "base/util.h"
 
 struct capture {
 	char *buf;
