@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "live.h"
+#include "target/live.h"
 #include "reach.h"
 #include "base/util.h"
 #include "commands.h"

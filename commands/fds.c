@@ -12,9 +12,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "target/proc.h"
 #include "symbols.h"
-#include "syscalls.h"
+#include "target/syscalls.h"
 #include "base/util.h"
 #include "commands.h"
 

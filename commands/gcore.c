@@ -1,7 +1,7 @@
 /* gcore [FILE]: write a core of the live process, as gdb's gcore does. */
 #include <stdlib.h>
 
-#include "core.h"
+#include "target/core.h"
 #include "base/util.h"
 #include "commands.h"
 

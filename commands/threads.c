@@ -4,7 +4,7 @@
 
 #include "frames.h"
 #include "plugin.h"
-#include "syscalls.h"
+#include "target/syscalls.h"
 #include "base/util.h"
 #include "waits.h"
 #include "commands.h"

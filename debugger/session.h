@@ -10,7 +10,7 @@
 #include "heap.h"
 #include "base/output.h"
 #include "symbols.h"
-#include "target.h"
+#include "target/target.h"
 
 struct reach;
 

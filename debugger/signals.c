@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "live.h"
+#include "target/live.h"
 #include "session.h"
 
 sigjmp_buf prompt_jump;

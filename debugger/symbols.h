@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "target.h"
+#include "target/target.h"
 
 struct symbols_opts {
 	const char *sysroot;     /* cores: look for mapped files under this directory first */

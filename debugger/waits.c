@@ -14,10 +14,10 @@
 #include "dwarf_values.h"
 #include "frames.h"
 #include "plugin.h"
-#include "proc.h"
+#include "target/proc.h"
 #include "reach.h"
 #include "session.h"
-#include "syscalls.h"
+#include "target/syscalls.h"
 #include "base/util.h"
 
 #define MAX_FRAMES 16

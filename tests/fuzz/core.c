@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "target/core.h"
 #include "symbols.h"
 #include "base/util.h"
 

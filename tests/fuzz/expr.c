@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "command.h"
-#include "core.h"
+#include "target/core.h"
 #include "plugin.h"
 #include "session.h"
 #include "base/util.h"

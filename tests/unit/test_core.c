@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "target/core.h"
 #include "base/util.h"
 
 static char *temp_with(const void *data, size_t len)

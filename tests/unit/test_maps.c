@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "maps.h"
+#include "target/maps.h"
 
 static const char *sample =
 	"55d0c4a00000-55d0c4a01000 r--p 00000000 08:01 1234                       /usr/bin/prog\n"
