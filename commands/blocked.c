@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 #include "base/util.h"
 #include "waits.h"
 #include "commands.h"

@@ -2,8 +2,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
-#include "disasm.h"
-#include "frames.h"
+#include "symbols/disasm.h"
+#include "symbols/frames.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "target/proc.h"
-#include "symbols.h"
+#include "symbols/symbols.h"
 #include "target/syscalls.h"
 #include "base/util.h"
 #include "commands.h"

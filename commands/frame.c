@@ -2,7 +2,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 #include "heap.h"
 #include "base/util.h"
 #include "commands.h"

@@ -2,7 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "dwarf_values.h"
+#include "symbols/dwarf_values.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 #include "plugin.h"
 #include "target/syscalls.h"
 #include "base/util.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dwarf_values.h"
+#include "symbols/dwarf_values.h"
 #include "reach.h"
 #include "base/util.h"
 #include "commands.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "disasm.h"
+#include "symbols/disasm.h"
 #include "base/util.h"
 #include "commands.h"
 

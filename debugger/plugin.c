@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 #include "base/util.h"
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);

@@ -7,11 +7,11 @@
 #include <sys/syscall.h>
 
 #include "block_index.h"
-#include "frames.h"
+#include "symbols/frames.h"
 #include "plugin.h"
 #include "base/progress.h"
 #include "session.h"
-#include "symbols.h"
+#include "symbols/symbols.h"
 #include "base/util.h"
 
 #define UNDEF UINT32_MAX

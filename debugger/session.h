@@ -9,7 +9,7 @@
 
 #include "heap.h"
 #include "base/output.h"
-#include "symbols.h"
+#include "symbols/symbols.h"
 #include "target/target.h"
 
 struct reach;

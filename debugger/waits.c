@@ -11,8 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dwarf_values.h"
-#include "frames.h"
+#include "symbols/dwarf_values.h"
+#include "symbols/frames.h"
 #include "plugin.h"
 #include "target/proc.h"
 #include "reach.h"

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "target/core.h"
-#include "symbols.h"
+#include "symbols/symbols.h"
 #include "base/util.h"
 
 static int memfd = -1;

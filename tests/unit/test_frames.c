@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frames.h"
+#include "symbols/frames.h"
 
 static void column_is(const char *demangled, const char *want)
 {
