@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "target/live.h"
-#include "reach.h"
+#include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 

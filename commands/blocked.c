@@ -7,7 +7,7 @@
 
 #include "symbols/frames.h"
 #include "base/util.h"
-#include "waits.h"
+#include "analysis/waits.h"
 #include "commands.h"
 
 static void out_duration(struct out *o, double seconds)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "symbols/frames.h"
-#include "heap.h"
+#include "analysis/heap.h"
 #include "base/util.h"
 #include "commands.h"
 

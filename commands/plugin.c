@@ -1,8 +1,8 @@
 /* plugin load PATH, info plugins */
 #include <stdlib.h>
 
-#include "plugin.h"
-#include "reach.h"
+#include "analysis/plugin.h"
+#include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reach.h"
+#include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -3,10 +3,10 @@
 #include <string.h>
 
 #include "symbols/frames.h"
-#include "plugin.h"
+#include "analysis/plugin.h"
 #include "target/syscalls.h"
 #include "base/util.h"
-#include "waits.h"
+#include "analysis/waits.h"
 #include "commands.h"
 
 bool parse_thread_number(struct session *s, const char *word, size_t *index)

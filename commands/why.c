@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "symbols/dwarf_values.h"
-#include "reach.h"
+#include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "heap.h"
+#include "analysis/heap.h"
 #include "base/output.h"
 #include "symbols/symbols.h"
 #include "target/target.h"

@@ -12,7 +12,7 @@
 
 #include "command.h"
 #include "target/core.h"
-#include "plugin.h"
+#include "analysis/plugin.h"
 #include "session.h"
 #include "base/util.h"
 

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap.h"
+#include "analysis/heap.h"
 #include "base/util.h"
 #include "../../plugins/strand_plugin.h"
 

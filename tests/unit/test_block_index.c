@@ -11,7 +11,7 @@
 
 #include <stdlib.h>
 
-#include "block_index.h"
+#include "analysis/block_index.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 

@@ -1,4 +1,4 @@
-#include "reach.h"
+#include "analysis/reach.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "block_index.h"
+#include "analysis/block_index.h"
 #include "symbols/frames.h"
-#include "plugin.h"
+#include "analysis/plugin.h"
 #include "base/progress.h"
 #include "session.h"
 #include "symbols/symbols.h"
