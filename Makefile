@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The engine's layers, bottom up (debugger/README.md), then the commands and the built-in plugins:
 # every .c file of these folders is part of strand. Includes are spelled from debugger/ (-Idebugger).
-SRC_DIRS := debugger debugger/base debugger/target debugger/symbols debugger/analysis debugger/analysis/reach \
+SRC_DIRS := debugger/base debugger/target debugger/symbols debugger/analysis debugger/analysis/reach \
             debugger/frontend commands plugins
 SRC := $(foreach d,$(SRC_DIRS),$(wildcard $(d)/*.c))
 OBJ := $(SRC:%.c=build/%.o)

@@ -2,7 +2,7 @@
 #ifndef STRAND_COMMANDS_H
 #define STRAND_COMMANDS_H
 
-#include "command.h"
+#include "frontend/command.h"
 #include "session.h"
 
 int cmd_arrays(struct session *s, const struct args *a);

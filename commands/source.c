@@ -1,5 +1,5 @@
 /* source FILE: run each line as a command; stop at the first that fails, as gdb does. */
-#include "repl.h"
+#include "frontend/repl.h"
 #include "commands.h"
 
 int cmd_source(struct session *s, const struct args *a)

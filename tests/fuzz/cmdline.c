@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmdline.h"
-#include "command.h"
+#include "frontend/cmdline.h"
+#include "frontend/command.h"
 #include "session.h"
 #include "base/util.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "command.h"
+#include "frontend/command.h"
 #include "target/core.h"
 #include "analysis/plugin.h"
 #include "session.h"

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmdline.h"
-#include "command.h"
+#include "frontend/cmdline.h"
+#include "frontend/command.h"
 #include "base/util.h"
 
 static int parse(struct cmdline *cl, char **argv)
