@@ -2,7 +2,6 @@
 #include <stdlib.h>
 
 #include "analysis/plugin.h"
-#include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 
@@ -20,10 +19,7 @@ int cmd_plugin_load(struct session *s, const struct args *a)
 	out_str(s->out, "path", p[n - 1].path);
 	out_text(s->out, "\n");
 	/* A new allocator plugin may walk the heap differently. */
-	reach_free(s->reach);
-	s->reach = NULL;
-	heap_free(s->heap);
-	s->heap = NULL;
+	session_forget_heap(s);
 	return 0;
 }
 

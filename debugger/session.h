@@ -1,5 +1,9 @@
-/* A debugging session: the target, its symbols, the output layer and what the
- * user has selected (thread, frame). Commands receive it. */
+/* A debugging session: the target, its symbols, the output layer, what the
+ * user has selected (thread, frame) and the analyses' caches. Commands
+ * receive it, and so does every layer from symbols up: this header names
+ * the analyses' state without including it, so that it stands on target,
+ * symbols and base alone (debugger/README.md). The front end creates the
+ * session and owns its caches (frontend/session.c). */
 #ifndef STRAND_SESSION_H
 #define STRAND_SESSION_H
 
@@ -7,19 +11,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "analysis/heap.h"
 #include "base/output.h"
 #include "symbols/symbols.h"
 #include "target/target.h"
 
+struct heap;
 struct reach;
 
 struct session {
 	struct target *target;    /* NULL before attach / load */
 	struct symbols *symbols;
 	struct symbols_opts symbols_opts;
-	struct heap *heap;        /* the block table, walked on first use (debugger/heap.h) */
-	struct reach *reach;      /* reachability over it (debugger/reach.h) */
+	struct heap *heap;        /* the block table, walked on first use (analysis/heap.h) */
+	struct reach *reach;      /* reachability over it (analysis/reach.h) */
 	struct out *out;
 	size_t thread;            /* index of the selected thread in target->threads */
 	size_t frame;             /* selected frame number */
@@ -42,6 +46,10 @@ static inline bool session_interrupted(void) { return strand_interrupted != 0; }
 /* The selected thread, or NULL (with an error already reported through
  * s->out) when there is no target. */
 struct thread *session_thread(struct session *s);
+
+/* Drop the heap and what stands on it (the reachability built over it):
+ * the target moved, or another allocator plugin may walk it differently. */
+void session_forget_heap(struct session *s);
 
 /* Say that a command that wants a consistent snapshot ran on a moving target. */
 void session_note_moving(struct session *s);

@@ -8,7 +8,6 @@
 
 #include "base/output.h"
 #include "plugin.h"
-#include "reach.h"
 #include "session.h"
 #include "base/util.h"
 
@@ -259,12 +258,8 @@ static struct heap *heap_walk(struct session *s)
 
 const struct heap *heap_get(struct session *s)
 {
-	if (s->heap && !s->target->stopped) {
-		reach_free(s->reach); /* stands on the old table */
-		s->reach = NULL;
-		heap_free(s->heap);
-		s->heap = NULL;
-	}
+	if (s->heap && !s->target->stopped)
+		session_forget_heap(s);
 	if (!s->heap)
 		s->heap = heap_walk(s);
 	return s->heap;

@@ -181,21 +181,6 @@ int command_run(struct session *s, const char *line)
 	return rc < 0 ? -1 : 0;
 }
 
-struct thread *session_thread(struct session *s)
-{
-	if (!s->target || !s->target->nthreads) {
-		out_error(s->out, "No threads.");
-		return NULL;
-	}
-	return &s->target->threads[s->thread];
-}
-
-void session_note_moving(struct session *s)
-{
-	out_warn(s->out, "the process was not stopped (--no-stop): this ran on a moving target and may be "
-		 "inconsistent");
-}
-
 static void add_candidate(char ***v, size_t *n, size_t *cap, const char *word, size_t len)
 {
 	for (size_t i = 0; i < *n; i++)

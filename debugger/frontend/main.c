@@ -10,7 +10,6 @@
 #include "target/core.h"
 #include "target/live.h"
 #include "analysis/plugin.h"
-#include "analysis/reach.h"
 #include "repl.h"
 #include "target/run.h"
 #include "session.h"
@@ -125,10 +124,7 @@ static void inspect_at_exit(struct target *t, void *arg)
 		if (c->cl->command && command_run(s, c->cl->command) < 0)
 			s->failures++;
 	}
-	reach_free(s->reach);
-	s->reach = NULL;
-	heap_free(s->heap);
-	s->heap = NULL;
+	session_forget_heap(s);
 	symbols_free(s->symbols);
 	s->symbols = NULL;
 	s->target = NULL;
@@ -224,8 +220,7 @@ int main(int argc, char **argv)
 		}
 		status = s.exit_code ? s.exit_code : s.failures ? EXIT_COMMAND_FAILED : EXIT_OK;
 	}
-	reach_free(s.reach);
-	heap_free(s.heap);
+	session_forget_heap(&s);
 	symbols_free(s.symbols);
 	target_free(s.target);
 	out_free(s.out);
