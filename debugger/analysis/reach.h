@@ -1,7 +1,8 @@
 /* Conservative reachability over the heap: roots (registers, stacks, TLS,
  * globals, anonymous memory), the pointer graph between used blocks (CSR),
  * valgrind's leak classes, shortest retention paths and the dominator tree
- * with retained sizes. Built on the block table (heap.h). */
+ * with retained sizes. Built on the block table (heap.h); the engine is in
+ * analysis/reach/, one file per stage (analysis/reach/stages.h). */
 #ifndef STRAND_REACH_H
 #define STRAND_REACH_H
 
