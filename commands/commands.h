@@ -46,11 +46,6 @@ int cmd_timers(struct session *s, const struct args *a);
 int cmd_top(struct session *s, const struct args *a);
 int cmd_up(struct session *s, const struct args *a);
 
-/* "Foo" (malloc'd) when the block starts with a pointer into a vtable for Foo,
- * else NULL. */
-struct heap_block;
-char *heap_block_type(struct session *s, const struct heap_block *blk);
-
 /* Leak options shared by leaks, why and top: --no-registers ... --unaligned,
  * --heuristics=SET, --interior=MODE. Returns the other words (malloc'd,
  * *argc of them) for the command to parse; NULL after an error for a bad

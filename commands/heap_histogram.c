@@ -33,25 +33,6 @@ static struct bucket *bucket_for(struct buckets *bs, const char *key, uint64_t s
 	return b;
 }
 
-char *heap_block_type(struct session *s, const struct heap_block *blk)
-{
-	uint64_t vptr;
-	struct sym_info si;
-	if (heap_usable(blk) < 8 || !target_read_u64(s->target, blk->addr, &vptr) || !vptr)
-		return NULL;
-	/* A vtable lives in a loaded file: most first words (heap and stack
-	 * pointers, numbers) are ruled out without a symbol lookup. */
-	const struct mapping *m = target_mapping(s->target, vptr);
-	if (!m || !mapping_is_file(m) || !symbols_addr_info(s->symbols, vptr, &si) || !si.name ||
-	    strncmp(si.name, "_ZTV", 4))
-		return NULL;
-	char *d = demangle(si.name); /* "vtable for Foo" */
-	const char *prefix = "vtable for ";
-	if (!strncmp(d, prefix, strlen(prefix)))
-		memmove(d, d + strlen(prefix), strlen(d) - strlen(prefix) + 1);
-	return d;
-}
-
 static int by_bytes(const void *x, const void *y)
 {
 	const struct bucket *a = x, *b = y;

@@ -9,6 +9,7 @@
 #include "base/output.h"
 #include "plugin.h"
 #include "session.h"
+#include "symbols/frames.h"
 #include "base/util.h"
 
 _Static_assert(sizeof(struct heap_block) == 16, "the block table keeps 16 bytes a block");
@@ -274,6 +275,25 @@ const struct heap *heap_get_walked(struct session *s)
 		return NULL;
 	}
 	return h;
+}
+
+char *heap_block_type(struct session *s, const struct heap_block *blk)
+{
+	uint64_t vptr;
+	struct sym_info si;
+	if (heap_usable(blk) < 8 || !target_read_u64(s->target, blk->addr, &vptr) || !vptr)
+		return NULL;
+	/* A vtable lives in a loaded file: most first words (heap and stack
+	 * pointers, numbers) are ruled out without a symbol lookup. */
+	const struct mapping *m = target_mapping(s->target, vptr);
+	if (!m || !mapping_is_file(m) || !symbols_addr_info(s->symbols, vptr, &si) || !si.name ||
+	    strncmp(si.name, "_ZTV", 4))
+		return NULL;
+	char *d = demangle(si.name); /* "vtable for Foo" */
+	const char *prefix = "vtable for ";
+	if (!strncmp(d, prefix, strlen(prefix)))
+		memmove(d, d + strlen(prefix), strlen(d) - strlen(prefix) + 1);
+	return d;
 }
 
 void heap_free(struct heap *h)

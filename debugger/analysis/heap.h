@@ -105,6 +105,10 @@ static inline uint64_t heap_usable(const struct heap_block *b)
 const struct heap_block *heap_find(const struct heap *h, uint64_t addr);
 /* The index of the first block starting after addr (h->n if none). */
 size_t heap_first_after(const struct heap *h, uint64_t addr);
+/* "Foo" (malloc'd) when the block starts with a pointer into a vtable for Foo,
+ * else NULL: the C++ type of an object, as heap histogram, leaks and top
+ * name it. */
+char *heap_block_type(struct session *s, const struct heap_block *blk);
 /* "used", "tcache", "fastbin", ... */
 const char *heap_state_name(unsigned state);
 bool heap_state_is_free(unsigned state);
