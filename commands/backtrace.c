@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "symbols/dwarf_values.h"
 #include "symbols/frames.h"
 #include "base/util.h"
 #include "commands.h"

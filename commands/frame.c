@@ -2,6 +2,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "symbols/dwarf_values.h"
 #include "symbols/frames.h"
 #include "base/util.h"
 #include "commands.h"

@@ -595,7 +595,8 @@ static void print_variable(Dwarf_Die *var, void *arg)
 	sb_release(&tn);
 }
 
-void out_frame_args(struct session *s, const struct stack *st, size_t i)
+/* A frame's arguments inside the current output object (out_frame). */
+static void out_frame_args(struct session *s, const struct stack *st, size_t i)
 {
 	const struct logical_frame *lf = &st->f[i];
 	out_list(s->out, "args");
@@ -618,9 +619,91 @@ void out_frame_variables(struct session *s, const struct stack *st, size_t i, bo
 		out_text(s->out, params ? "No arguments.\n" : "No locals.\n");
 }
 
-void out_frame_locals(struct session *s, const struct stack *st, size_t i)
+static void out_frame_locals(struct session *s, const struct stack *st, size_t i)
 {
 	out_frame_variables(s, st, i, false, "        ");
+}
+
+void out_frame(struct session *s, const struct stack *st, size_t i, unsigned flags)
+{
+	struct out *o = s->out;
+	const struct logical_frame *lf = &st->f[i];
+	out_obj(o, "frame");
+	if (!(flags & FRAME_NO_LEVEL)) {
+		out_text(o, "#");
+		out_intw(o, "level", -2, (long long)i);
+		out_text(o, " ");
+	} else {
+		out_hide_text(o, true);
+		out_int(o, "level", (long long)i);
+		out_hide_text(o, false);
+	}
+	if (lf->signal) { /* gdb: "#2  <signal handler called>" */
+		out_hide_text(o, true);
+		out_addr(o, "pc", lf->pc);
+		out_hide_text(o, false);
+		out_str(o, "function", lf->function);
+		out_hide_text(o, true);
+		out_null(o, "offset");
+		out_null(o, "file");
+		out_null(o, "line");
+		out_str(o, "module", lf->module);
+		out_str(o, "library", lf->loaded_as);
+		out_bool(o, "inlined", false);
+		out_bool(o, "tailcall", false);
+		out_bool(o, "signal", true);
+		out_hide_text(o, false);
+		out_text(o, "\n");
+		out_obj_end(o);
+		return;
+	}
+	if (lf->show_address) {
+		out_addr(o, "pc", lf->pc);
+		out_text(o, " in ");
+	} else {
+		out_hide_text(o, true);
+		out_addr(o, "pc", lf->pc);
+		out_hide_text(o, false);
+	}
+	out_str(o, "function", lf->function ? lf->function : "??");
+	out_hide_text(o, true);
+	if (lf->function && !lf->inlined)
+		out_uint(o, "offset", lf->func_offset);
+	else
+		out_null(o, "offset");
+	out_hide_text(o, false);
+	out_text(o, " (");
+	if (flags & FRAME_ARGS)
+		out_frame_args(s, st, i);
+	out_text(o, ")");
+	if (lf->file) {
+		out_text(o, " at ");
+		out_str(o, "file", lf->file);
+		out_text(o, ":");
+		out_int(o, "line", lf->line);
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "file");
+		out_null(o, "line");
+		out_hide_text(o, false);
+		if (lf->module && !lf->in_program)
+			out_text(o, " from %s", lf->loaded_as ? lf->loaded_as : lf->module);
+	}
+	out_hide_text(o, true);
+	out_str(o, "module", lf->module);
+	if (lf->module)
+		out_hex(o, "module_offset", lf->module_offset);
+	else
+		out_null(o, "module_offset");
+	out_str(o, "library", lf->loaded_as);
+	out_bool(o, "inlined", lf->inlined);
+	out_bool(o, "tailcall", st->bt.frames[lf->phys].tailcall);
+	out_bool(o, "signal", false);
+	out_hide_text(o, false);
+	out_text(o, "\n");
+	if (flags & FRAME_LOCALS)
+		out_frame_locals(s, st, i);
+	out_obj_end(o);
 }
 
 /* ---- naming stack slots ---- */

@@ -49,6 +49,17 @@ void type_name(Dwarf_Die *type, bool have_type, struct strbuf *sb);
 /* The byte size of a type, 0 if unknown. */
 uint64_t type_size(Dwarf_Die *type);
 
+enum frame_print_flags {
+	FRAME_ARGS = 1 << 0,    /* "(a=1, b=2)" after the function name */
+	FRAME_LOCALS = 1 << 1,  /* bt full: locals on the following lines */
+	FRAME_NO_LEVEL = 1 << 2,/* no "#N  " (info threads) */
+};
+
+/* Print frame i of st as gdb does, with its arguments (and its locals for bt
+ * full): "#1  0x... in f (a=1) at f.c:3". In JSON one object with level, pc,
+ * function, file, line, module, inlined, args. */
+void out_frame(struct session *s, const struct stack *st, size_t i, unsigned flags);
+
 /* print EXPR: evaluate in the selected frame (locals, args) or globally.
  * Supports names, *, &, ., ->, [N], $registers and numbers. Returns false
  * with error_set(). */

@@ -46,21 +46,6 @@ struct stack {
 int stack_build(struct session *s, const struct thread *th, struct stack *st);
 void stack_free(struct stack *st);
 
-enum frame_print_flags {
-	FRAME_ARGS = 1 << 0,    /* "(a=1, b=2)" after the function name */
-	FRAME_LOCALS = 1 << 1,  /* bt full: locals on the following lines */
-	FRAME_NO_LEVEL = 1 << 2,/* no "#N  " (info threads) */
-};
-
-/* Print frame i of st as gdb does: "#1  0x... in f (a=1) at f.c:3". In JSON one
- * object with level, pc, function, file, line, module, inlined, args. */
-void out_frame(struct session *s, const struct stack *st, size_t i, unsigned flags);
-
-/* Hooks that the DWARF value printer provides (debugger/dwarf_values.c):
- * print a frame's arguments inside the current output object, and its locals. */
-void out_frame_args(struct session *s, const struct stack *st, size_t i);
-void out_frame_locals(struct session *s, const struct stack *st, size_t i);
-
 /* A demangled C++ name as gdb shows it in a frame: no parameter list, no
  * qualifiers after it, and no return type (which only template functions
  * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place; returns d. */
