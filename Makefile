@@ -1,4 +1,4 @@
-# strand: make, make test, make test-sanitize, make fuzz, make demo, make deps, make install, make bench
+# strand: make, make test, make check-layers, make test-sanitize, make fuzz, make demo, make deps, make install, make bench
 CC := gcc
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -34,7 +34,7 @@ TARGET_LIB_BIN := $(patsubst tests/targets/lib/%.c,build/tests/targets/lib%.so,$
 TEST_PLUGIN_SRC := $(wildcard tests/plugins/*.c)
 TEST_PLUGIN_BIN := $(TEST_PLUGIN_SRC:%.c=build/%.so)
 
-.PHONY: all test test-sanitize fuzz fuzz-regressions check-deps deps demo install bench clean unit fixtures
+.PHONY: all test check-layers test-sanitize fuzz fuzz-regressions check-deps deps demo install bench clean unit fixtures
 
 all: strand
 
@@ -81,9 +81,14 @@ unit: $(UNIT_BIN)
 fixtures: $(TARGET_BIN) $(TARGET_LIB_BIN) $(TEST_PLUGIN_BIN)
 
 # Install what is missing, then build and run every test with the final tally.
-test: check-deps
+test: check-deps check-layers
 	$(MAKE) strand unit fixtures
 	python3 tests/run.py
+
+# Includes run down debugger/'s layers, plugins see only their ABI, and no
+# includes make a circle (debugger/README.md): read from the #include lines.
+check-layers:
+	python3 tests/check_layers.py
 
 # The same suite against strand, libstrand and the unit tests built with ASan and
 # UBSan (clang) in build-san/; the fixtures stay as they are. Every sanitizer
