@@ -1,7 +1,7 @@
 /* libFuzzer harness: the command line and the command dispatcher, without a
  * target. The input's NUL-separated words are strand's argv for
- * cmdline_parse (debugger/cmdline.c); the same words joined by spaces are one
- * REPL line, split, looked up and run by command_run (debugger/command.c) and
+ * cmdline_parse (debugger/frontend/cmdline.c); the same words joined by spaces are one
+ * REPL line, split, looked up and run by command_run (debugger/frontend/command.c) and
  * completed by command_complete. `source` and `plugin load` are looked up but
  * not run: they would read or dlopen whatever file the input names. */
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the core reader (debugger/core.c) on arbitrary bytes, then
+/* libFuzzer harness: the core reader (debugger/target/core.c) on arbitrary bytes, then
  * what every command on a core touches first: each thread's registers and
  * name, the auxiliary vector, reads at the start, middle and end of every
  * mapping (small ones through the cache, big ones straight through), and,

@@ -1,5 +1,5 @@
 /* libFuzzer harness: print's expression parser and evaluator
- * (debugger/dwarf_values.c, commands/print.c) on arbitrary text, in a session
+ * (debugger/symbols/dwarf_values.c, commands/print.c) on arbitrary text, in a session
  * over a core of the values fixture (names need its DWARF): STRAND_FUZZ_CORE
  * and STRAND_FUZZ_PROGRAM, by default build/fuzz/values.core (make fuzz makes
  * it) and build/tests/targets/values. The first byte selects the thread (low

@@ -1,6 +1,6 @@
 /* libFuzzer harness: glibc's heap walker (plugins/glibc_malloc.c) through the
  * plugin ABI over synthetic memory, and the engine's block table built from
- * its reports (heap_build, debugger/heap.c). The input (little endian):
+ * its reports (heap_build, debugger/analysis/heap.c). The input (little endian):
  *
  *   u64 main_arena    what lookup_symbol answers for "main_arena" (0: absent)
  *   u64 mp            ... for "mp_" (0: absent)
@@ -32,7 +32,7 @@ const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_ap
 #define MAX_REGIONS 16
 #define MAX_THREADS 8
 #define LIBC_PATH "/usr/lib/x86_64-linux-gnu/libc.so.6"
-#define USER_END (1ull << 57) /* as debugger/core.c: 5-level paging's user space */
+#define USER_END (1ull << 57) /* as debugger/target/core.c: 5-level paging's user space */
 
 struct region {
 	uint64_t start, len;

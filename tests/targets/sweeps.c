@@ -1,11 +1,11 @@
-/* Heaps shaped for the leak check's sweeps (debugger/reach.c): lists linked
- * up and down the address space, which sweeps mark in a pass or two; lists
- * linked in random order, which they leave to the graph; a dense web of big
- * blocks; lost lists and a lost web; a chain reached only through an interior
- * pointer; a block reached both ways. Each structure's blocks have a usable
- * size of their own, so that the loss records (grouped by size) count each
- * one; the truth records, per structure, that size, the class of its blocks
- * and how many there are. */
+/* Heaps shaped for the leak check's sweeps
+ * (debugger/analysis/reach/sweeps.c): lists linked up and down the address
+ * space, which sweeps mark in a pass or two; lists linked in random order,
+ * which they leave to the graph; a dense web of big blocks; lost lists and a
+ * lost web; a chain reached only through an interior pointer; a block reached
+ * both ways. Each structure's blocks have a usable size of their own, so that
+ * the loss records (grouped by size) count each one; the truth records, per
+ * structure, that size, the class of its blocks and how many there are. */
 #include <malloc.h>
 #include <stdint.h>
 
