@@ -67,3 +67,18 @@ def test_every_source_path_the_documentation_names_exists():
             if not os.path.exists(os.path.join(ROOT, path)) and not os.path.exists(os.path.join(base, path)):
                 missing.append(f"{os.path.relpath(doc, ROOT)}: {path}")
     assert not missing, missing
+
+
+def test_fix_respells_includes_written_before_the_move():
+    with tempfile.TemporaryDirectory() as tmp:
+        for d in ("debugger", "commands", "plugins"):
+            shutil.copytree(os.path.join(ROOT, d), os.path.join(tmp, d))
+        edit(tmp, "debugger/target/live.c", '#include "base/util.h"\n', '#include "util.h"\n')
+        edit(tmp, "commands/leaks.c", '#include "analysis/reach.h"\n', '#include "../debugger/reach.h"\n')
+        r = check(tmp)
+        assert r.returncode == 1
+        assert 'debugger/target/live.c: #include "util.h" names no file' in r.stdout, r.stdout
+        r = subprocess.run(["python3", CHECK, "--fix", tmp], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout
+        assert 'commands/leaks.c: #include "../debugger/reach.h" -> "analysis/reach.h"' in r.stdout
+        assert '#include "base/util.h"\n' in open(os.path.join(tmp, "debugger/target/live.c")).read()
