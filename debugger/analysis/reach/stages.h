@@ -137,7 +137,9 @@ struct window {
 };
 
 
-/* heuristics.c */
+/* heuristics.c: which heuristics the options leave on; the first that makes
+ * a pointer off bytes into b a start pointer (-1: none); the pointers and
+ * edges that wait for them, and the blocks they accept. */
 unsigned heuristics_on(const struct reach_opts *opts);
 void heuristics_free(struct heuristics *hc);
 int heuristic_accepts(struct session *s, struct heuristics *hc, const struct heap_block *b, uint32_t off);
@@ -150,25 +152,28 @@ void heuristic_accept(struct heuristics *hc, uint8_t *mark, uint32_t b, int h);
 void reach_roots(struct session *s, struct scanner *sc);
 void split_globals_by_symbol(struct session *s, struct scanner *sc);
 
-/* scan.c */
+/* scan.c: block i's words, marked while sweeping, else its edges; the words
+ * still queued for their look-up. */
 void scan_block(struct session *s, struct scanner *sc, struct window *w, size_t i, bool down);
 void flush_queue(struct scanner *sc);
 
-/* sweeps.c */
+/* sweeps.c: the sweeps of both phases; the heuristics' waiting pointers
+ * resolved; the targets of interior pointers marked for the second phase. */
 void sweep_phases(struct session *s, struct scanner *sc, struct window *w);
 size_t resolve_pending(struct session *s, struct scanner *sc);
 size_t mark_interior_targets(uint8_t *mark, size_t n);
 
-/* graph.c */
+/* graph.c: room for every edge; the rows and edges of the blocks the sweeps
+ * left; the words behind row k's edges (block u's), read back. */
 size_t max_edges(const struct reach *r);
 void scan_blocks(struct session *s, struct scanner *sc, struct window *w);
 bool edge_words(struct session *s, const struct reach *r, size_t k, uint32_t u, uint8_t **buf, size_t *buf_cap,
 		 uint64_t *where, uint32_t *offset);
 
-/* classes.c */
+/* classes.c: marking over the graph, then the classes and the leaders. */
 void classify(struct session *s, struct reach *r, struct heuristics *hc);
 
-/* dominators.c */
+/* dominators.c: idom, retained and retained_blocks. */
 void dominators(struct reach *r);
 
 #endif
