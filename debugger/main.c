@@ -192,7 +192,6 @@ int main(int argc, char **argv)
 	struct session s = { 0 };
 	s.out = out_new(cl.json ? OUT_JSON : OUT_TEXT, stdout, stderr);
 	s.no_stop = cl.no_stop;
-	s.symbols_opts.sysroot = cl.sysroot;
 	s.symbols_opts.exe = cl.program;
 	s.symbols_opts.hide_debug = cl.no_libc_symbols ? libc_names : NULL;
 	for (size_t i = 0; i < cl.nplugins; i++)

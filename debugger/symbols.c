@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "frames.h"
 #include "util.h"
 
@@ -60,7 +61,6 @@ struct symbols {
 	struct target *t;
 	Dwfl_Callbacks callbacks;
 	const char *const *hide_debug;
-	char *sysroot;
 	bool attached;
 	int main_known;          /* 0 not looked up yet, 1 found at main_addr, -1 none */
 	uint64_t main_addr;
@@ -93,23 +93,18 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 					    debuginfo_file_name);
 }
 
-/* Cores: a file named in the core is looked for under --sysroot first, then by
- * build-id in the debug directories, then at its recorded path. libdwfl checks
- * that the build-id of whatever is found matches the one in the core. */
+/* Cores: the file that core.c found to match the core (by build-id, or by
+ * the bytes of the pages the core holds), never one that merely has the
+ * path: its symbols would name the core's addresses wrongly. */
 static int find_elf_core(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 			 char **file_name, Elf **elfp)
 {
-	if (active && active->sysroot && modname && modname[0] == '/') {
-		char *path = xasprintf("%s%s", active->sysroot, modname);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			*file_name = path;
-			*elfp = NULL;
-			return fd;
-		}
-		free(path);
-	}
-	return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name, elfp);
+	(void)mod;
+	(void)userdata;
+	*elfp = NULL;
+	if (!active || !modname || modname[0] != '/')
+		return -1;
+	return core_file_for(active->t, modname, base, file_name);
 }
 
 static char *debuginfo_path;
@@ -198,7 +193,6 @@ struct symbols *symbols_open(struct target *t, const struct symbols_opts *opts)
 	s->callbacks.find_debuginfo = find_debuginfo;
 	s->callbacks.debuginfo_path = &debuginfo_path;
 	s->hide_debug = opts ? opts->hide_debug : NULL;
-	s->sysroot = opts && opts->sysroot ? xstrdup(opts->sysroot) : NULL;
 	active = s;
 	if (report_modules(s, opts) < 0) {
 		symbols_free(s);
@@ -225,7 +219,6 @@ void symbols_free(struct symbols *s)
 	free(s->loaded);
 	for (size_t i = 0; i < NAME_CACHE; i++)
 		free(s->name_cache[i].name);
-	free(s->sysroot);
 	free(s);
 }
 
