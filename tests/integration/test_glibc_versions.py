@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 
-from helpers import ROOT, batch, write_core_memory
+from helpers import ROOT, STRAND, batch, write_core_memory
 
 GLIBC = os.path.join(ROOT, "tests", "glibc")
 CORES = os.path.join(GLIBC, "cores")
@@ -293,6 +293,12 @@ def test_host_libc_is_never_taken_for_the_core():
             assert len(refused) == 1 and why in refused[0], r.stderr
             assert name not in r.stdout and r.stdout == alone.stdout, (r.stdout, alone.stdout)
             assert read_all_ways(c, truth, False, ["--sysroot", host]) == read_all_ways(c, truth, False)
+        # The files are looked for while info plugins prints its first line:
+        # the warnings come after that line, not inside it.
+        merged = subprocess.run([STRAND, "-batch", "-ex", "info plugins", core], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, timeout=60).stdout
+        assert merged.count("warning:") >= 3 and all(line.startswith("warning:") for line in merged.splitlines()
+                                                     if "warning:" in line), merged
     finally:
         shutil.rmtree(work)
 
