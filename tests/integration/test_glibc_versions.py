@@ -206,6 +206,14 @@ def test_host_release_without_its_libc():
         assert "error" in r.doc("x"), r.doc("x")
         shutil.rmtree(private)
         assert read_all_ways(core, truth, False, [exe]) == with_libc
+        # Without libc's libthread_db descriptors, the threads' descriptors
+        # by structure, in the layout of the host's release.
+        r = batch(["--core", core, exe], "info plugins", "blocked", timeout=60)
+        minor = int(truth["ready"][0]["release"].split(".")[1])
+        evidence = nptl_evidence(r)
+        assert "by structure" in evidence and ("glibc 2.36 and later" if minor >= 36 else "glibc 2.17-2.35") in evidence, \
+            evidence
+        assert r.doc("blocked")["unjoined"] == [] and all(t["thread"]["joinable"] for t in r.doc("blocked")["threads"])
         r = batch(["--core", core, "--no-libc-symbols"], "heap", timeout=60)
         assert "a search of memory" in r.doc("heap")["discovery"], r.doc("heap")["discovery"]
         arena = int(r.doc("heap")["arenas"][0]["address"], 16)
@@ -329,5 +337,65 @@ def test_release_files_are_used_by_build_id_or_bytes():
             read_all_ways(c, truth, False, ["--sysroot", release])
         r = batch(["--core", core, "--sysroot", release], "bt", timeout=60)
         assert "__libc_start_main" in [f.get("function") for f in r.doc("bt")["frames"]], r.doc("bt")
+    finally:
+        shutil.rmtree(work)
+
+
+def nptl_evidence(r):
+    return [p for p in r.doc("info plugins")["plugins"] if p["name"] == "glibc-nptl"][0]["evidence"] or ""
+
+
+def check_threads(core, r):
+    """blocked and info threads on the fixture's two threads (the initial one
+    in pause, the other in pthread_cond_wait on a static condvar and mutex),
+    against the core's own notes and mappings."""
+    assert r.rc == 0, r.stderr
+    c = corefile.Core(open(core, "rb").read())
+    exe = [(s, e) for s, e, p in c.files() if p.endswith("/layouts")]
+    in_exe = lambda a: any(s <= a < e for s, e in exe)  # noqa: E731
+    (main_tid, _, main_tp), (tid, rsp, tp) = sorted(c.threads())
+    threads = {t["tid"]: t for t in r.doc("info threads")["threads"]}
+    futex = int(threads[tid]["syscall"]["args"][0], 16)
+    blocked = r.doc("blocked")
+    assert blocked["unjoined"] == [], blocked["unjoined"]
+    waits = {t["tid"]: t for t in blocked["threads"]}
+    assert waits[main_tid]["kind"] == "pause" and waits[main_tid]["thread"] == \
+        {"start_routine": None, "joinable": True, "stack_size": 0}, waits[main_tid]
+    w = waits[tid]
+    assert w["kind"] == "condition variable" and w["decoded_by"] == "object", w
+    cond, mutex = int(w["object"], 16), int(w["mutex"], 16)
+    assert cond <= futex < cond + 48 and in_exe(cond) and in_exe(mutex) and w["detail"].endswith(", 1 waiter"), w
+    # The descriptor sits at the top of the thread's stack block: the
+    # stack's mapping and the guard page below it.
+    _, seg = c.segment_at(rsp)
+    assert seg.vaddr <= tp < seg.vaddr + seg.memsz, (hex(tp), hex(seg.vaddr))
+    assert w["thread"]["joinable"] and w["thread"]["stack_size"] == seg.memsz + 4096, (w["thread"], seg.memsz)
+    assert threads[tid]["wait"]["kind"] == "condition variable", threads[tid]["wait"]
+    return blocked
+
+
+def test_threads_of_a_release_before_2_34():
+    """glibc-nptl on the 2.31 core, whose nptl lives in libpthread.so.0: its
+    descriptors and the condvar wait, from libthread_db's descriptors when
+    the release's files are here, by structure at the thread pointers when
+    not; the same answers either way, and info plugins says which and why."""
+    work = tempfile.mkdtemp(prefix="strand-nptl-2.31-")
+    try:
+        core, _ = unpack("2.31", work)
+        commands = ("info plugins", "blocked", "info threads")
+        r = batch(["--core", core], *commands, timeout=60)
+        evidence = nptl_evidence(r)
+        assert "by structure" in evidence and "tid at +720" in evidence and "glibc 2.17-2.35" in evidence, evidence
+        without = check_threads(core, r)
+        lib = os.path.join(make_cores.install_dir("2.31"), "lib")
+        if not os.path.exists(os.path.join(lib, "libpthread.so.0")):
+            print("glibc 2.31: not built here: its threads were read without libpthread's descriptors only")
+            return
+        release = os.path.join(work, "release")
+        for name in LIBRARIES:
+            under(release, mapped(core, name)[0], os.path.join(lib, name))
+        r = batch(["--core", core, "--sysroot", release], *commands, timeout=60)
+        assert "libpthread (glibc before 2.34)" in nptl_evidence(r), nptl_evidence(r)
+        assert check_threads(core, r) == without
     finally:
         shutil.rmtree(work)
