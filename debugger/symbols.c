@@ -109,6 +109,50 @@ static int find_elf_core(Dwfl_Module *mod, void **userdata, const char *modname,
 
 static char *debuginfo_path;
 
+/* dwfl_addrmodule also answers for the address just past a module. */
+static bool module_covers(struct symbols *s, uint64_t addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr low, high;
+	return mod && dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL) && low <= addr && addr < high;
+}
+
+static bool mapped_executable(const struct maps *m, const char *path)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if ((m->v[i].perms & MAP_X) && m->v[i].path && !strcmp(m->v[i].path, path))
+			return true;
+	return false;
+}
+
+/* libdwfl finds a core's modules by the ELF headers in its memory. A file
+ * mapped executable whose first page the core lacks is reported here, when
+ * core.c finds a copy whose bytes are the core's. */
+static void report_headerless(struct symbols *s)
+{
+	const struct maps *m = &s->t->maps;
+	size_t *missing = xcalloc(m->n + 1, sizeof(*missing)), n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mapping *head = &m->v[i];
+		if (head->offset == 0 && head->path && head->path[0] == '/' && !module_covers(s, head->start) &&
+		    mapped_executable(m, head->path))
+			missing[n++] = i;
+	}
+	dwfl_report_begin_add(s->dwfl);
+	for (size_t k = 0; k < n; k++) {
+		const struct mapping *head = &m->v[missing[k]];
+		char *found;
+		int fd = core_file_for(s->t, head->path, head->start, &found);
+		if (fd < 0)
+			continue;
+		if (!dwfl_report_elf(s->dwfl, head->path, found, fd, head->start, false))
+			close(fd); /* reported, libdwfl keeps it */
+		free(found);
+	}
+	dwfl_report_end(s->dwfl, NULL, NULL);
+	free(missing);
+}
+
 static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 {
 	if (s->t->kind == TARGET_LIVE) {
@@ -125,7 +169,10 @@ static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 	dwfl_report_begin(s->dwfl);
 	int n = dwfl_core_file_report(s->dwfl, (Elf *)s->t->priv_elf, opts ? opts->exe : NULL);
 	dwfl_report_end(s->dwfl, NULL, NULL);
-	return n >= 0 ? 0 : error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+	if (n < 0)
+		return error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+	report_headerless(s);
+	return 0;
 }
 
 /* Thread callbacks: libdwfl unwinds from the registers and memory strand captured. */
