@@ -211,10 +211,9 @@ def test_host_release_without_its_libc():
         # Without libc's libthread_db descriptors, the threads' descriptors
         # by structure, in the layout of the host's release.
         r = batch(["--core", core, exe], "info plugins", "blocked", timeout=60)
-        minor = int(truth["ready"][0]["release"].split(".")[1])
         evidence = nptl_evidence(r)
-        assert "by structure" in evidence and ("glibc 2.36 and later" if minor >= 36 else "glibc 2.17-2.35") in evidence, \
-            evidence
+        layout = "glibc 2.36 and later" if minor(truth["ready"][0]["release"]) >= 36 else "glibc 2.17-2.35"
+        assert "by structure" in evidence and layout in evidence, evidence
         assert r.doc("blocked")["unjoined"] == [] and all(t["thread"]["joinable"] for t in r.doc("blocked")["threads"])
         r = batch(["--core", core, "--no-libc-symbols"], "heap", timeout=60)
         assert "a search of memory" in r.doc("heap")["discovery"], r.doc("heap")["discovery"]
@@ -279,15 +278,24 @@ def refusals(r, path):
     return [line for line in r.stderr.splitlines() if line.startswith("warning:") and path + ":" in line]
 
 
+def minor(version):
+    return int(version.split(".")[1])
+
+
 def test_host_libc_is_never_taken_for_the_core():
-    """The host's libc.so.6 where the 2.31 core's was (under --sysroot): it is
-    refused with one warning, and every command says what it says without
-    it: no host symbol names the core's addresses, no host byte stands for
-    the core's; the heap is the truth's. With the core's libc header page
-    gone (no build-id recorded), it is refused by its bytes."""
+    """The host's libc.so.6 where each committed core's was (under
+    --sysroot): it is refused with one warning, and every command says what
+    it says without it: no host symbol names the core's addresses, no host
+    byte stands for the core's; the heap is the truth's. With the core's
+    libc header page gone (no build-id recorded), it is refused by its bytes."""
+    for version in releases():
+        host_libc_refused(version)
+
+
+def host_libc_refused(version):
     work = tempfile.mkdtemp(prefix="strand-host-libc-")
     try:
-        core, truth = unpack("2.31", work)
+        core, truth = unpack(version, work)
         path, start, end = mapped(core, "libc.so.6")
         name, offset = host_symbol_within(end - start)
         addr = start + offset
@@ -314,28 +322,43 @@ def test_host_libc_is_never_taken_for_the_core():
 
 
 def test_release_files_are_used_by_build_id_or_bytes():
-    """The 2.31 release's own libraries under --sysroot: used for the core
-    (symbols, unwinding, the pages the core omits), matched by build-id, and
-    by their bytes on a copy of the core without their header pages."""
-    lib = os.path.join(make_cores.install_dir("2.31"), "lib")
-    if not os.path.exists(os.path.join(lib, "libc.so.6")):
-        print("glibc 2.31: not built here (tests/glibc/build_releases.sh 2.31): its files were not tried")
-        return
+    """Each release's own libraries (where built here) under --sysroot: used
+    for its core (symbols, unwinding, the pages the core omits), matched by
+    build-id, and by their bytes on a copy of the core without their header
+    pages."""
+    for version in releases():
+        lib = os.path.join(make_cores.install_dir(version), "lib")
+        if os.path.exists(os.path.join(lib, "libc.so.6")):
+            release_files_used(version, lib)
+        else:
+            print(f"glibc {version}: not built here (tests/glibc/build_releases.sh {version}): "
+                  "its files were not tried")
+
+
+def release_libraries(core, lib, sysroot):
+    """The release's libraries that the core maps, at its paths under sysroot."""
+    names = [n for n in LIBRARIES if any(os.path.basename(p) == n for _, _, p in
+                                         corefile.Core(open(core, "rb").read()).files())]
+    for name in names:
+        under(sysroot, mapped(core, name)[0], os.path.join(lib, name))
+    return names
+
+
+def release_files_used(version, lib):
     work = tempfile.mkdtemp(prefix="strand-release-files-")
     try:
-        core, truth = unpack("2.31", work)
+        core, truth = unpack(version, work)
         release = os.path.join(work, "release")
-        for name in LIBRARIES:
-            under(release, mapped(core, name)[0], os.path.join(lib, name))
+        names = release_libraries(core, lib, release)
         path, start, _ = mapped(core, "libc.so.6")
         with open(os.path.join(lib, "libc.so.6"), "rb") as f:
             f.seek(0x30000)
             text = struct.unpack("<2Q", f.read(16))
-        for c in (core, without_headers(core, LIBRARIES)):
+        for c in (core, without_headers(core, names)):
             r = batch(["--core", c, "--sysroot", release], "heap", f"x/2gx 0x{start + 0x30000:x}", "bt",
                       timeout=60)
             assert r.rc == 0 and not [line for line in r.stderr.splitlines() if "/lib/" in line], r.stderr
-            assert "glibc 2.31 by libc's version string" in r.doc("heap")["discovery"], r.doc("heap")["discovery"]
+            assert f"glibc {version} by libc's version string" in r.doc("heap")["discovery"], r.doc("heap")["discovery"]
             assert r.doc("x")["values"] == list(text), r.doc("x")
             assert "__libc_start_main" in [f.get("function") for f in r.doc("bt")["frames"]], r.doc("bt")
             read_all_ways(c, truth, False, ["--sysroot", release])
@@ -376,28 +399,35 @@ def check_threads(core, r):
     return blocked
 
 
-def test_threads_of_a_release_before_2_34():
-    """glibc-nptl on the 2.31 core, whose nptl lives in libpthread.so.0: its
-    descriptors and the condvar wait, from libthread_db's descriptors when
-    the release's files are here, by structure at the thread pointers when
-    not; the same answers either way, and info plugins says which and why."""
-    work = tempfile.mkdtemp(prefix="strand-nptl-2.31-")
+def test_threads_of_each_release():
+    """glibc-nptl on each committed core (before 2.34 nptl lives in
+    libpthread.so.0): its descriptors and the condvar wait, from
+    libthread_db's descriptors when the release's files are here, by
+    structure at the thread pointers when not; the same answers either way,
+    and info plugins says which and why."""
+    for version in releases():
+        threads_of(version)
+
+
+def threads_of(version):
+    work = tempfile.mkdtemp(prefix="strand-nptl-")
     try:
-        core, _ = unpack("2.31", work)
+        core, _ = unpack(version, work)
         commands = ("info plugins", "blocked", "info threads")
         r = batch(["--core", core], *commands, timeout=60)
         evidence = nptl_evidence(r)
-        assert "by structure" in evidence and "tid at +720" in evidence and "glibc 2.17-2.35" in evidence, evidence
+        layout = "glibc 2.17-2.35" if minor(version) <= 35 else "glibc 2.36 and later"
+        assert "by structure" in evidence and "tid at +720" in evidence and layout in evidence, evidence
         without = check_threads(core, r)
-        lib = os.path.join(make_cores.install_dir("2.31"), "lib")
-        if not os.path.exists(os.path.join(lib, "libpthread.so.0")):
-            print("glibc 2.31: not built here: its threads were read without libpthread's descriptors only")
+        lib = os.path.join(make_cores.install_dir(version), "lib")
+        if not os.path.exists(os.path.join(lib, "libc.so.6")):
+            print(f"glibc {version}: not built here: its threads were read without libthread_db's descriptors only")
             return
         release = os.path.join(work, "release")
-        for name in LIBRARIES:
-            under(release, mapped(core, name)[0], os.path.join(lib, name))
+        release_libraries(core, lib, release)
         r = batch(["--core", core, "--sysroot", release], *commands, timeout=60)
-        assert "libpthread (glibc before 2.34)" in nptl_evidence(r), nptl_evidence(r)
+        home = "libpthread (glibc before 2.34)" if minor(version) < 34 else "libc (glibc 2.34 and later)"
+        assert home in nptl_evidence(r), nptl_evidence(r)
         assert check_threads(core, r) == without
     finally:
         shutil.rmtree(work)
