@@ -244,8 +244,12 @@ static int reloc_cmp(const void *a, const void *b)
 	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
 }
 
+#define MAX_LOADER_WRITES (1u << 20) /* bytes: more is a damaged file */
+
 static void add_unknown(struct relocs *r, uint64_t start, uint64_t size)
 {
+	if (size > MAX_LOADER_WRITES)
+		return;
 	for (uint64_t a = start & ~7ull; a < start + size; a += 8)
 		add_reloc(r, a, 0, RELOC_OTHER);
 }
@@ -258,13 +262,13 @@ static void add_loader_writes(Elf *elf, const GElf_Shdr *sh, Elf_Data *d, struct
 	if (sh->sh_type == SHT_DYNAMIC) {
 		add_unknown(r, sh->sh_addr, sh->sh_size);
 		GElf_Dyn dyn;
-		for (int i = 0; sh->sh_entsize && i < (int)(sh->sh_size / sh->sh_entsize); i++)
-			if (gelf_getdyn(d, i, &dyn) && dyn.d_tag == DT_PLTGOT)
+		for (int i = 0; gelf_getdyn(d, i, &dyn); i++)
+			if (dyn.d_tag == DT_PLTGOT)
 				add_unknown(r, dyn.d_un.d_ptr + 8, 16);
 	} else if (sh->sh_type == SHT_DYNSYM) {
 		GElf_Sym sym;
-		for (int i = 0; sh->sh_entsize && i < (int)(sh->sh_size / sh->sh_entsize); i++) {
-			const char *name = gelf_getsym(d, i, &sym) ? elf_strptr(elf, sh->sh_link, sym.st_name) : NULL;
+		for (int i = 0; gelf_getsym(d, i, &sym); i++) {
+			const char *name = elf_strptr(elf, sh->sh_link, sym.st_name);
 			if (name && !strcmp(name, "_rtld_global_ro"))
 				add_unknown(r, sym.st_value, sym.st_size);
 		}
@@ -281,25 +285,23 @@ static void read_relocs(Elf *elf, struct relocs *r)
 		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) || !(d = elf_getdata(scn, NULL)))
 			continue;
 		add_loader_writes(elf, &sh, d, r);
-		if (sh.sh_type == SHT_RELA && sh.sh_entsize) {
-			for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-				GElf_Rela rela;
-				if (gelf_getrela(d, (int)i, &rela))
-					add_reloc(r, rela.r_offset, rela.r_addend,
-						  GELF_R_TYPE(rela.r_info) == R_X86_64_RELATIVE ? RELOC_RELATIVE
-												 : RELOC_OTHER);
-			}
+		GElf_Rela rela;
+		if (sh.sh_type == SHT_RELA) {
+			for (int i = 0; gelf_getrela(d, i, &rela); i++)
+				add_reloc(r, rela.r_offset, rela.r_addend,
+					  GELF_R_TYPE(rela.r_info) == R_X86_64_RELATIVE ? RELOC_RELATIVE : RELOC_OTHER);
 		} else if (sh.sh_type == SHT_RELR) {
 			/* An address, then bitmaps of the 63 words after it. */
-			const uint64_t *w = d->d_buf;
 			uint64_t where = 0;
 			for (size_t i = 0; i < d->d_size / 8; i++) {
-				if (!(w[i] & 1)) {
-					add_reloc(r, w[i], 0, RELOC_RELR);
-					where = w[i] + 8;
+				uint64_t w;
+				memcpy(&w, (const uint8_t *)d->d_buf + 8 * i, 8);
+				if (!(w & 1)) {
+					add_reloc(r, w, 0, RELOC_RELR);
+					where = w + 8;
 					continue;
 				}
-				for (uint64_t bits = w[i] >> 1, k = 0; bits; bits >>= 1, k++)
+				for (uint64_t bits = w >> 1, k = 0; bits; bits >>= 1, k++)
 					if (bits & 1)
 						add_reloc(r, where + 8 * k, 0, RELOC_RELR);
 				where += 63 * 8;
