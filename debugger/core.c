@@ -547,7 +547,11 @@ static size_t source_of(struct core *c, const char *path);
 int core_file_for(struct target *t, const char *path, uint64_t header, char **found)
 {
 	struct core *c = t->priv;
-	struct source_file *src = &c->sources[source_of(c, path)];
+	size_t source = source_of(c, path);
+	struct source_file *src = &c->sources[source];
+	for (size_t i = 0; i < c->nfiles; i++) /* where the core's notes put its header */
+		if (c->files[i].source == source && c->files[i].offset == 0)
+			header = c->files[i].start;
 	if (src->state == FILE_UNCHECKED)
 		check_source(t, c, src, header);
 	int fd = src->state == FILE_USABLE ? fcntl(src->fd, F_DUPFD_CLOEXEC, 0) : -1;

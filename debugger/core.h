@@ -45,7 +45,8 @@ enum core_match {
 enum core_match core_file_matches(struct target *t, uint64_t header, int fd, const char **why);
 
 /* The file that stands for the core's mapped file path (as its notes or the
- * dynamic linker name it), whose ELF header t maps at header: looked for and
+ * dynamic linker name it), whose ELF header t maps at header (where its
+ * notes do not say): looked for and
  * checked as for omitted pages, one warning when none matches. A new
  * descriptor on it and *found (malloc'd), or -1. */
 int core_file_for(struct target *t, const char *path, uint64_t header, char **found);

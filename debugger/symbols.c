@@ -7,6 +7,7 @@
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -109,6 +110,91 @@ static int find_elf_core(Dwfl_Module *mod, void **userdata, const char *modname,
 
 static char *debuginfo_path;
 
+struct opened_module {
+	char *name;
+	uint64_t low, high;
+	bool keep;
+};
+
+struct opened_modules {
+	struct opened_module *v;
+	size_t n, cap;
+};
+
+/* Each module and whether to keep it as libdwfl reported it. A module it
+ * opened the file of by itself has that file's path as the core names it. */
+static int list_opened(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)userdata;
+	(void)low;
+	struct opened_modules *list = arg;
+	const char *mainfile;
+	struct opened_module m = { .keep = true };
+	dwfl_module_info(mod, NULL, &m.low, &m.high, NULL, NULL, &mainfile, NULL);
+	const char *path = name && name[0] == '/' ? name : mainfile;
+	if (mainfile && path[0] == '/') {
+		char *found;
+		int fd = core_file_for(active->t, path, m.low, &found);
+		struct stat mine, theirs;
+		m.keep = fd >= 0 && fstat(fd, &mine) == 0 && stat(mainfile, &theirs) == 0 && mine.st_dev == theirs.st_dev &&
+			 mine.st_ino == theirs.st_ino;
+		if (fd >= 0) {
+			close(fd);
+			free(found);
+		}
+	}
+	m.name = xstrdup(m.keep ? (name ? name : "") : path);
+	GROW(list->v, list->cap, list->n + 1);
+	list->v[list->n++] = m;
+	return DWARF_CB_OK;
+}
+
+/* The range a core maps path at, or [*low, *high) as it is when it maps none. */
+static void mapped_range(const struct maps *m, const char *path, uint64_t *low, uint64_t *high)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].path && !strcmp(m->v[i].path, path)) {
+			lo = m->v[i].start < lo ? m->v[i].start : lo;
+			hi = m->v[i].end > hi ? m->v[i].end : hi;
+		}
+	if (hi > lo) {
+		*low = lo;
+		*high = hi;
+	}
+}
+
+/* libdwfl opens the files a core's notes name by itself, checked by build-id
+ * only where the core records one. A module whose file is not the one
+ * core.c matched to the core (by build-id or by its bytes) is reported
+ * again without it, over the core's mappings of the file: find_elf_core
+ * then gives it core.c's file, or none. */
+static void replace_unmatched(struct symbols *s)
+{
+	struct opened_modules list = { 0 };
+	dwfl_getmodules(s->dwfl, list_opened, &list, 0);
+	size_t replaced = 0;
+	for (size_t i = 0; i < list.n; i++)
+		replaced += !list.v[i].keep;
+	if (replaced) {
+		dwfl_report_begin(s->dwfl); /* modules not reported again are dropped */
+		for (size_t i = 0; i < list.n; i++)
+			if (list.v[i].keep)
+				dwfl_report_module(s->dwfl, list.v[i].name, list.v[i].low, list.v[i].high);
+		dwfl_report_end(s->dwfl, NULL, NULL);
+		dwfl_report_begin_add(s->dwfl);
+		for (size_t i = 0; i < list.n; i++)
+			if (!list.v[i].keep) {
+				mapped_range(&s->t->maps, list.v[i].name, &list.v[i].low, &list.v[i].high);
+				dwfl_report_module(s->dwfl, list.v[i].name, list.v[i].low, list.v[i].high);
+			}
+		dwfl_report_end(s->dwfl, NULL, NULL);
+	}
+	for (size_t i = 0; i < list.n; i++)
+		free(list.v[i].name);
+	free(list.v);
+}
+
 /* dwfl_addrmodule also answers for the address just past a module. */
 static bool module_covers(struct symbols *s, uint64_t addr)
 {
@@ -171,6 +257,7 @@ static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 	dwfl_report_end(s->dwfl, NULL, NULL);
 	if (n < 0)
 		return error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+	replace_unmatched(s);
 	report_headerless(s);
 	return 0;
 }
