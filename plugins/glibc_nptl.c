@@ -25,7 +25,8 @@ struct layout {
 	uint32_t tid, list, start_routine, cancelhandling;
 	uint64_t heads[2];  /* the lists of descriptors: the initial thread's, the created threads' */
 	bool by_symbols;
-	char why[300];      /* how it was found, for info plugins */
+	bool lists_known;   /* both heads: else exited threads may be missing */
+	char why[400];      /* how it was found, for info plugins */
 };
 
 /* nptl's home: libc from 2.34, libpthread before. */
@@ -117,6 +118,7 @@ static bool layout_by_symbols(struct strand_host *h, struct layout *l)
 	    !layout_fits(h, l))
 		return false;
 	l->by_symbols = true;
+	l->lists_known = true;
 	bool in_libc = !strcmp(library, "libc.so");
 	snprintf(l->why, sizeof(l->why), "struct pthread from libthread_db's descriptors in %s (tid at +%u, "
 		 "start_routine at +%u), its thread lists %s", in_libc ? "libc (glibc 2.34 and later)" :
@@ -202,6 +204,31 @@ static void find_heads(struct strand_host *h, struct layout *l, uint64_t pd, siz
 	}
 }
 
+/* Whether the list at head holds only descriptors (or nothing). */
+static bool descriptor_list(struct strand_host *h, const struct layout *l, uint64_t head)
+{
+	if (!list_node(h, head))
+		return false;
+	int n = 0;
+	uint64_t node = rd64(h, head);
+	for (; node != head && n < MAX_THREADS; node = rd64(h, node), n++)
+		if (!is_descriptor(h, node - l->list))
+			return false;
+	return node == head;
+}
+
+/* With one list found (no created thread alive to lead to the other): from
+ * 2.34 ld.so keeps _dl_stack_used right before _dl_stack_user, the initial
+ * thread's list; before 2.34 libpthread's stack_used is elsewhere. */
+static void find_other_head(struct strand_host *h, struct layout *l)
+{
+	uint64_t used = l->heads[0] - 16;
+	if (descriptor_list(h, l, used)) {
+		l->heads[1] = used;
+		l->lists_known = true;
+	}
+}
+
 /* start_routine at +880 or +872 from `tid`: the one that holds code
  * addresses in the created threads' descriptors (the initial thread's is 0). */
 static const char *pick_start_routine(struct strand_host *h, struct layout *l, const uint64_t *pds, size_t n)
@@ -244,16 +271,20 @@ static bool layout_by_structure(struct strand_host *h, struct layout *l)
 	}
 	l->list = l->tid - 16;
 	l->cancelhandling = l->tid + CANCELHANDLING_AFTER_TID;
-	for (size_t i = 0; i < npds; i++)
+	for (size_t i = 0; i < npds && nheads < 2; i++)
 		find_heads(h, l, pds[i], &nheads);
 	const char *release = npds ? pick_start_routine(h, l, pds, npds) : NULL;
 	free(pds);
 	if (!npds || !nheads)
 		return false;
+	l->lists_known = nheads == 2;
+	if (nheads == 1)
+		find_other_head(h, l);
 	snprintf(l->why, sizeof(l->why),
 		 "struct pthread found by structure at the thread pointers (no libthread_db descriptors in libc or "
-		 "libpthread): tid at +%u, the thread list at +%u; start_routine at +%u, the layout of %s",
-		 l->tid, l->list, l->start_routine, release);
+		 "libpthread): tid at +%u, the thread list at +%u; start_routine at +%u, the layout of %s%s",
+		 l->tid, l->list, l->start_routine, release,
+		 l->lists_known ? "" : "; the created threads' list not found: threads that exited unjoined are missed");
 	return true;
 }
 
@@ -673,6 +704,9 @@ static int glibc_threads(struct strand_host *h, void (*fn)(void *ctx, const stru
 	struct layout l;
 	if (!load_layout(h, &l))
 		return -1;
+	if (!l.lists_known)
+		api->warn(h, "glibc-nptl: the list of created threads was not found (no libthread_db descriptors, and "
+			  "no created thread alive leads to it): threads that exited and were never joined are not listed");
 	int n = 0;
 	for (size_t i = 0; i < 2; i++)
 		if (l.heads[i])
