@@ -267,14 +267,14 @@ static void libc_layout(struct libc_image *l, const Elf64_Phdr *ph, size_t n)
 /* Whether the file open at fd is the one the target mapped at base: its
  * first page is the target's there (the kernel dumps that page of every
  * mapped ELF file into a core). A file of the same name on another machine
- * has other contents, and its symbols and image other addresses. true when
- * the target's page is not there to compare. */
+ * has other contents, and its symbols and image other addresses. false when
+ * the target's page is not there to compare (nor a file that matches the
+ * core otherwise, which the host would read it from). */
 static bool same_first_page(struct walk *w, int fd, uint64_t base)
 {
 	uint8_t file[PAGE], mem[PAGE];
-	if (api->read(w->h, base, mem, PAGE) != PAGE)
-		return true;
-	return read_file_at(fd, 0, file, PAGE) && !memcmp(file, mem, PAGE);
+	return api->read(w->h, base, mem, PAGE) == PAGE && read_file_at(fd, 0, file, PAGE) &&
+	       !memcmp(file, mem, PAGE);
 }
 
 static void find_libc(struct walk *w)

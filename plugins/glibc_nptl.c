@@ -3,10 +3,13 @@
  * semaphore, barrier, join, once) and who holds it, and every thread
  * descriptor, including threads that exited and were never joined.
  *
- * Facts: ../shared/reference/nptl-2.36.md. Struct pthread offsets come from
- * the _thread_db_* layout descriptors libc exports for libthread_db (present
- * without debug info), not from a per-build table. */
+ * Facts: ../shared/reference/nptl-2.36.md, and glibc's nptl/descr.h of each
+ * release from 2.17 to 2.41. Struct pthread offsets come from the
+ * _thread_db_* layout descriptors that libthread_db reads (in libc from
+ * 2.34, in libpthread before), not from a per-build table; without them (a
+ * core without its libraries' files), from the thread pointers by structure. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "strand_plugin.h"
@@ -20,9 +23,14 @@ static const struct strand_host_api *api;
 
 struct layout {
 	uint32_t tid, list, start_routine, cancelhandling;
-	uint32_t stack_used, stack_user; /* offsets in _rtld_global */
-	uint64_t rtld_global;
+	uint64_t heads[2];  /* the lists of descriptors: the initial thread's, the created threads' */
+	bool by_symbols;
+	bool lists_known;   /* both heads: else exited threads may be missing */
+	char why[400];      /* how it was found, for info plugins */
 };
+
+/* nptl's home: libc from 2.34, libpthread before. */
+static const char *const nptl_libraries[] = { "libc.so", "libpthread" };
 
 static bool rd(struct strand_host *h, uint64_t addr, void *buf, size_t len)
 {
@@ -43,12 +51,23 @@ static uint32_t rd32(struct strand_host *h, uint64_t addr)
 	return v;
 }
 
-/* A libthread_db field descriptor: { bit size, count, byte offset }. */
-static bool db_offset(struct strand_host *h, const char *name, uint32_t *offset)
+/* A libthread_db descriptor of nptl's: { bit size, count, byte offset }. */
+static bool db_descriptor(struct strand_host *h, const char *name, uint32_t desc[3], const char **library)
 {
 	uint64_t addr, size;
+	for (size_t i = 0; i < sizeof(nptl_libraries) / sizeof(nptl_libraries[0]); i++)
+		if (api->lookup_symbol(h, name, nptl_libraries[i], &addr, &size) && rd(h, addr, desc, 12)) {
+			if (library)
+				*library = nptl_libraries[i];
+			return true;
+		}
+	return false;
+}
+
+static bool db_offset(struct strand_host *h, const char *name, uint32_t *offset)
+{
 	uint32_t desc[3];
-	if (!api->lookup_symbol(h, name, "libc.so", &addr, &size) || !rd(h, addr, desc, sizeof(desc)))
+	if (!db_descriptor(h, name, desc, NULL))
 		return false;
 	*offset = desc[2];
 	return true;
@@ -69,15 +88,234 @@ static bool layout_fits(struct strand_host *h, const struct layout *l)
 	return true;
 }
 
+/* The lists' heads: in ld.so's _rtld_global from 2.34, libpthread's own
+ * __stack_user and stack_used before. */
+static bool heads_by_symbols(struct strand_host *h, struct layout *l)
+{
+	uint64_t rtld, size;
+	uint32_t used, user;
+	if (db_offset(h, "_thread_db_rtld_global__dl_stack_used", &used) &&
+	    db_offset(h, "_thread_db_rtld_global__dl_stack_user", &user) &&
+	    api->lookup_symbol(h, "_rtld_global", "ld-linux", &rtld, &size)) {
+		l->heads[0] = rtld + user;
+		l->heads[1] = rtld + used;
+		return true;
+	}
+	return api->lookup_symbol(h, "__stack_user", "libpthread", &l->heads[0], &size) &&
+	       api->lookup_symbol(h, "stack_used", "libpthread", &l->heads[1], &size);
+}
+
+static bool layout_by_symbols(struct strand_host *h, struct layout *l)
+{
+	const char *library;
+	uint32_t desc[3];
+	if (!db_descriptor(h, "_thread_db_pthread_tid", desc, &library))
+		return false;
+	l->tid = desc[2];
+	if (!db_offset(h, "_thread_db_pthread_list", &l->list) ||
+	    !db_offset(h, "_thread_db_pthread_start_routine", &l->start_routine) ||
+	    !db_offset(h, "_thread_db_pthread_cancelhandling", &l->cancelhandling) || !heads_by_symbols(h, l) ||
+	    !layout_fits(h, l))
+		return false;
+	l->by_symbols = true;
+	l->lists_known = true;
+	bool in_libc = !strcmp(library, "libc.so");
+	snprintf(l->why, sizeof(l->why), "struct pthread from libthread_db's descriptors in %s (tid at +%u, "
+		 "start_routine at +%u), its thread lists %s", in_libc ? "libc (glibc 2.34 and later)" :
+		 "libpthread (glibc before 2.34)", l->tid, l->start_routine,
+		 in_libc ? "in ld.so's _rtld_global" : "__stack_user and stack_used");
+	return true;
+}
+
+/* ---- the layout by structure ----
+ *
+ * Without libthread_db's descriptors (a core read without its libraries'
+ * files), glibc's struct pthread is recognised at each thread pointer:
+ * header.self (+16) is the descriptor itself, `tid` holds the thread's LWP
+ * and the circular `list` 16 bytes before it links the descriptors and the
+ * heads of their lists. `tid` is found by its value (+720 in 2.31 and
+ * 2.36); from 2.17 to 2.41 cancelhandling is 56 bytes after it, and
+ * start_routine 880 bytes up to 2.35 (an hp_timing_t field before joinid)
+ * and 872 from 2.36. */
+
+#define TID_SEARCH_START 0x200
+#define TID_SEARCH_END 0x400
+#define CANCELHANDLING_AFTER_TID 56
+
+static bool is_descriptor(struct strand_host *h, uint64_t pd)
+{
+	return pd && rd64(h, pd + 16) == pd;
+}
+
+/* A member of a circular doubly-linked list_t: its neighbours point back. */
+static bool list_node(struct strand_host *h, uint64_t node)
+{
+	uint64_t next = rd64(h, node), prev = rd64(h, node + 8);
+	return next && prev && rd64(h, next + 8) == node && rd64(h, prev) == node;
+}
+
+/* The offset of `tid` in the descriptor at pd of thread tid, 0 if none fits. */
+static uint32_t tid_offset(struct strand_host *h, uint64_t pd, int32_t tid)
+{
+	for (uint32_t off = TID_SEARCH_START; off < TID_SEARCH_END; off += 4)
+		if (rd32(h, pd + off) == (uint32_t)tid && list_node(h, pd + off - 16))
+			return off;
+	return 0;
+}
+
+static bool executable_at(struct strand_host *h, uint64_t addr)
+{
+	size_t n = api->mapping_count(h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		if (api->mapping(h, i, &m) && addr >= m.start && addr < m.end)
+			return m.perms & 4;
+	}
+	return false;
+}
+
+/* Whether glibc's libraries are mapped (musl's descriptors also point to themselves). */
+static bool glibc_mapped(struct strand_host *h)
+{
+	size_t n = api->mapping_count(h);
+	for (size_t i = 0; i < n; i++) {
+		struct strand_mapping_info m;
+		const char *base = api->mapping(h, i, &m) && m.path ? strrchr(m.path, '/') : NULL;
+		if (base && (!strcmp(base, "/libc.so.6") || !strcmp(base, "/libpthread.so.0") ||
+			     !strncmp(base, "/libc-2.", 8) || !strncmp(base, "/libpthread-2.", 14)))
+			return true;
+	}
+	return false;
+}
+
+/* Add the heads of the list through the descriptor at pd: its members that
+ * are not descriptors. */
+static void find_heads(struct strand_host *h, struct layout *l, uint64_t pd, size_t *nheads)
+{
+	uint64_t start = pd + l->list, node = rd64(h, start);
+	for (int n = 0; node && node != start && n < MAX_THREADS; node = rd64(h, node), n++) {
+		if (is_descriptor(h, node - l->list))
+			continue;
+		bool known = false;
+		for (size_t i = 0; i < *nheads; i++)
+			known |= l->heads[i] == node;
+		if (!known && *nheads < 2)
+			l->heads[(*nheads)++] = node;
+	}
+}
+
+/* Whether the list at head holds only descriptors (or nothing). */
+static bool descriptor_list(struct strand_host *h, const struct layout *l, uint64_t head)
+{
+	if (!list_node(h, head))
+		return false;
+	int n = 0;
+	uint64_t node = rd64(h, head);
+	for (; node != head && n < MAX_THREADS; node = rd64(h, node), n++)
+		if (!is_descriptor(h, node - l->list))
+			return false;
+	return node == head;
+}
+
+/* With one list found (no created thread alive to lead to the other): from
+ * 2.34 ld.so keeps _dl_stack_used right before _dl_stack_user, the initial
+ * thread's list; before 2.34 libpthread's stack_used is elsewhere. */
+static void find_other_head(struct strand_host *h, struct layout *l)
+{
+	uint64_t used = l->heads[0] - 16;
+	if (descriptor_list(h, l, used)) {
+		l->heads[1] = used;
+		l->lists_known = true;
+	}
+}
+
+/* start_routine at +880 or +872 from `tid`: the one that holds code
+ * addresses in the created threads' descriptors (the initial thread's is 0). */
+static const char *pick_start_routine(struct strand_host *h, struct layout *l, const uint64_t *pds, size_t n)
+{
+	static const uint32_t after_tid[] = { 880, 872 };
+	static const char *const releases[] = { "glibc 2.17-2.35", "glibc 2.36 and later" };
+	for (size_t k = 0; k < 2; k++) {
+		size_t code = 0, other = 0;
+		for (size_t i = 0; i < n; i++) {
+			uint64_t v = rd64(h, pds[i] + l->tid + after_tid[k]);
+			if (v)
+				executable_at(h, v) ? code++ : other++;
+		}
+		if (code && !other) {
+			l->start_routine = l->tid + after_tid[k];
+			return releases[k];
+		}
+	}
+	l->start_routine = l->tid + after_tid[1];
+	return "not confirmed (no created thread's start routine seen), glibc 2.36 and later assumed";
+}
+
+static bool layout_by_structure(struct strand_host *h, struct layout *l)
+{
+	if (!glibc_mapped(h))
+		return false;
+	size_t n = api->thread_count(h), npds = 0, nheads = 0;
+	uint64_t *pds = calloc(n ? n : 1, sizeof(*pds));
+	if (!pds)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct strand_thread_info t;
+		if (!api->thread(h, i, &t) || !is_descriptor(h, t.fs_base))
+			continue;
+		uint32_t off = tid_offset(h, t.fs_base, t.tid);
+		if (!off || (l->tid && off != l->tid))
+			continue;
+		l->tid = off;
+		pds[npds++] = t.fs_base;
+	}
+	l->list = l->tid - 16;
+	l->cancelhandling = l->tid + CANCELHANDLING_AFTER_TID;
+	for (size_t i = 0; i < npds && nheads < 2; i++)
+		find_heads(h, l, pds[i], &nheads);
+	const char *release = npds ? pick_start_routine(h, l, pds, npds) : NULL;
+	free(pds);
+	if (!npds || !nheads)
+		return false;
+	l->lists_known = nheads == 2;
+	if (nheads == 1)
+		find_other_head(h, l);
+	snprintf(l->why, sizeof(l->why),
+		 "struct pthread found by structure at the thread pointers (no libthread_db descriptors in libc or "
+		 "libpthread): tid at +%u, the thread list at +%u; start_routine at +%u, the layout of %s%s",
+		 l->tid, l->list, l->start_routine, release,
+		 l->lists_known ? "" : "; the created threads' list not found: threads that exited unjoined are missed");
+	return true;
+}
+
+/* By structure the layout costs walks of the thread lists, and every wait
+ * decoded asks for it: it is kept for the process, which its first
+ * thread's descriptor and TID name. */
+static struct {
+	uint64_t tp;
+	int32_t tid;
+	bool found;
+	struct layout l;
+} by_structure;
+
 static bool load_layout(struct strand_host *h, struct layout *l)
 {
-	uint64_t size;
-	return db_offset(h, "_thread_db_pthread_tid", &l->tid) && db_offset(h, "_thread_db_pthread_list", &l->list) &&
-	       db_offset(h, "_thread_db_pthread_start_routine", &l->start_routine) &&
-	       db_offset(h, "_thread_db_pthread_cancelhandling", &l->cancelhandling) &&
-	       db_offset(h, "_thread_db_rtld_global__dl_stack_used", &l->stack_used) &&
-	       db_offset(h, "_thread_db_rtld_global__dl_stack_user", &l->stack_user) &&
-	       api->lookup_symbol(h, "_rtld_global", "ld-linux", &l->rtld_global, &size) && layout_fits(h, l);
+	memset(l, 0, sizeof(*l));
+	if (layout_by_symbols(h, l))
+		return true;
+	struct strand_thread_info first;
+	if (!api->thread_count(h) || !api->thread(h, 0, &first) || !first.fs_base) {
+		memset(l, 0, sizeof(*l));
+		return layout_by_structure(h, l);
+	}
+	if (by_structure.tp != first.fs_base || by_structure.tid != first.tid) {
+		memset(&by_structure, 0, sizeof(by_structure));
+		by_structure.tp = first.fs_base;
+		by_structure.tid = first.tid;
+		by_structure.found = layout_by_structure(h, &by_structure.l);
+	}
+	*l = by_structure.l;
+	return by_structure.found;
 }
 
 /* ---- waits ----
@@ -445,14 +683,17 @@ static int walk_list(struct strand_host *h, const struct layout *l, uint64_t hea
 		d.start_routine = rd64(h, pd + l->start_routine);
 		uint32_t cancel = rd32(h, pd + l->cancelhandling);
 		/* joinid and stackblock_size are not described for libthread_db;
-		 * in glibc's struct pthread they sit at fixed distances from
-		 * start_routine (joinid, result, schedparam+policy, start_routine;
-		 * ... stackblock, stackblock_size 96 bytes after it). */
+		 * in glibc's struct pthread (2.17 to 2.41) they sit at fixed
+		 * distances from start_routine: joinid, result, schedparam+policy,
+		 * start_routine, arg, eventbuf (24 bytes), nextevent, then exc
+		 * (a 16-aligned struct _Unwind_Exception of 32 bytes), stackblock,
+		 * stackblock_size. */
 		uint64_t joinid = rd64(h, pd + l->start_routine - 24);
+		uint64_t exc = (l->start_routine + 48 + 15) & ~15ull;
 		d.joinable = joinid != pd;
 		d.exited = d.tid == 0 || (cancel & CANCEL_EXITING);
 		/* The initial thread runs on the process stack, which nptl did not allocate. */
-		d.stack_size = d.start_routine ? rd64(h, pd + l->start_routine + 96) : 0;
+		d.stack_size = d.start_routine ? rd64(h, pd + exc + 40) : 0;
 		fn(ctx, &d);
 	}
 	return n;
@@ -463,17 +704,20 @@ static int glibc_threads(struct strand_host *h, void (*fn)(void *ctx, const stru
 	struct layout l;
 	if (!load_layout(h, &l))
 		return -1;
-	return walk_list(h, &l, l.rtld_global + l.stack_user, fn, ctx) +
-	       walk_list(h, &l, l.rtld_global + l.stack_used, fn, ctx);
+	if (!l.lists_known)
+		api->warn(h, "glibc-nptl: the list of created threads was not found (no libthread_db descriptors, and "
+			  "no created thread alive leads to it): threads that exited and were never joined are not listed");
+	int n = 0;
+	for (size_t i = 0; i < 2; i++)
+		if (l.heads[i])
+			n += walk_list(h, &l, l.heads[i], fn, ctx);
+	return n;
 }
 
 static uint64_t glibc_descriptor_size(struct strand_host *h)
 {
-	uint64_t addr, size;
-	uint32_t bytes = 0;
-	if (api->lookup_symbol(h, "_thread_db_sizeof_pthread", "libc.so", &addr, &size))
-		rd(h, addr, &bytes, sizeof(bytes));
-	return bytes;
+	uint32_t desc[3];
+	return db_descriptor(h, "_thread_db_sizeof_pthread", desc, NULL) ? desc[0] : 0;
 }
 
 /* tcbhead_t keeps &dtv[1] at +8; dtv[0] holds the number of entries. */
@@ -489,8 +733,11 @@ static bool glibc_dtv_range(struct strand_host *h, uint64_t tp, uint64_t *start,
 
 static int glibc_nptl_detect(struct strand_host *h)
 {
-	uint64_t addr, size;
-	return api->lookup_symbol(h, "_thread_db_pthread_tid", "libc.so", &addr, &size) ? 90 : 0;
+	struct layout l;
+	if (!load_layout(h, &l))
+		return 0;
+	api->evidence(h, "%s", l.why);
+	return l.by_symbols ? 90 : 80;
 }
 
 static const struct strand_runtime nptl_runtime = {

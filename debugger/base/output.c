@@ -24,6 +24,10 @@ struct out {
 	enum out_mode mode;
 	FILE *fp, *err;
 	bool in_doc, failed, interrupted, hide_text;
+	/* Text: a line is begun on fp. Lines for err wait in held until it
+	 * ends: a file a command's printing reads lazily must not split it. */
+	bool mid_line;
+	struct strbuf held;
 	struct nested_doc nested[8];
 	int nesting;
 	struct strbuf doc, warnings, error;
@@ -46,8 +50,56 @@ void out_free(struct out *o)
 		return;
 	sb_release(&o->doc);
 	sb_release(&o->warnings);
+	sb_release(&o->held);
 	sb_release(&o->error);
 	free(o);
+}
+
+/* A line for err (with its newline): now, or when the text line begun on fp ends. */
+static void err_line(struct out *o, const char *line)
+{
+	if (o->mode == OUT_TEXT && o->mid_line) {
+		sb_adds(&o->held, line);
+		return;
+	}
+	fflush(o->fp);
+	fputs(line, o->err);
+	fflush(o->err);
+}
+
+static void release_held(struct out *o)
+{
+	if (!o->held.len)
+		return;
+	fflush(o->fp);
+	fputs(sb_str(&o->held), o->err);
+	fflush(o->err);
+	sb_reset(&o->held);
+}
+
+/* Text for fp: held lines go out where its first line ends. */
+static void put_text(struct out *o, const char *text)
+{
+	const char *nl = strchr(text, '\n');
+	if (nl && o->held.len) {
+		fwrite(text, 1, (size_t)(nl + 1 - text), o->fp);
+		release_held(o);
+		text = nl + 1;
+	}
+	size_t len = strlen(text);
+	if (len) {
+		fputs(text, o->fp);
+		o->mid_line = text[len - 1] != '\n';
+	} else if (nl) {
+		o->mid_line = false;
+	}
+}
+
+void out_stderr_warning(struct out *o, const char *msg)
+{
+	char *line = xasprintf("warning: %s\n", msg);
+	err_line(o, line);
+	free(line);
 }
 
 void out_set_mode(struct out *o, enum out_mode mode)
@@ -184,6 +236,8 @@ int out_end(struct out *o)
 		sb_adds(&o->doc, "}\n");
 		fputs(sb_str(&o->doc), o->fp);
 	}
+	o->mid_line = false;
+	release_held(o);
 	fflush(o->fp);
 	o->in_doc = false;
 	return o->failed ? -1 : 0;
@@ -212,9 +266,9 @@ void out_error(struct out *o, const char *fmt, ...)
 	sb_vaddf(&o->error, fmt, ap);
 	va_end(ap);
 	if (o->mode == OUT_TEXT || !o->in_doc) {
-		fflush(o->fp);
-		fprintf(o->err, "%s\n", sb_str(&o->error));
-		fflush(o->err);
+		char *line = xasprintf("%s\n", sb_str(&o->error));
+		err_line(o, line);
+		free(line);
 	}
 }
 
@@ -236,11 +290,8 @@ void out_warn(struct out *o, const char *fmt, ...)
 	}
 	sb_release(&quoted);
 	/* JSON documents carry their warnings; text prints each one once. */
-	if (!repeated && !(o->mode == OUT_JSON && o->in_doc)) {
-		fflush(o->fp);
-		fprintf(o->err, "warning: %s\n", sb_str(&msg));
-		fflush(o->err);
-	}
+	if (!repeated && !(o->mode == OUT_JSON && o->in_doc))
+		out_stderr_warning(o, sb_str(&msg));
 	sb_release(&msg);
 }
 
@@ -290,7 +341,7 @@ static void emit(struct out *o, const char *key, const char *json, const char *t
 		json_member(o, key);
 		sb_adds(&o->doc, json);
 	} else if (text_visible(o) && text) {
-		fputs(text, o->fp);
+		put_text(o, text);
 	}
 }
 
@@ -303,7 +354,9 @@ void out_strw(struct out *o, const char *key, int width, const char *val)
 		else
 			sb_adds(&o->doc, "null");
 	} else if (text_visible(o)) {
-		fprintf(o->fp, "%*s", width, val ? val : "");
+		char *text = xasprintf("%*s", width, val ? val : "");
+		put_text(o, text);
+		free(text);
 	}
 }
 
@@ -383,8 +436,10 @@ void out_text(struct out *o, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vfprintf(o->fp, fmt, ap);
+	char *text = xvasprintf(fmt, ap);
 	va_end(ap);
+	put_text(o, text);
+	free(text);
 }
 
 void out_hide_text(struct out *o, bool hide)

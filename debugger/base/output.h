@@ -34,6 +34,10 @@ void out_interrupted(struct out *o);
 /* The command failed: the message is one line, without a trailing newline. */
 void out_error(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void out_warn(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A warning of the layers below the commands (a core's file not found while a
+ * command reads it): on err only, never inside a line of text on fp, which
+ * it follows when one is begun. */
+void out_stderr_warning(struct out *o, const char *msg);
 
 /* Structure. key is ignored inside lists and required inside objects. */
 void out_obj(struct out *o, const char *key);

@@ -22,9 +22,7 @@ enum { EXIT_OK = 0, EXIT_COMMAND_FAILED = 1, EXIT_USAGE = 2 };
 
 static void warn_stderr(void *arg, const char *msg)
 {
-	(void)arg;
-	fflush(stdout);
-	fprintf(stderr, "warning: %s\n", msg);
+	out_stderr_warning(arg, msg);
 }
 
 /* A load error: one line, and in JSON mode also one document. */
@@ -46,12 +44,13 @@ static int open_target(struct session *s, const struct cmdline *cl)
 	if (cl->program && check_user_file(cl->program, "a program") < 0)
 		return load_error(s, "program");
 	if (cl->pid) {
-		struct attach_opts ao = { .no_stop = cl->no_stop, .warn = warn_stderr };
+		struct attach_opts ao = { .no_stop = cl->no_stop, .warn = warn_stderr, .warn_arg = s->out };
 		s->target = live_attach((pid_t)cl->pid, &ao);
 		if (!s->target)
 			return load_error(s, "attach");
 	} else if (cl->core) {
-		struct core_opts co = { .sysroot = cl->sysroot, .program = cl->program, .warn = warn_stderr };
+		struct core_opts co = { .sysroot = cl->sysroot, .program = cl->program, .warn = warn_stderr,
+					 .warn_arg = s->out };
 		s->target = core_open(cl->core, &co);
 		if (!s->target)
 			return load_error(s, "core");
@@ -188,7 +187,6 @@ int main(int argc, char **argv)
 	struct session s = { 0 };
 	s.out = out_new(cl.json ? OUT_JSON : OUT_TEXT, stdout, stderr);
 	s.no_stop = cl.no_stop;
-	s.symbols_opts.sysroot = cl.sysroot;
 	s.symbols_opts.exe = cl.program;
 	s.symbols_opts.hide_debug = cl.no_libc_symbols ? libc_names : NULL;
 	for (size_t i = 0; i < cl.nplugins; i++)

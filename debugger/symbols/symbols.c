@@ -7,8 +7,10 @@
 #include <gelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "frames.h"
 #include "base/util.h"
 
@@ -60,7 +62,6 @@ struct symbols {
 	struct target *t;
 	Dwfl_Callbacks callbacks;
 	const char *const *hide_debug;
-	char *sysroot;
 	bool attached;
 	int main_known;          /* 0 not looked up yet, 1 found at main_addr, -1 none */
 	uint64_t main_addr;
@@ -93,26 +94,150 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 					    debuginfo_file_name);
 }
 
-/* Cores: a file named in the core is looked for under --sysroot first, then by
- * build-id in the debug directories, then at its recorded path. libdwfl checks
- * that the build-id of whatever is found matches the one in the core. */
+/* Cores: the file that core.c found to match the core (by build-id, or by
+ * the bytes of the pages the core holds), never one that merely has the
+ * path: its symbols would name the core's addresses wrongly. */
 static int find_elf_core(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 			 char **file_name, Elf **elfp)
 {
-	if (active && active->sysroot && modname && modname[0] == '/') {
-		char *path = xasprintf("%s%s", active->sysroot, modname);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			*file_name = path;
-			*elfp = NULL;
-			return fd;
-		}
-		free(path);
-	}
-	return dwfl_build_id_find_elf(mod, userdata, modname, base, file_name, elfp);
+	(void)mod;
+	(void)userdata;
+	*elfp = NULL;
+	if (!active || !modname || modname[0] != '/')
+		return -1;
+	return core_file_for(active->t, modname, base, file_name);
 }
 
 static char *debuginfo_path;
+
+struct opened_module {
+	char *name;
+	uint64_t low, high;
+	bool keep;
+};
+
+struct opened_modules {
+	struct opened_module *v;
+	size_t n, cap;
+};
+
+/* Each module and whether to keep it as libdwfl reported it. A module it
+ * opened the file of by itself has that file's path as the core names it. */
+static int list_opened(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)userdata;
+	(void)low;
+	struct opened_modules *list = arg;
+	const char *mainfile;
+	struct opened_module m = { .keep = true };
+	dwfl_module_info(mod, NULL, &m.low, &m.high, NULL, NULL, &mainfile, NULL);
+	const char *path = name && name[0] == '/' ? name : mainfile;
+	if (mainfile && path[0] == '/') {
+		char *found;
+		int fd = core_file_for(active->t, path, m.low, &found);
+		struct stat mine, theirs;
+		m.keep = fd >= 0 && fstat(fd, &mine) == 0 && stat(mainfile, &theirs) == 0 && mine.st_dev == theirs.st_dev &&
+			 mine.st_ino == theirs.st_ino;
+		if (fd >= 0) {
+			close(fd);
+			free(found);
+		}
+	}
+	m.name = xstrdup(m.keep ? (name ? name : "") : path);
+	GROW(list->v, list->cap, list->n + 1);
+	list->v[list->n++] = m;
+	return DWARF_CB_OK;
+}
+
+/* The range a core maps path at, or [*low, *high) as it is when it maps none. */
+static void mapped_range(const struct maps *m, const char *path, uint64_t *low, uint64_t *high)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].path && !strcmp(m->v[i].path, path)) {
+			lo = m->v[i].start < lo ? m->v[i].start : lo;
+			hi = m->v[i].end > hi ? m->v[i].end : hi;
+		}
+	if (hi > lo) {
+		*low = lo;
+		*high = hi;
+	}
+}
+
+/* libdwfl opens the files a core's notes name by itself, checked by build-id
+ * only where the core records one. A module whose file is not the one
+ * core.c matched to the core (by build-id or by its bytes) is reported
+ * again without it, over the core's mappings of the file: find_elf_core
+ * then gives it core.c's file, or none. */
+static void replace_unmatched(struct symbols *s)
+{
+	struct opened_modules list = { 0 };
+	dwfl_getmodules(s->dwfl, list_opened, &list, 0);
+	size_t replaced = 0;
+	for (size_t i = 0; i < list.n; i++)
+		replaced += !list.v[i].keep;
+	if (replaced) {
+		dwfl_report_begin(s->dwfl); /* modules not reported again are dropped */
+		for (size_t i = 0; i < list.n; i++)
+			if (list.v[i].keep)
+				dwfl_report_module(s->dwfl, list.v[i].name, list.v[i].low, list.v[i].high);
+		dwfl_report_end(s->dwfl, NULL, NULL);
+		dwfl_report_begin_add(s->dwfl);
+		for (size_t i = 0; i < list.n; i++)
+			if (!list.v[i].keep) {
+				mapped_range(&s->t->maps, list.v[i].name, &list.v[i].low, &list.v[i].high);
+				dwfl_report_module(s->dwfl, list.v[i].name, list.v[i].low, list.v[i].high);
+			}
+		dwfl_report_end(s->dwfl, NULL, NULL);
+	}
+	for (size_t i = 0; i < list.n; i++)
+		free(list.v[i].name);
+	free(list.v);
+}
+
+/* dwfl_addrmodule also answers for the address just past a module. */
+static bool module_covers(struct symbols *s, uint64_t addr)
+{
+	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, addr);
+	Dwarf_Addr low, high;
+	return mod && dwfl_module_info(mod, NULL, &low, &high, NULL, NULL, NULL, NULL) && low <= addr && addr < high;
+}
+
+static bool mapped_executable(const struct maps *m, const char *path)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if ((m->v[i].perms & MAP_X) && m->v[i].path && !strcmp(m->v[i].path, path))
+			return true;
+	return false;
+}
+
+/* libdwfl finds a core's modules by the ELF headers in its memory. A file
+ * mapped executable whose first page the core lacks is reported here, when
+ * core.c finds a copy whose bytes are the core's. */
+static void report_headerless(struct symbols *s)
+{
+	const struct maps *m = &s->t->maps;
+	size_t *missing = xcalloc(m->n + 1, sizeof(*missing)), n = 0;
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mapping *head = &m->v[i];
+		if (head->offset == 0 && head->path && head->path[0] == '/' && !module_covers(s, head->start) &&
+		    mapped_executable(m, head->path))
+			missing[n++] = i;
+	}
+	dwfl_report_begin_add(s->dwfl);
+	for (size_t k = 0; k < n; k++) {
+		const struct mapping *head = &m->v[missing[k]];
+		char *found;
+		int fd = core_file_for(s->t, head->path, head->start, &found);
+		if (fd < 0)
+			continue;
+		if (!dwfl_report_elf(s->dwfl, head->path, found, fd, head->start, false))
+			close(fd); /* reported, libdwfl keeps it */
+		free(found);
+	}
+	dwfl_report_end(s->dwfl, NULL, NULL);
+	free(missing);
+}
 
 static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 {
@@ -130,7 +255,11 @@ static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 	dwfl_report_begin(s->dwfl);
 	int n = dwfl_core_file_report(s->dwfl, (Elf *)s->t->priv_elf, opts ? opts->exe : NULL);
 	dwfl_report_end(s->dwfl, NULL, NULL);
-	return n >= 0 ? 0 : error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+	if (n < 0)
+		return error_set("cannot read the modules of the core: %s", dwfl_errmsg(-1));
+	replace_unmatched(s);
+	report_headerless(s);
+	return 0;
 }
 
 /* Thread callbacks: libdwfl unwinds from the registers and memory strand captured. */
@@ -198,7 +327,6 @@ struct symbols *symbols_open(struct target *t, const struct symbols_opts *opts)
 	s->callbacks.find_debuginfo = find_debuginfo;
 	s->callbacks.debuginfo_path = &debuginfo_path;
 	s->hide_debug = opts ? opts->hide_debug : NULL;
-	s->sysroot = opts && opts->sysroot ? xstrdup(opts->sysroot) : NULL;
 	active = s;
 	if (report_modules(s, opts) < 0) {
 		symbols_free(s);
@@ -225,7 +353,6 @@ void symbols_free(struct symbols *s)
 	free(s->loaded);
 	for (size_t i = 0; i < NAME_CACHE; i++)
 		free(s->name_cache[i].name);
-	free(s->sysroot);
 	free(s);
 }
 

@@ -13,7 +13,6 @@
 #include "target/target.h"
 
 struct symbols_opts {
-	const char *sysroot;     /* cores: look for mapped files under this directory first */
 	const char *exe;         /* cores: the program, when given */
 	/* Module name substrings whose debug info and .symtab are ignored, as if
 	 * absent (e.g. "libc.so" for --no-libc-symbols). NULL-terminated. */

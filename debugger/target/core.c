@@ -46,6 +46,7 @@ struct source_file {
 	char *path; /* as the core names it */
 	enum file_state state;
 	int fd;
+	char *found; /* where the usable copy is */
 };
 
 /* A file mapping from NT_FILE: where pages the core omits can be read from. */
@@ -201,6 +202,211 @@ static size_t file_build_id(int fd, uint8_t *id, size_t max)
 	return len;
 }
 
+#ifndef SHT_RELR
+#define SHT_RELR 19
+#endif
+
+#define FILE_PAGE 4096ull
+
+/* Bytes of [addr, addr + len) that the core itself holds, not filled in from
+ * a file: false where it omits any. */
+static bool core_own_bytes(struct core *c, uint64_t addr, void *buf, size_t len)
+{
+	const struct segment *s = segment_at(c, addr);
+	return s && addr - s->vaddr + len <= s->filesz && read_core_bytes(c, s, addr - s->vaddr, buf, len) == len;
+}
+
+/* A word the dynamic loader writes: for RELOC_RELATIVE the load bias plus
+ * addend, for RELOC_RELR the bias plus the file's word; RELOC_OTHER (other
+ * relocations, and what the loader writes of its own) unknown. */
+enum reloc_kind { RELOC_RELATIVE, RELOC_RELR, RELOC_OTHER };
+
+struct reloc {
+	uint64_t vaddr;
+	int64_t addend;
+	enum reloc_kind kind;
+};
+
+struct relocs {
+	struct reloc *v;
+	size_t n, cap;
+};
+
+static void add_reloc(struct relocs *r, uint64_t vaddr, int64_t addend, enum reloc_kind kind)
+{
+	GROW(r->v, r->cap, r->n + 1);
+	r->v[r->n++] = (struct reloc){ vaddr, addend, kind };
+}
+
+static int reloc_cmp(const void *a, const void *b)
+{
+	const struct reloc *x = a, *y = b;
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+#define MAX_LOADER_WRITES (1u << 20) /* bytes: more is a damaged file */
+
+static void add_unknown(struct relocs *r, uint64_t start, uint64_t size)
+{
+	if (size > MAX_LOADER_WRITES)
+		return;
+	for (uint64_t a = start & ~7ull; a < start + size; a += 8)
+		add_reloc(r, a, 0, RELOC_OTHER);
+}
+
+/* What glibc's loader writes besides relocations: every d_ptr of .dynamic
+ * (it adds the bias in place), the GOT's link map and resolver words, and
+ * of ld.so its _rtld_global_ro, filled in before it is protected. */
+static void add_loader_writes(Elf *elf, const GElf_Shdr *sh, Elf_Data *d, struct relocs *r)
+{
+	if (sh->sh_type == SHT_DYNAMIC) {
+		add_unknown(r, sh->sh_addr, sh->sh_size);
+		GElf_Dyn dyn;
+		for (int i = 0; gelf_getdyn(d, i, &dyn); i++)
+			if (dyn.d_tag == DT_PLTGOT)
+				add_unknown(r, dyn.d_un.d_ptr + 8, 16);
+	} else if (sh->sh_type == SHT_DYNSYM) {
+		GElf_Sym sym;
+		for (int i = 0; gelf_getsym(d, i, &sym); i++) {
+			const char *name = elf_strptr(elf, sh->sh_link, sym.st_name);
+			if (name && !strcmp(name, "_rtld_global_ro"))
+				add_unknown(r, sym.st_value, sym.st_size);
+		}
+	}
+}
+
+/* The words of its image that the dynamic loader writes, from the file's
+ * allocated SHT_RELA and SHT_RELR sections and add_loader_writes, sorted. */
+static void read_relocs(Elf *elf, struct relocs *r)
+{
+	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn));) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_ALLOC) || !(d = elf_getdata(scn, NULL)))
+			continue;
+		add_loader_writes(elf, &sh, d, r);
+		GElf_Rela rela;
+		if (sh.sh_type == SHT_RELA) {
+			for (int i = 0; gelf_getrela(d, i, &rela); i++)
+				add_reloc(r, rela.r_offset, rela.r_addend,
+					  GELF_R_TYPE(rela.r_info) == R_X86_64_RELATIVE ? RELOC_RELATIVE : RELOC_OTHER);
+		} else if (sh.sh_type == SHT_RELR) {
+			/* An address, then bitmaps of the 63 words after it. */
+			uint64_t where = 0;
+			for (size_t i = 0; i < d->d_size / 8; i++) {
+				uint64_t w;
+				memcpy(&w, (const uint8_t *)d->d_buf + 8 * i, 8);
+				if (!(w & 1)) {
+					add_reloc(r, w, 0, RELOC_RELR);
+					where = w + 8;
+					continue;
+				}
+				for (uint64_t bits = w >> 1, k = 0; bits; bits >>= 1, k++)
+					if (bits & 1)
+						add_reloc(r, where + 8 * k, 0, RELOC_RELR);
+				where += 63 * 8;
+			}
+		}
+	}
+	if (r->n)
+		qsort(r->v, r->n, sizeof(*r->v), reloc_cmp);
+}
+
+struct tally {
+	size_t same, differ;
+};
+
+/* The pages of a read-only loadable segment that the core holds, against
+ * the file's: nothing changes them after loading. */
+static void compare_read_only(struct core *c, int fd, const GElf_Phdr *ph, uint64_t bias, struct tally *pages)
+{
+	uint8_t mine[FILE_PAGE], theirs[FILE_PAGE];
+	uint64_t first = ph->p_vaddr & ~(FILE_PAGE - 1), end = ph->p_vaddr + ph->p_filesz;
+	for (uint64_t v = first; v < end; v += FILE_PAGE) {
+		size_t len = end - v < FILE_PAGE ? end - v : FILE_PAGE;
+		if (!core_own_bytes(c, bias + v, mine, len))
+			continue;
+		off_t off = (off_t)((ph->p_offset & ~(FILE_PAGE - 1)) + (v - first));
+		bool same = pread(fd, theirs, len, off) == (ssize_t)len && !memcmp(mine, theirs, len);
+		same ? pages->same++ : pages->differ++;
+	}
+}
+
+/* The words of the relocated read-only range (PT_GNU_RELRO, inside the
+ * writable segment load) that the core holds, against what the loader makes
+ * of the file's: its bytes, or the bias plus an addend where it relocates. */
+static void compare_relro(struct core *c, int fd, const GElf_Phdr *relro, const GElf_Phdr *load, uint64_t bias,
+			  const struct relocs *r, struct tally *words)
+{
+	uint64_t mine[FILE_PAGE / 8], theirs[FILE_PAGE / 8];
+	uint64_t end = relro->p_vaddr + relro->p_memsz, load_end = load->p_vaddr + load->p_filesz;
+	if (end > load_end)
+		end = load_end;
+	for (uint64_t v = relro->p_vaddr & ~7ull; v < end;) {
+		uint64_t next = (v | (FILE_PAGE - 1)) + 1;
+		size_t len = (size_t)((next < end ? next : end) - v) & ~(size_t)7;
+		off_t off = (off_t)(load->p_offset + (v - load->p_vaddr));
+		if (len && core_own_bytes(c, bias + v, mine, len) && pread(fd, theirs, len, off) == (ssize_t)len) {
+			for (size_t i = 0; i < len / 8; i++) {
+				struct reloc key = { .vaddr = v + 8 * i };
+				const struct reloc *k = r->n ? bsearch(&key, r->v, r->n, sizeof(*r->v), reloc_cmp) : NULL;
+				if (k && k->kind == RELOC_OTHER)
+					continue;
+				uint64_t want = !k ? theirs[i] : bias + (k->kind == RELOC_RELR ? theirs[i] : (uint64_t)k->addend);
+				want == mine[i] ? words->same++ : words->differ++;
+			}
+		}
+		v = next;
+	}
+}
+
+/* Whether the file's bytes are the core's where the core holds them: the
+ * pages of read-only segments (the ELF header page, and text and read-only
+ * data when a dumper kept them) exactly, and the relocated read-only data
+ * (which kernel and gdb cores hold) word for word, where more than a quarter
+ * of the words differ: ld.so's own start-up variables there (__libc_stack_end,
+ * _dl_random...) are a tenth of its words in glibc 2.31, the host's libc.so.6
+ * differs in four fifths of those of the 2.31 release's. NULL when they
+ * match, else why not. */
+static const char *content_mismatch(struct target *t, uint64_t header, Elf *elf, int fd)
+{
+	struct core *c = t->priv;
+	size_t n;
+	if (t->kind != TARGET_CORE || !header || elf_getphdrnum(elf, &n) != 0)
+		return "the core records no build-id and its pages cannot be compared";
+	uint64_t bias = 0;
+	bool have_bias = false;
+	struct relocs relocs = { 0 };
+	struct tally pages = { 0 }, words = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (!have_bias) {
+			bias = header - (ph.p_vaddr & ~(FILE_PAGE - 1));
+			have_bias = true;
+			read_relocs(elf, &relocs);
+		}
+		if (!(ph.p_flags & PF_W))
+			compare_read_only(c, fd, &ph, bias, &pages);
+	}
+	for (size_t i = 0; i < n && have_bias; i++) {
+		GElf_Phdr relro, load;
+		if (!gelf_getphdr(elf, (int)i, &relro) || relro.p_type != PT_GNU_RELRO)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (gelf_getphdr(elf, (int)k, &load) && load.p_type == PT_LOAD && load.p_vaddr <= relro.p_vaddr &&
+			    relro.p_vaddr < load.p_vaddr + load.p_filesz)
+				compare_relro(c, fd, &relro, &load, bias, &relocs, &words);
+	}
+	free(relocs.v);
+	if (pages.differ || words.differ * 4 > words.same + words.differ)
+		return "the core records no build-id and its bytes differ from the core's";
+	if (!pages.same && !words.same)
+		return "the core records no build-id and holds none of its pages to compare";
+	return NULL;
+}
+
 enum core_match core_file_matches(struct target *t, uint64_t header, int fd, const char **why)
 {
 	uint8_t want[64], have[64];
@@ -214,6 +420,7 @@ enum core_match core_file_matches(struct target *t, uint64_t header, int fd, con
 	}
 	size_t nhave = elf_build_id(elf, have, sizeof(have));
 	bool whole = holds_loaded_bytes(elf, (uint64_t)st.st_size);
+	*why = nwant || !whole ? NULL : content_mismatch(t, header, elf, fd);
 	elf_end(elf);
 	if (nwant && (nwant != nhave || memcmp(want, have, nwant))) {
 		*why = nhave ? "its build-id differs from the one the core records"
@@ -224,8 +431,9 @@ enum core_match core_file_matches(struct target *t, uint64_t header, int fd, con
 		*why = "a separate debug file, without the program's bytes";
 		return CORE_FILE_DIFFERS;
 	}
-	*why = NULL;
-	return nwant ? CORE_FILE_MATCHES : CORE_FILE_UNVERIFIED;
+	if (*why)
+		return CORE_FILE_DIFFERS;
+	return nwant ? CORE_FILE_MATCHES : CORE_FILE_SAME_BYTES;
 }
 
 /* The start of the mapping of f's file at offset 0, where its ELF header is. */
@@ -277,9 +485,9 @@ static size_t candidate_paths(struct target *t, struct core *c, const struct sou
 	return n;
 }
 
-/* Find a copy of src that matches the core. A file the core records no
- * build-id for is trusted by path, as gdb does; one whose build-id differs is
- * never used. One warning when nothing fits. */
+/* Find a copy of src that matches the core: by build-id, or where the core
+ * records none by the bytes of the pages it holds. One warning when nothing
+ * fits: then neither its pages nor its symbols are used. */
 static void check_source(struct target *t, struct core *c, struct source_file *src, uint64_t header)
 {
 	src->state = FILE_CHECKING; /* the build-id read below must not come back here */
@@ -297,6 +505,7 @@ static void check_source(struct target *t, struct core *c, struct source_file *s
 			continue;
 		}
 		src->fd = fd;
+		src->found = xstrdup(paths[i]);
 		src->state = FILE_USABLE;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -304,7 +513,8 @@ static void check_source(struct target *t, struct core *c, struct source_file *s
 	if (src->state == FILE_USABLE)
 		return;
 	src->state = FILE_UNUSABLE;
-	core_warn(c, "%s: %s; the core omits some of its pages, which are left unreadable", src->path, why);
+	core_warn(c, "%s: %s; not used: no symbols from it, and the pages the core omits are left unreadable",
+		  src->path, why);
 }
 
 /* The NT_FILE mapping holding addr: files are sorted by start and do not overlap. */
@@ -330,6 +540,24 @@ static int source_fd(struct target *t, struct core *c, const struct mapped_file 
 	if (src->state == FILE_UNCHECKED)
 		check_source(t, c, src, file_header_address(c, f));
 	return src->state == FILE_USABLE ? src->fd : -1;
+}
+
+static size_t source_of(struct core *c, const char *path);
+
+int core_file_for(struct target *t, const char *path, uint64_t header, char **found)
+{
+	struct core *c = t->priv;
+	size_t source = source_of(c, path);
+	struct source_file *src = &c->sources[source];
+	for (size_t i = 0; i < c->nfiles; i++) /* where the core's notes put its header */
+		if (c->files[i].source == source && c->files[i].offset == 0)
+			header = c->files[i].start;
+	if (src->state == FILE_UNCHECKED)
+		check_source(t, c, src, header);
+	int fd = src->state == FILE_USABLE ? fcntl(src->fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (fd >= 0)
+		*found = xstrdup(src->found);
+	return fd;
 }
 
 /* Bytes the core omits, from the mapped file behind them; 0 if none is usable. */
@@ -415,6 +643,7 @@ static void core_destroy(struct target *t)
 		if (c->sources[i].state == FILE_USABLE)
 			close(c->sources[i].fd);
 		free(c->sources[i].path);
+		free(c->sources[i].found);
 	}
 	free(c->files);
 	free(c->sources);

@@ -4,7 +4,8 @@
  * segments without their bytes, gdb writes no segment at all) come from the
  * files its NT_FILE note names, found at the recorded path, under --sysroot,
  * as the program named on the command line or by build-id, and used only when
- * their build-id matches the one in the core's memory (see core_file_matches). */
+ * their build-id matches the one in the core's memory, or their bytes match
+ * the core's where the core records none (see core_file_matches). */
 #ifndef STRAND_CORE_H
 #define STRAND_CORE_H
 
@@ -32,14 +33,23 @@ size_t core_image_build_id(struct target *t, uint64_t base, uint8_t *id, size_t 
 
 enum core_match {
 	CORE_FILE_MATCHES,    /* same build-id */
-	CORE_FILE_UNVERIFIED, /* t records no build-id at header: trusted, as gdb does */
-	CORE_FILE_DIFFERS,    /* another build, no build-id where one is recorded, or a separate debug file */
+	CORE_FILE_SAME_BYTES, /* t records no build-id at header; the pages t holds of it are the file's */
+	CORE_FILE_DIFFERS,    /* another build, no build-id where one is recorded, bytes other than t's, nothing
+				 to compare, or a separate debug file */
 };
 
-/* Whether the ELF file open at fd is the one t maps with its ELF header at
- * header (0: unknown), so that its bytes may stand for pages t lacks. *why
- * says why not (a static string) when it differs. Works on any target. */
+/* Whether the ELF file open at fd is the one core t maps with its ELF header
+ * at header (0: unknown), so that its bytes may stand for pages t lacks and
+ * its symbols name t's addresses. *why says why not (a static string) when
+ * it differs. */
 enum core_match core_file_matches(struct target *t, uint64_t header, int fd, const char **why);
+
+/* The file that stands for the core's mapped file path (as its notes or the
+ * dynamic linker name it), whose ELF header t maps at header (where its
+ * notes do not say): looked for and
+ * checked as for omitted pages, one warning when none matches. A new
+ * descriptor on it and *found (malloc'd), or -1. */
+int core_file_for(struct target *t, const char *path, uint64_t header, char **found);
 
 /* Write the state of a stopped target as an ELF core to path, in the kernel's
  * format (notes per thread, NT_FILE, NT_AUXV). Anonymous and writable memory is

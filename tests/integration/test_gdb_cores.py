@@ -6,11 +6,16 @@ text and verdicts as live and on its own core, refuses a file of another build
 with one warning, and says when an analysis lacks data because of it."""
 import os
 import shutil
+import struct
 import subprocess
+import sys
 import tempfile
 
 from helpers import ROOT, TARGETS, Fixture, batch
 from test_blocked import check
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
+import corefile  # noqa: E402
 
 BLOCKED = os.path.join(TARGETS, "blocked")
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
@@ -143,9 +148,24 @@ def test_program_of_another_build_is_refused_with_one_warning():
         shutil.rmtree(work)
 
 
+def without_thread_pointers(core):
+    """A copy of the core whose threads' fs_base reads 0 (a dumper that did not record it)."""
+    c = corefile.Core(open(core, "rb").read())
+    for n in c.notes:
+        if n.type == corefile.NT_PRSTATUS:
+            desc = bytearray(n.desc)
+            struct.pack_into("<Q", desc, corefile.PRSTATUS_REGS + 8 * corefile.REG_FS_BASE, 0)
+            n.desc = bytes(desc)
+    with open(core + ".no-tp", "wb") as f:
+        f.write(c.pack())
+    return core + ".no-tp"
+
+
 def test_unreadable_descriptors_are_said_not_hidden():
-    """libc replaced after the core was made: its _thread_db_* pages are gone,
-    and blocked says it cannot tell exited and unjoined threads."""
+    """libc replaced after the core was made: its _thread_db_* descriptors
+    are gone, and the thread descriptors are found by structure at the
+    thread pointers; without those as well, blocked says it cannot tell
+    exited and unjoined threads."""
     work = tempfile.mkdtemp(prefix="strand-gdbcore-")
     try:
         lib = os.path.join(work, "lib")
@@ -161,7 +181,14 @@ def test_unreadable_descriptors_are_said_not_hidden():
             assert good.rc == 0 and good.stderr == "", good.stderr
             assert good.doc("blocked")["unjoined"] and "warnings" not in good.doc("blocked")
             shutil.copy("/usr/lib/x86_64-linux-gnu/libm.so.6", private)
-            r = batch([BLOCKED, core], "blocked", "info threads")
+            r = batch([BLOCKED, core], "blocked", "info plugins")
+            assert r.rc == 0, r.stderr
+            nptl = [p for p in r.doc("info plugins")["plugins"] if p["name"] == "glibc-nptl"][0]
+            assert "by structure" in nptl["evidence"], nptl
+            assert r.doc("blocked")["unjoined"] == good.doc("blocked")["unjoined"], r.doc("blocked")["unjoined"]
+            refused = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+            assert len(refused) == 1 and private in refused[0] and "build-id differs" in refused[0], r.stderr
+            r = batch([BLOCKED, without_thread_pointers(core)], "blocked", "info threads")
             assert r.rc == 0, r.stderr
             threads = r.doc("info threads").get("warnings", [])
             assert len(threads) == 1 and private in threads[0] and "waits are not decoded" in threads[0], threads

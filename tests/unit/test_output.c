@@ -148,6 +148,31 @@ static void json_strings_are_always_valid(void **state)
 	sb_release(&sb);
 }
 
+/* A warning from below the commands, while a text line is being printed (a
+ * file read lazily for it), goes out when that line ends, not inside it. */
+static void warnings_wait_for_the_line_to_end(void **state)
+{
+	(void)state;
+	char *buf;
+	size_t len;
+	FILE *both = open_memstream(&buf, &len);
+	struct out *o = out_new(OUT_TEXT, both, both);
+	out_begin(o, "info plugins");
+	out_strw(o, "name", -8, "glibc");
+	out_stderr_warning(o, "libc.so.6: not found");
+	out_text(o, ", detected\n    more\n");
+	out_stderr_warning(o, "at a line's start");
+	out_text(o, "x");
+	out_warn(o, "in a line");
+	out_text(o, "y\n");
+	out_end(o);
+	out_free(o);
+	fclose(both);
+	assert_string_equal(buf, "glibc   , detected\nwarning: libc.so.6: not found\n    more\n"
+				 "warning: at a line's start\nxy\nwarning: in a line\n");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +181,7 @@ int main(void)
 		cmocka_unit_test(errors_and_warnings),
 		cmocka_unit_test(nested_documents),
 		cmocka_unit_test(json_strings_are_always_valid),
+		cmocka_unit_test(warnings_wait_for_the_line_to_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
