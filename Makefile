@@ -51,8 +51,9 @@ build/gen/syscall_table.h:
 	echo '#include <asm/unistd_64.h>' | $(CC) -E -dM - | \
 	  awk '/^#define __NR_/ { sub("__NR_", "", $$2); printf "[%s] = \"%s\",\n", $$3, $$2 }' > $@
 
+# Made anew: ar would keep the members of sources that have since moved or gone.
 build/libstrand.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 build/tests/unit/%: tests/unit/%.c build/libstrand.a
 	@mkdir -p $(dir $@)

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "target/core.h"
 #include "frames.h"
 #include "base/util.h"
 
