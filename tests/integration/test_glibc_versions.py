@@ -23,6 +23,7 @@ CORES = os.path.join(GLIBC, "cores")
 sys.path.insert(0, GLIBC)
 sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
 import corefile  # noqa: E402
+import fetch_distro_libc  # noqa: E402
 import make_cores  # noqa: E402
 
 COMMANDS = ("heap", "heap check", "heap blocks --limit 0", "leaks --show all --limit 0")
@@ -107,6 +108,19 @@ def releases():
     return sorted(os.path.basename(p)[:-len(".core.xz")] for p in glob.glob(os.path.join(CORES, "*.core.xz")))
 
 
+def distro_of(core_name):
+    """ubuntu-22.04 for the core ubuntu-22.04-2.35, None for a release built from source."""
+    return next((d for d in fetch_distro_libc.DISTROS if make_cores.distro_core_name(d) == core_name), None)
+
+
+def read_with_release_libc(core, truth, release):
+    """The core with its own libc back at the path it names: the release is
+    known from libc's version string."""
+    evidence = batch(["--core", core], "info plugins", timeout=60).doc("info plugins")["in_use"]["evidence"]
+    assert f"glibc {release} by libc's version string" in evidence, evidence
+    return read_all_ways(core, truth, False)
+
+
 def test_cores_of_built_releases():
     """Each committed core, without the release's files, and with them when
     the release is built here (GLIBC_WORK)."""
@@ -118,11 +132,12 @@ def test_cores_of_built_releases():
             with lzma.open(os.path.join(CORES, version + ".core.xz")) as src, open(core, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             truth = read_truth(os.path.join(CORES, version + ".truth"))
+            release = truth["ready"][0]["release"]
             assert not os.path.exists(make_cores.run_dir(version)), make_cores.run_dir(version)
             without = read_all_ways(core, truth, False)
             # info plugins says which release strand believes it sees, and why.
             evidence = batch(["--core", core], "info plugins", timeout=60).doc("info plugins")["in_use"]["evidence"]
-            assert "main_arena found by structure" in evidence and release_in(evidence, version), evidence
+            assert "main_arena found by structure" in evidence and release_in(evidence, release), evidence
             # Without the file notes (some dumpers write none): no mapping is
             # known to be libc's.
             bare = corefile.Core(open(core, "rb").read())
@@ -143,13 +158,20 @@ def test_cores_of_built_releases():
                 assert "file image" not in said, said
             finally:
                 shutil.rmtree(make_cores.run_dir(version))
-            if os.path.exists(os.path.join(make_cores.install_dir(version), "lib", "libc.so.6")):
+            distro = distro_of(version)
+            if distro and fetch_distro_libc.fetched(distro):
+                make_cores.place_distro_libraries(distro)
+                try:
+                    assert read_with_release_libc(core, truth, release) == without
+                finally:
+                    shutil.rmtree(make_cores.run_dir(version))
+            elif distro:
+                print(f"{version}: not fetched here (tests/glibc/fetch_distro_libc.py {distro}): "
+                      "the core was read without its own libc only")
+            elif os.path.exists(os.path.join(make_cores.install_dir(version), "lib", "libc.so.6")):
                 make_cores.place_libraries(version)
                 try:
-                    r = batch(["--core", core], "info plugins", timeout=60)
-                    evidence = r.doc("info plugins")["in_use"]["evidence"]
-                    assert f"glibc {version} by libc's version string" in evidence, evidence
-                    assert read_all_ways(core, truth, False) == without
+                    assert read_with_release_libc(core, truth, release) == without
                 finally:
                     shutil.rmtree(make_cores.run_dir(version))
             else:
