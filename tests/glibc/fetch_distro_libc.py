@@ -13,7 +13,9 @@ Each package is pinned by version and sha256. Its file name is taken from the
 suite's Packages.gz; when the archive lists another version or the download
 has another digest, the script says so and fails. Ubuntu's release pockets
 never change; Debian's stable suite moves with its point releases (and drops
-the old packages from the pool), so trixie's pin may need updating."""
+the old packages from the pool), so the pins of bullseye and trixie may need
+updating. Debian 10 (buster) is only on archive.debian.org, which this
+machine cannot reach."""
 import gzip
 import hashlib
 import os
@@ -32,12 +34,18 @@ DISTROS = {
     "ubuntu-18.04": (UBUNTU, "bionic", "2.27-3ubuntu1", {
         "libc6": "1e1eb86fd646aa68f7144ec692b837b6b352d215880c6a2d0c92c19d36938427",
         "libc6-dev": "e426c70a940a7d0c5c95823a5fd01f26bd8bcb08d109df2f8c96c439da8dc440"}),
+    "ubuntu-20.04": (UBUNTU, "focal", "2.31-0ubuntu9", {
+        "libc6": "847a68e5f1ec2cd4e6fc191c5eaf0547445dd5c473c7617c068ba4441f63b292",
+        "libc6-dev": "adb78f38fb00c76af4384be7a4c5f41da242e05bea6b0483e03b7e0c86738477"}),
     "ubuntu-22.04": (UBUNTU, "jammy", "2.35-0ubuntu3", {
         "libc6": "ea9a27e0ebdd0cfc9c750d94f8074f3a35d1f97dcc77ae04c370fb498a6b6db2",
         "libc6-dev": "cc37cab5c60bcfe4bbf289a8002f369949a41ed46e8b51a0503a001099370c56"}),
     "ubuntu-24.04": (UBUNTU, "noble", "2.39-0ubuntu8", {
         "libc6": "af36c7ac770770fe3d3c10e85d6bc538e76e57570ba7db7d397fb9f654783ef3",
         "libc6-dev": "1f03b79223d9cf1a6ed3a648f6942619dcb97b2884dba8fd12e262b6771e247a"}),
+    "debian-11": (DEBIAN, "bullseye", "2.31-13+deb11u11", {
+        "libc6": "05f7264da867b37f4c5ce49266b558ea1e81e05a9464f623152fca70f3550282",
+        "libc6-dev": "e7f7b45d9c5cfcf37609f0b6efd3c645272c812144703af89dfd32218fcb0fd3"}),
     "debian-13": (DEBIAN, "trixie", "2.41-12+deb13u5", {
         "libc6": "b59b0625cd1a791375d40dab23a4d5d3d0641e3d0a773501becdc3725b7f99cf",
         "libc6-dev": "858f4d477cc39324f3c6582cdebcf38928fb385bb17b40518c77a7dccd296428"}),
@@ -100,11 +108,17 @@ def in_tree(root, path):
 
 def point_scripts_at_tree(name):
     """libc.so and libpthread.so are linker scripts naming /lib/... and
-    /usr/lib/...: make them name the extracted files instead."""
+    /usr/lib/..., or links to an absolute path (libpthread.so on 2.31):
+    make them name the extracted files instead."""
     root = root_dir(name)
     for d in lib_dirs(name):
         for entry in os.listdir(d):
             path = os.path.join(d, entry)
+            if os.path.islink(path) and os.readlink(path).startswith("/"):
+                target = in_tree(root, os.readlink(path))
+                os.unlink(path)
+                os.symlink(target, path)
+                continue
             if not entry.endswith(".so") or os.path.islink(path) or os.path.getsize(path) > 4096:
                 continue
             with open(path, "rb") as f:
