@@ -3,8 +3,8 @@ tests/glibc/compare_chap.py compares block by block the used, free, leaked
 and unreferenced allocations chap finds with strand's heap and leak classes,
 accounting for what chap counts differently, on every committed core of
 tests/glibc/cores and on cores made here: the leaks fixture (every leak class
-and root kind) and Debian's python3 (a real program, with CPython's own
-allocator over malloc). chap is not built here: the test runs when $CHAP
+and root kind) and Debian's python3 (a real program, with thread arenas and
+CPython's own allocator beside malloc). chap is not built here: the test runs when $CHAP
 names its executable, and says so otherwise."""
 import os
 import shutil
@@ -15,7 +15,22 @@ import tempfile
 from helpers import ROOT, TARGETS, Fixture, Program, batch
 
 COMPARE = os.path.join(ROOT, "tests", "glibc", "compare_chap.py")
-PYTHON = "import signal\nd = {str(i): [i] * 5 for i in range(3000)}\nprint('ready', flush=True)\nsignal.pause()"
+# Two threads hold bytes objects of 600-900 bytes (malloc's, in thread
+# arenas); the main thread CPython's objects (pymalloc's).
+PYTHON = """import signal, threading
+d = {str(i): [i] * 5 for i in range(3000)}
+held = []
+ready = threading.Barrier(3)
+def work():
+    held.append([bytes(600 + i % 300) for i in range(2000)])
+    ready.wait()
+    threading.Event().wait()
+for n in range(2):
+    threading.Thread(target=work, daemon=True).start()
+ready.wait()
+print('ready', flush=True)
+signal.pause()
+"""
 
 
 def compare(*cores):
