@@ -31,6 +31,9 @@ DEBIAN = "http://deb.debian.org/debian"
 
 # name: (archive, suite, version, {package: sha256})
 DISTROS = {
+    "ubuntu-16.04": (UBUNTU, "xenial", "2.23-0ubuntu3", {
+        "libc6": "68d69a0fb2dae7578a2a7054bc0cd5f0994d523f60d540bc6708ff3f2fb33e18",
+        "libc6-dev": "16e68695491fa070e06112fa5647732bb83164c2c3c5732774c1472fcdd79ce2"}),
     "ubuntu-18.04": (UBUNTU, "bionic", "2.27-3ubuntu1", {
         "libc6": "1e1eb86fd646aa68f7144ec692b837b6b352d215880c6a2d0c92c19d36938427",
         "libc6-dev": "e426c70a940a7d0c5c95823a5fd01f26bd8bcb08d109df2f8c96c439da8dc440"}),
