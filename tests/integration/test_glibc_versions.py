@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 
-from helpers import ROOT, batch, write_core_memory
+from helpers import ROOT, Fixture, batch, write_core_memory
+from test_core import kernel_core
 
 GLIBC = os.path.join(ROOT, "tests", "glibc")
 CORES = os.path.join(GLIBC, "cores")
@@ -225,3 +226,35 @@ def test_host_release_without_its_libc():
         assert r.doc("heap")["total"]["used"]["blocks"] == with_libc["used"], r.doc("heap")["total"]
     finally:
         shutil.rmtree(work)
+
+
+def test_kernel_and_gdb_cores_of_distributions():
+    """The fixture on each distribution's glibc fetched here (its real
+    binaries, whose debug symbols are on no machine here), dumped by the
+    kernel and by gdb's gcore: read with its libc at the path the core names
+    and without it."""
+    fetched = [d for d in fetch_distro_libc.DISTROS if fetch_distro_libc.fetched(d)]
+    if not fetched:
+        print("no distribution's glibc fetched here (tests/glibc/fetch_distro_libc.py): "
+              "no kernel or gdb core of one was read")
+        return
+    for distro in fetched:
+        name = make_cores.distro_core_name(distro)
+        work = tempfile.mkdtemp(prefix="strand-glibc-kernel-")
+        try:
+            exe = make_cores.build_distro_fixture(distro, make_cores.place_distro_libraries(distro))
+            gdbs = os.path.join(work, "gdb.core")
+            with Fixture(exe, cwd=work, core_dumps=True) as fx:
+                subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"],
+                               capture_output=True, timeout=120, check=True)
+                kernel = kernel_core(fx, work)
+                truth = read_truth(fx.truth_path)
+            for core in (kernel, gdbs):
+                with_libc = read_all_ways(core, truth, False)
+                shutil.rmtree(make_cores.run_dir(name))
+                assert read_all_ways(core, truth, False) == with_libc, core
+                make_cores.place_distro_libraries(distro)
+                print(f"{name}, {'kernel' if core == kernel else 'gdb'}'s core: {with_libc}")
+        finally:
+            shutil.rmtree(make_cores.run_dir(name), ignore_errors=True)
+            shutil.rmtree(work)
