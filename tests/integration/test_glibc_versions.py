@@ -258,3 +258,32 @@ def test_kernel_and_gdb_cores_of_distributions():
         finally:
             shutil.rmtree(make_cores.run_dir(name), ignore_errors=True)
             shutil.rmtree(work)
+
+
+def test_kernel_core_without_elf_headers():
+    """A kernel core written without ELF header pages (coredump_filter
+    0x23, as older kernels and some dumpers write them), read where the
+    program and its libc are not: no module is known, yet the program's
+    .data is a root (a writable mapping of a file also mapped executable):
+    the blocks held by its globals are reachable, only the lost are lost."""
+    work = tempfile.mkdtemp(prefix="strand-glibc-noheaders-")
+    try:
+        exe = os.path.join(work, "layouts")
+        subprocess.run(["gcc", "-g", "-O0", "-pthread", "-Wno-deprecated-declarations", "-o", exe,
+                        os.path.join(GLIBC, "layouts.c")], check=True, timeout=120)
+        private = os.path.join(work, "lib")
+        os.mkdir(private)
+        shutil.copy("/usr/lib/x86_64-linux-gnu/libc.so.6", private)
+        with Fixture(exe, cwd=work, core_dumps=True, env={"LD_LIBRARY_PATH": private}) as fx:
+            with open(f"/proc/{fx.pid}/coredump_filter", "w") as f:
+                f.write("0x23")
+            core = kernel_core(fx, work)
+            truth = read_truth(fx.truth_path)
+        os.unlink(exe)
+        shutil.rmtree(private)
+        figures = read_all_ways(core, truth, False)
+        r = batch(["--core", core], f"why {truth['used'][-1]['addr']}", timeout=60)
+        assert "globals of layouts" in r.doc("why")["root"]["label"], r.doc("why")
+        print(f"kernel core without ELF headers: {figures}")
+    finally:
+        shutil.rmtree(work)
