@@ -151,7 +151,9 @@ def fmt(addresses):
 
 def cores(args, work):
     if args:
-        return [(os.path.basename(a), a) for a in args]
+        # A kernel's core is often just "core": its directory names it.
+        return [(os.path.basename(a) if os.path.basename(a) != "core" else
+                 os.path.join(os.path.basename(os.path.dirname(os.path.abspath(a))), "core"), a) for a in args]
     out = []
     for path in sorted(glob.glob(os.path.join(HERE, "cores", "*.core.xz"))):
         name = os.path.basename(path)[:-len(".core.xz")]
@@ -168,7 +170,7 @@ def main():
         sys.exit("CHAP must name a chap executable")
     work = tempfile.mkdtemp(prefix="strand-chap-")
     try:
-        print(f"{'core':24} {'chap used':>9} {'free':>5} {'leaked':>6} {'unref':>5}   {'strand used':>11} "
+        print(f"{'core':28} {'chap used':>9} {'free':>5} {'leaked':>6} {'unref':>5}   {'strand used':>11} "
               f"{'tcache':>6} {'alloc':>5} {'free':>5} {'defin':>5} {'indir':>5} {'poss':>5}")
         failed = 0
         for name, core in cores(sys.argv[1:], work):
@@ -178,12 +180,12 @@ def main():
                 # Not a glibc malloc heap (jemalloc's redis-server): strand
                 # says why it reads no block, and chap must find none either.
                 found = n["used"] + n["free"]
-                print(f"{name:24} {n['used']:>9} {n['free']:>5} {n['leaked']:>6} {n['unreferenced']:>5}   "
+                print(f"{name:28} {n['used']:>9} {n['free']:>5} {n['leaked']:>6} {n['unreferenced']:>5}   "
                       f"strand: {s['error']}   {'DISAGREE' if found else 'agree'}")
                 failed += bool(found)
                 continue
             wrong, notes = agree(c, s)
-            print(f"{name:24} {n['used']:>9} {n['free']:>5} {n['leaked']:>6} {n['unreferenced']:>5}   "
+            print(f"{name:28} {n['used']:>9} {n['free']:>5} {n['leaked']:>6} {n['unreferenced']:>5}   "
                   f"{s['used']:>11} {s['tcache']:>6} {s['allocator']:>5} {s['free']:>5} {s['definitely']:>5} "
                   f"{s['indirectly']:>5} {s['possibly']:>5}   {'DISAGREE' if wrong else 'agree'}")
             for line in notes:
