@@ -7,9 +7,10 @@ vmware/chap (https://github.com/vmware/chap), on the same cores.
 Without CORE, every tests/glibc/cores/*.core.xz. Prints one line per core:
 chap's used, free, leaked and unreferenced allocations and strand's used,
 tcache'd, allocator, definitely, indirectly and possibly lost blocks, then
-whether they agree. chap counts some things differently, and those
-differences are accounted for before comparing (see agree()); any other
-difference is printed and the script exits 1.
+whether they agree. The sets are compared block by block, by address.
+chap counts some things differently; each such difference is accepted only
+with its reason, printed as "explained" (see agree()); any other is printed
+as "unexplained" and the script exits 1.
 
 chap is not built by this repository; build it from its sources."""
 import bisect
@@ -53,9 +54,8 @@ def strand_run(core, *commands):
 
 
 def strand_counts(core):
-    """strand's blocks by state and its leak classes. The leak classes come
-    as counts; the blocks chap may count differently (tcache'd) are named
-    by address."""
+    """strand's blocks by address and state, and its leak classes as
+    counts (agree() asks why for the blocks chap calls leaked)."""
     docs, r = strand_run(core, "heap blocks --limit 0", "leaks")
     if "heap blocks --limit 0" not in docs or "leaks" not in docs:
         raise RuntimeError(f"{core}: strand said {r.stdout[-500:]!r} {r.stderr[-500:]!r}")

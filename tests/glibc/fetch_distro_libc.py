@@ -63,8 +63,8 @@ def root_dir(name):
 def lib_dirs(name):
     """The extracted directories that hold libc.so.6, crt1.o and the linker scripts."""
     root = root_dir(name)
-    return [d for d in (os.path.join(root, "lib", "x86_64-linux-gnu"), os.path.join(root, "usr", "lib", "x86_64-linux-gnu"))
-            if os.path.isdir(d)]
+    dirs = (os.path.join(root, "lib", "x86_64-linux-gnu"), os.path.join(root, "usr", "lib", "x86_64-linux-gnu"))
+    return [d for d in dirs if os.path.isdir(d)]
 
 
 def fetched(name):
@@ -128,7 +128,8 @@ def point_scripts_at_tree(name):
                 text = f.read()
             if b"GROUP" not in text:
                 continue
-            text = re.sub(rb"(?<=[\s(])/(?:usr/)?lib[^\s()]*", lambda m: in_tree(root, m.group(0).decode()).encode(), text)
+            text = re.sub(rb"(?<=[\s(])/(?:usr/)?lib[^\s()]*", lambda m: in_tree(root, m.group(0).decode()).encode(),
+                          text)
             with open(path, "wb") as f:
                 f.write(text)
 
