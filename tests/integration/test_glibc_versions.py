@@ -231,8 +231,9 @@ def test_host_release_without_its_libc():
 def test_kernel_and_gdb_cores_of_distributions():
     """The fixture on each distribution's glibc fetched here (its real
     binaries, whose debug symbols are on no machine here), dumped by the
-    kernel and by gdb's gcore: read with its libc at the path the core names
-    and without it."""
+    kernel (also without ELF header pages) and by gdb's gcore: read with its
+    libc at the path the core names and without it; the program's file is
+    gone after the first read."""
     fetched = [d for d in fetch_distro_libc.DISTROS if fetch_distro_libc.fetched(d)]
     if not fetched:
         print("no distribution's glibc fetched here (tests/glibc/fetch_distro_libc.py): "
@@ -248,13 +249,19 @@ def test_kernel_and_gdb_cores_of_distributions():
                 subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"],
                                capture_output=True, timeout=120, check=True)
                 kernel = kernel_core(fx, work)
-                truth = read_truth(fx.truth_path)
-            for core in (kernel, gdbs):
+                truths = {kernel: read_truth(fx.truth_path), gdbs: read_truth(fx.truth_path)}
+            # And one without ELF header pages: a second run of the fixture.
+            os.mkdir(os.path.join(work, "noheaders"))
+            with Fixture(exe, cwd=os.path.join(work, "noheaders"), core_dumps=True) as fx:
+                with open(f"/proc/{fx.pid}/coredump_filter", "w") as f:
+                    f.write("0x23")
+                truths[kernel_core(fx, os.path.join(work, "noheaders"))] = read_truth(fx.truth_path)
+            for core, truth in truths.items():
                 with_libc = read_all_ways(core, truth, False)
                 shutil.rmtree(make_cores.run_dir(name))
                 assert read_all_ways(core, truth, False) == with_libc, core
                 make_cores.place_distro_libraries(distro)
-                print(f"{name}, {'kernel' if core == kernel else 'gdb'}'s core: {with_libc}")
+                print(f"{name}, {os.path.relpath(core, work)}: {with_libc}")
         finally:
             shutil.rmtree(make_cores.run_dir(name), ignore_errors=True)
             shutil.rmtree(work)
