@@ -16,13 +16,15 @@ import subprocess
 import sys
 import tempfile
 
-from helpers import ROOT, STRAND, batch, write_core_memory
+from helpers import ROOT, STRAND, Fixture, batch, write_core_memory
+from test_core import kernel_core
 
 GLIBC = os.path.join(ROOT, "tests", "glibc")
 CORES = os.path.join(GLIBC, "cores")
 sys.path.insert(0, GLIBC)
 sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
 import corefile  # noqa: E402
+import fetch_distro_libc  # noqa: E402
 import make_cores  # noqa: E402
 
 COMMANDS = ("heap", "heap check", "heap blocks --limit 0", "leaks --show all --limit 0")
@@ -107,6 +109,19 @@ def releases():
     return sorted(os.path.basename(p)[:-len(".core.xz")] for p in glob.glob(os.path.join(CORES, "*.core.xz")))
 
 
+def distro_of(core_name):
+    """ubuntu-22.04 for the core ubuntu-22.04-2.35, None for a release built from source."""
+    return next((d for d in fetch_distro_libc.DISTROS if make_cores.distro_core_name(d) == core_name), None)
+
+
+def read_with_release_libc(core, truth, release):
+    """The core with its own libc back at the path it names: the release is
+    known from libc's version string."""
+    evidence = batch(["--core", core], "info plugins", timeout=60).doc("info plugins")["in_use"]["evidence"]
+    assert f"glibc {release} by libc's version string" in evidence, evidence
+    return read_all_ways(core, truth, False)
+
+
 def test_cores_of_built_releases():
     """Each committed core, without the release's files, and with them when
     the release is built here (GLIBC_WORK)."""
@@ -118,11 +133,12 @@ def test_cores_of_built_releases():
             with lzma.open(os.path.join(CORES, version + ".core.xz")) as src, open(core, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             truth = read_truth(os.path.join(CORES, version + ".truth"))
+            release = truth["ready"][0]["release"]
             assert not os.path.exists(make_cores.run_dir(version)), make_cores.run_dir(version)
             without = read_all_ways(core, truth, False)
             # info plugins says which release strand believes it sees, and why.
             evidence = batch(["--core", core], "info plugins", timeout=60).doc("info plugins")["in_use"]["evidence"]
-            assert "main_arena found by structure" in evidence and release_in(evidence, version), evidence
+            assert "main_arena found by structure" in evidence and release_in(evidence, release), evidence
             # Without the file notes (some dumpers write none): no mapping is
             # known to be libc's.
             bare = corefile.Core(open(core, "rb").read())
@@ -143,13 +159,20 @@ def test_cores_of_built_releases():
                 assert "file image" not in said, said
             finally:
                 shutil.rmtree(make_cores.run_dir(version))
-            if os.path.exists(os.path.join(make_cores.install_dir(version), "lib", "libc.so.6")):
+            distro = distro_of(version)
+            if distro and fetch_distro_libc.fetched(distro):
+                make_cores.place_distro_libraries(distro)
+                try:
+                    assert read_with_release_libc(core, truth, release) == without
+                finally:
+                    shutil.rmtree(make_cores.run_dir(version))
+            elif distro:
+                print(f"{version}: not fetched here (tests/glibc/fetch_distro_libc.py {distro}): "
+                      "the core was read without its own libc only")
+            elif os.path.exists(os.path.join(make_cores.install_dir(version), "lib", "libc.so.6")):
                 make_cores.place_libraries(version)
                 try:
-                    r = batch(["--core", core], "info plugins", timeout=60)
-                    evidence = r.doc("info plugins")["in_use"]["evidence"]
-                    assert f"glibc {version} by libc's version string" in evidence, evidence
-                    assert read_all_ways(core, truth, False) == without
+                    assert read_with_release_libc(core, truth, release) == without
                 finally:
                     shutil.rmtree(make_cores.run_dir(version))
             else:
@@ -501,5 +524,73 @@ def test_exited_thread_found_without_libc():
             assert "not found" not in evidence and r.doc("blocked")["unjoined"] == with_libc, r.doc("blocked")
         else:  # libpthread's list of created threads is not beside the initial thread's: said, not hidden
             assert "not found" in evidence and any("never joined" in w for w in r.doc("blocked")["warnings"])
+    finally:
+        shutil.rmtree(work)
+
+
+def test_kernel_and_gdb_cores_of_distributions():
+    """The fixture on each distribution's glibc fetched here (its real
+    binaries, whose debug symbols are on no machine here), dumped by the
+    kernel (also without ELF header pages) and by gdb's gcore: read with its
+    libc at the path the core names and without it; the program's file is
+    gone after the first read."""
+    fetched = [d for d in fetch_distro_libc.DISTROS if fetch_distro_libc.fetched(d)]
+    if not fetched:
+        print("no distribution's glibc fetched here (tests/glibc/fetch_distro_libc.py): "
+              "no kernel or gdb core of one was read")
+        return
+    for distro in fetched:
+        name = make_cores.distro_core_name(distro)
+        work = tempfile.mkdtemp(prefix="strand-glibc-kernel-")
+        try:
+            exe = make_cores.build_distro_fixture(distro, make_cores.place_distro_libraries(distro))
+            gdbs = os.path.join(work, "gdb.core")
+            with Fixture(exe, cwd=work, core_dumps=True) as fx:
+                subprocess.run(["gdb", "-q", "-batch", "-p", str(fx.pid), "-ex", f"gcore {gdbs}"],
+                               capture_output=True, timeout=120, check=True)
+                kernel = kernel_core(fx, work)
+                truths = {kernel: read_truth(fx.truth_path), gdbs: read_truth(fx.truth_path)}
+            # And one without ELF header pages: a second run of the fixture.
+            os.mkdir(os.path.join(work, "noheaders"))
+            with Fixture(exe, cwd=os.path.join(work, "noheaders"), core_dumps=True) as fx:
+                with open(f"/proc/{fx.pid}/coredump_filter", "w") as f:
+                    f.write("0x23")
+                truths[kernel_core(fx, os.path.join(work, "noheaders"))] = read_truth(fx.truth_path)
+            for core, truth in truths.items():
+                with_libc = read_all_ways(core, truth, False)
+                shutil.rmtree(make_cores.run_dir(name))
+                assert read_all_ways(core, truth, False) == with_libc, core
+                make_cores.place_distro_libraries(distro)
+                print(f"{name}, {os.path.relpath(core, work)}: {with_libc}")
+        finally:
+            shutil.rmtree(make_cores.run_dir(name), ignore_errors=True)
+            shutil.rmtree(work)
+
+
+def test_kernel_core_without_elf_headers():
+    """A kernel core written without ELF header pages (coredump_filter
+    0x23, as older kernels and some dumpers write them), read where the
+    program and its libc are not: no module is known, yet the program's
+    .data is a root (a writable mapping of a file also mapped executable):
+    the blocks held by its globals are reachable, only the lost are lost."""
+    work = tempfile.mkdtemp(prefix="strand-glibc-noheaders-")
+    try:
+        exe = os.path.join(work, "layouts")
+        subprocess.run(["gcc", "-g", "-O0", "-pthread", "-Wno-deprecated-declarations", "-o", exe,
+                        os.path.join(GLIBC, "layouts.c")], check=True, timeout=120)
+        private = os.path.join(work, "lib")
+        os.mkdir(private)
+        shutil.copy("/usr/lib/x86_64-linux-gnu/libc.so.6", private)
+        with Fixture(exe, cwd=work, core_dumps=True, env={"LD_LIBRARY_PATH": private}) as fx:
+            with open(f"/proc/{fx.pid}/coredump_filter", "w") as f:
+                f.write("0x23")
+            core = kernel_core(fx, work)
+            truth = read_truth(fx.truth_path)
+        os.unlink(exe)
+        shutil.rmtree(private)
+        figures = read_all_ways(core, truth, False)
+        r = batch(["--core", core], f"why {truth['used'][-1]['addr']}", timeout=60)
+        assert "globals of layouts" in r.doc("why")["root"]["label"], r.doc("why")
+        print(f"kernel core without ELF headers: {figures}")
     finally:
         shutil.rmtree(work)

@@ -350,6 +350,43 @@ static bool module_globals(const struct module_info *mi, void *arg)
 	return true;
 }
 
+static bool is_covered(const struct scanner *sc, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < sc->ncovered; i++)
+		if (sc->covered[i].start < end && start < sc->covered[i].end)
+			return true;
+	return false;
+}
+
+static bool mapped_executable(const struct maps *maps, const struct mapping *m)
+{
+	for (size_t i = 0; i < maps->n; i++)
+		if ((maps->v[i].perms & MAP_X) && maps->v[i].inode == m->inode && mapping_is_file(&maps->v[i]) &&
+		    !strcmp(maps->v[i].path, m->path))
+			return true;
+	return false;
+}
+
+/* The writable mappings of a file that is also mapped executable, which no
+ * module claims: an object's .data whose ELF image neither the core (written
+ * without ELF header pages) nor this machine (the file gone) has. Its words
+ * are globals all the same; unscanned, every block they hold would be lost. */
+static void root_unclaimed_globals(struct session *s, struct scanner *sc)
+{
+	const struct maps *maps = &s->target->maps;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mapping *m = &maps->v[i];
+		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || !mapping_is_file(m) ||
+		    is_covered(sc, m->start, m->end) || !mapped_executable(maps, m))
+			continue;
+		cover(sc, m->start, m->end);
+		const char *base = strrchr(m->path, '/') + 1;
+		uint32_t g = add_group(sc, ROOT_GLOBALS, -1, m->start, m->end,
+				       xasprintf("globals of %s (its ELF image is not here)", base));
+		scan_region(s, sc, g, m->start, m->end);
+	}
+}
+
 static bool holds_stack(const struct target *t, const struct mapping *m)
 {
 	for (size_t i = 0; i < t->nthreads; i++) {
@@ -485,6 +522,8 @@ void reach_roots(struct session *s, struct scanner *sc)
 	root_tls(s, sc, !opts->skip[ROOT_TLS]);
 	struct globals_walk gw = { s, sc, !opts->skip[ROOT_GLOBALS] };
 	symbols_modules(s->symbols, module_globals, &gw);
+	if (gw.scan)
+		root_unclaimed_globals(s, sc);
 	if (!opts->skip[ROOT_ANON])
 		root_anon(s, sc);
 	free(sc->covered);
