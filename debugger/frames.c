@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cu_index.h"
 #include "session.h"
 #include "util.h"
 
@@ -220,13 +221,52 @@ static void last_alias(Dwarf_Die *fn, Dwarf_Addr pc)
 		*fn = next;
 }
 
+/* The DIEs whose code holds pc, innermost first, down to the CU, as
+ * dwarf_getscopes gives them; for an inlined body whose abstract origin lies
+ * in another CU (Go's inlining across packages) dwarf_getscopes fails, and this
+ * walks the CU's tree alone. Returns the count (the CU included), -1 if none. */
+static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+	int n = dwarf_getscopes(cu, pc, out);
+	if (n > 0)
+		return n;
+	Dwarf_Die *path = NULL;
+	size_t len = 0, cap = 0;
+	GROW(path, cap, 1);
+	path[len++] = *cu;
+	Dwarf_Die child;
+	for (int more = dwarf_child(cu, &child) == 0; more && len < 64;) {
+		int tag = dwarf_tag(&child);
+		bool holds = (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+			      tag == DW_TAG_lexical_block) && dwarf_haspc(&child, pc) > 0;
+		if (holds) {
+			GROW(path, cap, len + 1);
+			path[len++] = child;
+			more = dwarf_child(&path[len - 1], &child) == 0;
+		} else {
+			more = dwarf_siblingof(&child, &child) == 0;
+		}
+	}
+	if (len == 1) {
+		free(path);
+		return -1;
+	}
+	for (size_t i = 0; i < len / 2; i++) { /* innermost first */
+		Dwarf_Die t = path[i];
+		path[i] = path[len - 1 - i];
+		path[len - 1 - i] = t;
+	}
+	*out = path;
+	return (int)len;
+}
+
 /* The scopes around pc innermost first, through every inlined body into the
  * concrete caller, ending with the subprogram (dwarf_getscopes alone jumps from
  * an inlined body straight to the CU). Returns the count, 0 if none. */
 static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
 {
 	Dwarf_Die *part;
-	int n = dwarf_getscopes(cu, pc, &part);
+	int n = scopes_at(cu, pc, &part);
 	Dwarf_Die *all = NULL;
 	size_t len = 0, cap = 0;
 	for (int guard = 0; n > 0 && guard < 64; guard++) {
@@ -272,6 +312,7 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *d, char **file, int *line)
 	dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &attr), &call_file);
 	dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &attr), &call_line);
 	const char *f = dwarf_getsrcfiles(cu, &files, NULL) == 0 ? dwarf_filesrc(files, call_file, NULL, NULL) : NULL;
+	f = unit_file_name(cu, f);
 	*file = f ? xstrdup(f) : NULL;
 	*line = (int)call_line;
 }
@@ -305,7 +346,7 @@ static void expand_inlined(struct session *s, const struct frame *fr, size_t phy
 	}
 	Dwarf_Addr bias = 0;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), fr->lookup_pc);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
 	int n = cu ? concrete_scopes(cu, fr->lookup_pc - bias, &scopes) : 0;
 	int outer = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram ? n - 1 : -1;
@@ -455,7 +496,7 @@ static bool call_site_target(struct session *s, Dwarf_Die *site, Dwarf_Addr bias
 static bool function_at_entry(struct session *s, uint64_t addr, Dwarf_Die *fn, Dwarf_Addr *bias)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), addr);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, addr, bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, addr, bias) : NULL;
 	Dwarf_Addr entry;
 	return cu && subprogram_at(cu, addr - *bias, fn) && function_entry(fn, &entry) && entry + *bias == addr;
 }
@@ -546,7 +587,7 @@ static size_t tail_calls(struct session *s, uint64_t caller_pc, uint64_t callee,
 {
 	Dwarf_Addr bias;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), caller_pc - 1);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, caller_pc - 1, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, caller_pc - 1, &bias) : NULL;
 	Dwarf_Die fn;
 	if (!cu || !subprogram_at(cu, caller_pc - 1 - bias, &fn))
 		return 0;
@@ -576,7 +617,7 @@ static uint64_t frame_function_entry(struct session *s, const struct frame *fr)
 {
 	Dwarf_Addr bias, entry;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), fr->lookup_pc);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
 	Dwarf_Die fn;
 	if (cu && subprogram_at(cu, fr->lookup_pc - bias, &fn) && function_entry(&fn, &entry))
 		return entry + bias;
@@ -739,7 +780,7 @@ static char *code_label(struct symbols *s, uint64_t addr, const struct sym_info 
 {
 	Dwarf_Addr bias, entry;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s), addr);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, addr, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, addr, &bias) : NULL;
 	Dwarf_Die *scopes = NULL, fn;
 	int n = cu ? concrete_scopes(cu, addr - bias, &scopes) : 0;
 	bool found = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cu_index.h"
 #include "frames.h"
 #include "util.h"
 
@@ -215,6 +216,7 @@ void symbols_free(struct symbols *s)
 		return;
 	if (s->dwfl)
 		dwfl_end(s->dwfl);
+	cu_index_reset();
 	if (active == s)
 		active = NULL;
 	for (size_t i = 0; i < s->nnames; i++)
@@ -534,10 +536,11 @@ bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int 
 {
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, pc, &bias) : NULL;
 	Dwarf_Addr addr;
 	if (!cu || !gdb_line(cu, pc - bias, file, line, &addr))
 		return false;
+	*file = unit_file_name(cu, *file);
 	if (line_addr)
 		*line_addr = addr + bias;
 	return true;
