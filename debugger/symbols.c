@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cu_index.h"
+#include "dwarf_names.h"
 #include "frames.h"
 #include "util.h"
 
@@ -217,6 +218,7 @@ void symbols_free(struct symbols *s)
 	if (s->dwfl)
 		dwfl_end(s->dwfl);
 	cu_index_reset();
+	dwarf_names_reset();
 	if (active == s)
 		active = NULL;
 	for (size_t i = 0; i < s->nnames; i++)
