@@ -660,9 +660,20 @@ static bool in_main(struct session *s, const struct frame *fr)
 
 int stack_build(struct session *s, const struct thread *th, struct stack *st)
 {
-	memset(st, 0, sizeof(*st));
-	if (symbols_unwind(s->symbols, th, 0, &st->bt) < 0)
+	struct backtrace bt;
+	if (symbols_unwind(s->symbols, th, 0, &bt) < 0) {
+		memset(st, 0, sizeof(*st));
 		return -1;
+	}
+	stack_build_from(s, &bt, st);
+	return 0;
+}
+
+void stack_build_from(struct session *s, struct backtrace *bt, struct stack *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->bt = *bt;
+	memset(bt, 0, sizeof(*bt));
 	add_tail_call_frames(s, &st->bt);
 	size_t cap = 0;
 	for (size_t i = 0; i < st->bt.n; i++) {
@@ -676,7 +687,6 @@ int stack_build(struct session *s, const struct thread *th, struct stack *st)
 			break;
 		}
 	}
-	return 0;
 }
 
 void stack_free(struct stack *st)

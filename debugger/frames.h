@@ -44,6 +44,9 @@ struct stack {
 
 /* Unwind and expand a thread's stack. Returns -1 (error_get()) if nothing unwinds. */
 int stack_build(struct session *s, const struct thread *th, struct stack *st);
+/* The same from frames already unwound (a goroutine's, from its saved
+ * registers): takes bt's frames over. */
+void stack_build_from(struct session *s, struct backtrace *bt, struct stack *st);
 void stack_free(struct stack *st);
 
 enum frame_print_flags {

@@ -1,16 +1,20 @@
 """Go programs (tests/targets/go/goroutines.go, Go 1.19): its threads' stacks as gdb
 shows them, and its goroutines as its own runtime.Stack(all) dump lists them, live, on
 strand's gcore and on gdb's."""
+import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import time
 
 from helpers import TARGETS, Fixture, batch, wait_until
 from test_gdb_stacks import GDB_ARGS, ENV, compare, gdb_stacks, strand_stacks, tracer
 
 GOROUTINES = "go/goroutines"
 EXE = os.path.join(TARGETS, GOROUTINES)
+HEADER = re.compile(r"^goroutine (\d+) \[(.*)\]:$")
 
 
 def gdb_gcore(pid, path):
@@ -78,3 +82,143 @@ def test_threads_stacks_as_gdb():
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(figures))
     assert not failures, "\n".join(failures)
+
+
+def go_blocks(text):
+    """{id: (state, [lines])} from a goroutine dump as Go prints it (or strand's info
+    goroutines): each function line's arguments as "()" or "(...)" (Go prints the
+    argument words, strand does not)."""
+    blocks, current = {}, None
+    for line in text.splitlines():
+        m = HEADER.match(line)
+        if m:
+            current = blocks[int(m.group(1))] = (m.group(2), [])
+        elif current is not None and line and not line.startswith("("):
+            if not line.startswith("\t") and not line.startswith("created by "):
+                f = re.match(r"^(.*)\(([^()]*)\)$", line)
+                line = f"{f.group(1)}({'...' if f.group(2) else ''})"
+            current[1].append(line)
+    return blocks
+
+
+def functions(lines):
+    return [line for line in lines if not line.startswith("\t")]
+
+
+def check_goroutines(target, truth, roles):
+    """strand's info goroutines (text and JSON) against the program's own dump: every
+    goroutine it lists, with its id, state and frames line for line (function, file:line
+    +offset, created by); the dumping goroutine (running then, asleep now) by id, the
+    running one by its functions. Returns strand's JSON document."""
+    dump = go_blocks(truth["text"])
+    text = batch(target, "info goroutines", json_mode=False)
+    assert text.rc == 0, text.stderr
+    ours = go_blocks(text.stdout)
+    doc = batch(target, "info goroutines").doc("info goroutines")
+    assert [g["id"] for g in doc["goroutines"]] == list(ours), "text and JSON list other goroutines"
+    for g in doc["goroutines"]:
+        assert g["state"] == ours[g["id"]][0], g
+        assert len(g["frames"]) + (g["created_by"] is not None) == len(functions(ours[g["id"]][1])), g
+    assert sorted(ours) == sorted(dump), ("goroutines differ", sorted(ours), sorted(dump))
+    for gid, (state, lines) in dump.items():
+        if gid == truth["dumper"]:
+            assert ours[gid][0] == "sleep", ours[gid]
+        elif roles.get(gid) == "running":
+            assert state == "runnable" and ours[gid][0] in ("running", "runnable"), (state, ours[gid])
+            assert functions(ours[gid][1]) == functions(lines), (gid, ours[gid], lines)
+        else:
+            assert ours[gid] == (state, lines), (gid, roles.get(gid), ours[gid], (state, lines))
+    return doc
+
+
+def system_ids(target):
+    doc = batch(target, "info goroutines -a").doc("info goroutines")
+    return [g["id"] for g in doc["goroutines"] if g["system"]], len(doc["goroutines"])
+
+
+def dlv_count(core):
+    """The goroutines Delve lists on a core ([N goroutines])."""
+    r = subprocess.run(["dlv", "core", "--allow-non-terminal-interactive=true", EXE, core], input="goroutines\nexit\n",
+                       capture_output=True, text=True, timeout=120)
+    m = re.search(r"\[(\d+) goroutines\]", r.stdout)
+    return int(m.group(1)) if m else r.stdout[-300:] + r.stderr[-300:]
+
+
+def test_goroutines_as_go_dumps_them():
+    """Every goroutine of the fixture's own runtime.Stack(all) dump (chan send and receive,
+    nil channels, select, select{}, Mutex and WaitGroup semacquire, Cond, sleep, a ticker,
+    accept and read in IO wait, a system call, a running one), with its id, state and
+    frames, live, on strand's gcore and on gdb's; the runtime's own goroutines marked as
+    system ones and listed by -a; Delve counts as many goroutines on gdb's core."""
+    work = tempfile.mkdtemp(prefix="strand-go-")
+    try:
+        with Fixture(GOROUTINES) as fx:
+            truth = fx.truth("stack")[0]
+            roles = {r["id"]: r["role"] for r in fx.truth("goroutine")}
+            live = ["-p", str(fx.pid)]
+            started = time.time()
+            doc = check_goroutines(live, truth, roles)
+            print(f"live: {len(doc['goroutines'])} goroutines as the program's dump, "
+                  f"{time.time() - started:.2f} s for text and JSON")
+            system, total = system_ids(live)
+            assert system and not set(system) & set(go_blocks(truth["text"])), system
+            own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
+            assert batch(live, f"gcore {own}").rc == 0
+            gdb_gcore(fx.pid, theirs)
+        for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
+            doc = check_goroutines([EXE, core], truth, roles)
+            assert system_ids([EXE, core]) == (system, total), how
+            print(f"{how}: {len(doc['goroutines'])} goroutines as the program's dump, {total} with the runtime's")
+        assert dlv_count(theirs) == total, ("Delve on gdb's core", dlv_count(theirs), total)
+        theirs_on_own = dlv_count(own)
+        if theirs_on_own != total:
+            print(f"Delve cannot read strand's core (a later slice): {theirs_on_own}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_goroutine_bt_and_groups():
+    """goroutine N bt shows every frame of a parked goroutine as bt does, from
+    runtime.gopark down to runtime.goexit, the dump's frames among them in order;
+    goroutine apply all bt does so for each; -g counts the three senders blocked at one
+    place as one group of 3, first, and every goroutine of the dump once."""
+    with Fixture(GOROUTINES) as fx:
+        truth = fx.truth("stack")[0]
+        dump = go_blocks(truth["text"])
+        target = ["-p", str(fx.pid)]
+        roles = {r["role"]: r["id"] for r in fx.truth("goroutine")}
+        gid = roles["semacquire mutex"]
+        r = batch(target, f"goroutine {gid} bt", "goroutine apply all bt", "info goroutines -g",
+                  f"goroutine {gid + 1000} bt")
+        bt = r.doc(f"goroutine {gid} bt")["goroutines"][0]
+        names = [f["function"] for f in bt["frames"]]
+        assert names[0] == "runtime.gopark" and names[-1] == "runtime.goexit", names
+        wanted = [line.split("(")[0] if not line.startswith("sync.(") else line[:line.rindex("(")]
+                  for line in functions(dump[gid][1]) if not line.startswith("created by ")]
+        it = iter(names)
+        assert all(w in it for w in wanted), (wanted, names)
+        every = r.doc("goroutine apply all bt")["goroutines"]
+        assert sorted(g["id"] for g in every) == sorted(system_ids(target)[0] + list(dump)), every
+        groups = r.doc("info goroutines -g")
+        senders = sorted(g for g, (state, lines) in dump.items() if lines[0] == "main.chanSend()" and
+                         "created by main.main" in lines)
+        assert len(senders) == 3 and groups["groups"][0]["count"] == 3, groups["groups"][0]
+        assert sorted(groups["groups"][0]["goroutines"]) == senders
+        assert groups["total"] == len(dump) == sum(g["count"] for g in groups["groups"])
+        assert sorted(i for g in groups["groups"] for i in g["goroutines"]) == sorted(dump)
+        text = batch(target, "info goroutines -g", json_mode=False).stdout
+        assert text.startswith(f"goroutine profile: total {len(dump)}\n3 @ 0x"), text[:200]
+        assert r.doc(f"goroutine {gid + 1000} bt")["error"] == f"No goroutine {gid + 1000}"
+
+
+def test_without_dwarf_one_line_says_what_is_missing():
+    """-ldflags=-w (symbols, no DWARF) and -s -w (neither): info goroutines fails with one
+    line that says what is missing, live and on a core; goroutine apply too."""
+    for name, says in (("go/goroutines_nodwarf", "the program has no DWARF (built with -ldflags=-w?)"),
+                       ("go/goroutines_stripped", "a Go program without symbols or DWARF")):
+        with Fixture(name) as fx:
+            for cmd in ("info goroutines", "goroutine apply all bt"):
+                r = batch(["-p", str(fx.pid)], cmd, json_mode=False)
+                errors = [line for line in r.stderr.splitlines() if not line.startswith("warning: stopping")]
+                assert r.rc != 0 and len(errors) == 1 and says in errors[0], (name, r.stderr)
+                assert r.stdout.strip() == "", r.stdout

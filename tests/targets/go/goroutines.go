@@ -5,8 +5,10 @@
 // $STRAND_TRUTH as a JSON line {"kind": "stack", "text": ..., "dumper": ID}
 // (ID: the goroutine that wrote it, running then and asleep afterwards), one
 // {"kind": "goroutine", "id": ID, "role": ...} line per goroutine started,
-// prints "ready" and sleeps. With FIXTURE_NO_SPIN set, no goroutine runs
-// (for comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
+// prints "ready" and sleeps. Three more goroutines (FIXTURE_SENDERS: that
+// many) block sending on one channel at one place, for the grouping of
+// identical stacks. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
 // without DWARF, -ldflags=-w, and stripped, -s -w).
 package main
 
@@ -171,7 +173,14 @@ func main() {
 		panic(err)
 	}
 	start("syscall", func() { syscallRead(fds[0]) })
-	wants := map[string]int{"[chan send]": 1, "[chan receive]": 2, "[chan receive (nil chan)]": 1,
+	senders := 3
+	if n, err := strconv.Atoi(os.Getenv("FIXTURE_SENDERS")); err == nil {
+		senders = n
+	}
+	for i := 0; i < senders; i++ {
+		go chanSend() // no role: the test finds them by their stacks
+	}
+	wants := map[string]int{"[chan send]": 1 + senders, "[chan receive]": 2, "[chan receive (nil chan)]": 1,
 		"[chan send (nil chan)]": 1, "[select]": 1, "[select (no cases)]": 1, "[semacquire]": 2,
 		"[sync.Cond.Wait]": 1, "[sleep]": 1, "[IO wait]": 2, "[syscall]": 1}
 	goroutines := 14
