@@ -1,5 +1,6 @@
 /* info goroutines [-a] [-g], goroutine ID bt [full], goroutine apply all|ID... bt [full] */
 #include <dwarf.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,41 +194,32 @@ static void out_header(struct session *s, const struct goroutine *gr, const char
 	out_text(o, "%s\n", after ? after : ":");
 }
 
-/* One goroutine as Go's traceback prints it. */
-static void out_go_goroutine(struct session *s, const struct goroutine *gr, bool all)
-{
-	struct out *o = s->out;
-	struct stack st;
-	out_obj(o, NULL);
-	out_header(s, gr, NULL);
-	bool have = goroutine_stack(s, gr, &st) == 0;
-	if (!have) {
-		out_text(o, "\t");
-		out_str(o, "stack_unavailable", error_get());
-		out_text(o, "\n");
-	} else {
-		out_hide_text(o, true);
-		out_null(o, "stack_unavailable");
-		out_hide_text(o, false);
-	}
-	out_list(o, "frames");
-	for (size_t i = 0; have && i < st.n && !is_goexit(&st.f[i]); i++)
-		if (go_shows(st.f[i].function, i == 0, all))
-			out_go_frame(s, &st.f[i]);
-	out_list_end(o);
-	if (have)
-		stack_free(&st);
-	out_created_by(s, gr, all);
-	out_obj_end(o);
-}
-
-/* ---- -g: identical stacks counted together, as pprof's debug=1 ---- */
+/* ---- Goroutines with identical stacks share one: unwound each, symbolized
+ * once (ten thousand goroutines parked at one place cost one expansion) ---- */
 
 struct group {
 	const struct goroutine *first;
-	struct backtrace bt;
+	struct backtrace bt;   /* the physical frames (no frames: error) */
+	char *error;           /* why there is no stack */
+	struct stack st;
+	bool built;
 	size_t *members, n, cap;
 };
+
+struct groups {
+	struct group *v;
+	size_t n, cap;
+	size_t *of;            /* the group of each goroutine (SIZE_MAX: not listed) */
+	size_t *slots, nslots; /* hash of the pcs -> group index + 1 */
+};
+
+static uint64_t hash_pcs(const struct backtrace *bt)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < bt->n; i++)
+		h = (h ^ bt->frames[i].pc) * 1099511628211ULL;
+	return h;
+}
 
 static bool same_pcs(const struct backtrace *a, const struct backtrace *b)
 {
@@ -238,6 +230,101 @@ static bool same_pcs(const struct backtrace *a, const struct backtrace *b)
 			return false;
 	return true;
 }
+
+static size_t new_group(struct groups *g, const struct goroutine *first, struct backtrace *bt, const char *error)
+{
+	GROW(g->v, g->cap, g->n + 1);
+	g->v[g->n] = (struct group){ .first = first, .bt = *bt, .error = error ? xstrdup(error) : NULL };
+	return g->n++;
+}
+
+/* The goroutines listed (every one with all, else the program's), each in
+ * the group of its stack. */
+static void group_stacks(struct session *s, const struct goroutines *gs, bool all, struct groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->of = xmalloc((gs->n + 1) * sizeof(*g->of));
+	g->nslots = 16;
+	while (g->nslots < 2 * gs->n)
+		g->nslots *= 2;
+	g->slots = xcalloc(g->nslots, sizeof(*g->slots));
+	for (size_t i = 0; i < gs->n; i++) {
+		g->of[i] = SIZE_MAX;
+		if ((gs->v[i].g.system && !all) || session_interrupted())
+			continue;
+		struct backtrace bt;
+		if (goroutine_unwind(s, &gs->v[i], &bt) < 0) {
+			g->of[i] = new_group(g, &gs->v[i], &bt, error_get());
+		} else {
+			size_t slot = hash_pcs(&bt) & (g->nslots - 1);
+			while (g->slots[slot] && !same_pcs(&g->v[g->slots[slot] - 1].bt, &bt))
+				slot = (slot + 1) & (g->nslots - 1);
+			if (g->slots[slot]) {
+				backtrace_free(&bt);
+			} else {
+				g->slots[slot] = new_group(g, &gs->v[i], &bt, NULL) + 1;
+			}
+			g->of[i] = g->slots[slot] - 1;
+		}
+		struct group *gr = &g->v[g->of[i]];
+		GROW(gr->members, gr->cap, gr->n + 1);
+		gr->members[gr->n++] = i;
+	}
+}
+
+static const struct stack *group_stack(struct session *s, struct group *gr)
+{
+	if (!gr->built) {
+		struct backtrace copy = gr->bt;
+		copy.frames = xmalloc((gr->bt.n + 1) * sizeof(*copy.frames));
+		memcpy(copy.frames, gr->bt.frames, gr->bt.n * sizeof(*copy.frames));
+		copy.stop_reason = gr->bt.stop_reason ? xstrdup(gr->bt.stop_reason) : NULL;
+		stack_build_from(s, &copy, &gr->st);
+		gr->built = true;
+	}
+	return &gr->st;
+}
+
+static void groups_free(struct groups *g)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		backtrace_free(&g->v[k].bt);
+		if (g->v[k].built)
+			stack_free(&g->v[k].st);
+		free(g->v[k].error);
+		free(g->v[k].members);
+	}
+	free(g->v);
+	free(g->of);
+	free(g->slots);
+}
+
+/* One goroutine as Go's traceback prints it. */
+static void out_go_goroutine(struct session *s, const struct goroutine *gr, struct group *group, bool all)
+{
+	struct out *o = s->out;
+	out_obj(o, NULL);
+	out_header(s, gr, NULL);
+	const struct stack *st = group->error ? NULL : group_stack(s, group);
+	if (!st) {
+		out_text(o, "\t");
+		out_str(o, "stack_unavailable", group->error);
+		out_text(o, "\n");
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "stack_unavailable");
+		out_hide_text(o, false);
+	}
+	out_list(o, "frames");
+	for (size_t i = 0; st && i < st->n && !is_goexit(&st->f[i]); i++)
+		if (go_shows(st->f[i].function, i == 0, all))
+			out_go_frame(s, &st->f[i]);
+	out_list_end(o);
+	out_created_by(s, gr, all);
+	out_obj_end(o);
+}
+
+/* ---- -g: identical stacks counted together, as pprof's debug=1 ---- */
 
 static int by_count(const void *a, const void *b)
 {
@@ -286,37 +373,19 @@ static void out_group_frames(struct session *s, const struct stack *st)
 	out_list_end(o);
 }
 
-static void out_groups(struct session *s, const struct goroutines *gs, bool all)
+static void out_groups(struct session *s, const struct goroutines *gs, struct groups *g)
 {
 	struct out *o = s->out;
-	struct group *groups = NULL;
-	size_t ngroups = 0, cap = 0, total = 0;
-	for (size_t i = 0; i < gs->n && !session_interrupted(); i++) {
-		if (gs->v[i].g.system && !all)
-			continue;
-		total++;
-		struct backtrace bt;
-		if (goroutine_unwind(s, &gs->v[i], &bt) < 0)
-			memset(&bt, 0, sizeof(bt));
-		size_t k = 0;
-		while (k < ngroups && !same_pcs(&groups[k].bt, &bt))
-			k++;
-		if (k == ngroups) {
-			GROW(groups, cap, ngroups + 1);
-			groups[ngroups++] = (struct group){ .first = &gs->v[i], .bt = bt };
-		} else {
-			backtrace_free(&bt);
-		}
-		GROW(groups[k].members, groups[k].cap, groups[k].n + 1);
-		groups[k].members[groups[k].n++] = i;
-	}
-	sort_array(groups, ngroups, sizeof(*groups), by_count);
+	size_t total = 0;
+	for (size_t k = 0; k < g->n; k++)
+		total += g->v[k].n;
+	sort_array(g->v, g->n, sizeof(*g->v), by_count); /* g->of is stale from here */
 	out_text(o, "goroutine profile: total ");
 	out_uint(o, "total", total);
 	out_text(o, "\n");
 	out_list(o, "groups");
-	for (size_t k = 0; k < ngroups; k++) {
-		struct group *gr = &groups[k];
+	for (size_t k = 0; k < g->n && !session_interrupted(); k++) {
+		struct group *gr = &g->v[k];
 		out_obj(o, NULL);
 		out_uint(o, "count", gr->n);
 		out_text(o, " @");
@@ -333,16 +402,16 @@ static void out_groups(struct session *s, const struct goroutines *gs, bool all)
 		}
 		out_list_end(o);
 		out_text(o, "\n");
-		struct stack st;
-		stack_build_from(s, &gr->bt, &st);
-		out_group_frames(s, &st);
-		stack_free(&st);
+		if (gr->error) {
+			out_text(o, "#\t");
+			out_str(o, "stack_unavailable", gr->error);
+			out_text(o, "\n");
+		}
+		out_group_frames(s, gr->error ? &(struct stack){ 0 } : group_stack(s, gr));
 		out_text(o, "\n");
 		out_obj_end(o);
-		free(gr->members);
 	}
 	out_list_end(o);
-	free(groups);
 }
 
 int cmd_info_goroutines(struct session *s, const struct args *a)
@@ -364,21 +433,24 @@ int cmd_info_goroutines(struct session *s, const struct args *a)
 		out_error(o, "%s", error_get());
 		return -1;
 	}
+	struct groups groups;
+	group_stacks(s, &gs, all, &groups);
 	if (grouped) {
-		out_groups(s, &gs, all);
+		out_groups(s, &gs, &groups);
+		groups_free(&groups);
 		goroutines_free(&gs);
 		return 0;
 	}
 	size_t hidden = 0, shown = 0;
 	out_list(o, "goroutines");
 	for (size_t i = 0; i < gs.n && !session_interrupted(); i++) {
-		if (gs.v[i].g.system && !all) {
-			hidden++;
+		if (groups.of[i] == SIZE_MAX) {
+			hidden += gs.v[i].g.system;
 			continue;
 		}
 		if (shown++)
 			out_text(o, "\n");
-		out_go_goroutine(s, &gs.v[i], all);
+		out_go_goroutine(s, &gs.v[i], &groups.v[groups.of[i]], all);
 	}
 	out_list_end(o);
 	if (hidden)
@@ -388,6 +460,7 @@ int cmd_info_goroutines(struct session *s, const struct args *a)
 	out_hide_text(o, false);
 	if (hidden)
 		out_text(o, " system goroutines not shown: info goroutines -a lists them)\n");
+	groups_free(&groups);
 	goroutines_free(&gs);
 	return 0;
 }

@@ -189,7 +189,7 @@ func main() {
 		wants["main.spin("] = 1
 		goroutines++
 	}
-	buf := make([]byte, 1<<20)
+	buf := make([]byte, (senders+100)<<10) // a dump takes some 300 bytes a goroutine
 	var dump string
 	for i := 0; ; i++ {
 		dump = string(buf[:runtime.Stack(buf, true)])
