@@ -5,11 +5,12 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 import time
 
-from helpers import TARGETS, Fixture, batch, wait_until
+from helpers import TARGETS, Fixture, batch, wait_until, write_core_memory
 from test_gdb_stacks import GDB_ARGS, ENV, compare, gdb_stacks, strand_stacks, tracer
 
 GOROUTINES = "go/goroutines"
@@ -222,3 +223,42 @@ def test_without_dwarf_one_line_says_what_is_missing():
                 errors = [line for line in r.stderr.splitlines() if not line.startswith("warning: stopping")]
                 assert r.rc != 0 and len(errors) == 1 and says in errors[0], (name, r.stderr)
                 assert r.stdout.strip() == "", r.stdout
+
+
+def gdb_print(expr):
+    """A number gdb prints for expr on the fixture's binary (C syntax): the test's own
+    reading of the DWARF, apart from strand's."""
+    r = subprocess.run(GDB_ARGS + ["-ex", "set language c", "-ex", f"print/d {expr}", EXE], capture_output=True,
+                       text=True, timeout=120, env=ENV)
+    return int(r.stdout.strip().splitlines()[-1].split("=")[1])
+
+
+def test_wait_minutes_from_waitsince():
+    """", N minutes" as Go's goroutineheader prints it: whole minutes of the runtime's clock
+    since g.waitsince, only from one minute on. On a core the clock is the latest time the
+    runtime recorded (sched.lastpoll, the waits' starts): a core of the fixture whose
+    lastpoll is set to T, one goroutine's waitsince to T - 150 s (2 minutes) and another's
+    to T - 59 s (none)."""
+    work = tempfile.mkdtemp(prefix="strand-go-")
+    try:
+        with Fixture(GOROUTINES, env={"FIXTURE_NO_SPIN": "1"}) as fx:
+            roles = {r["role"]: r["id"] for r in fx.truth("goroutine")}
+            core = os.path.join(work, "core")
+            assert batch(["-p", str(fx.pid)], f"gcore {core}").rc == 0
+        before = {g["id"]: g for g in batch([EXE, core], "info goroutines").doc("info goroutines")["goroutines"]}
+        assert all(g["wait_minutes"] is None for g in before.values())
+        waitsince = gdb_print("(long)&((struct 'runtime.g' *)0)->waitsince")
+        lastpoll = gdb_print("(long)&'runtime.sched'.lastpoll")
+        now = 10 ** 15
+        write_core_memory(core, lastpoll, struct.pack("<q", now))
+        long_wait, short_wait = roles["chan receive"], roles["sleep"]
+        write_core_memory(core, int(before[long_wait]["address"], 16) + waitsince, struct.pack("<q", now - 150 * 10 ** 9))
+        write_core_memory(core, int(before[short_wait]["address"], 16) + waitsince, struct.pack("<q", now - 59 * 10 ** 9))
+        text = batch([EXE, core], "info goroutines", json_mode=False).stdout
+        assert f"goroutine {long_wait} [chan receive, 2 minutes]:\n" in text, text
+        assert f"goroutine {short_wait} [sleep]:\n" in text, text
+        after = {g["id"]: g for g in batch([EXE, core], "info goroutines").doc("info goroutines")["goroutines"]}
+        assert after[long_wait]["wait_minutes"] == 2 and after[long_wait]["wait_since"] == now - 150 * 10 ** 9
+        assert after[short_wait]["wait_minutes"] is None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
