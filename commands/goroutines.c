@@ -529,10 +529,14 @@ static int run_goroutines_bt(struct session *s, const struct args *a, bool apply
 {
 	struct out *o = s->out;
 	const char *usage = apply ? "usage: goroutine apply all|ID... bt [full]" : "usage: goroutine ID bt [full]";
-	int first_cmd = 0;
-	while (first_cmd < a->argc && (!strcmp(a->argv[first_cmd], "all") || strspn(a->argv[first_cmd], "0123456789") ==
-										  strlen(a->argv[first_cmd])))
-		first_cmd++;
+	int first_cmd = 0, alls = 0;
+	for (; first_cmd < a->argc; first_cmd++) {
+		const char *w = a->argv[first_cmd];
+		if (apply && !strcmp(w, "all"))
+			alls++;
+		else if (!*w || strspn(w, "0123456789") != strlen(w))
+			break;
+	}
 	unsigned flags;
 	if (first_cmd == 0 || (!apply && first_cmd != 1) || !parse_bt(a->argc - first_cmd, a->argv + first_cmd, &flags)) {
 		out_error(o, "%s", usage);
@@ -543,13 +547,13 @@ static int run_goroutines_bt(struct session *s, const struct args *a, bool apply
 		out_error(o, "%s", error_get());
 		return -1;
 	}
-	const struct goroutine **chosen = xcalloc(gs.n + (size_t)first_cmd, sizeof(*chosen));
+	/* an ID, or all, may come more than once */
+	const struct goroutine **chosen = xcalloc(gs.n * (size_t)alls + (size_t)first_cmd + 1, sizeof(*chosen));
 	size_t n = 0;
 	for (int k = 0; k < first_cmd; k++) {
 		if (!strcmp(a->argv[k], "all")) {
 			for (size_t i = 0; i < gs.n; i++)
-				if (n < gs.n + (size_t)first_cmd)
-					chosen[n++] = &gs.v[i];
+				chosen[n++] = &gs.v[i];
 		} else if (!parse_goroutine_id(s, &gs, a->argv[k], &chosen[n++])) {
 			free(chosen);
 			goroutines_free(&gs);

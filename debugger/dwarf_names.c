@@ -115,9 +115,9 @@ static int search_module(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Ad
 static const struct named_die *find(Dwfl *dwfl, Dwfl_Module *first, const char *name, int kind, Dwarf_Addr *bias)
 {
 	struct search q = { name, kind, NULL, 0 };
-	if (first && (q.found = find_in(first, name, kind, &q.bias)) == NULL)
-		dwfl_getmodules(dwfl, search_module, &q, 0);
-	else if (!first)
+	if (first)
+		q.found = find_in(first, name, kind, &q.bias);
+	if (!q.found)
 		dwfl_getmodules(dwfl, search_module, &q, 0);
 	*bias = q.bias;
 	return q.found;

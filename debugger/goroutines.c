@@ -70,13 +70,16 @@ static bool is_goexit(struct session *s, uint64_t pc)
 	       (!strcmp(si.name, "runtime.goexit") || !strcmp(si.name, "runtime.goexit.abi0"));
 }
 
-static struct frame *push_frame(struct backtrace *bt, uint64_t pc, uint64_t sp, uint64_t bp)
+static struct frame *push_frame(struct backtrace *bt, uint64_t pc, uint64_t sp, uint64_t bp, bool at_entry)
 {
 	bt->frames = xrealloc(bt->frames, (bt->n + 1) * sizeof(*bt->frames));
 	struct frame *f = &bt->frames[bt->n++];
 	memset(f, 0, sizeof(*f));
 	f->pc = pc;
-	f->lookup_pc = pc - 1; /* a return address: the call is before it (a parked g's pc too) */
+	/* A return address: the call is before it (a parked g's pc too, after
+	 * its call to mcall), unless the pc is a function's entry (a goroutine
+	 * that has not run yet starts at its function). */
+	f->lookup_pc = at_entry ? pc : pc - 1;
 	f->regs[16] = pc;
 	f->regs[7] = sp;
 	f->regs[6] = bp;
@@ -89,8 +92,9 @@ static struct frame *push_frame(struct backtrace *bt, uint64_t pc, uint64_t sp, 
 static void walk_frame_pointers(struct session *s, const struct strand_goroutine *g, uint64_t pc, uint64_t sp,
 				uint64_t bp, struct backtrace *bt)
 {
-	push_frame(bt, pc, sp, bp);
-	while (!is_goexit(s, bt->frames[bt->n - 1].pc)) {
+	struct sym_info si;
+	push_frame(bt, pc, sp, bp, symbols_addr_info(s->symbols, pc, &si) && si.name && si.offset == 0);
+	while (bp && !is_goexit(s, bt->frames[bt->n - 1].pc)) {
 		uint64_t ret, next;
 		if (bp < g->stack_lo || bp + 16 > g->stack_hi || bp % 8) {
 			bt->stop_reason = xasprintf("frame pointer 0x%llx outside the goroutine's stack",
@@ -108,7 +112,7 @@ static void walk_frame_pointers(struct session *s, const struct strand_goroutine
 			bt->stop_reason = xasprintf("stopped at the frame limit (%d)", MAX_FRAMES);
 			return;
 		}
-		push_frame(bt, ret, bp + 16, next);
+		push_frame(bt, ret, bp + 16, next, false);
 		if (next <= bp) /* the chain must go up the stack */
 			return;
 		bp = next;
