@@ -221,15 +221,10 @@ static void last_alias(Dwarf_Die *fn, Dwarf_Addr pc)
 		*fn = next;
 }
 
-/* The DIEs whose code holds pc, innermost first, down to the CU, as
- * dwarf_getscopes gives them; for an inlined body whose abstract origin lies
- * in another CU (Go's inlining across packages) dwarf_getscopes fails, and this
- * walks the CU's tree alone. Returns the count (the CU included), -1 if none. */
-static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+/* The DIEs whose code holds pc, innermost first, down to the CU, walking the
+ * CU's own tree (no imported units). Returns the count, 0 if none. */
+static int walk_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
 {
-	int n = dwarf_getscopes(cu, pc, out);
-	if (n > 0)
-		return n;
 	Dwarf_Die *path = NULL;
 	size_t len = 0, cap = 0;
 	GROW(path, cap, 1);
@@ -249,7 +244,7 @@ static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
 	}
 	if (len == 1) {
 		free(path);
-		return -1;
+		return 0;
 	}
 	for (size_t i = 0; i < len / 2; i++) { /* innermost first */
 		Dwarf_Die t = path[i];
@@ -258,6 +253,38 @@ static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
 	}
 	*out = path;
 	return (int)len;
+}
+
+/* Whether the innermost function scope of path is an inlined body whose
+ * abstract origin lies in another unit than cu. */
+static bool origin_elsewhere(Dwarf_Die *path, int n, Dwarf_Die *cu)
+{
+	int k = 0;
+	while (k < n && !is_function_scope(&path[k]))
+		k++;
+	Dwarf_Attribute attr;
+	Dwarf_Die origin, origin_cu;
+	return k < n && dwarf_tag(&path[k]) == DW_TAG_inlined_subroutine &&
+	       dwarf_formref_die(dwarf_attr(&path[k], DW_AT_abstract_origin, &attr), &origin) &&
+	       dwarf_diecu(&origin, &origin_cu, NULL, NULL) && dwarf_dieoffset(&origin_cu) != dwarf_dieoffset(cu);
+}
+
+/* The DIEs whose code holds pc, innermost first, down to the CU, as
+ * dwarf_getscopes gives them. For an inlined body whose abstract origin lies
+ * in another unit (Go inlines across packages) dwarf_getscopes fails, and
+ * leaks what it found: the CU's own tree is walked instead then. Returns the
+ * count, 0 or -1 if none. */
+static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+	Dwarf_Die *path;
+	int n = walk_scopes(cu, pc, &path);
+	if (n > 0 && origin_elsewhere(path, n, cu)) {
+		*out = path;
+		return n;
+	}
+	if (n > 0)
+		free(path);
+	return dwarf_getscopes(cu, pc, out);
 }
 
 /* The scopes around pc innermost first, through every inlined body into the

@@ -29,22 +29,22 @@ static const struct {
 	const char *path[2]; /* the member's names, newest layout first */
 	bool optional;
 } g_fields[NFIELDS] = {
-	[F_STACK_LO] = { { "stack.lo" } },
-	[F_STACK_HI] = { { "stack.hi" } },
-	[F_M] = { { "m" } },
-	[F_SCHED_SP] = { { "sched.sp" } },
-	[F_SCHED_PC] = { { "sched.pc" } },
-	[F_SCHED_BP] = { { "sched.bp" } },
-	[F_SYSCALL_SP] = { { "syscallsp" } },
-	[F_SYSCALL_PC] = { { "syscallpc" } },
-	[F_STATUS] = { { "atomicstatus.value", "atomicstatus" } }, /* atomic.Uint32 from Go 1.20 */
-	[F_GOID] = { { "goid" } },
-	[F_WAITSINCE] = { { "waitsince" } },
-	[F_WAITREASON] = { { "waitreason" } },
-	[F_LOCKEDM] = { { "lockedm" } },
-	[F_GOPC] = { { "gopc" } },
-	[F_STARTPC] = { { "startpc" } },
-	[F_PARENT] = { { "parentGoid" }, true }, /* Go 1.21 */
+	[F_STACK_LO] = { .path = { "stack.lo" } },
+	[F_STACK_HI] = { .path = { "stack.hi" } },
+	[F_M] = { .path = { "m" } },
+	[F_SCHED_SP] = { .path = { "sched.sp" } },
+	[F_SCHED_PC] = { .path = { "sched.pc" } },
+	[F_SCHED_BP] = { .path = { "sched.bp" } },
+	[F_SYSCALL_SP] = { .path = { "syscallsp" } },
+	[F_SYSCALL_PC] = { .path = { "syscallpc" } },
+	[F_STATUS] = { .path = { "atomicstatus.value", "atomicstatus" } }, /* atomic.Uint32 from Go 1.20 */
+	[F_GOID] = { .path = { "goid" } },
+	[F_WAITSINCE] = { .path = { "waitsince" } },
+	[F_WAITREASON] = { .path = { "waitreason" } },
+	[F_LOCKEDM] = { .path = { "lockedm" } },
+	[F_GOPC] = { .path = { "gopc" } },
+	[F_STARTPC] = { .path = { "startpc" } },
+	[F_PARENT] = { .path = { "parentGoid" }, .optional = true }, /* Go 1.21 */
 };
 
 /* The runtime's status values by the enum strand shows. */
