@@ -478,23 +478,32 @@ static bool parse_bt(int argc, char **argv, unsigned *flags)
 	return true;
 }
 
-/* One goroutine's stack as bt prints a thread's, every frame shown. */
-static void out_goroutine_bt(struct session *s, const struct goroutine *gr, unsigned flags)
+/* One goroutine's stack as bt prints a thread's, every frame shown. Its
+ * frames are named as its group's (same pcs), their values read from its own
+ * registers and stack. */
+static void out_goroutine_bt(struct session *s, const struct goroutine *gr, struct group *group, unsigned flags)
 {
 	struct out *o = s->out;
-	struct stack st;
+	struct backtrace own;
 	out_obj(o, NULL);
 	out_text(o, "\n");
 	out_header(s, gr, ":");
-	if (goroutine_stack(s, gr, &st) < 0) {
+	if (group->error || goroutine_unwind(s, gr, &own) < 0) {
 		out_text(o, "\t");
-		out_str(o, "stack_unavailable", error_get());
+		out_str(o, "stack_unavailable", group->error ? group->error : error_get());
 		out_text(o, "\n");
 		out_list(o, "frames");
 		out_list_end(o);
 		out_obj_end(o);
 		return;
 	}
+	const struct stack *shared = group_stack(s, group);
+	struct stack st = *shared;
+	bool own_expansion = shared->bt.n != own.n; /* frames were put back (tail calls) */
+	if (own_expansion)
+		stack_build_from(s, &own, &st);
+	else
+		st.bt = own;
 	out_hide_text(o, true);
 	out_null(o, "stack_unavailable");
 	out_hide_text(o, false);
@@ -507,7 +516,10 @@ static void out_goroutine_bt(struct session *s, const struct goroutine *gr, unsi
 		out_str(o, "stop_reason", st.bt.stop_reason);
 		out_text(o, "\n");
 	}
-	stack_free(&st);
+	if (own_expansion)
+		stack_free(&st);
+	else
+		backtrace_free(&st.bt);
 	out_obj_end(o);
 }
 
@@ -560,10 +572,13 @@ static int run_goroutines_bt(struct session *s, const struct args *a, bool apply
 			return -1;
 		}
 	}
+	struct groups groups;
+	group_stacks(s, &gs, true, &groups);
 	out_list(o, "goroutines");
 	for (size_t i = 0; i < n && !session_interrupted(); i++)
-		out_goroutine_bt(s, chosen[i], flags);
+		out_goroutine_bt(s, chosen[i], &groups.v[groups.of[chosen[i] - gs.v]], flags);
 	out_list_end(o);
+	groups_free(&groups);
 	free(chosen);
 	goroutines_free(&gs);
 	return 0;
