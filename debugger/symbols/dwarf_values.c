@@ -207,6 +207,21 @@ static bool eval_location(const struct value_frame *vf, Dwarf_Addr bias, const D
 	return true;
 }
 
+/* Go writes a global's DW_OP_addr in a DW_FORM_block1, a form DWARF 4 no
+ * longer allows for a location and libdw refuses (gdb reads it): that one
+ * expression, decoded here. */
+static bool block_addr(Dwarf_Attribute *attr, Dwarf_Op *op, Dwarf_Op **ops, size_t *n)
+{
+	Dwarf_Block b;
+	if (dwarf_formblock(attr, &b) != 0 || b.length != 9 || b.data[0] != DW_OP_addr)
+		return false;
+	*op = (Dwarf_Op){ .atom = DW_OP_addr };
+	memcpy(&op->number, b.data + 1, 8);
+	*ops = op;
+	*n = 1;
+	return true;
+}
+
 struct value variable_value(const struct value_frame *vf, Dwarf_Die *var)
 {
 	struct value v = { .kind = VAL_NONE, .why_none = "optimized out" };
@@ -226,7 +241,10 @@ struct value variable_value(const struct value_frame *vf, Dwarf_Die *var)
 	}
 	if (!dwarf_attr_integrate(var, DW_AT_location, &attr))
 		return v;
-	if (dwarf_getlocation_addr(&attr, pc, &ops, &n, 1) != 1 || !eval_location(vf, bias, ops, n, &v, 0)) {
+	Dwarf_Op addr_op;
+	if (dwarf_getlocation_addr(&attr, pc, &ops, &n, 1) != 1 && !block_addr(&attr, &addr_op, &ops, &n))
+		return v;
+	if (!eval_location(vf, bias, ops, n, &v, 0)) {
 		v.kind = VAL_NONE;
 		v.why_none = "optimized out";
 	}
@@ -273,6 +291,8 @@ static void format_string_at(struct session *s, uint64_t addr, struct strbuf *sb
 	free(str);
 }
 
+/* A 1-byte integer: gdb reads what it points at as text, Go's uint8 (a
+ * []byte's array) as well as C's char. */
 static bool is_char_type(Dwarf_Die *t)
 {
 	Dwarf_Attribute attr;
@@ -280,7 +300,8 @@ static bool is_char_type(Dwarf_Die *t)
 	Dwarf_Die s;
 	return strip_type(t, &s) && dwarf_tag(&s) == DW_TAG_base_type &&
 	       dwarf_formudata(dwarf_attr(&s, DW_AT_encoding, &attr), &enc) == 0 &&
-	       (enc == DW_ATE_signed_char || enc == DW_ATE_unsigned_char) &&
+	       (enc == DW_ATE_signed_char || enc == DW_ATE_unsigned_char || enc == DW_ATE_signed ||
+		enc == DW_ATE_unsigned) &&
 	       dwarf_formudata(dwarf_attr(&s, DW_AT_byte_size, &attr), &size) == 0 && size == 1;
 }
 
@@ -439,6 +460,145 @@ static void format_array(struct session *s, const struct value *v, Dwarf_Die *t,
 	sb_adds(sb, count > MAX_ELEMENTS ? "...}" : "}");
 }
 
+/* ---- Go values ---- */
+
+/* Go's DWARF extensions (cmd/link/internal/dwarf): a type's reflect.Kind, and
+ * the offset of its runtime._type from the symbol runtime.types. */
+enum { DW_AT_go_kind = 0x2900, DW_AT_go_runtime_type = 0x2904 };
+enum { GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
+
+/* The Go kind of type t, through the typedefs that name it ("error" names an
+ * interface, which is runtime.iface); 0 when it is no Go type. */
+static int go_kind(Dwarf_Die *t)
+{
+	Dwarf_Die d = *t;
+	for (int i = 0; i < 8; i++) {
+		Dwarf_Attribute attr;
+		Dwarf_Word kind;
+		if (dwarf_formudata(dwarf_attr(&d, DW_AT_go_kind, &attr), &kind) == 0)
+			return (int)kind;
+		if (dwarf_tag(&d) != DW_TAG_typedef || !die_type(&d, &d))
+			return 0;
+	}
+	return 0;
+}
+
+struct go_type_search {
+	uint64_t offset;
+	const char *name;
+};
+
+static int search_go_type(Dwfl_Module *mod, void **ud, const char *mname, Dwarf_Addr low, void *arg)
+{
+	(void)ud;
+	(void)mname;
+	(void)low;
+	struct go_type_search *gs = arg;
+	Dwarf_Addr bias;
+	Dwarf_Die *cu = NULL;
+	while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
+		Dwarf_Die child;
+		if (dwarf_child(cu, &child) != 0)
+			continue;
+		do {
+			Dwarf_Attribute attr;
+			Dwarf_Addr off;
+			if (dwarf_formaddr(dwarf_attr(&child, DW_AT_go_runtime_type, &attr), &off) == 0 &&
+			    off == gs->offset && (gs->name = dwarf_diename(&child)))
+				return DWARF_CB_ABORT;
+		} while (dwarf_siblingof(&child, &child) == 0);
+	}
+	return DWARF_CB_OK;
+}
+
+/* The name of the Go type whose runtime._type is at addr ("*main.node"), from
+ * the DWARF type that records that _type; NULL if none does. */
+static const char *go_type_name(struct session *s, uint64_t addr)
+{
+	uint64_t types;
+	if (!addr || !symbols_lookup(s->symbols, "runtime.types", NULL, &types, NULL) || addr < types)
+		return NULL;
+	struct go_type_search gs = { .offset = addr - types };
+	dwfl_getmodules(symbols_dwfl(s->symbols), search_go_type, &gs, 0);
+	return gs.name;
+}
+
+/* The offset of member name of the struct t (through typedefs and, with
+ * through_pointer, one pointer), its type in *mt. */
+static bool go_member(Dwarf_Die *t, bool through_pointer, const char *name, uint64_t *offset, Dwarf_Die *mt)
+{
+	Dwarf_Die st, m;
+	if (!strip_type(t, &st))
+		return false;
+	if (through_pointer && (dwarf_tag(&st) != DW_TAG_pointer_type || !die_type(&st, &st) || !strip_type(&st, &st)))
+		return false;
+	if (dwarf_child(&st, &m) != 0)
+		return false;
+	do {
+		const char *n = dwarf_diename(&m);
+		if (dwarf_tag(&m) == DW_TAG_member && n && !strcmp(n, name)) {
+			*offset = member_offset(&m);
+			return die_type(&m, mt);
+		}
+	} while (dwarf_siblingof(&m, &m) == 0);
+	return false;
+}
+
+/* "hello": the len bytes a Go string's str points at, not up to a NUL. */
+static void format_go_string(struct session *s, uint64_t str, uint64_t len, struct strbuf *sb)
+{
+	char buf[MAX_STRING];
+	size_t n = len < MAX_STRING ? (size_t)len : MAX_STRING;
+	if (n && !target_read_all(s->target, str, buf, n)) {
+		sb_addf(sb, "<error: Cannot access memory at address 0x%" PRIx64 ">", str);
+		return;
+	}
+	sb_addc(sb, '"');
+	for (size_t i = 0; i < n; i++)
+		buf[i] == '"' ? sb_adds(sb, "\\\"") : format_char((unsigned char)buf[i], sb);
+	sb_adds(sb, len > n ? "\"..." : "\"");
+}
+
+/* Go's strings, maps and interfaces as runtime-gdb.py shows them, which
+ * plain gdb prints as the runtime's structs: "text", a map's pointer and its
+ * length ("0xc000070150 <len 3>"), an interface's dynamic type and data
+ * ("(*main.node) 0xc000010030", nil). False for every other value. */
+static bool format_go(struct session *s, const struct value *v, struct strbuf *sb)
+{
+	int kind = v->have_type ? go_kind((Dwarf_Die *)&v->type) : 0;
+	uint64_t w[2];
+	if ((kind != GO_STRING && kind != GO_MAP && kind != GO_INTERFACE) ||
+	    !value_bytes(s, v, w, kind == GO_MAP ? 8 : 16))
+		return false;
+	Dwarf_Die mt;
+	uint64_t off, count = 0, type = w[0];
+	switch (kind) {
+	case GO_STRING:
+		format_go_string(s, w[0], w[1], sb);
+		return true;
+	case GO_MAP:
+		sb_addf(sb, "0x%" PRIx64, w[0]);
+		if (w[0] && go_member((Dwarf_Die *)&v->type, true, "count", &off, &mt) &&
+		    target_read_all(s->target, w[0] + off, &count, 8))
+			sb_addf(sb, " <len %" PRIu64 ">", count);
+		return true;
+	default:
+		if (!w[0] && !w[1]) {
+			sb_adds(sb, "nil");
+			return true;
+		}
+		/* A non-empty interface (runtime.iface) holds an itab, which holds the _type. */
+		if (go_member((Dwarf_Die *)&v->type, false, "tab", &off, &mt) &&
+		    (!go_member(&mt, true, "_type", &off, &mt) || !target_read_all(s->target, w[0] + off, &type, 8)))
+			return false;
+		const char *name = go_type_name(s, type);
+		if (!name)
+			return false;
+		sb_addf(sb, "(%s) 0x%" PRIx64, name, w[1]);
+		return true;
+	}
+}
+
 static void format_value(struct session *s, const struct value *v, struct strbuf *sb, int depth)
 {
 	if (v->kind == VAL_NONE) {
@@ -454,6 +614,8 @@ static void format_value(struct session *s, const struct value *v, struct strbuf
 		sb_adds(sb, "...");
 		return;
 	}
+	if (format_go(s, v, sb))
+		return;
 	int tag = dwarf_tag(&t);
 	if (tag == DW_TAG_structure_type || tag == DW_TAG_union_type || tag == DW_TAG_class_type) {
 		format_struct(s, v, &t, sb, depth);
@@ -759,17 +921,21 @@ static int search_module(Dwfl_Module *mod, void **ud, const char *mname, Dwarf_A
 	return DWARF_CB_OK;
 }
 
-static bool lookup_name(struct session *s, const struct value_frame *vf, const char *name, struct value *out)
+static bool lookup_local(const struct value_frame *vf, const char *name, struct value *out)
 {
-	if (vf->lf && vf->lf->nscopes) {
-		struct find_var fv = { .name = name };
-		each_variable(vf->lf, false, match_name, &fv);
-		each_variable(vf->lf, true, match_name, &fv);
-		if (fv.found) {
-			*out = variable_value(vf, &fv.die);
-			return true;
-		}
-	}
+	if (!vf->lf || !vf->lf->nscopes)
+		return false;
+	struct find_var fv = { .name = name };
+	each_variable(vf->lf, false, match_name, &fv);
+	each_variable(vf->lf, true, match_name, &fv);
+	if (fv.found)
+		*out = variable_value(vf, &fv.die);
+	return fv.found;
+}
+
+/* A global by its whole name, from DWARF or else the symbol table. */
+static bool lookup_global(struct session *s, const char *name, struct value *out)
+{
 	struct global_search g = { .name = name };
 	dwfl_getmodules(symbols_dwfl(s->symbols), search_module, &g, 0);
 	if (g.found) {
@@ -789,6 +955,13 @@ static bool lookup_name(struct session *s, const struct value_frame *vf, const c
 				       .no_debug_text = section && !strcmp(section, ".text") };
 		return true;
 	}
+	return false;
+}
+
+static bool lookup_name(struct session *s, const struct value_frame *vf, const char *name, struct value *out)
+{
+	if (lookup_local(vf, name, out) || lookup_global(s, name, out))
+		return true;
 	return error_set("No symbol \"%s\" in current context.", name) == 0;
 }
 
@@ -864,6 +1037,12 @@ static bool deref(struct session *s, struct value *v)
 	return true;
 }
 
+static bool is_pointer(const struct value *v)
+{
+	Dwarf_Die t;
+	return v->have_type && strip_type((Dwarf_Die *)&v->type, &t) && dwarf_tag(&t) == DW_TAG_pointer_type;
+}
+
 static bool member(struct value *v, const char *name)
 {
 	Dwarf_Die t, m;
@@ -926,6 +1105,47 @@ static const char *regs_name_canonical(const char *name)
 	return "?";
 }
 
+/* 'main.keep', 'ns::f': a symbol's whole name, quoted as gdb quotes names
+ * that are no C identifiers. */
+static bool parse_quoted_name(struct parser *ps, struct value *v)
+{
+	const char *start = ++ps->p, *end = strchr(start, '\'');
+	if (!end)
+		return error_set("Unmatched single quote.") == 0;
+	if (end == start)
+		return error_set("Empty character constant.") == 0;
+	char *name = xasprintf("%.*s", (int)(end - start), start);
+	ps->p = end + 1;
+	bool ok = lookup_name(ps->s, ps->vf, name, v);
+	free(name);
+	return ok;
+}
+
+/* Go's package-qualified names, main.keep or runtime.sched.lastpoll: after
+ * first (read, and no local), the longest run of ".ident" that makes a
+ * global's name; the rest are members. False, ps->p unmoved, when none does. */
+static bool parse_qualified_name(struct parser *ps, const char *first, struct value *v)
+{
+	const char *ends[16];
+	size_t n = 0;
+	for (const char *q = ps->p; n < ARRAY_SIZE(ends) && q[0] == '.' && (isalpha((unsigned char)q[1]) || q[1] == '_');) {
+		q++;
+		while (isalnum((unsigned char)*q) || *q == '_')
+			q++;
+		ends[n++] = q;
+	}
+	while (n-- > 0) {
+		char *name = xasprintf("%s%.*s", first, (int)(ends[n] - ps->p), ps->p);
+		bool found = lookup_global(ps->s, name, v);
+		free(name);
+		if (found) {
+			ps->p = ends[n];
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool parse_primary(struct parser *ps, struct value *v)
 {
 	char name[256];
@@ -959,8 +1179,12 @@ static bool parse_primary(struct parser *ps, struct value *v)
 		*v = (struct value){ .kind = VAL_CONSTANT, .bits = n };
 		return true;
 	}
+	if (*ps->p == '\'')
+		return parse_quoted_name(ps, v);
 	if (!read_ident(ps, name, sizeof(name)))
 		return syntax_error(ps);
+	if (lookup_local(ps->vf, name, v) || parse_qualified_name(ps, name, v))
+		return true;
 	return lookup_name(ps->s, ps->vf, name, v);
 }
 
@@ -977,7 +1201,10 @@ static bool parse_postfix(struct parser *ps, struct value *v)
 			skip_space(ps);
 			if (!read_ident(ps, name, sizeof(name)))
 				return syntax_error(ps);
-			if ((arrow && !deref(ps->s, v)) || !member(v, name))
+			/* p.x on a pointer is p->x, in gdb and in Go (main.head.name). */
+			if ((arrow || is_pointer(v)) && !deref(ps->s, v))
+				return false;
+			if (!member(v, name))
 				return false;
 		} else if (*ps->p == '[') {
 			const char *open = ps->p++;
