@@ -33,6 +33,27 @@ static bool array_bound(Dwarf_Die *array, uint64_t *count)
 	return false;
 }
 
+/* Go's DWARF extensions (cmd/link/internal/dwarf): a type's reflect.Kind, and
+ * the offset of its runtime._type from the symbol runtime.types. */
+enum { DW_AT_go_kind = 0x2900, DW_AT_go_runtime_type = 0x2904 };
+enum { GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
+
+/* The Go kind of type t, through the typedefs that name it ("error" names an
+ * interface, which is runtime.iface); 0 when it is no Go type. */
+static int go_kind(Dwarf_Die *t)
+{
+	Dwarf_Die d = *t;
+	for (int i = 0; i < 8; i++) {
+		Dwarf_Attribute attr;
+		Dwarf_Word kind;
+		if (dwarf_formudata(dwarf_attr(&d, DW_AT_go_kind, &attr), &kind) == 0)
+			return (int)kind;
+		if (dwarf_tag(&d) != DW_TAG_typedef || !die_type(&d, &d))
+			return 0;
+	}
+	return 0;
+}
+
 void type_name(Dwarf_Die *type, bool have_type, struct strbuf *sb)
 {
 	if (!have_type) {
@@ -68,6 +89,10 @@ void type_name(Dwarf_Die *type, bool have_type, struct strbuf *sb)
 		return;
 	}
 	case DW_TAG_structure_type:
+		if (name && go_kind(&t)) { /* Go's own names: []uint8, main.node */
+			sb_adds(sb, name);
+			return;
+		}
 		sb_addf(sb, "struct %s", name ? name : "{...}");
 		return;
 	case DW_TAG_union_type:
@@ -461,27 +486,6 @@ static void format_array(struct session *s, const struct value *v, Dwarf_Die *t,
 }
 
 /* ---- Go values ---- */
-
-/* Go's DWARF extensions (cmd/link/internal/dwarf): a type's reflect.Kind, and
- * the offset of its runtime._type from the symbol runtime.types. */
-enum { DW_AT_go_kind = 0x2900, DW_AT_go_runtime_type = 0x2904 };
-enum { GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
-
-/* The Go kind of type t, through the typedefs that name it ("error" names an
- * interface, which is runtime.iface); 0 when it is no Go type. */
-static int go_kind(Dwarf_Die *t)
-{
-	Dwarf_Die d = *t;
-	for (int i = 0; i < 8; i++) {
-		Dwarf_Attribute attr;
-		Dwarf_Word kind;
-		if (dwarf_formudata(dwarf_attr(&d, DW_AT_go_kind, &attr), &kind) == 0)
-			return (int)kind;
-		if (dwarf_tag(&d) != DW_TAG_typedef || !die_type(&d, &d))
-			return 0;
-	}
-	return 0;
-}
 
 struct go_type_search {
 	uint64_t offset;
