@@ -13,6 +13,7 @@
 
 #include "symbols/dwarf_values.h"
 #include "symbols/frames.h"
+#include "goroutines.h"
 #include "plugin.h"
 #include "target/proc.h"
 #include "reach.h"
@@ -96,6 +97,13 @@ static void name_object(struct session *s, size_t waiter, const struct stack *st
 			snprintf(buf, len, "the descriptor of thread %zu", i + 1);
 			return;
 		}
+	/* Before the stacks: Go's threads run on stacks inside its heap's
+	 * arenas, so the heap shares their mapping. */
+	uint64_t arena;
+	if (go_heap_arena(s, addr, &arena)) {
+		snprintf(buf, len, "Go heap arena 0x%" PRIx64 "+%" PRIu64, arena, addr - arena);
+		return;
+	}
 	const struct mapping *m = target_mapping(s->target, addr);
 	for (size_t i = 0; m && i < s->target->nthreads; i++) {
 		uint64_t sp = regs_sp(&s->target->threads[i]);
