@@ -61,7 +61,8 @@ def test_print_go_values_as_recorded():
     gdb's own on the same core), a string as "text" (quotes and a newline escaped), a
     map's length, an empty and a non-empty interface by their dynamic type and data, a
     pointer and members through it, all equal to the program's own fmt record, live
-    and on strand's gcore."""
+    and on strand's gcore. A quote left open, an empty one and an unknown quoted name
+    are one-line errors."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     try:
         with Fixture(VALUES) as fx:
@@ -76,20 +77,36 @@ def test_print_go_values_as_recorded():
         text = batch([EXE, core], "print main.greeting", "print main.nope", json_mode=False)
         assert text.stdout == f"$1 = {go_quoted(truth['greeting'])}\n", text.stdout
         assert 'No symbol "main" in current context.' in text.stderr, text.stderr
+        bad = batch([EXE, core], "print 'main.keep", "print ''", "print 'main.nope'")
+        assert [bad.doc(c)["error"] for c in ("print 'main.keep", "print ''", "print 'main.nope'")] == [
+            "Unmatched single quote.", "Empty character constant.", 'No symbol "main.nope" in current context.']
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_go_heap_is_no_stack_local():
-    """Go's idle threads wait on notes inside Go's heap, in the same mapping as the
-    stacks the runtime gave its threads: blocked names such a word by its arena (the
-    arena of the program's own heap slice), never as a local on a thread's stack."""
-    with Fixture(VALUES) as fx:
-        arena = int(fx.truth("value")[0]["keep"]["array"], 16) & ~(ARENA - 1)
-        doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")
+def check_heap_names(target, arena):
+    doc = batch(target, "blocked").doc("blocked")
     names = {t["object"]: t["object_name"] for t in doc["threads"] if t["object"]}
     in_heap = {o: n for o, n in names.items() if arena <= int(o, 16) < arena + ARENA}
     assert in_heap, names
     for obj, name in in_heap.items():
         assert name == f"Go heap arena {arena:#x}+{int(obj, 16) - arena}", (obj, name)
     assert not any("stack of thread" in n for n in names.values()), names
+
+
+def test_go_heap_is_no_stack_local():
+    """Go's idle threads wait on notes inside Go's heap, in the same mapping as the
+    stacks the runtime gave its threads: blocked names such a word by its arena (the
+    arena of the program's own heap slice), never as a local on a thread's stack, live
+    and on strand's gcore."""
+    work = tempfile.mkdtemp(prefix="strand-go-")
+    try:
+        with Fixture(VALUES) as fx:
+            arena = int(fx.truth("value")[0]["keep"]["array"], 16) & ~(ARENA - 1)
+            live = ["-p", str(fx.pid)]
+            check_heap_names(live, arena)
+            core = os.path.join(work, "core")
+            assert batch(live, f"gcore {core}").rc == 0
+        check_heap_names([EXE, core], arena)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
