@@ -909,6 +909,11 @@ bool symbols_resolve_address(struct symbols *s, const char *expr, const struct t
 		for (char *e = sep; e > p && isspace((unsigned char)e[-1]);)
 			*--e = '\0';
 	}
+	size_t len = strlen(p);
+	if (len > 2 && p[0] == '\'' && p[len - 1] == '\'') { /* 'main.keep', as print takes it */
+		p[len - 1] = '\0';
+		p++;
+	}
 	uint64_t base = 0;
 	if (ok && p[0] == '$')
 		ok = th && th->regs_state != REGS_NONE && regs_get(&th->regs, p, &base);

@@ -37,8 +37,10 @@ def expected(truth):
 def check_values(target, truth):
     wants = expected(truth)
     exprs = list(wants) + [f"'{e}'" for e in wants if e.count(".") == 1] + ["main.counts"]
-    r = batch(target, *(f"print {e}" for e in exprs))
+    r = batch(target, *(f"print {e}" for e in exprs), "x/3gx 'main.keep'")
     assert r.rc == 0, r.stderr
+    keep = truth["keep"]
+    assert r.doc("x/3gx 'main.keep'")["values"] == [int(keep["array"], 16), keep["len"], keep["cap"]]
     for e in exprs:
         got = r.doc(f"print {e}")["value"]
         if e == "main.counts":
@@ -61,7 +63,7 @@ def test_print_go_values_as_recorded():
     gdb's own on the same core), a string as "text" (quotes and a newline escaped), a
     map's length, an empty and a non-empty interface by their dynamic type and data, a
     pointer and members through it, all equal to the program's own fmt record, live
-    and on strand's gcore. A quote left open, an empty one and an unknown quoted name
+    and on strand's gcore; x/3gx 'main.keep' reads the slice's three words. A quote left open, an empty one and an unknown quoted name
     are one-line errors."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     try:
