@@ -302,7 +302,8 @@ def refusals(r, path):
 
 
 def minor(version):
-    return int(version.split(".")[1])
+    """35 for 2.35 and for the core ubuntu-22.04-2.35."""
+    return int(version.rsplit("-", 1)[-1].split(".")[1])
 
 
 def test_host_libc_is_never_taken_for_the_core():
