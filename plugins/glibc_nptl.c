@@ -478,6 +478,28 @@ static void set_cond(struct strand_host *h, uint64_t cond, uint64_t futex, uint6
 	set_detail(w, "condition variable, %lld waiter%s", w->value);
 }
 
+/* pthread_cond_t before glibc 2.25 {lock, futex, u64 total_seq, wakeup_seq,
+ * woken_seq, mutex, u32 nwaiters, broadcast_seq}: the waiter sleeps on
+ * __futex with FUTEX_WAIT on the value it read, __mutex is the mutex it
+ * released (~0 when shared), __nwaiters counts waiters from bit 1, and a
+ * waiter not yet woken leaves woken_seq below total_seq. x86_64's
+ * pthread_cond_wait was assembly then: no cleanup buffer names the cond. */
+static bool cond_before_2_25(struct strand_host *h, const struct futex_call *c, struct strand_wait *w)
+{
+	uint64_t cond = c->word - 4, mutex = rd64(h, cond + 32);
+	uint64_t total = rd64(h, cond + 8), wakeup = rd64(h, cond + 16), woken = rd64(h, cond + 24);
+	uint32_t waiters = rd32(h, cond + 40) >> 1;
+	if (c->cmd != FUTEX_WAIT || rd32(h, c->word) != c->expected || !mutex || !waiters || total < wakeup ||
+	    wakeup < woken || total == woken)
+		return false;
+	w->kind = STRAND_WAIT_COND;
+	w->object = cond;
+	w->mutex = mutex == ~0ull ? 0 : mutex;
+	w->value = waiters;
+	set_detail(w, "condition variable, %lld waiter%s", w->value);
+	return true;
+}
+
 /* The cleanup buffer pthread_cond_wait pushes names its cond and its mutex:
  * struct pthread's `cleanup` (40 bytes after `tid`: pid, robust_prev and the
  * 24-byte robust_head lie between) points to {routine, arg, ...}, and arg to
@@ -557,6 +579,8 @@ static bool decode_by_object(struct strand_host *h, const struct strand_thread_i
 		return true;
 	}
 	if (decode_rwlock(h, c, w))
+		return true;
+	if (cond_before_2_25(h, c, w))
 		return true;
 	if (is_once(h, c)) {
 		w->kind = STRAND_WAIT_ONCE;
