@@ -15,7 +15,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 DEBIAN_PACKAGES := gcc g++ make pkg-config libdw-dev libelf-dev libreadline-dev libcapstone-dev \
                    libcmocka-dev libc6-dbg elfutils debuginfod gdb valgrind python3 procps iproute2 bc \
                    clang libclang-rt-14-dev llvm-14 redis-server libjemalloc2 libjemalloc-dev \
-                   libtcmalloc-minimal4 libmimalloc2.0 golang-go
+                   libtcmalloc-minimal4 libmimalloc2.0 golang-go delve
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The engine's layers, bottom up (debugger/README.md), then the commands and the built-in plugins:
@@ -78,8 +78,23 @@ build/tests/targets/lib%.so: tests/targets/lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(FIXTURE_CFLAGS) -fPIC -shared -o $@ $<
 
+# Go fixtures (tests/targets/go, one module, no dependency outside the standard
+# library): each as built, without DWARF (-w) and stripped (-s -w).
+GO_TARGET_SRC := $(wildcard tests/targets/go/*.go)
+GO_TARGET_BIN := $(foreach v,.go _nodwarf.go _stripped.go,$(GO_TARGET_SRC:tests/targets/go/%.go=build/tests/targets/go/%$(v:.go=)))
+GO_BUILD := cd tests/targets/go && GOFLAGS=-mod=mod GOPROXY=off go build
+build/tests/targets/go/%: tests/targets/go/%.go tests/targets/go/go.mod
+	@mkdir -p $(dir $@)
+	$(GO_BUILD) -o $(CURDIR)/$@ $*.go
+build/tests/targets/go/%_nodwarf: tests/targets/go/%.go tests/targets/go/go.mod
+	@mkdir -p $(dir $@)
+	$(GO_BUILD) -ldflags=-w -o $(CURDIR)/$@ $*.go
+build/tests/targets/go/%_stripped: tests/targets/go/%.go tests/targets/go/go.mod
+	@mkdir -p $(dir $@)
+	$(GO_BUILD) -ldflags='-s -w' -o $(CURDIR)/$@ $*.go
+
 unit: $(UNIT_BIN)
-fixtures: $(TARGET_BIN) $(TARGET_LIB_BIN) $(TEST_PLUGIN_BIN)
+fixtures: $(TARGET_BIN) $(TARGET_LIB_BIN) $(TEST_PLUGIN_BIN) $(GO_TARGET_BIN)
 
 # Install what is missing, then build and run every test with the final tally.
 test: check-deps check-layers

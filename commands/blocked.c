@@ -10,24 +10,6 @@
 #include "analysis/waits.h"
 #include "commands.h"
 
-static void out_duration(struct out *o, double seconds)
-{
-	if (seconds < 0) {
-		out_null(o, "seconds");
-		return;
-	}
-	out_text(o, ", ");
-	out_hide_text(o, true);
-	out_double(o, "seconds", "%.1f", seconds);
-	out_hide_text(o, false);
-	if (seconds < 120)
-		out_text(o, "%.0f second%s", seconds, seconds >= 0.5 && seconds < 1.5 ? "" : "s");
-	else if (seconds < 7200)
-		out_text(o, "%.0f minutes", seconds / 60);
-	else
-		out_text(o, "%.1f hours", seconds / 3600);
-}
-
 static void out_thread_name(struct session *s, size_t i)
 {
 	const struct thread *th = &s->target->threads[i];
@@ -372,22 +354,6 @@ static void warn_restarted(struct session *s, const struct waits *ws)
 			 "--no-stop does not",
 			 n, n == 1 ? "" : "s", n == 1 ? "its" : "their", n == 1 ? "" : "s", n == 1 ? "it" : "them",
 			 n == 1 ? "" : "s");
-}
-
-/* "[mutex, 5 seconds]", as Go's goroutine dump heads each goroutine: the wait
- * column of info threads and blocked. */
-void out_wait_brief(struct session *s, const struct thread_wait *w)
-{
-	struct out *o = s->out;
-	out_text(o, "[");
-	out_str(o, "kind", w->kind);
-	if (w->decoded_by && !strcmp(w->decoded_by, "name-guess"))
-		out_text(o, "?"); /* the object did not decode: a guess from the frames' names */
-	out_hide_text(o, true);
-	out_str(o, "decoded_by", w->decoded_by);
-	out_hide_text(o, false);
-	out_duration(o, w->idle_seconds);
-	out_text(o, "]");
 }
 
 int cmd_blocked(struct session *s, const struct args *a)

@@ -15,6 +15,8 @@ int cmd_escape(struct session *s, const struct args *a);
 int cmd_fds(struct session *s, const struct args *a);
 int cmd_frame(struct session *s, const struct args *a);
 int cmd_gcore(struct session *s, const struct args *a);
+int cmd_goroutine(struct session *s, const struct args *a);
+int cmd_goroutine_apply(struct session *s, const struct args *a);
 int cmd_heap(struct session *s, const struct args *a);
 int cmd_heap_block(struct session *s, const struct args *a);
 int cmd_heap_blocks(struct session *s, const struct args *a);
@@ -22,6 +24,7 @@ int cmd_heap_check(struct session *s, const struct args *a);
 int cmd_heap_histogram(struct session *s, const struct args *a);
 int cmd_help(struct session *s, const struct args *a);
 int cmd_info_args(struct session *s, const struct args *a);
+int cmd_info_goroutines(struct session *s, const struct args *a);
 int cmd_info_locals(struct session *s, const struct args *a);
 int cmd_info_plugins(struct session *s, const struct args *a);
 int cmd_info_proc_mappings(struct session *s, const struct args *a);
@@ -46,6 +49,8 @@ int cmd_timers(struct session *s, const struct args *a);
 int cmd_top(struct session *s, const struct args *a);
 int cmd_up(struct session *s, const struct args *a);
 
+/* commands/shared.c: what several commands share. */
+
 /* Leak options shared by leaks, why and top: --no-registers ... --unaligned,
  * --heuristics=SET, --interior=MODE. Returns the other words (malloc'd,
  * *argc of them) for the command to parse; NULL after an error for a bad
@@ -63,6 +68,9 @@ const struct reach *reach_or_error(struct session *s, const struct reach_opts *o
 const char *incomplete_heap(const struct heap *h);
 /* "register rdi of thread 2 (LWP 123)", "frame #3 of thread 2 in f (f.c:12), local `p`", ... */
 void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e);
+/* "[mutex, 5 seconds]": what a thread waits on and since when. */
+struct thread_wait;
+void out_wait_brief(struct session *s, const struct thread_wait *w);
 
 /* Commands whose only option is "OPT N" (a size, K/M/G allowed) or
  * "--error-exitcode N": true with the value set when given, untouched when
@@ -72,9 +80,6 @@ bool option_exitcode(struct session *s, const struct args *a, long *code);
 
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
 void out_thread_id(struct session *s, size_t index);
-/* "[mutex, 5 seconds]": what a thread waits on and since when. */
-struct thread_wait;
-void out_wait_brief(struct session *s, const struct thread_wait *w);
 /* Parse a gdb thread number (1-based) into an index. */
 bool parse_thread_number(struct session *s, const char *word, size_t *index);
 

@@ -125,7 +125,7 @@ int cmd_info_plugins(struct session *s, const struct args *a)
 			out_text(o, pl->allocator->walk ? ", walker" : ", no walker");
 			evidence = d->evidence;
 		} else if (pl->runtime && s->target) {
-			out_text(o, ", thread runtime detected with confidence ");
+			out_text(o, ", %s runtime detected with confidence ", pl->runtime->goroutines ? "goroutine" : "thread");
 			out_int(o, "confidence", plugin_detect_runtime(s, pl, &runtime_evidence));
 			evidence = runtime_evidence;
 		} else {

@@ -4,106 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "symbols/dwarf_values.h"
 #include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
 
-static void register_name(uint64_t index, char *buf, size_t len)
-{
-	if (index < ROOT_REG_XMM) {
-		snprintf(buf, len, "%s", regs_name((size_t)index));
-	} else if (index < ROOT_REG_YMM_HI) {
-		int lane = (int)(index - ROOT_REG_XMM);
-		snprintf(buf, len, "xmm%d (bytes %d-%d)", lane / 2, lane % 2 * 8, lane % 2 * 8 + 7);
-	} else {
-		int lane = (int)(index - ROOT_REG_YMM_HI);
-		snprintf(buf, len, "ymm%d (bytes %d-%d)", lane / 2, 16 + lane % 2 * 8, 23 + lane % 2 * 8);
-	}
-}
-
-/* The frame of a stack word: the physical frame whose [sp, cfa) holds it. */
-static void out_stack_root(struct session *s, const struct root_group *g, uint64_t where)
-{
-	struct out *o = s->out;
-	const struct thread *th = &s->target->threads[g->thread];
-	struct stack st;
-	if (stack_build(s, th, &st) < 0) {
-		out_text(o, "%s at 0x%" PRIx64 "\n", g->label, where);
-		return;
-	}
-	const char *var;
-	bool param;
-	size_t found = stack_frame_holding(s, &st, where, &var, &param);
-	if (found == st.n) {
-		out_text(o, "%s at 0x%" PRIx64 " (outside every frame)\n", g->label, where);
-		stack_free(&st);
-		return;
-	}
-	const struct logical_frame *lf = &st.f[found];
-	out_text(o, "frame #");
-	out_uint(o, "frame", found);
-	out_text(o, " of thread %d (LWP %d) in ", g->thread + 1, (int)th->tid);
-	out_str(o, "function", lf->function ? lf->function : "??");
-	if (lf->file) {
-		out_text(o, " (");
-		out_str(o, "file", lf->file);
-		out_text(o, ":");
-		out_int(o, "line", lf->line);
-		out_text(o, ")");
-	}
-	if (var) {
-		out_text(o, ", %s `", param ? "parameter" : "local");
-		out_str(o, "variable", var);
-		out_text(o, "`");
-	} else {
-		out_text(o, " at sp+0x%" PRIx64, where - st.bt.frames[lf->phys].regs[7]);
-	}
-	out_text(o, "\n");
-	stack_free(&st);
-}
-
-void out_root_edge(struct session *s, const struct reach *r, const struct root_edge *e)
-{
-	struct out *o = s->out;
-	const struct root_group *g = &r->groups[e->group];
-	out_obj(o, "root");
-	out_hide_text(o, true);
-	out_str(o, "kind", root_kind_name(g->kind));
-	out_str(o, "label", g->label);
-	if (g->thread >= 0)
-		out_int(o, "thread", g->thread + 1);
-	else
-		out_null(o, "thread");
-	if (g->kind != ROOT_REGISTERS)
-		out_hex(o, "address", e->where);
-	out_hide_text(o, false);
-	out_text(o, " ");
-	char reg[32];
-	switch (g->kind) {
-	case ROOT_REGISTERS:
-		register_name(e->where, reg, sizeof(reg));
-		out_text(o, "register ");
-		out_str(o, "register", reg);
-		out_text(o, " of thread %d (LWP %d)\n", g->thread + 1, (int)s->target->threads[g->thread].tid);
-		break;
-	case ROOT_STACK:
-		out_stack_root(s, g, e->where);
-		break;
-	case ROOT_GLOBALS:
-		out_text(o, "%s", g->label);
-		if (e->where > g->start)
-			out_text(o, " at +%" PRIu64, e->where - g->start);
-		out_text(o, "\n");
-		break;
-	default:
-		out_text(o, "%s at 0x%" PRIx64 "\n", g->label, e->where);
-	}
-	out_obj_end(o);
-}
-
-/* One block of the chain, with the offset the pointer to it hits, and the
- * heuristic that makes that interior pointer count as a start pointer. */
 static void out_hop(struct session *s, const struct reach *r, uint32_t b, uint32_t offset, bool last)
 {
 	struct out *o = s->out;

@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 5
+#define STRAND_PLUGIN_ABI 6
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -106,6 +106,25 @@ struct strand_host_api {
 	 * PT_TLS block, aligned (an upper bound when some came in through
 	 * dlopen); 0 when unknown. */
 	uint64_t (*static_tls_size)(struct strand_host *h);
+
+	/* Added in ABI 6: the target's own debug information, so that a plugin
+	 * follows the layout of the runtime it finds instead of hard-coding it. */
+	/* The offset and size of a member of a type named in the DWARF
+	 * ("runtime.g", "sched.sp": a dotted path into nested members); member
+	 * NULL: the type's size (offset 0). false when either is not described. */
+	bool (*type_member)(struct strand_host *h, const char *type, const char *member, uint64_t *offset,
+			    uint64_t *size);
+	/* A DW_TAG_constant's value by name ("runtime._Gwaiting"). */
+	bool (*constant)(struct strand_host *h, const char *name, int64_t *value);
+	/* A global variable's address and size by its DWARF name ("runtime.allgs"),
+	 * else by its symbol; read it with read(). */
+	bool (*variable)(struct strand_host *h, const char *name, uint64_t *addr, uint64_t *size);
+	/* The clock CLOCK_MONOTONIC of the target's host now (live processes);
+	 * false for cores, which record no time. */
+	bool (*monotonic_now)(struct strand_host *h, int64_t *ns);
+	/* Why the current call fails, one line for the user (the call then
+	 * returns its failure value). */
+	void (*fail)(struct strand_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
 
 /* ---- Allocators ---- */
@@ -231,6 +250,40 @@ struct strand_thread_desc {
 	uint64_t stack_size;  /* bytes of stack it holds; 0 for the initial thread (the process stack) */
 };
 
+/* ---- Goroutines (ABI 6): a language runtime's own execution contexts,
+ * scheduled over the threads. ---- */
+
+enum strand_goroutine_status {
+	STRAND_G_IDLE = 0,
+	STRAND_G_RUNNABLE,
+	STRAND_G_RUNNING,
+	STRAND_G_SYSCALL,
+	STRAND_G_WAITING,
+	STRAND_G_DEAD,
+	STRAND_G_COPYSTACK,
+	STRAND_G_PREEMPTED,
+	STRAND_G_OTHER,
+};
+
+struct strand_goroutine {
+	uint64_t id;
+	uint64_t address;         /* the runtime's descriptor (Go: the runtime.g) */
+	int status;               /* enum strand_goroutine_status */
+	const char *state;        /* as the runtime's own traceback names it: "chan receive", "running" */
+	bool scan;                /* the garbage collector's scan bit was set */
+	int64_t wait_since;       /* on the runtime's clock (ns), 0 unknown */
+	int64_t wait_minutes;     /* whole minutes of the wait as the runtime prints them, -1 none */
+	bool locked_to_thread;
+	uint64_t sched_sp, sched_pc, sched_bp; /* where a parked one resumes */
+	uint64_t syscall_sp, syscall_pc;       /* where one in a system call left its code */
+	uint64_t stack_lo, stack_hi;
+	int32_t tid;              /* the OS thread it runs on (running, in a system call), 0 none */
+	uint64_t creator_pc;      /* the go statement that started it, 0 none */
+	uint64_t start_pc;        /* its function */
+	uint64_t parent_id;       /* the goroutine that started it, 0 unknown */
+	bool system;              /* the runtime's own: its traceback leaves it out */
+};
+
 struct strand_runtime {
 	const char *name;
 	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
@@ -248,6 +301,12 @@ struct strand_runtime {
 	/* The memory of the thread's dynamic-TLS table (DTV) when it lies outside
 	 * the heap (the main thread's): [*start, *end). false when unknown. */
 	bool (*dtv_range)(struct strand_host *h, uint64_t thread_pointer, uint64_t *start, uint64_t *end);
+	/* ABI 6. A runtime that only schedules goroutines over the threads
+	 * leaves decode_wait, threads, descriptor_size and dtv_range NULL: it is
+	 * never the thread runtime. */
+	/* Every goroutine but dead ones through fn (the strings valid during the
+	 * call), in the runtime's order. Returns the count, or -1 with fail(). */
+	int (*goroutines)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_goroutine *g), void *ctx);
 };
 
 struct strand_plugin {

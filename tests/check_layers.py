@@ -7,8 +7,7 @@ layer and of the layers below it, never of one above (front end -> analyses
 from symbols up receives, includes only target, symbols and base. commands/
 belongs to the front end. plugins/ include only plugins/strand_plugin.h, the
 ABI, which includes nothing of strand. Between the files of the engine and
-the commands, includes make no circle (a file X.c and its X.h count as one),
-but for the known ones listed in KNOWN.
+the commands, includes make no circle (a file X.c and its X.h count as one).
 
 Includes are resolved as the compiler resolves them: the including file's
 folder, then -Idebugger. Usage: python3 tests/check_layers.py [--fix] [ROOT]
@@ -25,13 +24,6 @@ import sys
 
 RANK = {"base": 0, "target": 1, "symbols": 2, "analysis": 3, "frontend": 4, "commands": 4}
 SESSION_MAY_INCLUDE = {"base", "target", "symbols"}
-# Includes that close a circle and are known: (from, to) as modules, and why.
-# One that no longer exists is reported, so that the list does not outlive them.
-KNOWN = {
-    ("debugger/symbols/symbols", "debugger/symbols/frames"):
-        "symbols.c matches C++ names with frames.c's demangle(); demangling belongs in symbols.c "
-        "(to move once the branches changing both files have landed)",
-}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -145,7 +137,7 @@ def main():
         fix(root)
     files = sorted(os.path.relpath(f, root) for pat in ("debugger/**/*.[ch]", "commands/*.[ch]", "plugins/*.[ch]")
                    for f in glob.glob(os.path.join(root, pat), recursive=True))
-    problems, graph, edges, seen = [], {}, 0, set()
+    problems, graph, edges = [], {}, 0
     for src in files:
         frm = layer_of(src)
         if frm == "stray":
@@ -163,21 +155,16 @@ def main():
             if not allowed(frm, to):
                 problems.append(f'{src}: #include "{name}": {frm} may not include {to} ({dst})')
             edge = (module(src), module(dst))
-            if edge in KNOWN:
-                seen.add(edge)
-            elif edge[0] != edge[1]:
+            if edge[0] != edge[1]:
                 graph.setdefault(edge[0], set()).add(edge[1])
     for comp in cycles(graph):
         problems.append("include circle between " + ", ".join(comp))
-    for edge in sorted(set(KNOWN) - seen):
-        problems.append(f"{edge[0]} no longer includes {edge[1]}: remove it from KNOWN in {sys.argv[0]}")
     for p in problems:
         print(p)
     if problems:
         print(f"check_layers: {len(problems)} problem{'s' if len(problems) > 1 else ''}")
         return 1
-    print(f"check_layers: {len(files)} files, {edges} includes, every one downward, no circle "
-          f"but {len(KNOWN)} known (see KNOWN)")
+    print(f"check_layers: {len(files)} files, {edges} includes, every one downward, no circle")
     return 0
 
 

@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "symbols/dwarf_names.h"
 #include "symbols/frames.h"
 #include "base/util.h"
 
 const struct strand_plugin *strand_glibc_malloc_init(const struct strand_host_api *host);
 const struct strand_plugin *strand_glibc_nptl_init(const struct strand_host_api *host);
+const struct strand_plugin *strand_go_runtime_init(const struct strand_host_api *host);
 const struct strand_plugin *const *strand_detection_plugins_init(const struct strand_host_api *host);
 
 struct strand_host {
@@ -367,6 +370,45 @@ static uint64_t host_static_tls_size(struct strand_host *h)
 	return symbols_static_tls_size(h->s->symbols);
 }
 
+/* ---- The target's DWARF by name (ABI 6): the executable's first ---- */
+
+static bool host_type_member(struct strand_host *h, const char *type, const char *member, uint64_t *offset,
+			     uint64_t *size)
+{
+	return dwarf_names_member(symbols_dwfl(h->s->symbols), exe_module(h->s), type, member, offset, size);
+}
+
+static bool host_constant(struct strand_host *h, const char *name, int64_t *value)
+{
+	return dwarf_names_constant(symbols_dwfl(h->s->symbols), exe_module(h->s), name, value);
+}
+
+static bool host_variable(struct strand_host *h, const char *name, uint64_t *addr, uint64_t *size)
+{
+	return dwarf_names_variable(symbols_dwfl(h->s->symbols), exe_module(h->s), name, addr, size) ||
+	       symbols_lookup(h->s->symbols, name, NULL, addr, size);
+}
+
+static bool host_monotonic_now(struct strand_host *h, int64_t *ns)
+{
+	struct timespec ts;
+	if (h->s->target->kind != TARGET_LIVE || clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		return false;
+	*ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return true;
+}
+
+static void host_fail(struct strand_host *h, const char *fmt, ...)
+{
+	(void)h;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	error_set("%s", msg);
+	free(msg);
+}
+
 static const struct strand_host_api host_api = {
 	.abi = STRAND_PLUGIN_ABI,
 	.read = host_read,
@@ -385,6 +427,11 @@ static const struct strand_host_api host_api = {
 	.binding = host_binding,
 	.environment = host_environment,
 	.static_tls_size = host_static_tls_size,
+	.type_member = host_type_member,
+	.constant = host_constant,
+	.variable = host_variable,
+	.monotonic_now = host_monotonic_now,
+	.fail = host_fail,
 };
 
 static void add_plugin(const struct strand_plugin *p, const char *path, void *handle)
@@ -400,6 +447,7 @@ static void load_builtins(void)
 	builtins_loaded = true;
 	add_plugin(strand_glibc_malloc_init(&host_api), NULL, NULL);
 	add_plugin(strand_glibc_nptl_init(&host_api), NULL, NULL);
+	add_plugin(strand_go_runtime_init(&host_api), NULL, NULL);
 	for (const struct strand_plugin *const *p = strand_detection_plugins_init(&host_api); *p; p++)
 		add_plugin(*p, NULL, NULL);
 }
@@ -523,6 +571,27 @@ bool plugin_left_out(const struct plugin_detection *d, const struct plugin_detec
 	return d != use && !a->walk && d->confidence > 0 && strcmp(a->name, use->p->allocator->name) != 0;
 }
 
+/* The runtime plugin of the kind asked (thread runtimes, or those that list
+ * goroutines) whose detection is highest; ties go to the one loaded last. */
+static const struct loaded_plugin *best_runtime(struct session *s, bool goroutines)
+{
+	const struct loaded_plugin *best = NULL;
+	int best_conf = 0;
+	for (size_t i = 0; i < nplugins; i++) {
+		const struct strand_runtime *rt = plugins[i].p->runtime;
+		if (!rt || (goroutines ? !rt->goroutines : !rt->threads))
+			continue;
+		char *evidence;
+		int c = plugin_detect_runtime(s, plugins[i].p, &evidence);
+		free(evidence);
+		if (c > 0 && c >= best_conf) {
+			best = &plugins[i];
+			best_conf = c;
+		}
+	}
+	return best;
+}
+
 const struct loaded_plugin *plugin_runtime(struct session *s)
 {
 	static struct {
@@ -530,21 +599,20 @@ const struct loaded_plugin *plugin_runtime(struct session *s)
 		const struct loaded_plugin *best;
 	} cache;
 	load_builtins();
-	if (!same_target(&cache.key, s)) {
-		int best_conf = 0;
-		cache.best = NULL;
-		for (size_t i = 0; i < nplugins; i++) {
-			if (!plugins[i].p->runtime)
-				continue;
-			char *evidence;
-			int c = plugin_detect_runtime(s, plugins[i].p, &evidence);
-			free(evidence);
-			if (c > 0 && c >= best_conf) {
-				cache.best = &plugins[i];
-				best_conf = c;
-			}
-		}
-	}
+	if (!same_target(&cache.key, s))
+		cache.best = best_runtime(s, false);
+	return cache.best;
+}
+
+const struct loaded_plugin *plugin_goroutine_runtime(struct session *s)
+{
+	static struct {
+		struct detection_key key;
+		const struct loaded_plugin *best;
+	} cache;
+	load_builtins();
+	if (!same_target(&cache.key, s))
+		cache.best = best_runtime(s, true);
 	return cache.best;
 }
 

@@ -39,6 +39,8 @@ const struct plugin_detection *plugin_allocator(struct session *s);
 bool plugin_left_out(const struct plugin_detection *d, const struct plugin_detection *use);
 /* The thread-runtime plugin that fits the target best, or NULL. */
 const struct loaded_plugin *plugin_runtime(struct session *s);
+/* The runtime plugin that lists the target's goroutines (ABI 6), or NULL. */
+const struct loaded_plugin *plugin_goroutine_runtime(struct session *s);
 /* A runtime plugin's confidence, with what it says as evidence (malloc'd or NULL). */
 int plugin_detect_runtime(struct session *s, const struct strand_plugin *p, char **evidence);
 /* Where the program's calls to the function name go (the host's `binding`),

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dwarf_types.h"
 #include "frames.h"
 #include "base/util.h"
 #include "session.h"
@@ -46,8 +47,6 @@ void value_symbol(struct session *s, uint64_t addr, struct strbuf *sb);
 void out_frame_variables(struct session *s, const struct stack *st, size_t i, bool params, const char *indent);
 /* "int *", "struct node", "char [16]". */
 void type_name(Dwarf_Die *type, bool have_type, struct strbuf *sb);
-/* The byte size of a type, 0 if unknown. */
-uint64_t type_size(Dwarf_Die *type);
 
 enum frame_print_flags {
 	FRAME_ARGS = 1 << 0,    /* "(a=1, b=2)" after the function name */

@@ -5,23 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cu_index.h"
 #include "session.h"
 #include "base/util.h"
-
-/* From the C++ runtime (libstdc++), which strand links for this alone. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
-
-char *demangle(const char *name)
-{
-	if (name && name[0] == '_' && name[1] == 'Z') {
-		int status;
-		char *d = __cxa_demangle(name, NULL, NULL, &status);
-		if (d && status == 0)
-			return d;
-		free(d);
-	}
-	return xstrdup(name ? name : "??");
-}
 
 /* Without its version ("@GLIBC_2.2.5") or gcc's numbering of a static ("second.0"). In place. */
 static char *trim_symbol(char *d)
@@ -72,56 +58,6 @@ static bool is_function_scope(Dwarf_Die *d)
 {
 	int tag = dwarf_tag(d);
 	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine;
-}
-
-/* End of the bracketed group that starts at s[i] ('<' or '('), or the string's end. */
-static size_t skip_group(const char *s, size_t i)
-{
-	int depth = 0;
-	for (; s[i]; i++) {
-		if (s[i] == '<' || s[i] == '(')
-			depth++;
-		else if ((s[i] == '>' || s[i] == ')') && --depth == 0)
-			return i;
-	}
-	return i;
-}
-
-char *cxx_function_column(char *d)
-{
-	/* The name proper ends at its "operator" (whose own characters are not
-	 * brackets) or at the parameter list, the last top-level "(...)". */
-	size_t len = strlen(d), name_end = len, params = len;
-	for (size_t i = 0; i < len; i++) {
-		if (!strncmp(d + i, "operator", 8) && (i == 0 || d[i - 1] == ':' || d[i - 1] == ' ')) {
-			name_end = i;
-			char *open = strrchr(d + i + 8, '(');
-			/* "operator()(int)": the last "(" opens the parameters. */
-			params = open ? (size_t)(open - d) : len;
-			break;
-		}
-		if (d[i] == '<' || (d[i] == '(' && i > 0 && d[i - 1] != ':' && d[i - 1] != ' ')) {
-			size_t end = skip_group(d, i);
-			if (d[i] == '(')
-				params = i;
-			i = end;
-		} else if (d[i] == '(') { /* "(anonymous namespace)" */
-			i = skip_group(d, i);
-		}
-	}
-	if (params < name_end)
-		name_end = params;
-	d[params] = '\0';
-	/* The return type: everything up to the last space outside brackets. */
-	size_t start = 0;
-	for (size_t i = 0; i < name_end && d[i]; i++) {
-		if (d[i] == '<' || d[i] == '(')
-			i = skip_group(d, i);
-		else if (d[i] == ' ')
-			start = i + 1;
-	}
-	memmove(d, d + start, strlen(d + start) + 1);
-	return d;
 }
 
 /* The DIE that names a function: through its abstract origin (an inlined or
@@ -220,13 +156,79 @@ static void last_alias(Dwarf_Die *fn, Dwarf_Addr pc)
 		*fn = next;
 }
 
+/* The DIEs whose code holds pc, innermost first, down to the CU, walking the
+ * CU's own tree (no imported units). Returns the count, 0 if none. */
+static int walk_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+	Dwarf_Die *path = NULL;
+	size_t len = 0, cap = 0;
+	GROW(path, cap, 1);
+	path[len++] = *cu;
+	Dwarf_Die child;
+	for (int more = dwarf_child(cu, &child) == 0; more && len < 64;) {
+		int tag = dwarf_tag(&child);
+		bool holds = (tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+			      tag == DW_TAG_lexical_block) && dwarf_haspc(&child, pc) > 0;
+		if (holds) {
+			GROW(path, cap, len + 1);
+			path[len++] = child;
+			more = dwarf_child(&path[len - 1], &child) == 0;
+		} else {
+			more = dwarf_siblingof(&child, &child) == 0;
+		}
+	}
+	if (len == 1) {
+		free(path);
+		return 0;
+	}
+	for (size_t i = 0; i < len / 2; i++) { /* innermost first */
+		Dwarf_Die t = path[i];
+		path[i] = path[len - 1 - i];
+		path[len - 1 - i] = t;
+	}
+	*out = path;
+	return (int)len;
+}
+
+/* Whether the innermost function scope of path is an inlined body whose
+ * abstract origin lies in another unit than cu. */
+static bool origin_elsewhere(Dwarf_Die *path, int n, Dwarf_Die *cu)
+{
+	int k = 0;
+	while (k < n && !is_function_scope(&path[k]))
+		k++;
+	Dwarf_Attribute attr;
+	Dwarf_Die origin, origin_cu;
+	return k < n && dwarf_tag(&path[k]) == DW_TAG_inlined_subroutine &&
+	       dwarf_formref_die(dwarf_attr(&path[k], DW_AT_abstract_origin, &attr), &origin) &&
+	       dwarf_diecu(&origin, &origin_cu, NULL, NULL) && dwarf_dieoffset(&origin_cu) != dwarf_dieoffset(cu);
+}
+
+/* The DIEs whose code holds pc, innermost first, down to the CU, as
+ * dwarf_getscopes gives them. For an inlined body whose abstract origin lies
+ * in another unit (Go inlines across packages) dwarf_getscopes fails, and
+ * leaks what it found: the CU's own tree is walked instead then. Returns the
+ * count, 0 or -1 if none. */
+static int scopes_at(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
+{
+	Dwarf_Die *path;
+	int n = walk_scopes(cu, pc, &path);
+	if (n > 0 && origin_elsewhere(path, n, cu)) {
+		*out = path;
+		return n;
+	}
+	if (n > 0)
+		free(path);
+	return dwarf_getscopes(cu, pc, out);
+}
+
 /* The scopes around pc innermost first, through every inlined body into the
  * concrete caller, ending with the subprogram (dwarf_getscopes alone jumps from
  * an inlined body straight to the CU). Returns the count, 0 if none. */
 static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **out)
 {
 	Dwarf_Die *part;
-	int n = dwarf_getscopes(cu, pc, &part);
+	int n = scopes_at(cu, pc, &part);
 	Dwarf_Die *all = NULL;
 	size_t len = 0, cap = 0;
 	for (int guard = 0; n > 0 && guard < 64; guard++) {
@@ -272,6 +274,7 @@ static void call_site(Dwarf_Die *cu, Dwarf_Die *d, char **file, int *line)
 	dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &attr), &call_file);
 	dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &attr), &call_line);
 	const char *f = dwarf_getsrcfiles(cu, &files, NULL) == 0 ? dwarf_filesrc(files, call_file, NULL, NULL) : NULL;
+	f = unit_file_name(cu, f);
 	*file = f ? xstrdup(f) : NULL;
 	*line = (int)call_line;
 }
@@ -305,7 +308,7 @@ static void expand_inlined(struct session *s, const struct frame *fr, size_t phy
 	}
 	Dwarf_Addr bias = 0;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), fr->lookup_pc);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
 	Dwarf_Die *scopes = NULL;
 	int n = cu ? concrete_scopes(cu, fr->lookup_pc - bias, &scopes) : 0;
 	int outer = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram ? n - 1 : -1;
@@ -455,7 +458,7 @@ static bool call_site_target(struct session *s, Dwarf_Die *site, Dwarf_Addr bias
 static bool function_at_entry(struct session *s, uint64_t addr, Dwarf_Die *fn, Dwarf_Addr *bias)
 {
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), addr);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, addr, bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, addr, bias) : NULL;
 	Dwarf_Addr entry;
 	return cu && subprogram_at(cu, addr - *bias, fn) && function_entry(fn, &entry) && entry + *bias == addr;
 }
@@ -546,7 +549,7 @@ static size_t tail_calls(struct session *s, uint64_t caller_pc, uint64_t callee,
 {
 	Dwarf_Addr bias;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), caller_pc - 1);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, caller_pc - 1, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, caller_pc - 1, &bias) : NULL;
 	Dwarf_Die fn;
 	if (!cu || !subprogram_at(cu, caller_pc - 1 - bias, &fn))
 		return 0;
@@ -576,7 +579,7 @@ static uint64_t frame_function_entry(struct session *s, const struct frame *fr)
 {
 	Dwarf_Addr bias, entry;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s->symbols), fr->lookup_pc);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, fr->lookup_pc, &bias) : NULL;
 	Dwarf_Die fn;
 	if (cu && subprogram_at(cu, fr->lookup_pc - bias, &fn) && function_entry(&fn, &entry))
 		return entry + bias;
@@ -619,9 +622,20 @@ static bool in_main(struct session *s, const struct frame *fr)
 
 int stack_build(struct session *s, const struct thread *th, struct stack *st)
 {
-	memset(st, 0, sizeof(*st));
-	if (symbols_unwind(s->symbols, th, 0, &st->bt) < 0)
+	struct backtrace bt;
+	if (symbols_unwind(s->symbols, th, 0, &bt) < 0) {
+		memset(st, 0, sizeof(*st));
 		return -1;
+	}
+	stack_build_from(s, &bt, st);
+	return 0;
+}
+
+void stack_build_from(struct session *s, struct backtrace *bt, struct stack *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->bt = *bt;
+	memset(bt, 0, sizeof(*bt));
 	add_tail_call_frames(s, &st->bt);
 	size_t cap = 0;
 	for (size_t i = 0; i < st->bt.n; i++) {
@@ -635,7 +649,6 @@ int stack_build(struct session *s, const struct thread *th, struct stack *st)
 			break;
 		}
 	}
-	return 0;
 }
 
 void stack_free(struct stack *st)
@@ -657,7 +670,7 @@ static char *code_label(struct symbols *s, uint64_t addr, const struct sym_info 
 {
 	Dwarf_Addr bias, entry;
 	Dwfl_Module *mod = dwfl_addrmodule(symbols_dwfl(s), addr);
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, addr, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, addr, &bias) : NULL;
 	Dwarf_Die *scopes = NULL, fn;
 	int n = cu ? concrete_scopes(cu, addr - bias, &scopes) : 0;
 	bool found = n > 0 && dwarf_tag(&scopes[n - 1]) == DW_TAG_subprogram;

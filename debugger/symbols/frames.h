@@ -44,15 +44,11 @@ struct stack {
 
 /* Unwind and expand a thread's stack. Returns -1 (error_get()) if nothing unwinds. */
 int stack_build(struct session *s, const struct thread *th, struct stack *st);
+/* The same from frames already unwound (a goroutine's, from its saved
+ * registers): takes bt's frames over. */
+void stack_build_from(struct session *s, struct backtrace *bt, struct stack *st);
 void stack_free(struct stack *st);
 
-/* A demangled C++ name as gdb shows it in a frame: no parameter list, no
- * qualifiers after it, and no return type (which only template functions
- * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place; returns d. */
-char *cxx_function_column(char *d);
-
-/* A C++ or Rust symbol demangled, or a copy of name. */
-char *demangle(const char *name);
 /* A symbol as people read it (malloc'd): demangled, without its version
  * ("clock_nanosleep@GLIBC_2.2.5") or gcc's numbering of a function's static
  * ("second.0"), as gdb shows it. */

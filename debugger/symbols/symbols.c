@@ -11,8 +11,74 @@
 #include <unistd.h>
 
 #include "target/core.h"
-#include "frames.h"
+#include "cu_index.h"
+#include "dwarf_names.h"
 #include "base/util.h"
+
+/* From the C++ runtime (libstdc++), which strand links for this alone. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+char *demangle(const char *name)
+{
+	if (name && name[0] == '_' && name[1] == 'Z') {
+		int status;
+		char *d = __cxa_demangle(name, NULL, NULL, &status);
+		if (d && status == 0)
+			return d;
+		free(d);
+	}
+	return xstrdup(name ? name : "??");
+}
+
+/* End of the bracketed group that starts at s[i] ('<' or '('), or the string's end. */
+static size_t skip_group(const char *s, size_t i)
+{
+	int depth = 0;
+	for (; s[i]; i++) {
+		if (s[i] == '<' || s[i] == '(')
+			depth++;
+		else if ((s[i] == '>' || s[i] == ')') && --depth == 0)
+			return i;
+	}
+	return i;
+}
+
+char *cxx_function_column(char *d)
+{
+	/* The name proper ends at its "operator" (whose own characters are not
+	 * brackets) or at the parameter list, the last top-level "(...)". */
+	size_t len = strlen(d), name_end = len, params = len;
+	for (size_t i = 0; i < len; i++) {
+		if (!strncmp(d + i, "operator", 8) && (i == 0 || d[i - 1] == ':' || d[i - 1] == ' ')) {
+			name_end = i;
+			char *open = strrchr(d + i + 8, '(');
+			/* "operator()(int)": the last "(" opens the parameters. */
+			params = open ? (size_t)(open - d) : len;
+			break;
+		}
+		if (d[i] == '<' || (d[i] == '(' && i > 0 && d[i - 1] != ':' && d[i - 1] != ' ')) {
+			size_t end = skip_group(d, i);
+			if (d[i] == '(')
+				params = i;
+			i = end;
+		} else if (d[i] == '(') { /* "(anonymous namespace)" */
+			i = skip_group(d, i);
+		}
+	}
+	if (params < name_end)
+		name_end = params;
+	d[params] = '\0';
+	/* The return type: everything up to the last space outside brackets. */
+	size_t start = 0;
+	for (size_t i = 0; i < name_end && d[i]; i++) {
+		if (d[i] == '<' || d[i] == '(')
+			i = skip_group(d, i);
+		else if (d[i] == ' ')
+			start = i + 1;
+	}
+	memmove(d, d + start, strlen(d + start) + 1);
+	return d;
+}
 
 /* libdwfl finds the symbol of an address by a linear search of the symbol
  * table; stacks of many threads repeat the same few pcs, so remember them. */
@@ -343,6 +409,8 @@ void symbols_free(struct symbols *s)
 		return;
 	if (s->dwfl)
 		dwfl_end(s->dwfl);
+	cu_index_reset();
+	dwarf_names_reset();
 	if (active == s)
 		active = NULL;
 	for (size_t i = 0; i < s->nnames; i++)
@@ -661,10 +729,11 @@ bool symbols_source_line(struct symbols *s, uint64_t pc, const char **file, int 
 {
 	Dwfl_Module *mod = dwfl_addrmodule(s->dwfl, pc);
 	Dwarf_Addr bias;
-	Dwarf_Die *cu = mod ? dwfl_module_addrdie(mod, pc, &bias) : NULL;
+	Dwarf_Die *cu = mod ? module_addrdie(mod, pc, &bias) : NULL;
 	Dwarf_Addr addr;
 	if (!cu || !gdb_line(cu, pc - bias, file, line, &addr))
 		return false;
+	*file = unit_file_name(cu, *file);
 	if (line_addr)
 		*line_addr = addr + bias;
 	return true;

@@ -103,4 +103,12 @@ struct module_info {
 void symbols_modules(struct symbols *s, bool (*fn)(const struct module_info *m, void *arg), void *arg);
 size_t symbols_module_count(struct symbols *s);
 
+/* A C++ or Rust symbol demangled, or a copy of name. */
+char *demangle(const char *name);
+
+/* A demangled C++ name as gdb shows it in a frame: no parameter list, no
+ * qualifiers after it, and no return type (which only template functions
+ * carry): "void ns::f<int>(int) const" is "ns::f<int>". In place; returns d. */
+char *cxx_function_column(char *d);
+
 #endif

@@ -50,7 +50,7 @@ def check_named(target, allocator, evidence):
     use = doc["in_use"]
     assert use["name"] == allocator and use["walker"] is False, doc
     assert evidence in use["evidence"], use
-    assert plugins[allocator]["confidence"] == max(p["confidence"] or 0 for p in plugins.values()), plugins
+    assert plugins[allocator]["confidence"] == max(p["confidence"] or 0 for p in plugins.values() if p["allocator"]), plugins
     assert not plugins[allocator]["walker"]
     return doc
 

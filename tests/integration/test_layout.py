@@ -46,16 +46,6 @@ def test_an_upward_include_a_plugin_reaching_in_and_a_circle_are_each_caught():
     assert r.stdout.splitlines()[-1] == "check_layers: 3 problems"
 
 
-def test_a_known_circle_that_is_gone_must_leave_the_list():
-    with tempfile.TemporaryDirectory() as tmp:
-        for d in ("debugger", "commands", "plugins"):
-            shutil.copytree(os.path.join(ROOT, d), os.path.join(tmp, d))
-        edit(tmp, "debugger/symbols/symbols.c", '#include "frames.h"\n', "")
-        r = check(tmp)
-    assert r.returncode == 1
-    assert "debugger/symbols/symbols no longer includes debugger/symbols/frames" in r.stdout, r.stdout
-
-
 def test_every_source_path_the_documentation_names_exists():
     docs = [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "docs", "strand.1")]
     docs += glob.glob(os.path.join(ROOT, "docs", "*.md")) + glob.glob(os.path.join(ROOT, "debugger", "**", "*.md"),

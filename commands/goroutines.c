@@ -1,0 +1,596 @@
+/* info goroutines [-a] [-g], goroutine ID bt [full], goroutine apply all|ID... bt [full] */
+#include <dwarf.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/goroutines.h"
+#include "symbols/dwarf_values.h"
+#include "base/util.h"
+#include "commands.h"
+
+static const char *const status_names[] = {
+	[STRAND_G_IDLE] = "idle",         [STRAND_G_RUNNABLE] = "runnable", [STRAND_G_RUNNING] = "running",
+	[STRAND_G_SYSCALL] = "syscall",   [STRAND_G_WAITING] = "waiting",   [STRAND_G_DEAD] = "dead",
+	[STRAND_G_COPYSTACK] = "copystack", [STRAND_G_PREEMPTED] = "preempted", [STRAND_G_OTHER] = "other",
+};
+
+static const char *status_name(int status)
+{
+	return status >= 0 && (size_t)status < ARRAY_SIZE(status_names) ? status_names[status] : "other";
+}
+
+/* Whether Go's traceback shows a frame of this function (showfuncinfo at the
+ * default level): not the runtime's unexported functions, except gopanic
+ * below the first frame; every frame with all (GOTRACEBACK=system). */
+static bool go_shows(const char *name, bool first, bool all)
+{
+	if (all)
+		return true;
+	if (!name || !strchr(name, '.'))
+		return false;
+	if (!strcmp(name, "runtime.gopanic") && !first)
+		return true;
+	return strncmp(name, "runtime.", 8) != 0 || (name[8] >= 'A' && name[8] <= 'Z');
+}
+
+static bool is_goexit(const struct logical_frame *lf)
+{
+	return lf->function && !strcmp(lf->function, "runtime.goexit");
+}
+
+/* Whether the function takes arguments (Go marks its results as variable
+ * parameters); unknown without DWARF. */
+static bool takes_arguments(const struct logical_frame *lf)
+{
+	Dwarf_Die fn, child;
+	if (lf->nscopes == 0)
+		return true;
+	fn = lf->scopes[lf->nscopes - 1];
+	if (dwarf_child(&fn, &child) != 0)
+		return false;
+	do {
+		Dwarf_Attribute attr;
+		bool result = false;
+		if (dwarf_tag(&child) != DW_TAG_formal_parameter)
+			continue;
+		if (dwarf_attr_integrate(&child, DW_AT_variable_parameter, &attr))
+			dwarf_formflag(&attr, &result);
+		if (!result)
+			return true;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return false;
+}
+
+/* "main.f(...)\n\t/path/f.go:12 +0x25\n", as Go's traceback lays a frame out
+ * (argument words are not printed: "(...)" stands for them). */
+static void out_go_frame(struct session *s, const struct logical_frame *lf)
+{
+	struct out *o = s->out;
+	out_obj(o, NULL);
+	out_str(o, "function", lf->function ? lf->function : "?");
+	out_text(o, "(%s)\n\t", lf->inlined || takes_arguments(lf) ? "..." : "");
+	if (lf->file) {
+		out_str(o, "file", lf->file);
+		out_text(o, ":");
+		out_int(o, "line", lf->line);
+	} else {
+		out_text(o, "?:0");
+		out_hide_text(o, true);
+		out_null(o, "file");
+		out_null(o, "line");
+		out_hide_text(o, false);
+	}
+	out_hide_text(o, true);
+	out_addr(o, "pc", lf->pc);
+	out_bool(o, "inlined", lf->inlined);
+	out_hide_text(o, false);
+	if (!lf->inlined && lf->func_offset) {
+		out_text(o, " +");
+		out_hex(o, "offset", lf->func_offset);
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "offset");
+		out_hide_text(o, false);
+	}
+	out_text(o, "\n");
+	out_obj_end(o);
+}
+
+/* "created by main.f\n\t/path/f.go:12 +0x85\n" (Go 1.21's " in goroutine N"
+ * when the runtime records the parent). */
+static void out_created_by(struct session *s, const struct goroutine *gr, bool all)
+{
+	struct out *o = s->out;
+	const struct strand_goroutine *g = &gr->g;
+	struct sym_info si;
+	const char *file;
+	int line;
+	uint64_t line_addr;
+	bool known = g->creator_pc && g->id != 1 && symbols_addr_info(s->symbols, g->creator_pc, &si) && si.name;
+	if (!known || !go_shows(si.name, false, all)) {
+		out_null(o, "created_by");
+		return;
+	}
+	out_obj(o, "created_by");
+	out_text(o, "created by ");
+	out_str(o, "function", si.name);
+	if (g->parent_id) {
+		out_text(o, " in goroutine ");
+		out_uint(o, "goroutine", g->parent_id);
+	}
+	out_text(o, "\n\t");
+	if (symbols_source_line(s->symbols, g->creator_pc - (si.offset > 0), &file, &line, &line_addr)) {
+		out_str(o, "file", file);
+		out_text(o, ":");
+		out_int(o, "line", line);
+	} else {
+		out_text(o, "?:0");
+	}
+	if (si.offset) {
+		out_text(o, " +");
+		out_hex(o, "offset", si.offset);
+	}
+	out_hide_text(o, true);
+	out_addr(o, "pc", g->creator_pc);
+	out_hide_text(o, false);
+	out_text(o, "\n");
+	out_obj_end(o);
+}
+
+/* "goroutine 18 [chan send, 2 minutes, locked to thread]:" as
+ * goroutineheader prints it; the rest for JSON. */
+static void out_header(struct session *s, const struct goroutine *gr, const char *after)
+{
+	struct out *o = s->out;
+	const struct strand_goroutine *g = &gr->g;
+	out_text(o, "goroutine ");
+	out_uint(o, "id", g->id);
+	out_text(o, " [");
+	out_str(o, "state", gr->state);
+	if (g->scan)
+		out_text(o, " (scan)");
+	if (g->wait_minutes >= 1) {
+		out_text(o, ", ");
+		out_int(o, "wait_minutes", g->wait_minutes);
+		out_text(o, " minutes");
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "wait_minutes");
+		out_hide_text(o, false);
+	}
+	if (g->locked_to_thread)
+		out_text(o, ", locked to thread");
+	out_text(o, "]");
+	out_hide_text(o, true);
+	out_str(o, "status", status_name(g->status));
+	out_bool(o, "scan", g->scan);
+	out_int(o, "wait_since", g->wait_since);
+	out_bool(o, "locked_to_thread", g->locked_to_thread);
+	out_bool(o, "system", g->system);
+	out_hex(o, "address", g->address);
+	out_hex(o, "start_pc", g->start_pc);
+	if (g->parent_id)
+		out_uint(o, "parent", g->parent_id);
+	else
+		out_null(o, "parent");
+	out_hide_text(o, false);
+	if (g->tid) {
+		/* Go's header has no thread: only goroutine ID bt shows it. */
+		struct thread *th = target_thread_by_tid(s->target, g->tid);
+		if (after && th)
+			out_text(o, " on thread %zu", (size_t)(th - s->target->threads) + 1);
+		if (after)
+			out_text(o, " (LWP ");
+		out_hide_text(o, !after);
+		out_int(o, "thread", g->tid);
+		out_hide_text(o, false);
+		if (after)
+			out_text(o, ")");
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "thread");
+		out_hide_text(o, false);
+	}
+	out_text(o, "%s\n", after ? after : ":");
+}
+
+/* ---- Goroutines with identical stacks share one: unwound each, symbolized
+ * once (ten thousand goroutines parked at one place cost one expansion) ---- */
+
+struct group {
+	const struct goroutine *first;
+	struct backtrace bt;   /* the physical frames (no frames: error) */
+	char *error;           /* why there is no stack */
+	struct stack st;
+	bool built;
+	size_t *members, n, cap;
+};
+
+struct groups {
+	struct group *v;
+	size_t n, cap;
+	size_t *of;            /* the group of each goroutine (SIZE_MAX: not listed) */
+	size_t *slots, nslots; /* hash of the pcs -> group index + 1 */
+};
+
+static uint64_t hash_pcs(const struct backtrace *bt)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < bt->n; i++)
+		h = (h ^ bt->frames[i].pc) * 1099511628211ULL;
+	return h;
+}
+
+static bool same_pcs(const struct backtrace *a, const struct backtrace *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->frames[i].pc != b->frames[i].pc)
+			return false;
+	return true;
+}
+
+static size_t new_group(struct groups *g, const struct goroutine *first, struct backtrace *bt, const char *error)
+{
+	GROW(g->v, g->cap, g->n + 1);
+	g->v[g->n] = (struct group){ .first = first, .bt = *bt, .error = error ? xstrdup(error) : NULL };
+	return g->n++;
+}
+
+/* The goroutines listed (every one with all, else the program's), each in
+ * the group of its stack. */
+static void group_stacks(struct session *s, const struct goroutines *gs, bool all, struct groups *g)
+{
+	memset(g, 0, sizeof(*g));
+	g->of = xmalloc((gs->n + 1) * sizeof(*g->of));
+	g->nslots = 16;
+	while (g->nslots < 2 * gs->n)
+		g->nslots *= 2;
+	g->slots = xcalloc(g->nslots, sizeof(*g->slots));
+	for (size_t i = 0; i < gs->n; i++) {
+		g->of[i] = SIZE_MAX;
+		if ((gs->v[i].g.system && !all) || session_interrupted())
+			continue;
+		struct backtrace bt;
+		if (goroutine_unwind(s, &gs->v[i], &bt) < 0) {
+			g->of[i] = new_group(g, &gs->v[i], &bt, error_get());
+		} else {
+			size_t slot = hash_pcs(&bt) & (g->nslots - 1);
+			while (g->slots[slot] && !same_pcs(&g->v[g->slots[slot] - 1].bt, &bt))
+				slot = (slot + 1) & (g->nslots - 1);
+			if (g->slots[slot]) {
+				backtrace_free(&bt);
+			} else {
+				g->slots[slot] = new_group(g, &gs->v[i], &bt, NULL) + 1;
+			}
+			g->of[i] = g->slots[slot] - 1;
+		}
+		struct group *gr = &g->v[g->of[i]];
+		GROW(gr->members, gr->cap, gr->n + 1);
+		gr->members[gr->n++] = i;
+	}
+}
+
+static const struct stack *group_stack(struct session *s, struct group *gr)
+{
+	if (!gr->built) {
+		struct backtrace copy = gr->bt;
+		copy.frames = xmalloc((gr->bt.n + 1) * sizeof(*copy.frames));
+		memcpy(copy.frames, gr->bt.frames, gr->bt.n * sizeof(*copy.frames));
+		copy.stop_reason = gr->bt.stop_reason ? xstrdup(gr->bt.stop_reason) : NULL;
+		stack_build_from(s, &copy, &gr->st);
+		gr->built = true;
+	}
+	return &gr->st;
+}
+
+static void groups_free(struct groups *g)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		backtrace_free(&g->v[k].bt);
+		if (g->v[k].built)
+			stack_free(&g->v[k].st);
+		free(g->v[k].error);
+		free(g->v[k].members);
+	}
+	free(g->v);
+	free(g->of);
+	free(g->slots);
+}
+
+/* One goroutine as Go's traceback prints it. */
+static void out_go_goroutine(struct session *s, const struct goroutine *gr, struct group *group, bool all)
+{
+	struct out *o = s->out;
+	out_obj(o, NULL);
+	out_header(s, gr, NULL);
+	const struct stack *st = group->error ? NULL : group_stack(s, group);
+	if (!st) {
+		out_text(o, "\t");
+		out_str(o, "stack_unavailable", group->error);
+		out_text(o, "\n");
+	} else {
+		out_hide_text(o, true);
+		out_null(o, "stack_unavailable");
+		out_hide_text(o, false);
+	}
+	out_list(o, "frames");
+	for (size_t i = 0; st && i < st->n && !is_goexit(&st->f[i]); i++)
+		if (go_shows(st->f[i].function, i == 0, all))
+			out_go_frame(s, &st->f[i]);
+	out_list_end(o);
+	out_created_by(s, gr, all);
+	out_obj_end(o);
+}
+
+/* ---- -g: identical stacks counted together, as pprof's debug=1 ---- */
+
+static int by_count(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	if (x->n != y->n)
+		return x->n < y->n ? 1 : -1;
+	return x->first->g.id < y->first->g.id ? -1 : x->first->g.id > y->first->g.id;
+}
+
+/* "#\t0x4e2b24\tmain.chanSend+0x24\t/path/f.go:59": the runtime's frames
+ * before the first of the program's, and goexit, are left out (pprof's
+ * printStackRecord), unless nothing else is left. */
+static void out_group_frames(struct session *s, const struct stack *st)
+{
+	struct out *o = s->out;
+	bool any = false;
+	for (size_t i = 0; i < st->n && !any; i++)
+		any = !is_goexit(&st->f[i]) && st->f[i].function && strncmp(st->f[i].function, "runtime.", 8);
+	bool show = !any;
+	out_list(o, "frames");
+	for (size_t i = 0; i < st->n; i++) {
+		const struct logical_frame *lf = &st->f[i];
+		if (is_goexit(lf) || (!show && lf->function && !strncmp(lf->function, "runtime.", 8)))
+			continue;
+		show = true;
+		uint64_t pc = st->bt.frames[lf->phys].lookup_pc;
+		struct sym_info si;
+		bool sym = symbols_addr_info(s->symbols, pc, &si) && si.name;
+		out_obj(o, NULL);
+		out_text(o, "#\t");
+		out_hex(o, "pc", pc);
+		out_text(o, "\t");
+		out_str(o, "function", lf->function ? lf->function : "?");
+		out_text(o, "+");
+		out_hex(o, "offset", sym ? pc - si.start : 0);
+		out_text(o, "\t");
+		out_str(o, "file", lf->file);
+		out_text(o, ":");
+		out_int(o, "line", lf->line);
+		out_hide_text(o, true);
+		out_bool(o, "inlined", lf->inlined);
+		out_hide_text(o, false);
+		out_text(o, "\n");
+		out_obj_end(o);
+	}
+	out_list_end(o);
+}
+
+static void out_groups(struct session *s, const struct goroutines *gs, struct groups *g)
+{
+	struct out *o = s->out;
+	size_t total = 0;
+	for (size_t k = 0; k < g->n; k++)
+		total += g->v[k].n;
+	sort_array(g->v, g->n, sizeof(*g->v), by_count); /* g->of is stale from here */
+	out_text(o, "goroutine profile: total ");
+	out_uint(o, "total", total);
+	out_text(o, "\n");
+	out_list(o, "groups");
+	for (size_t k = 0; k < g->n && !session_interrupted(); k++) {
+		struct group *gr = &g->v[k];
+		out_obj(o, NULL);
+		out_uint(o, "count", gr->n);
+		out_text(o, " @");
+		out_hide_text(o, true);
+		out_list(o, "goroutines");
+		for (size_t m = 0; m < gr->n; m++)
+			out_uint(o, NULL, gs->v[gr->members[m]].g.id);
+		out_list_end(o);
+		out_hide_text(o, false);
+		out_list(o, "pcs");
+		for (size_t i = 0; i < gr->bt.n; i++) {
+			out_text(o, " ");
+			out_hex(o, NULL, gr->bt.frames[i].pc);
+		}
+		out_list_end(o);
+		out_text(o, "\n");
+		if (gr->error) {
+			out_text(o, "#\t");
+			out_str(o, "stack_unavailable", gr->error);
+			out_text(o, "\n");
+		}
+		out_group_frames(s, gr->error ? &(struct stack){ 0 } : group_stack(s, gr));
+		out_text(o, "\n");
+		out_obj_end(o);
+	}
+	out_list_end(o);
+}
+
+int cmd_info_goroutines(struct session *s, const struct args *a)
+{
+	struct out *o = s->out;
+	bool all = false, grouped = false;
+	for (int i = 0; i < a->argc; i++) {
+		if (!strcmp(a->argv[i], "-a"))
+			all = true;
+		else if (!strcmp(a->argv[i], "-g"))
+			grouped = true;
+		else {
+			out_error(o, "usage: info goroutines [-a] [-g]");
+			return -1;
+		}
+	}
+	struct goroutines gs;
+	if (goroutines_read(s, &gs) < 0) {
+		out_error(o, "%s", error_get());
+		return -1;
+	}
+	struct groups groups;
+	group_stacks(s, &gs, all, &groups);
+	if (grouped) {
+		out_groups(s, &gs, &groups);
+		groups_free(&groups);
+		goroutines_free(&gs);
+		return 0;
+	}
+	size_t hidden = 0, shown = 0;
+	out_list(o, "goroutines");
+	for (size_t i = 0; i < gs.n && !session_interrupted(); i++) {
+		if (groups.of[i] == SIZE_MAX) {
+			hidden += gs.v[i].g.system;
+			continue;
+		}
+		if (shown++)
+			out_text(o, "\n");
+		out_go_goroutine(s, &gs.v[i], &groups.v[groups.of[i]], all);
+	}
+	out_list_end(o);
+	if (hidden)
+		out_text(o, "\n(");
+	out_hide_text(o, !hidden);
+	out_uint(o, "system_hidden", hidden);
+	out_hide_text(o, false);
+	if (hidden)
+		out_text(o, " system goroutines not shown: info goroutines -a lists them)\n");
+	groups_free(&groups);
+	goroutines_free(&gs);
+	return 0;
+}
+
+/* "bt" or "bt full" (backtrace, where): what goroutine and goroutine apply run. */
+static bool parse_bt(int argc, char **argv, unsigned *flags)
+{
+	static const char *const names[] = { "bt", "backtrace", "where" };
+	bool bt = false;
+	for (size_t k = 0; argc >= 1 && k < ARRAY_SIZE(names); k++)
+		bt |= !strcmp(argv[0], names[k]);
+	if (!bt || argc > 2 || (argc == 2 && strcmp(argv[1], "full") != 0))
+		return false;
+	*flags = FRAME_ARGS | (argc == 2 ? FRAME_LOCALS : 0);
+	return true;
+}
+
+/* One goroutine's stack as bt prints a thread's, every frame shown. Its
+ * frames are named as its group's (same pcs), their values read from its own
+ * registers and stack. */
+static void out_goroutine_bt(struct session *s, const struct goroutine *gr, struct group *group, unsigned flags)
+{
+	struct out *o = s->out;
+	struct backtrace own;
+	out_obj(o, NULL);
+	out_text(o, "\n");
+	out_header(s, gr, ":");
+	if (group->error || goroutine_unwind(s, gr, &own) < 0) {
+		out_text(o, "\t");
+		out_str(o, "stack_unavailable", group->error ? group->error : error_get());
+		out_text(o, "\n");
+		out_list(o, "frames");
+		out_list_end(o);
+		out_obj_end(o);
+		return;
+	}
+	const struct stack *shared = group_stack(s, group);
+	struct stack st = *shared;
+	bool own_expansion = shared->bt.n != own.n; /* frames were put back (tail calls) */
+	if (own_expansion)
+		stack_build_from(s, &own, &st);
+	else
+		st.bt = own;
+	out_hide_text(o, true);
+	out_null(o, "stack_unavailable");
+	out_hide_text(o, false);
+	out_list(o, "frames");
+	for (size_t i = 0; i < st.n && !session_interrupted(); i++)
+		out_frame(s, &st, i, flags);
+	out_list_end(o);
+	if (st.bt.stop_reason) {
+		out_text(o, "Backtrace stopped: ");
+		out_str(o, "stop_reason", st.bt.stop_reason);
+		out_text(o, "\n");
+	}
+	if (own_expansion)
+		stack_free(&st);
+	else
+		backtrace_free(&st.bt);
+	out_obj_end(o);
+}
+
+static bool parse_goroutine_id(struct session *s, const struct goroutines *gs, const char *word,
+			       const struct goroutine **out)
+{
+	unsigned long long id;
+	char *end;
+	id = strtoull(word, &end, 10);
+	if (!*word || *end || !(*out = goroutine_find(gs, id))) {
+		out_error(s->out, "No goroutine %s", word);
+		return false;
+	}
+	return true;
+}
+
+/* goroutine ID bt [full]; goroutine apply all|ID... bt [full] */
+static int run_goroutines_bt(struct session *s, const struct args *a, bool apply)
+{
+	struct out *o = s->out;
+	const char *usage = apply ? "usage: goroutine apply all|ID... bt [full]" : "usage: goroutine ID bt [full]";
+	int first_cmd = 0, alls = 0;
+	for (; first_cmd < a->argc; first_cmd++) {
+		const char *w = a->argv[first_cmd];
+		if (apply && !strcmp(w, "all"))
+			alls++;
+		else if (!*w || strspn(w, "0123456789") != strlen(w))
+			break;
+	}
+	unsigned flags;
+	if (first_cmd == 0 || (!apply && first_cmd != 1) || !parse_bt(a->argc - first_cmd, a->argv + first_cmd, &flags)) {
+		out_error(o, "%s", usage);
+		return -1;
+	}
+	struct goroutines gs;
+	if (goroutines_read(s, &gs) < 0) {
+		out_error(o, "%s", error_get());
+		return -1;
+	}
+	/* an ID, or all, may come more than once */
+	const struct goroutine **chosen = xcalloc(gs.n * (size_t)alls + (size_t)first_cmd + 1, sizeof(*chosen));
+	size_t n = 0;
+	for (int k = 0; k < first_cmd; k++) {
+		if (!strcmp(a->argv[k], "all")) {
+			for (size_t i = 0; i < gs.n; i++)
+				chosen[n++] = &gs.v[i];
+		} else if (!parse_goroutine_id(s, &gs, a->argv[k], &chosen[n++])) {
+			free(chosen);
+			goroutines_free(&gs);
+			return -1;
+		}
+	}
+	struct groups groups;
+	group_stacks(s, &gs, true, &groups);
+	out_list(o, "goroutines");
+	for (size_t i = 0; i < n && !session_interrupted(); i++)
+		out_goroutine_bt(s, chosen[i], &groups.v[groups.of[chosen[i] - gs.v]], flags);
+	out_list_end(o);
+	groups_free(&groups);
+	free(chosen);
+	goroutines_free(&gs);
+	return 0;
+}
+
+int cmd_goroutine(struct session *s, const struct args *a)
+{
+	return run_goroutines_bt(s, a, false);
+}
+
+int cmd_goroutine_apply(struct session *s, const struct args *a)
+{
+	return run_goroutines_bt(s, a, true);
+}

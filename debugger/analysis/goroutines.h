@@ -1,0 +1,37 @@
+/* Goroutines: a language runtime's execution contexts beside the threads,
+ * listed by the runtime plugin (struct strand_goroutine, ABI 6), each with
+ * its stack: a parked one from where it resumes (its saved pc, sp and frame
+ * pointer, by a frame-pointer walk: Go keeps frame pointers on amd64), a
+ * running one or one in a system call from its thread's registers. */
+#ifndef STRAND_GOROUTINES_H
+#define STRAND_GOROUTINES_H
+
+#include "../plugins/strand_plugin.h"
+#include "symbols/frames.h"
+#include "session.h"
+
+struct goroutine {
+	struct strand_goroutine g; /* g.state points at state */
+	char *state;
+};
+
+struct goroutines {
+	struct goroutine *v;
+	size_t n;
+};
+
+/* Every goroutine the runtime lists. Returns 0, or -1 with error_set(): no
+ * runtime that knows goroutines, or one that cannot read them (and why). */
+int goroutines_read(struct session *s, struct goroutines *out);
+void goroutines_free(struct goroutines *gs);
+/* The goroutine with that id, NULL if none. */
+const struct goroutine *goroutine_find(const struct goroutines *gs, uint64_t id);
+
+/* Its stack, innermost first, down to the runtime's goexit. -1 with
+ * error_set() when it has none to show (running on a thread that is not on
+ * its stack). */
+int goroutine_stack(struct session *s, const struct goroutine *g, struct stack *st);
+/* The same, its physical frames only (no symbols): cheap, for grouping. */
+int goroutine_unwind(struct session *s, const struct goroutine *g, struct backtrace *bt);
+
+#endif

@@ -1,0 +1,3 @@
+module strand/targets/go
+
+go 1.19

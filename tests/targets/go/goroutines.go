@@ -1,0 +1,219 @@
+// One goroutine blocked in each way Go 1.19 parks them, a few running ones
+// and one in a system call, for the goroutine commands. Once every one is
+// where it should be, the program writes its own dump of all goroutines
+// (runtime.Stack(buf, true), the same text as a panic or SIGQUIT prints) to
+// $STRAND_TRUTH as a JSON line {"kind": "stack", "text": ..., "dumper": ID}
+// (ID: the goroutine that wrote it, running then and asleep afterwards), one
+// {"kind": "goroutine", "id": ID, "role": ...} line per goroutine started,
+// prints "ready" and sleeps. Three more goroutines (FIXTURE_SENDERS: that
+// many) block sending on one channel at one place, for the grouping of
+// identical stacks. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
+// without DWARF, -ldflags=-w, and stripped, -s -w).
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var (
+	unread   = make(chan int)
+	unsent   = make(chan int)
+	nilChan  chan int
+	selectA  = make(chan int)
+	selectB  = make(chan string)
+	selectC  = make(chan struct{})
+	held     sync.Mutex
+	group    sync.WaitGroup
+	cond     = sync.Cond{L: &sync.Mutex{}}
+	spinning int64
+	roles    = map[int64]string{}
+	rolesMu  sync.Mutex
+)
+
+// The current goroutine's id, from the header of its own stack dump.
+func goid() int64 {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _ := strconv.ParseInt(strings.Fields(string(buf))[1], 10, 64)
+	return id
+}
+
+func start(role string, f func()) {
+	go func() {
+		rolesMu.Lock()
+		roles[goid()] = role
+		rolesMu.Unlock()
+		f()
+	}()
+}
+
+func chanSend()    { unread <- 1 }
+func chanReceive() { <-unsent }
+func nilReceive()  { <-nilChan }
+func nilSend()     { nilChan <- 1 }
+
+func selectMany() {
+	select {
+	case <-selectA:
+	case s := <-selectB:
+		fmt.Println(s)
+	case selectC <- struct{}{}:
+	}
+}
+
+func selectForever() { select {} }
+
+func mutexWait() {
+	held.Lock()
+	held.Unlock()
+}
+
+func groupWait() { group.Wait() }
+
+func condWait() {
+	cond.L.Lock()
+	cond.Wait()
+	cond.L.Unlock()
+}
+
+func sleeper() { time.Sleep(time.Hour) }
+
+func tickerLoop() {
+	t := time.NewTicker(time.Hour)
+	for range t.C {
+		fmt.Println("tick")
+	}
+}
+
+// Waits for a connection nobody makes.
+func acceptor(l net.Listener) {
+	if c, err := l.Accept(); err == nil {
+		c.Close()
+	}
+}
+
+// Accepts the one connection and waits for bytes its client never sends.
+func reader(l net.Listener) {
+	c, err := l.Accept()
+	if err != nil {
+		panic(err)
+	}
+	buf := make([]byte, 1)
+	c.Read(buf)
+}
+
+func listen() net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// A system call outside the netpoller: a blocking read of a pipe.
+func syscallRead(fd int) {
+	buf := make([]byte, 1)
+	syscall.Read(fd, buf)
+}
+
+// Runs until the program ends, yielding its processor now and then so that
+// the dump (which stops the world) can be taken.
+func spin() {
+	for {
+		atomic.AddInt64(&spinning, 1)
+	}
+}
+
+func parked(dump string, wants map[string]int) bool {
+	for reason, n := range wants {
+		if strings.Count(dump, reason) < n {
+			return false
+		}
+	}
+	return true
+}
+
+func main() {
+	runtime.GOMAXPROCS(2)
+	held.Lock()
+	group.Add(1)
+	start("chan send", chanSend)
+	start("chan receive", chanReceive)
+	start("chan receive (nil chan)", nilReceive)
+	start("chan send (nil chan)", nilSend)
+	start("select", selectMany)
+	start("select (no cases)", selectForever)
+	start("semacquire mutex", mutexWait)
+	start("semacquire waitgroup", groupWait)
+	start("sync.Cond.Wait", condWait)
+	start("sleep", sleeper)
+	start("ticker", tickerLoop)
+	idle, served := listen(), listen()
+	start("IO wait accept", func() { acceptor(idle) })
+	start("IO wait read", func() { reader(served) })
+	client, err := net.Dial("tcp", served.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	var fds [2]int
+	if err := syscall.Pipe(fds[:]); err != nil {
+		panic(err)
+	}
+	start("syscall", func() { syscallRead(fds[0]) })
+	senders := 3
+	if n, err := strconv.Atoi(os.Getenv("FIXTURE_SENDERS")); err == nil {
+		senders = n
+	}
+	for i := 0; i < senders; i++ {
+		go chanSend() // no role: the test finds them by their stacks
+	}
+	wants := map[string]int{"[chan send]": 1 + senders, "[chan receive]": 2, "[chan receive (nil chan)]": 1,
+		"[chan send (nil chan)]": 1, "[select]": 1, "[select (no cases)]": 1, "[semacquire]": 2,
+		"[sync.Cond.Wait]": 1, "[sleep]": 1, "[IO wait]": 2, "[syscall]": 1}
+	goroutines := 14
+	if os.Getenv("FIXTURE_NO_SPIN") == "" {
+		start("running", spin)
+		wants["main.spin("] = 1
+		goroutines++
+	}
+	buf := make([]byte, (senders+100)<<10) // a dump takes some 300 bytes a goroutine
+	var dump string
+	for i := 0; ; i++ {
+		dump = string(buf[:runtime.Stack(buf, true)])
+		rolesMu.Lock()
+		started := len(roles)
+		rolesMu.Unlock()
+		if started == goroutines && parked(dump, wants) {
+			break
+		}
+		if i == 500 {
+			fmt.Fprintln(os.Stderr, "goroutines did not park:\n"+dump)
+			os.Exit(1)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.Encode(map[string]interface{}{"kind": "stack", "text": dump, "dumper": goid()})
+	for id, role := range roles {
+		enc.Encode(map[string]interface{}{"kind": "goroutine", "id": id, "role": role})
+	}
+	if path := os.Getenv("STRAND_TRUTH"); path != "" {
+		os.WriteFile(path, out.Bytes(), 0o644)
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+}
