@@ -462,13 +462,42 @@ static bool is_once(struct strand_host *h, const struct futex_call *c)
 	return c->cmd == FUTEX_WAIT && c->private_op && (c->expected & 3) == 1 && rd32(h, c->word) == c->expected;
 }
 
-static void set_cond(struct strand_host *h, uint64_t cond, uint64_t mutex, struct strand_wait *w)
+/* futex: the word of cond the waiter sleeps on, one of its __g_signals.
+ * __wrefs (waiters from bit 3) lies right before them: at +36 before
+ * __g_signals at +40, or at +28 before them at +32 where the g_refs removal
+ * (2.41, backported to the 2.38-2.40 branches) moved them up; the release
+ * does not tell which, the word does (+32 and +36 hold no waiter's word in
+ * the older layout: g1_orig_size, and __wrefs, which only
+ * pthread_cond_destroy waits on). */
+static void set_cond(struct strand_host *h, uint64_t cond, uint64_t futex, uint64_t mutex, struct strand_wait *w)
 {
 	w->kind = STRAND_WAIT_COND;
 	w->object = cond;
 	w->mutex = mutex;
-	w->value = rd32(h, cond + 36) >> 3; /* __wrefs: waiters */
+	w->value = rd32(h, futex < cond + 40 ? cond + 28 : cond + 36) >> 3;
 	set_detail(w, "condition variable, %lld waiter%s", w->value);
+}
+
+/* pthread_cond_t before glibc 2.25 {lock, futex, u64 total_seq, wakeup_seq,
+ * woken_seq, mutex, u32 nwaiters, broadcast_seq}: the waiter sleeps on
+ * __futex with FUTEX_WAIT on the value it read, __mutex is the mutex it
+ * released (~0 when shared), __nwaiters counts waiters from bit 1, and a
+ * waiter not yet woken leaves woken_seq below total_seq. x86_64's
+ * pthread_cond_wait was assembly then: no cleanup buffer names the cond. */
+static bool cond_before_2_25(struct strand_host *h, const struct futex_call *c, struct strand_wait *w)
+{
+	uint64_t cond = c->word - 4, mutex = rd64(h, cond + 32);
+	uint64_t total = rd64(h, cond + 8), wakeup = rd64(h, cond + 16), woken = rd64(h, cond + 24);
+	uint32_t waiters = rd32(h, cond + 40) >> 1;
+	if (c->cmd != FUTEX_WAIT || rd32(h, c->word) != c->expected || !mutex || !waiters || total < wakeup ||
+	    wakeup < woken || total == woken)
+		return false;
+	w->kind = STRAND_WAIT_COND;
+	w->object = cond;
+	w->mutex = mutex == ~0ull ? 0 : mutex;
+	w->value = waiters;
+	set_detail(w, "condition variable, %lld waiter%s", w->value);
+	return true;
 }
 
 /* The cleanup buffer pthread_cond_wait pushes names its cond and its mutex:
@@ -486,7 +515,7 @@ static bool cond_from_cleanup(struct strand_host *h, const struct strand_thread_
 	/* __g_signals is at +40 on 2.36 (+32 from 2.41 and its backports) */
 	if (!cond || futex < cond + 32 || futex >= cond + 48)
 		return false;
-	set_cond(h, cond, mutex, w);
+	set_cond(h, cond, futex, mutex, w);
 	return true;
 }
 
@@ -501,7 +530,7 @@ static bool cond_from_layout(struct strand_host *h, const struct futex_call *c, 
 		uint64_t cond = c->word - 40 - 4 * g;
 		uint32_t wrefs = rd32(h, cond + 36), grefs = rd32(h, cond + 16 + 4 * g);
 		if (wrefs >> 3 && grefs >= 2 && !(grefs & 1) && c->private_op == !(wrefs & 1)) {
-			set_cond(h, cond, 0, w);
+			set_cond(h, cond, c->word, 0, w);
 			return true;
 		}
 	}
@@ -551,6 +580,8 @@ static bool decode_by_object(struct strand_host *h, const struct strand_thread_i
 	}
 	if (decode_rwlock(h, c, w))
 		return true;
+	if (cond_before_2_25(h, c, w))
+		return true;
 	if (is_once(h, c)) {
 		w->kind = STRAND_WAIT_ONCE;
 		w->object = c->word;
@@ -582,7 +613,7 @@ static bool decode_by_argument(struct strand_host *h, const struct strand_thread
 	uint64_t v, mutex = 0;
 	if (arg_of(t, "cond", &v) && c->word >= v + 32 && c->word < v + 48) {
 		arg_of(t, "mutex", &mutex);
-		set_cond(h, v, mutex, w);
+		set_cond(h, v, c->word, mutex, w);
 	} else if (arg_of(t, "mutex", &v) && v == c->word) {
 		decode_mutex(h, v, c->cmd, w);
 	} else if (arg_of(t, "sem", &v) && v == c->word) {
