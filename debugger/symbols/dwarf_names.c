@@ -16,12 +16,24 @@ struct named_die {
 	Dwarf_Die die;
 };
 
+/* A Go type by the offset of its runtime._type (DW_AT_go_runtime_type). */
+struct go_type {
+	uint64_t offset;
+	const char *name;
+};
+
 struct module_names {
 	Dwfl_Module *mod;
 	Dwarf_Addr bias;
 	struct named_die *v; /* sorted by name, then kind */
 	size_t n;
+	struct go_type *go; /* sorted by offset */
+	size_t ngo;
 };
+
+/* Go's DWARF extension: the offset of a type's runtime._type from the
+ * symbol runtime.types. */
+enum { DW_AT_go_runtime_type = 0x2904 };
 
 static struct module_names *modules;
 static size_t nmodules, modules_cap;
@@ -51,15 +63,34 @@ static int kind_of(Dwarf_Die *d)
 	}
 }
 
+static int go_type_cmp(const void *a, const void *b)
+{
+	const struct go_type *x = a, *y = b;
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void index_go_type(struct module_names *m, Dwarf_Die *d, size_t *cap)
+{
+	Dwarf_Attribute attr;
+	Dwarf_Addr offset;
+	const char *name;
+	if (dwarf_formaddr(dwarf_attr(d, DW_AT_go_runtime_type, &attr), &offset) != 0 || !offset ||
+	    !(name = dwarf_diename(d)))
+		return;
+	GROW(m->go, *cap, m->ngo + 1);
+	m->go[m->ngo++] = (struct go_type){ offset, name };
+}
+
 static void index_module(struct module_names *m, Dwarf *dw)
 {
-	size_t cap = 0;
+	size_t cap = 0, go_cap = 0;
 	Dwarf_Off off = 0, next;
 	size_t header;
 	while (dwarf_nextcu(dw, off, &next, &header, NULL, NULL, NULL) == 0) {
 		Dwarf_Die cu, child;
 		if (dwarf_offdie(dw, off + header, &cu) && dwarf_child(&cu, &child) == 0) {
 			do {
+				index_go_type(m, &child, &go_cap);
 				int kind = kind_of(&child);
 				const char *name = kind >= 0 ? dwarf_diename(&child) : NULL;
 				if (!name)
@@ -71,6 +102,7 @@ static void index_module(struct module_names *m, Dwarf *dw)
 		off = next;
 	}
 	sort_array(m->v, m->n, sizeof(*m->v), named_cmp);
+	sort_array(m->go, m->ngo, sizeof(*m->go), go_type_cmp);
 }
 
 static struct module_names *names_of(Dwfl_Module *mod)
@@ -204,10 +236,33 @@ bool dwarf_names_variable(Dwfl *dwfl, Dwfl_Module *first, const char *name, uint
 	return true;
 }
 
+struct go_search {
+	struct go_type key;
+	const struct go_type *found;
+};
+
+static int search_go_type(Dwfl_Module *mod, void **ud, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)ud, (void)name, (void)low;
+	struct go_search *q = arg;
+	struct module_names *m = names_of(mod);
+	q->found = m->ngo ? bsearch(&q->key, m->go, m->ngo, sizeof(*m->go), go_type_cmp) : NULL;
+	return q->found ? DWARF_CB_ABORT : DWARF_CB_OK;
+}
+
+const char *dwarf_names_go_type(Dwfl *dwfl, uint64_t offset)
+{
+	struct go_search q = { .key = { .offset = offset } };
+	dwfl_getmodules(dwfl, search_go_type, &q, 0);
+	return q.found ? q.found->name : NULL;
+}
+
 void dwarf_names_reset(void)
 {
-	for (size_t i = 0; i < nmodules; i++)
+	for (size_t i = 0; i < nmodules; i++) {
 		free(modules[i].v);
+		free(modules[i].go);
+	}
 	free(modules);
 	modules = NULL;
 	nmodules = modules_cap = 0;

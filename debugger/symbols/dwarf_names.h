@@ -20,6 +20,11 @@ bool dwarf_names_constant(Dwfl *dwfl, Dwfl_Module *first, const char *name, int6
 /* A global variable's run-time address (DW_OP_addr) and its type's size. */
 bool dwarf_names_variable(Dwfl *dwfl, Dwfl_Module *first, const char *name, uint64_t *addr, uint64_t *size);
 
+/* The name of the Go type ("*main.node") whose runtime._type lies offset
+ * bytes past the symbol runtime.types (DWARF's DW_AT_go_runtime_type), NULL
+ * if no type has it. */
+const char *dwarf_names_go_type(Dwfl *dwfl, uint64_t offset);
+
 /* Forget every index (the session's modules are gone). */
 void dwarf_names_reset(void);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwarf_names.h"
 #include "base/util.h"
 
 enum { MAX_ELEMENTS = 200, MAX_DEPTH = 8, MAX_STRING = 200 };
@@ -33,9 +34,8 @@ static bool array_bound(Dwarf_Die *array, uint64_t *count)
 	return false;
 }
 
-/* Go's DWARF extensions (cmd/link/internal/dwarf): a type's reflect.Kind, and
- * the offset of its runtime._type from the symbol runtime.types. */
-enum { DW_AT_go_kind = 0x2900, DW_AT_go_runtime_type = 0x2904 };
+/* Go's DWARF extension (cmd/link/internal/dwarf): a type's reflect.Kind. */
+enum { DW_AT_go_kind = 0x2900 };
 enum { GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
 
 /* The Go kind of type t, through the typedefs that name it ("error" names an
@@ -487,34 +487,6 @@ static void format_array(struct session *s, const struct value *v, Dwarf_Die *t,
 
 /* ---- Go values ---- */
 
-struct go_type_search {
-	uint64_t offset;
-	const char *name;
-};
-
-static int search_go_type(Dwfl_Module *mod, void **ud, const char *mname, Dwarf_Addr low, void *arg)
-{
-	(void)ud;
-	(void)mname;
-	(void)low;
-	struct go_type_search *gs = arg;
-	Dwarf_Addr bias;
-	Dwarf_Die *cu = NULL;
-	while ((cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL) {
-		Dwarf_Die child;
-		if (dwarf_child(cu, &child) != 0)
-			continue;
-		do {
-			Dwarf_Attribute attr;
-			Dwarf_Addr off;
-			if (dwarf_formaddr(dwarf_attr(&child, DW_AT_go_runtime_type, &attr), &off) == 0 &&
-			    off == gs->offset && (gs->name = dwarf_diename(&child)))
-				return DWARF_CB_ABORT;
-		} while (dwarf_siblingof(&child, &child) == 0);
-	}
-	return DWARF_CB_OK;
-}
-
 /* The name of the Go type whose runtime._type is at addr ("*main.node"), from
  * the DWARF type that records that _type; NULL if none does. */
 static const char *go_type_name(struct session *s, uint64_t addr)
@@ -522,9 +494,7 @@ static const char *go_type_name(struct session *s, uint64_t addr)
 	uint64_t types;
 	if (!addr || !symbols_lookup(s->symbols, "runtime.types", NULL, &types, NULL) || addr < types)
 		return NULL;
-	struct go_type_search gs = { .offset = addr - types };
-	dwfl_getmodules(symbols_dwfl(s->symbols), search_go_type, &gs, 0);
-	return gs.name;
+	return dwarf_names_go_type(symbols_dwfl(s->symbols), addr - types);
 }
 
 /* The offset of member name of the struct t (through typedefs and, with
@@ -1126,8 +1096,9 @@ static bool parse_quoted_name(struct parser *ps, struct value *v)
 }
 
 /* Go's package-qualified names, main.keep or runtime.sched.lastpoll: after
- * first (read, and no local), the longest run of ".ident" that makes a
- * global's name; the rest are members. False, ps->p unmoved, when none does. */
+ * first (read, and neither a local nor a global), the longest run of ".ident"
+ * that makes a global's name; the rest are members. False, ps->p unmoved,
+ * when none does. */
 static bool parse_qualified_name(struct parser *ps, const char *first, struct value *v)
 {
 	const char *ends[16];
@@ -1187,9 +1158,11 @@ static bool parse_primary(struct parser *ps, struct value *v)
 		return parse_quoted_name(ps, v);
 	if (!read_ident(ps, name, sizeof(name)))
 		return syntax_error(ps);
-	if (lookup_local(ps->vf, name, v) || parse_qualified_name(ps, name, v))
+	/* A name by itself first, as C has it: no extra search of every module's
+	 * DWARF for s.f; Go has no global without its package's name. */
+	if (lookup_local(ps->vf, name, v) || lookup_global(ps->s, name, v) || parse_qualified_name(ps, name, v))
 		return true;
-	return lookup_name(ps->s, ps->vf, name, v);
+	return error_set("No symbol \"%s\" in current context.", name) == 0;
 }
 
 static bool parse_postfix(struct parser *ps, struct value *v)
