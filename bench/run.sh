@@ -175,6 +175,19 @@ bench_report() {
 	     "report adds $(echo "scale=0; ($r - $l) * 100 / $l" | bc)% (goal <= 30%)"
 }
 
-for b in ${@:-threads gcore heap leaks report}; do
+# Goroutines: the Go fixture with N more goroutines parked at one chan send.
+bench_goroutines() {
+	[ -x build/tests/targets/go/goroutines ] || make -s fixtures
+	for n in 100000 10000; do
+		pid=$(FIXTURE_SENDERS=$n FIXTURE_NO_SPIN=1 start_ready build/tests/targets/go/goroutines)
+		t0=$(now); ./strand -p "$pid" -batch -ex "info goroutines -g" > /dev/null 2>&1; t1=$(now)
+		./strand -p "$pid" -batch -ex "info goroutines" > /dev/null 2>&1; t2=$(now)
+		kill "$pid"
+		echo "bench info goroutines, $n goroutines: grouped (-g) $(elapsed "$t0" "$t1") s," \
+		     "one by one $(elapsed "$t1" "$t2") s (goal < 2 s: 100000 grouped, 10000 one by one)"
+	done
+}
+
+for b in ${@:-threads gcore heap leaks report goroutines}; do
 	"bench_$b"
 done
