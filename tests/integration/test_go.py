@@ -54,12 +54,18 @@ def past_the_end(gdbs, ours):
     return cut
 
 
+def eu_stack(core):
+    """eu-stack's stacks of a core's threads (its stdout: it complains on stderr where Go's
+    stacks end without CFI, on any core)."""
+    return subprocess.run(["eu-stack", "--core", core, "-e", EXE], capture_output=True, text=True, timeout=120).stdout
+
+
 def test_threads_stacks_as_gdb():
     """Every frame of every thread of the Go program has gdb's function and file:line:
     Go writes no .debug_aranges (the compilation units are found by their ranges), and
     inlines across packages (an inlined body's abstract origin in another unit).
     No goroutine runs, so that the two debuggers attached one after the other see the
-    same stacks; the cores are read by both."""
+    same stacks; the cores are read by both, and eu-stack reads strand's as gdb's."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     failures, figures = [], []
     try:
@@ -73,6 +79,9 @@ def test_threads_stacks_as_gdb():
             gdb_gcore(fx.pid, theirs)
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             checks.append((how, gdb_stacks([EXE, core]), strand_stacks([EXE, core])))
+        on_own, on_gdbs = eu_stack(own), eu_stack(theirs)
+        assert on_own == on_gdbs and on_own.count("\nTID ") == len(ours), (on_own, on_gdbs)
+        figures.append(f"eu-stack: {len(ours)} threads, {on_own.count(chr(10) + '#')} frames on strand's core as on gdb's")
         for how, gdbs, ours in checks:
             cut = past_the_end(gdbs, ours)
             equal, total, diffs, _ = compare("goroutines", how, gdbs, ours)
@@ -133,16 +142,20 @@ def check_goroutines(target, truth, roles):
 
 
 def system_ids(target):
+    """The runtime's own goroutines and every goroutine (info goroutines -a), by id."""
     doc = batch(target, "info goroutines -a").doc("info goroutines")
-    return [g["id"] for g in doc["goroutines"] if g["system"]], len(doc["goroutines"])
+    return [g["id"] for g in doc["goroutines"] if g["system"]], [g["id"] for g in doc["goroutines"]]
 
 
-def dlv_count(core):
-    """The goroutines Delve lists on a core ([N goroutines])."""
+def dlv_goroutines(core):
+    """The goroutines Delve lists on a core: {id: its line (location, state)}; fails
+    with Delve's own words when Delve cannot read the core."""
     r = subprocess.run(["dlv", "core", "--allow-non-terminal-interactive=true", EXE, core], input="goroutines\nexit\n",
                        capture_output=True, text=True, timeout=120)
+    lines = {int(m.group(1)): m.group(0) for m in re.finditer(r"Goroutine (\d+) - .*", r.stdout)}
     m = re.search(r"\[(\d+) goroutines\]", r.stdout)
-    return int(m.group(1)) if m else r.stdout[-300:] + r.stderr[-300:]
+    assert m and int(m.group(1)) == len(lines), ("Delve on " + core, r.stdout[-300:] + r.stderr[-300:])
+    return lines
 
 
 def test_goroutines_as_go_dumps_them():
@@ -150,7 +163,8 @@ def test_goroutines_as_go_dumps_them():
     nil channels, select, select{}, Mutex and WaitGroup semacquire, Cond, sleep, a ticker,
     accept and read in IO wait, a system call, a running one), with its id, state and
     frames, live, on strand's gcore and on gdb's; the runtime's own goroutines marked as
-    system ones and listed by -a; Delve counts as many goroutines on gdb's core."""
+    system ones and listed by -a; Delve lists the same goroutines on strand's core and on
+    gdb's, each (but the running one) at the same place and in the same state."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     try:
         with Fixture(GOROUTINES) as fx:
@@ -161,19 +175,23 @@ def test_goroutines_as_go_dumps_them():
             doc = check_goroutines(live, truth, roles)
             print(f"live: {len(doc['goroutines'])} goroutines as the program's dump, "
                   f"{time.time() - started:.2f} s for text and JSON")
-            system, total = system_ids(live)
+            system, ids = system_ids(live)
             assert system and not set(system) & set(go_blocks(truth["text"])), system
             own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(live, f"gcore {own}").rc == 0
             gdb_gcore(fx.pid, theirs)
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             doc = check_goroutines([EXE, core], truth, roles)
-            assert system_ids([EXE, core]) == (system, total), how
-            print(f"{how}: {len(doc['goroutines'])} goroutines as the program's dump, {total} with the runtime's")
-        assert dlv_count(theirs) == total, ("Delve on gdb's core", dlv_count(theirs), total)
-        theirs_on_own = dlv_count(own)
-        if theirs_on_own != total:
-            print(f"Delve cannot read strand's core (a later slice): {theirs_on_own}")
+            assert system_ids([EXE, core]) == (system, ids), how
+            print(f"{how}: {len(doc['goroutines'])} goroutines as the program's dump, {len(ids)} with the runtime's")
+        on_gdbs, on_own = dlv_goroutines(theirs), dlv_goroutines(own)
+        assert sorted(on_gdbs) == sorted(ids), ("Delve on gdb's core", sorted(on_gdbs), ids)
+        assert sorted(on_own) == sorted(ids), ("Delve on strand's core", sorted(on_own), ids)
+        running = {gid for gid, role in roles.items() if role == "running"}
+        differ = [(on_own[g], on_gdbs[g]) for g in ids if g not in running and on_own[g] != on_gdbs[g]]
+        assert not differ, differ
+        print(f"Delve: {len(on_own)} goroutines on strand's core and on gdb's, "
+              f"{len(ids) - len(running)} at the same place and state")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
