@@ -280,3 +280,56 @@ def test_wait_minutes_from_waitsince():
         assert after[short_wait]["wait_minutes"] is None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def netpoll_break_fds(pid):
+    """The netpoller's wake-up pipe as the runtime holds it: runtime.netpollBreakRd and
+    netpollBreakWr (Go 1.19), read from the process's memory at the symbols' addresses."""
+    out = subprocess.run(["readelf", "-sW", EXE], capture_output=True, text=True, check=True).stdout
+    names = ("runtime.netpollBreakRd", "runtime.netpollBreakWr")
+    addresses = {f[7]: int(f[1], 16) for f in map(str.split, out.splitlines()) if len(f) == 8 and f[7] in names}
+    assert sorted(addresses) == sorted(names), ("the fixture's runtime has no netpoll pipe", addresses)
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        fds = []
+        for name in names:
+            mem.seek(addresses[name])
+            fds.append(struct.unpack("<Q", mem.read(8))[0])
+    return fds
+
+
+def test_netpoller_pipe_is_not_flagged():
+    """The netpoller's wake-up pipe (both ends in the program, the read end non-blocking
+    in the runtime's epoll set) is no reader that may wait forever, stopped and with
+    --no-stop; the fixture's own pipe, which a goroutine reads in a blocking system call
+    and nothing writes, is, and its thread is stuck forever while no goroutine runs. On a
+    core, which records no descriptors, no thread is said to be stuck forever."""
+    work = tempfile.mkdtemp(prefix="strand-go-")
+    try:
+        with Fixture(GOROUTINES, env={"FIXTURE_NO_SPIN": "1"}) as fx:
+            rd, wr = netpoll_break_fds(fx.pid)
+            core = os.path.join(work, "core")
+            for args in (["-p", str(fx.pid)], ["-p", str(fx.pid), "--no-stop"]):
+                r = batch(args, "fds", "blocked", *([f"gcore {core}"] if len(args) == 2 else []))
+                assert r.rc == 0, r.stderr
+                fds = {f["fd"]: f for f in r.doc("fds")["fds"]}
+                poll = fds[rd]
+                assert poll["type"] == "pipe" and poll["flag"] is None, poll
+                assert poll["detail"] == "read end, non-blocking", poll
+                assert [(p["pid"], p["fd"]) for p in poll["peers"]] == [(fx.pid, wr)], poll
+                epoll = [f for f in fds.values() if f["type"] == "[eventpoll]"]
+                assert len(epoll) == 1 and f"fd {rd}," in epoll[0]["detail"] + ",", epoll
+                flagged = [f["fd"] for f in fds.values() if f["flag"] and "may wait forever" in f["flag"]]
+                threads = r.doc("blocked")["threads"]
+                assert not [t for t in threads if t.get("fd") == rd], threads
+                if len(args) == 2:
+                    stuck = [t for t in threads if t["verdict"] == "stuck forever"]
+                    assert [t["kind"] for t in stuck] == ["read"] and flagged == [stuck[0]["fd"]], (stuck, flagged)
+                    print(f"netpoll pipe fds {rd}/{wr}: not flagged; fd {flagged[0]}, read by LWP "
+                          f"{stuck[0]['tid']}, flagged and stuck forever")
+                else:
+                    assert len(flagged) == 1 and flagged[0] != rd, flagged
+        threads = batch([EXE, core], "blocked").doc("blocked")["threads"]
+        assert threads and not [t for t in threads if t["verdict"] == "stuck forever"], threads
+        assert [t["verdict"] for t in threads if t["kind"] == "epoll_wait"] == ["parked"], threads
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
