@@ -20,9 +20,13 @@
 _Static_assert(sizeof(elf_gregset_t) == sizeof(struct user_regs_struct), "prstatus registers are user_regs");
 
 /* strand's own note: the name of every thread, which the kernel's notes lack.
- * Name "STRAND", type 1, content: repeated { int32 tid; char name[16]; }. */
+ * Name "STRAND", type "STRN", content: repeated { int32 tid; char name[16]; }.
+ * Its type is none of the kernel's: readers that go by the type alone, not the
+ * owner's name (Delve), would take a type 1 note for a truncated NT_PRSTATUS and
+ * give up on the whole core. strand wrote type 1 before; it still reads it. */
 #define NOTE_STRAND_NAME "STRAND"
-#define NT_STRAND_THREAD_NAMES 1
+#define NT_STRAND_THREAD_NAMES 0x5354524e
+#define NT_STRAND_THREAD_NAMES_OLD 1
 struct strand_thread_name {
 	int32_t tid;
 	char name[16];
@@ -776,7 +780,7 @@ static int parse_notes(struct target *t, struct core *c, const GElf_Phdr *ph, co
 		const uint8_t *d = (const uint8_t *)data->d_buf + desc_off;
 		const char *name = (const char *)data->d_buf + name_off;
 		if (nh.n_namesz == sizeof(NOTE_STRAND_NAME) && !memcmp(name, NOTE_STRAND_NAME, nh.n_namesz)) {
-			if (nh.n_type == NT_STRAND_THREAD_NAMES) {
+			if (nh.n_type == NT_STRAND_THREAD_NAMES || nh.n_type == NT_STRAND_THREAD_NAMES_OLD) {
 				names = d;
 				names_len = nh.n_descsz;
 			}

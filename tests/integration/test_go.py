@@ -54,12 +54,18 @@ def past_the_end(gdbs, ours):
     return cut
 
 
+def eu_stack(core):
+    """eu-stack's stacks of a core's threads (its stdout: it complains on stderr where Go's
+    stacks end without CFI, on any core)."""
+    return subprocess.run(["eu-stack", "--core", core, "-e", EXE], capture_output=True, text=True, timeout=120).stdout
+
+
 def test_threads_stacks_as_gdb():
     """Every frame of every thread of the Go program has gdb's function and file:line:
     Go writes no .debug_aranges (the compilation units are found by their ranges), and
     inlines across packages (an inlined body's abstract origin in another unit).
     No goroutine runs, so that the two debuggers attached one after the other see the
-    same stacks; the cores are read by both."""
+    same stacks; the cores are read by both, and eu-stack reads strand's as gdb's."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     failures, figures = [], []
     try:
@@ -73,6 +79,9 @@ def test_threads_stacks_as_gdb():
             gdb_gcore(fx.pid, theirs)
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             checks.append((how, gdb_stacks([EXE, core]), strand_stacks([EXE, core])))
+        on_own, on_gdbs = eu_stack(own), eu_stack(theirs)
+        assert on_own == on_gdbs and on_own.count("\nTID ") == len(ours), (on_own, on_gdbs)
+        figures.append(f"eu-stack: {len(ours)} threads, {on_own.count(chr(10) + '#')} frames on strand's core as on gdb's")
         for how, gdbs, ours in checks:
             cut = past_the_end(gdbs, ours)
             equal, total, diffs, _ = compare("goroutines", how, gdbs, ours)
@@ -133,16 +142,20 @@ def check_goroutines(target, truth, roles):
 
 
 def system_ids(target):
+    """The runtime's own goroutines and every goroutine (info goroutines -a), by id."""
     doc = batch(target, "info goroutines -a").doc("info goroutines")
-    return [g["id"] for g in doc["goroutines"] if g["system"]], len(doc["goroutines"])
+    return [g["id"] for g in doc["goroutines"] if g["system"]], [g["id"] for g in doc["goroutines"]]
 
 
-def dlv_count(core):
-    """The goroutines Delve lists on a core ([N goroutines])."""
+def dlv_goroutines(core):
+    """The goroutines Delve lists on a core: {id: its line (location, state)}; fails
+    with Delve's own words when Delve cannot read the core."""
     r = subprocess.run(["dlv", "core", "--allow-non-terminal-interactive=true", EXE, core], input="goroutines\nexit\n",
                        capture_output=True, text=True, timeout=120)
+    lines = {int(m.group(1)): m.group(0) for m in re.finditer(r"Goroutine (\d+) - .*", r.stdout)}
     m = re.search(r"\[(\d+) goroutines\]", r.stdout)
-    return int(m.group(1)) if m else r.stdout[-300:] + r.stderr[-300:]
+    assert m and int(m.group(1)) == len(lines), ("Delve on " + core, r.stdout[-300:] + r.stderr[-300:])
+    return lines
 
 
 def test_goroutines_as_go_dumps_them():
@@ -150,7 +163,8 @@ def test_goroutines_as_go_dumps_them():
     nil channels, select, select{}, Mutex and WaitGroup semacquire, Cond, sleep, a ticker,
     accept and read in IO wait, a system call, a running one), with its id, state and
     frames, live, on strand's gcore and on gdb's; the runtime's own goroutines marked as
-    system ones and listed by -a; Delve counts as many goroutines on gdb's core."""
+    system ones and listed by -a; Delve lists the same goroutines on strand's core and on
+    gdb's, each (but the running one) at the same place and in the same state."""
     work = tempfile.mkdtemp(prefix="strand-go-")
     try:
         with Fixture(GOROUTINES) as fx:
@@ -161,19 +175,23 @@ def test_goroutines_as_go_dumps_them():
             doc = check_goroutines(live, truth, roles)
             print(f"live: {len(doc['goroutines'])} goroutines as the program's dump, "
                   f"{time.time() - started:.2f} s for text and JSON")
-            system, total = system_ids(live)
+            system, ids = system_ids(live)
             assert system and not set(system) & set(go_blocks(truth["text"])), system
             own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(live, f"gcore {own}").rc == 0
             gdb_gcore(fx.pid, theirs)
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             doc = check_goroutines([EXE, core], truth, roles)
-            assert system_ids([EXE, core]) == (system, total), how
-            print(f"{how}: {len(doc['goroutines'])} goroutines as the program's dump, {total} with the runtime's")
-        assert dlv_count(theirs) == total, ("Delve on gdb's core", dlv_count(theirs), total)
-        theirs_on_own = dlv_count(own)
-        if theirs_on_own != total:
-            print(f"Delve cannot read strand's core (a later slice): {theirs_on_own}")
+            assert system_ids([EXE, core]) == (system, ids), how
+            print(f"{how}: {len(doc['goroutines'])} goroutines as the program's dump, {len(ids)} with the runtime's")
+        on_gdbs, on_own = dlv_goroutines(theirs), dlv_goroutines(own)
+        assert sorted(on_gdbs) == sorted(ids), ("Delve on gdb's core", sorted(on_gdbs), ids)
+        assert sorted(on_own) == sorted(ids), ("Delve on strand's core", sorted(on_own), ids)
+        running = {gid for gid, role in roles.items() if role == "running"}
+        differ = [(on_own[g], on_gdbs[g]) for g in ids if g not in running and on_own[g] != on_gdbs[g]]
+        assert not differ, differ
+        print(f"Delve: {len(on_own)} goroutines on strand's core and on gdb's, "
+              f"{len(ids) - len(running)} at the same place and state")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -260,5 +278,58 @@ def test_wait_minutes_from_waitsince():
         after = {g["id"]: g for g in batch([EXE, core], "info goroutines").doc("info goroutines")["goroutines"]}
         assert after[long_wait]["wait_minutes"] == 2 and after[long_wait]["wait_since"] == now - 150 * 10 ** 9
         assert after[short_wait]["wait_minutes"] is None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def netpoll_break_fds(pid):
+    """The netpoller's wake-up pipe as the runtime holds it: runtime.netpollBreakRd and
+    netpollBreakWr (Go 1.19), read from the process's memory at the symbols' addresses."""
+    out = subprocess.run(["readelf", "-sW", EXE], capture_output=True, text=True, check=True).stdout
+    names = ("runtime.netpollBreakRd", "runtime.netpollBreakWr")
+    addresses = {f[7]: int(f[1], 16) for f in map(str.split, out.splitlines()) if len(f) == 8 and f[7] in names}
+    assert sorted(addresses) == sorted(names), ("the fixture's runtime has no netpoll pipe", addresses)
+    with open(f"/proc/{pid}/mem", "rb") as mem:
+        fds = []
+        for name in names:
+            mem.seek(addresses[name])
+            fds.append(struct.unpack("<Q", mem.read(8))[0])
+    return fds
+
+
+def test_netpoller_pipe_is_not_flagged():
+    """The netpoller's wake-up pipe (both ends in the program, the read end non-blocking
+    in the runtime's epoll set) is no reader that may wait forever, stopped and with
+    --no-stop; the fixture's own pipe, which a goroutine reads in a blocking system call
+    and nothing writes, is, and its thread is stuck forever while no goroutine runs. On a
+    core, which records no descriptors, no thread is said to be stuck forever."""
+    work = tempfile.mkdtemp(prefix="strand-go-")
+    try:
+        with Fixture(GOROUTINES, env={"FIXTURE_NO_SPIN": "1"}) as fx:
+            rd, wr = netpoll_break_fds(fx.pid)
+            core = os.path.join(work, "core")
+            for args in (["-p", str(fx.pid)], ["-p", str(fx.pid), "--no-stop"]):
+                r = batch(args, "fds", "blocked", *([f"gcore {core}"] if len(args) == 2 else []))
+                assert r.rc == 0, r.stderr
+                fds = {f["fd"]: f for f in r.doc("fds")["fds"]}
+                poll = fds[rd]
+                assert poll["type"] == "pipe" and poll["flag"] is None, poll
+                assert poll["detail"] == "read end, non-blocking", poll
+                assert [(p["pid"], p["fd"]) for p in poll["peers"]] == [(fx.pid, wr)], poll
+                epoll = [f for f in fds.values() if f["type"] == "[eventpoll]"]
+                assert len(epoll) == 1 and f"fd {rd}," in epoll[0]["detail"] + ",", epoll
+                flagged = [f["fd"] for f in fds.values() if f["flag"] and "may wait forever" in f["flag"]]
+                threads = r.doc("blocked")["threads"]
+                assert not [t for t in threads if t.get("fd") == rd], threads
+                if len(args) == 2:
+                    stuck = [t for t in threads if t["verdict"] == "stuck forever"]
+                    assert [t["kind"] for t in stuck] == ["read"] and flagged == [stuck[0]["fd"]], (stuck, flagged)
+                    print(f"netpoll pipe fds {rd}/{wr}: not flagged; fd {flagged[0]}, read by LWP "
+                          f"{stuck[0]['tid']}, flagged and stuck forever")
+                else:
+                    assert len(flagged) == 1 and flagged[0] != rd, flagged
+        threads = batch([EXE, core], "blocked").doc("blocked")["threads"]
+        assert threads and not [t for t in threads if t["verdict"] == "stuck forever"], threads
+        assert [t["verdict"] for t in threads if t["kind"] == "epoll_wait"] == ["parked"], threads
     finally:
         shutil.rmtree(work, ignore_errors=True)
