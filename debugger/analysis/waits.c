@@ -223,7 +223,7 @@ static void describe_fd(struct session *s, struct thread_wait *w, int fd)
 {
 	w->fd = fd;
 	if (s->target->kind != TARGET_LIVE) {
-		snprintf(w->fd_target, sizeof(w->fd_target), "fd %d (a core records no descriptors)", fd);
+		snprintf(w->fd_target, sizeof(w->fd_target), "(a core records no descriptors)");
 		return;
 	}
 	char path[64];

@@ -330,6 +330,10 @@ def test_netpoller_pipe_is_not_flagged():
                     assert len(flagged) == 1 and flagged[0] != rd, flagged
         threads = batch([EXE, core], "blocked").doc("blocked")["threads"]
         assert threads and not [t for t in threads if t["verdict"] == "stuck forever"], threads
+        # The descriptor once, and what a core cannot say about it.
+        text = batch([EXE, core], "blocked", json_mode=False).stdout
+        reads = [t for t in threads if t["kind"] == "read"]
+        assert reads and f"on fd {reads[0]['fd']} (a core records no descriptors)" in text, text
         assert [t["verdict"] for t in threads if t["kind"] == "epoll_wait"] == ["parked"], threads
     finally:
         shutil.rmtree(work, ignore_errors=True)
