@@ -305,6 +305,76 @@ static void report_headerless(struct symbols *s)
 	free(missing);
 }
 
+/* The end of a module's loaded segments (PT_LOAD's memsz, .bss included), to a page. */
+static uint64_t loaded_end(Dwfl_Module *mod)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	size_t n;
+	uint64_t end = 0;
+	if (!elf || elf_getphdrnum(elf, &n) != 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+		if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD && bias + ph.p_vaddr + ph.p_memsz > end)
+			end = bias + ph.p_vaddr + ph.p_memsz;
+	}
+	return (end + 4095) & ~(uint64_t)4095;
+}
+
+struct live_module {
+	char *name;
+	uint64_t low, high;
+};
+
+struct live_modules {
+	struct live_module *v;
+	size_t n, cap;
+	const struct maps *maps;
+	bool extended;
+};
+
+/* Each module, its range reaching over the anonymous mapping right after its
+ * file's last page where its segments go on there (its .bss). */
+static int list_live(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr low, void *arg)
+{
+	(void)userdata;
+	(void)low;
+	struct live_modules *list = arg;
+	struct live_module m = { .name = xstrdup(name ? name : "") };
+	dwfl_module_info(mod, NULL, &m.low, &m.high, NULL, NULL, NULL, NULL);
+	const struct mapping *after = maps_find(list->maps, m.high);
+	if (after && after->start == m.high && !after->path && (after->perms & MAP_W)) {
+		uint64_t end = loaded_end(mod);
+		if (end > m.high) {
+			m.high = end < after->end ? end : after->end;
+			list->extended = true;
+		}
+	}
+	GROW(list->v, list->cap, list->n + 1);
+	list->v[list->n++] = m;
+	return DWARF_CB_OK;
+}
+
+/* /proc/PID/maps ends a module at its file's last page; the kernel maps the
+ * rest of its .bss anonymously after it, where a core's modules (reported
+ * from their program headers) reach. Reported again over it, a live process
+ * names its globals there as its core does. */
+static void extend_over_bss(struct symbols *s)
+{
+	struct live_modules list = { .maps = &s->t->maps };
+	dwfl_getmodules(s->dwfl, list_live, &list, 0);
+	if (list.extended) {
+		dwfl_report_begin(s->dwfl);
+		for (size_t i = 0; i < list.n; i++)
+			dwfl_report_module(s->dwfl, list.v[i].name, list.v[i].low, list.v[i].high);
+		dwfl_report_end(s->dwfl, NULL, NULL);
+	}
+	for (size_t i = 0; i < list.n; i++)
+		free(list.v[i].name);
+	free(list.v);
+}
+
 static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 {
 	if (s->t->kind == TARGET_LIVE) {
@@ -313,8 +383,11 @@ static int report_modules(struct symbols *s, const struct symbols_opts *opts)
 		dwfl_report_begin(s->dwfl);
 		int rc = dwfl_linux_proc_report(s->dwfl, s->t->pid);
 		dwfl_report_end(s->dwfl, NULL, NULL);
-		return rc == 0 ? 0 : error_set("cannot read the modules of process %d: %s", (int)s->t->pid,
-					       rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		if (rc != 0)
+			return error_set("cannot read the modules of process %d: %s", (int)s->t->pid,
+					 rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
+		extend_over_bss(s);
+		return 0;
 	}
 	s->callbacks.find_elf = find_elf_core;
 	s->dwfl = dwfl_begin(&s->callbacks);

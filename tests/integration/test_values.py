@@ -179,3 +179,44 @@ def test_debug_info_from_debuginfod():
             server.kill()
             server.wait()
         shutil.rmtree(work)
+
+
+BSS = r"""
+#include <stdio.h>
+#include <unistd.h>
+static char big[1 << 20];
+int main(void)
+{
+	big[5] = 1;
+	printf("%p\n", (void *)&big[40960]);
+	fflush(stdout);
+	pause();
+}
+"""
+
+
+def test_bss_past_the_files_pages_is_named_live_as_on_a_core():
+    """/proc/PID/maps ends a module at its file's last page; the rest of its
+    .bss is an anonymous mapping after it. A global there is named live as
+    on the process's core (and as gdb names it), not "No symbol matches"."""
+    work = tempfile.mkdtemp(prefix="strand-bss-")
+    try:
+        src, exe = os.path.join(work, "bss.c"), os.path.join(work, "bss")
+        with open(src, "w") as f:
+            f.write(BSS)
+        subprocess.run(["gcc", "-g", "-O0", "-o", exe, src], check=True, timeout=60)
+        proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
+        try:
+            addr = proc.stdout.readline().strip()
+            core = os.path.join(work, "core")
+            live = batch(["-p", str(proc.pid)], f"info symbol {addr}", f"gcore {core}", json_mode=False)
+            named = gdb(proc.pid, f"info symbol {addr}")
+        finally:
+            proc.kill()
+            proc.wait()
+        on_core = batch([exe, core], f"info symbol {addr}", json_mode=False)
+        assert "big + 40960 in section .bss" in live.stdout, live.stdout
+        assert "big + 40960 in section .bss" in on_core.stdout and "big + 40960 in section .bss" in named, \
+            (on_core.stdout, named)
+    finally:
+        shutil.rmtree(work)
