@@ -285,10 +285,39 @@ static int go_detect(struct strand_host *h)
 	return 95;
 }
 
+/* Where arena indexes start on amd64 (runtime/malloc.go arenaBaseOffset: the
+ * 48-bit address space's bottom half is indexed from 1<<47 on); Go writes no
+ * DWARF constant for it. */
+#define GO_ARENA_BASE_OFFSET 0xffff800000000000ull
+
+/* An address of one of the heap's arenas: mheap_.arenas[L1][L2] names a
+ * heapArena for it (runtime/mheap.go). */
+static bool go_heap_region(struct strand_host *h, uint64_t addr, uint64_t *start, const char **what)
+{
+	uint64_t mheap, mheap_size, off, size, l2, ha;
+	int64_t log_bytes, l1_bits, l2_bits;
+	if (!api->lookup_symbol(h, "runtime.mheap_", NULL, &mheap, &mheap_size) ||
+	    !api->type_member(h, "runtime.mheap", "arenas", &off, &size) ||
+	    !api->constant(h, "runtime.logHeapArenaBytes", &log_bytes) ||
+	    !api->constant(h, "runtime.arenaL1Bits", &l1_bits) || !api->constant(h, "runtime.arenaL2Bits", &l2_bits) ||
+	    log_bytes <= 0 || l1_bits < 0 || l2_bits <= 0 || log_bytes + l1_bits + l2_bits > 64)
+		return false;
+	uint64_t index = (addr - GO_ARENA_BASE_OFFSET) >> log_bytes;
+	uint64_t i1 = l1_bits ? index >> l2_bits : 0, i2 = index & ((1ull << l2_bits) - 1);
+	if (log_bytes + l1_bits + l2_bits < 64 && index >> (l1_bits + l2_bits))
+		return false;
+	if ((i1 + 1) * 8 > size || !rd(h, mheap + off + i1 * 8, &l2, 8) || !l2 || !rd(h, l2 + i2 * 8, &ha, 8) || !ha)
+		return false;
+	*start = (index << log_bytes) + GO_ARENA_BASE_OFFSET;
+	*what = "Go heap arena";
+	return true;
+}
+
 static const struct strand_runtime go_runtime = {
 	.name = "go-runtime",
 	.detect = go_detect,
 	.goroutines = go_goroutines,
+	.heap_region = go_heap_region,
 };
 
 static const struct strand_plugin go_plugin = {

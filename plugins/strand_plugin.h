@@ -307,6 +307,11 @@ struct strand_runtime {
 	/* Every goroutine but dead ones through fn (the strings valid during the
 	 * call), in the runtime's order. Returns the count, or -1 with fail(). */
 	int (*goroutines)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_goroutine *g), void *ctx);
+	/* Whether addr lies in memory the runtime manages as its own heap (Go's
+	 * arenas), with the region's start and a name for it ("Go heap arena"),
+	 * so that analyses do not call it a thread's stack when the runtime runs
+	 * threads on stacks inside that heap. NULL: no such heap. */
+	bool (*heap_region)(struct strand_host *h, uint64_t addr, uint64_t *start, const char **what);
 };
 
 struct strand_plugin {

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "plugin.h"
-#include "symbols/dwarf_names.h"
 #include "base/util.h"
 
 /* A stack deeper than this is cut, with the reason. */
@@ -185,34 +184,4 @@ int goroutine_stack(struct session *s, const struct goroutine *gr, struct stack 
 		return -1;
 	stack_build_from(s, &bt, st);
 	return 0;
-}
-
-/* Where arena indexes start on amd64 (runtime/malloc.go arenaBaseOffset: the
- * 48-bit address space's bottom half is indexed from 1<<47 on); Go writes no
- * DWARF constant for it. */
-#define GO_ARENA_BASE_OFFSET 0xffff800000000000ull
-
-bool go_heap_arena(struct session *s, uint64_t addr, uint64_t *arena)
-{
-	Dwfl *dwfl = symbols_dwfl(s->symbols);
-	uint64_t mheap, off, size, l2, ha;
-	int64_t log_bytes, l1_bits, l2_bits;
-	/* The symbol first: no program but Go's has it, and no other program's
-	 * DWARF gets indexed by name for this. */
-	if (!symbols_lookup(s->symbols, "runtime.mheap_", NULL, &mheap, NULL) ||
-	    !dwarf_names_member(dwfl, NULL, "runtime.mheap", "arenas", &off, &size) ||
-	    !dwarf_names_constant(dwfl, NULL, "runtime.logHeapArenaBytes", &log_bytes) ||
-	    !dwarf_names_constant(dwfl, NULL, "runtime.arenaL1Bits", &l1_bits) ||
-	    !dwarf_names_constant(dwfl, NULL, "runtime.arenaL2Bits", &l2_bits) || log_bytes <= 0 || l1_bits < 0 ||
-	    l2_bits <= 0 || log_bytes + l1_bits + l2_bits > 64)
-		return false;
-	uint64_t index = (addr - GO_ARENA_BASE_OFFSET) >> log_bytes;
-	uint64_t i1 = l1_bits ? index >> l2_bits : 0, i2 = index & ((1ull << l2_bits) - 1);
-	if (log_bytes + l1_bits + l2_bits < 64 && index >> (l1_bits + l2_bits))
-		return false;
-	if ((i1 + 1) * 8 > size || !target_read_u64(s->target, mheap + off + i1 * 8, &l2) || !l2 ||
-	    !target_read_u64(s->target, l2 + i2 * 8, &ha) || !ha)
-		return false;
-	*arena = (index << log_bytes) + GO_ARENA_BASE_OFFSET;
-	return true;
 }

@@ -34,9 +34,4 @@ int goroutine_stack(struct session *s, const struct goroutine *g, struct stack *
 /* The same, its physical frames only (no symbols): cheap, for grouping. */
 int goroutine_unwind(struct session *s, const struct goroutine *g, struct backtrace *bt);
 
-/* Whether addr lies in an arena of Go's heap (the runtime's mheap_.arenas
- * holds a heapArena for it): *arena gets the arena's start. False for any
- * other address, and in a program that is not Go. */
-bool go_heap_arena(struct session *s, uint64_t addr, uint64_t *arena);
-
 #endif

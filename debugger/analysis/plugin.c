@@ -592,28 +592,34 @@ static const struct loaded_plugin *best_runtime(struct session *s, bool goroutin
 	return best;
 }
 
-const struct loaded_plugin *plugin_runtime(struct session *s)
+/* The runtime that fits the target best, as a thread runtime or as one that
+ * schedules goroutines, detected once per target. */
+static const struct loaded_plugin *cached_runtime(struct session *s, bool goroutines)
 {
 	static struct {
 		struct detection_key key;
 		const struct loaded_plugin *best;
-	} cache;
+	} cache[2];
 	load_builtins();
-	if (!same_target(&cache.key, s))
-		cache.best = best_runtime(s, false);
-	return cache.best;
+	if (!same_target(&cache[goroutines].key, s))
+		cache[goroutines].best = best_runtime(s, goroutines);
+	return cache[goroutines].best;
+}
+
+const struct loaded_plugin *plugin_runtime(struct session *s)
+{
+	return cached_runtime(s, false);
 }
 
 const struct loaded_plugin *plugin_goroutine_runtime(struct session *s)
 {
-	static struct {
-		struct detection_key key;
-		const struct loaded_plugin *best;
-	} cache;
-	load_builtins();
-	if (!same_target(&cache.key, s))
-		cache.best = best_runtime(s, true);
-	return cache.best;
+	return cached_runtime(s, true);
+}
+
+bool plugin_heap_region(struct session *s, uint64_t addr, uint64_t *start, const char **what)
+{
+	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
+	return rt && rt->p->runtime->heap_region && rt->p->runtime->heap_region(plugin_host(s), addr, start, what);
 }
 
 void plugin_thread_info(struct session *s, size_t i, struct strand_thread_info *out)

@@ -41,6 +41,10 @@ bool plugin_left_out(const struct plugin_detection *d, const struct plugin_detec
 const struct loaded_plugin *plugin_runtime(struct session *s);
 /* The runtime plugin that lists the target's goroutines (ABI 6), or NULL. */
 const struct loaded_plugin *plugin_goroutine_runtime(struct session *s);
+/* Whether addr lies in a heap the goroutine runtime manages itself (Go's
+ * arenas): *start gets the region's start, *what its name. False for any other
+ * address, and when no such runtime fits the target. */
+bool plugin_heap_region(struct session *s, uint64_t addr, uint64_t *start, const char **what);
 /* A runtime plugin's confidence, with what it says as evidence (malloc'd or NULL). */
 int plugin_detect_runtime(struct session *s, const struct strand_plugin *p, char **evidence);
 /* Where the program's calls to the function name go (the host's `binding`),

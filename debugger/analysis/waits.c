@@ -13,7 +13,6 @@
 
 #include "symbols/dwarf_values.h"
 #include "symbols/frames.h"
-#include "goroutines.h"
 #include "plugin.h"
 #include "target/proc.h"
 #include "reach.h"
@@ -97,11 +96,12 @@ static void name_object(struct session *s, size_t waiter, const struct stack *st
 			snprintf(buf, len, "the descriptor of thread %zu", i + 1);
 			return;
 		}
-	/* Before the stacks: Go's threads run on stacks inside its heap's
-	 * arenas, so the heap shares their mapping. */
-	uint64_t arena;
-	if (go_heap_arena(s, addr, &arena)) {
-		snprintf(buf, len, "Go heap arena 0x%" PRIx64 "+%" PRIu64, arena, addr - arena);
+	/* Before the stacks: a runtime may run its threads on stacks inside its
+	 * own heap (Go's arenas), so that heap shares their mapping. */
+	uint64_t region;
+	const char *what;
+	if (plugin_heap_region(s, addr, &region, &what)) {
+		snprintf(buf, len, "%s 0x%" PRIx64 "+%" PRIu64, what, region, addr - region);
 		return;
 	}
 	const struct mapping *m = target_mapping(s->target, addr);
