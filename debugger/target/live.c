@@ -649,6 +649,15 @@ static void open_memory_files(struct live *l, pid_t pid)
 	l->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/* Threads by tid, the process's leader (tid == pid) selected, as gdb selects it. */
+static void sort_threads_select_leader(struct target *t, pid_t pid)
+{
+	target_sort_threads(t);
+	for (size_t i = 0; i < t->nthreads; i++)
+		if (t->threads[i].tid == pid)
+			t->initial_thread = i;
+}
+
 struct target *live_attach(pid_t pid, const struct attach_opts *o)
 {
 	if (check_attachable(pid) < 0)
@@ -670,10 +679,7 @@ struct target *live_attach(pid_t pid, const struct attach_opts *o)
 	}
 	if (read_maps_and_auxv(t) < 0)
 		return fail(t);
-	target_sort_threads(t);
-	for (size_t i = 0; i < t->nthreads; i++)
-		if (t->threads[i].tid == pid)
-			t->initial_thread = i;
+	sort_threads_select_leader(t, pid);
 	return t;
 }
 
@@ -702,9 +708,6 @@ struct target *live_adopt(pid_t pid, const pid_t *tids, size_t n)
 	}
 	if (read_maps_and_auxv(t) < 0)
 		return fail(t);
-	target_sort_threads(t);
-	for (size_t i = 0; i < t->nthreads; i++)
-		if (t->threads[i].tid == pid)
-			t->initial_thread = i;
+	sort_threads_select_leader(t, pid);
 	return t;
 }
