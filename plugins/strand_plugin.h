@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STRAND_PLUGIN_ABI 6
+#define STRAND_PLUGIN_ABI 7
 
 /* The host: opaque to plugins, passed back to every host call. */
 struct strand_host;
@@ -284,6 +284,57 @@ struct strand_goroutine {
 	bool system;              /* the runtime's own: its traceback leaves it out */
 };
 
+/* ---- What a goroutine waits on, channels and timers (ABI 7) ---- */
+
+enum strand_goroutine_wait_kind {
+	STRAND_GWAIT_NONE = 0,     /* nothing the runtime can name */
+	STRAND_GWAIT_CHANNEL,      /* a send or receive on one channel */
+	STRAND_GWAIT_SELECT,       /* a select: every case's channel */
+	STRAND_GWAIT_SYNC,         /* a sync object's semaphore: Mutex, RWMutex, WaitGroup, ... */
+};
+
+#define STRAND_MAX_WAIT_OBJECTS 16
+
+struct strand_goroutine_wait {
+	int kind;                 /* enum strand_goroutine_wait_kind */
+	size_t nobjects;          /* all of the select's cases, even beyond the array */
+	struct {
+		uint64_t address; /* the channel (runtime.hchan), or the sync object */
+		bool send;        /* a channel the goroutine sends on */
+	} objects[STRAND_MAX_WAIT_OBJECTS];
+	const char *type;         /* the sync object's type ("sync.Mutex"), NULL for channels */
+	uint64_t semaphore;       /* the address the goroutine sleeps on, 0 none */
+	char detail[96];          /* "held by goroutine 12", "3 waiters" */
+};
+
+#define STRAND_MAX_CHANNEL_WAITERS 32
+
+struct strand_channel {
+	uint64_t address;
+	char elem_type[96];       /* "int", "main.job"; "" unknown */
+	uint64_t elem_size;
+	uint64_t len, cap;        /* buffered elements, buffer size */
+	bool closed;
+	size_t nsenders, nreceivers; /* goroutines queued to send and to receive (all, even beyond the arrays) */
+	uint64_t senders[STRAND_MAX_CHANNEL_WAITERS], receivers[STRAND_MAX_CHANNEL_WAITERS]; /* their ids, in queue order */
+	bool select_sender[STRAND_MAX_CHANNEL_WAITERS], select_receiver[STRAND_MAX_CHANNEL_WAITERS]; /* in a select */
+};
+
+/* One of the runtime's timers: a sleep, a time.Timer or Ticker, an AfterFunc. */
+struct strand_timer {
+	uint64_t address;         /* the runtime's timer */
+	int32_t queue;            /* the processor (Go's P) whose heap holds it */
+	int64_t when;             /* next fire, on the runtime's clock (ns) */
+	int64_t period;           /* ns between fires, 0 for a one-shot */
+	int64_t now;              /* the runtime's clock now (live) or its latest record (cores) */
+	uint64_t function;        /* what it calls (pc) */
+	uint64_t channel;         /* the channel it sends on (Timer, Ticker), 0 none */
+	uint64_t goroutine;       /* the goroutine it wakes (a sleep), 0 none */
+	uint64_t owner;           /* the object that embeds it (a time.Ticker's or Timer's address), 0 none */
+	uint64_t owner_size;
+	const char *kind;         /* "sleep", "ticker", "timer", "func" */
+};
+
 struct strand_runtime {
 	const char *name;
 	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
@@ -312,6 +363,17 @@ struct strand_runtime {
 	 * so that analyses do not call it a thread's stack when the runtime runs
 	 * threads on stacks inside that heap. NULL: no such heap. */
 	bool (*heap_region)(struct strand_host *h, uint64_t addr, uint64_t *start, const char **what);
+	/* ABI 7. What goroutine g waits on; frames are the function names of its
+	 * stack, innermost first (a semaphore's owner type is known from them).
+	 * false when it waits on nothing the runtime can name. */
+	bool (*goroutine_wait)(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
+			       size_t nframes, struct strand_goroutine_wait *out);
+	/* The channel at addr (Go: a runtime.hchan). false with fail() when it
+	 * cannot be read. */
+	bool (*channel)(struct strand_host *h, uint64_t addr, struct strand_channel *out);
+	/* Every pending timer through fn, in no particular order. Returns the
+	 * count, or -1 with fail(). */
+	int (*timers)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_timer *t), void *ctx);
 };
 
 struct strand_plugin {
