@@ -594,3 +594,313 @@ int cmd_goroutine_apply(struct session *s, const struct args *a)
 {
 	return run_goroutines_bt(s, a, true);
 }
+
+/* ---- blocked: what each waiting goroutine of the program waits on ---- */
+
+struct gwait {
+	const struct goroutine *g;
+	size_t group;
+	struct strand_goroutine_wait w;
+};
+
+enum gwait_section { SEC_FOREVER, SEC_CHANNEL, SEC_SYNC, SEC_OTHER, NSECTIONS };
+
+static const char *const section_titles[NSECTIONS] = {
+	"Goroutines blocked forever", "Goroutines blocked on channels", "Goroutines blocked on sync objects",
+	"Goroutines waiting otherwise (timers, I/O, conditions)",
+};
+
+/* Why a wait can never end whatever the other goroutines do (Go's own words
+ * for the states), NULL when it can. */
+static const char *forever_reason(const struct goroutine *g)
+{
+	if (!strcmp(g->state, "chan receive (nil chan)") || !strcmp(g->state, "chan send (nil chan)"))
+		return "a nil channel is never ready";
+	if (!strcmp(g->state, "select (no cases)"))
+		return "a select with no cases never returns";
+	return NULL;
+}
+
+static enum gwait_section section_of(const struct gwait *w)
+{
+	if (forever_reason(w->g))
+		return SEC_FOREVER;
+	if (w->w.kind == STRAND_GWAIT_CHANNEL || w->w.kind == STRAND_GWAIT_SELECT)
+		return SEC_CHANNEL;
+	return w->w.kind == STRAND_GWAIT_SYNC ? SEC_SYNC : SEC_OTHER;
+}
+
+/* Goroutines waiting at the same place on the same objects come together. */
+static int by_wait(const void *a, const void *b)
+{
+	const struct gwait *x = a, *y = b;
+	int c = (int)section_of(x) - (int)section_of(y);
+	if (c)
+		return c;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	if ((c = strcmp(x->g->state, y->g->state)))
+		return c;
+	if (x->w.nobjects != y->w.nobjects)
+		return x->w.nobjects < y->w.nobjects ? -1 : 1;
+	for (size_t i = 0; i < x->w.nobjects && i < STRAND_MAX_WAIT_OBJECTS; i++)
+		if (x->w.objects[i].address != y->w.objects[i].address)
+			return x->w.objects[i].address < y->w.objects[i].address ? -1 : 1;
+	return x->g->g.id < y->g->g.id ? -1 : x->g->g.id > y->g->g.id;
+}
+
+static bool same_wait(const struct gwait *x, const struct gwait *y)
+{
+	struct gwait a = *x, b = *y;
+	a.g = b.g; /* every key but the goroutine */
+	return section_of(x) == section_of(y) && by_wait(&a, &b) == 0;
+}
+
+/* " (main.unread)": the global that holds the object's address (a channel),
+ * or the global the object is (a sync.Mutex); nothing when neither. */
+static void out_object_name(struct session *s, const struct global_snapshot *globals, uint64_t addr, bool pointed)
+{
+	struct sym_info si;
+	uint64_t where = pointed ? globals_holding(globals, addr) : addr;
+	if (!where || !symbols_addr_info(s->symbols, where, &si) || !si.name) {
+		out_null(s->out, "name");
+		return;
+	}
+	out_text(s->out, " (");
+	if (si.offset)
+		out_strf(s->out, "name", "%s+%llu", si.name, (unsigned long long)si.offset);
+	else
+		out_str(s->out, "name", si.name);
+	out_text(s->out, ")");
+}
+
+static void out_ids(struct out *o, const char *key, const uint64_t *ids, size_t n)
+{
+	out_list(o, key);
+	for (size_t i = 0; i < n && i < STRAND_MAX_CHANNEL_WAITERS; i++) {
+		out_text(o, " ");
+		out_uint(o, NULL, ids[i]);
+	}
+	out_list_end(o);
+	if (n > STRAND_MAX_CHANNEL_WAITERS)
+		out_text(o, " ... (%zu in all)", n);
+}
+
+/* "send on channel 0xc0000740c0 (main.unread): chan int, unbuffered, open;
+ * senders 6 21; no receiver" */
+static void out_channel_wait(struct session *s, const struct global_snapshot *globals, uint64_t addr, bool send)
+{
+	struct out *o = s->out;
+	struct strand_channel ch;
+	out_obj(o, NULL);
+	out_text(o, "%s on channel ", send ? "send" : "receive");
+	out_hide_text(o, true);
+	out_str(o, "direction", send ? "send" : "receive");
+	out_hide_text(o, false);
+	out_hex(o, "address", addr);
+	out_object_name(s, globals, addr, true);
+	if (goroutine_channel(s, addr, &ch) < 0) {
+		out_text(o, ": ");
+		out_str(o, "error", error_get());
+		out_obj_end(o);
+		return;
+	}
+	out_text(o, ": chan ");
+	out_str(o, "elem_type", ch.elem_type[0] ? ch.elem_type : "?");
+	if (ch.cap) {
+		out_text(o, ", buffer ");
+		out_uint(o, "len", ch.len);
+		out_text(o, "/");
+		out_uint(o, "cap", ch.cap);
+	} else {
+		out_text(o, ", unbuffered");
+		out_hide_text(o, true);
+		out_uint(o, "len", 0);
+		out_uint(o, "cap", 0);
+		out_hide_text(o, false);
+	}
+	out_text(o, ch.closed ? ", closed" : ", open");
+	out_hide_text(o, true);
+	out_bool(o, "closed", ch.closed);
+	out_hide_text(o, false);
+	out_text(o, "; %s", ch.nsenders ? "senders" : "no sender");
+	out_ids(o, "senders", ch.senders, ch.nsenders);
+	out_text(o, "; %s", ch.nreceivers ? "receivers" : "no receiver");
+	out_ids(o, "receivers", ch.receivers, ch.nreceivers);
+	out_obj_end(o);
+}
+
+static void out_wait_objects(struct session *s, const struct global_snapshot *globals, const struct gwait *w)
+{
+	struct out *o = s->out;
+	const struct strand_goroutine_wait *gw = &w->w;
+	const char *forever = forever_reason(w->g);
+	size_t shown = gw->nobjects < STRAND_MAX_WAIT_OBJECTS ? gw->nobjects : STRAND_MAX_WAIT_OBJECTS;
+	out_list(o, "objects");
+	if (forever) {
+		out_text(o, ": ");
+	} else if (gw->kind == STRAND_GWAIT_SELECT) {
+		out_text(o, ": select on %zu channels", gw->nobjects);
+		for (size_t i = 0; i < shown; i++) {
+			out_text(o, "\n        ");
+			out_channel_wait(s, globals, gw->objects[i].address, gw->objects[i].send);
+		}
+	} else if (gw->kind == STRAND_GWAIT_CHANNEL) {
+		out_text(o, ": ");
+		out_channel_wait(s, globals, gw->objects[0].address, gw->objects[0].send);
+	} else if (gw->kind == STRAND_GWAIT_SYNC) {
+		out_obj(o, NULL);
+		out_text(o, ": ");
+		out_str(o, "type", gw->type);
+		out_text(o, " ");
+		out_hex(o, "address", gw->objects[0].address);
+		out_object_name(s, globals, gw->objects[0].address, false);
+		if (gw->detail[0]) {
+			out_text(o, ", ");
+			out_str(o, "detail", gw->detail);
+		}
+		out_obj_end(o);
+	}
+	out_list_end(o);
+	if (forever)
+		out_str(o, "forever", forever);
+	else
+		out_null(o, "forever");
+}
+
+/* The root of Go's own sources, "/usr/lib/go-1.19/src/", from a runtime
+ * frame's file (its length in *len): the standard library lies under it. */
+static const char *goroot_src(const struct stack *st, size_t *len)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		const struct logical_frame *lf = &st->f[i];
+		const char *at = lf->file && lf->function && !strncmp(lf->function, "runtime.", 8)
+					 ? strstr(lf->file, "/src/runtime/") : NULL;
+		if (at) {
+			*len = (size_t)(at - lf->file) + 5;
+			return lf->file;
+		}
+	}
+	return NULL;
+}
+
+/* "at main.mutexWait (/src/f.go:79)": the first frame of the program's own
+ * code (outside Go's sources), else the first one Go's traceback shows. */
+static void out_wait_site(struct session *s, struct group *group)
+{
+	struct out *o = s->out;
+	const struct stack *st = group->error ? NULL : group_stack(s, group);
+	const struct logical_frame *site = NULL;
+	size_t len = 0;
+	const char *goroot = st ? goroot_src(st, &len) : NULL;
+	for (size_t i = 0; st && i < st->n && !is_goexit(&st->f[i]); i++) {
+		const struct logical_frame *lf = &st->f[i];
+		if (!go_shows(lf->function, i == 0, false))
+			continue;
+		if (!site)
+			site = lf;
+		if (goroot && lf->file && strncmp(lf->file, goroot, len) != 0) {
+			site = lf;
+			break;
+		}
+	}
+	if (!site) {
+		out_null(o, "function");
+		return;
+	}
+	out_text(o, "\n      at ");
+	out_str(o, "function", site->function);
+	if (site->file) {
+		out_text(o, " (");
+		out_str(o, "file", site->file);
+		out_text(o, ":");
+		out_int(o, "line", site->line);
+		out_text(o, ")");
+	}
+}
+
+static void out_wait_bucket(struct session *s, const struct global_snapshot *globals, struct groups *groups,
+			    const struct gwait *w, size_t n)
+{
+	struct out *o = s->out;
+	out_obj(o, NULL);
+	out_text(o, "  goroutine%s", n > 1 ? "s" : "");
+	out_list(o, "goroutines");
+	for (size_t i = 0; i < n; i++) {
+		out_text(o, " ");
+		out_uint(o, NULL, w[i].g->g.id);
+	}
+	out_list_end(o);
+	out_text(o, " [");
+	out_str(o, "state", w->g->state);
+	out_text(o, "]");
+	out_wait_objects(s, globals, w);
+	out_wait_site(s, &groups->v[w->group]);
+	out_text(o, "\n");
+	out_obj_end(o);
+}
+
+static void out_wait_sections(struct session *s, struct gwait *v, size_t n, struct groups *groups)
+{
+	struct out *o = s->out;
+	struct global_snapshot globals;
+	globals_snapshot(s, &globals);
+	size_t count[NSECTIONS] = { 0 };
+	for (size_t i = 0; i < n; i++)
+		count[section_of(&v[i])]++;
+	out_list(o, "goroutines");
+	int shown_section = -1;
+	for (size_t i = 0, k; i < n && !session_interrupted(); i = k) {
+		for (k = i + 1; k < n && same_wait(&v[i], &v[k]); k++)
+			;
+		if ((int)section_of(&v[i]) != shown_section) {
+			shown_section = (int)section_of(&v[i]);
+			out_text(o, "\n%s (%zu):\n", section_titles[shown_section], count[shown_section]);
+		}
+		out_wait_bucket(s, &globals, groups, &v[i], k - i);
+	}
+	out_list_end(o);
+	globals_snapshot_free(&globals);
+}
+
+void out_goroutine_waits(struct session *s)
+{
+	struct out *o = s->out;
+	struct goroutines gs;
+	if (!goroutines_known(s))
+		return;
+	if (goroutines_read(s, &gs) < 0) {
+		out_warn(o, "goroutines not analysed: %s", error_get());
+		return;
+	}
+	struct groups groups;
+	group_stacks(s, &gs, false, &groups);
+	struct gwait *v = xcalloc(gs.n + 1, sizeof(*v));
+	size_t n = 0, running = 0;
+	for (size_t i = 0; i < gs.n && !session_interrupted(); i++) {
+		const struct goroutine *g = &gs.v[i];
+		if (groups.of[i] == SIZE_MAX)
+			continue;
+		if (g->g.status != STRAND_G_WAITING) {
+			running++;
+			continue;
+		}
+		v[n] = (struct gwait){ .g = g, .group = groups.of[i] };
+		const struct stack *st = groups.v[groups.of[i]].error ? NULL : group_stack(s, &groups.v[groups.of[i]]);
+		if (st)
+			goroutine_wait(s, g, st, &v[n].w);
+		n++;
+	}
+	qsort(v, n, sizeof(*v), by_wait);
+	out_obj(o, "goroutines");
+	out_text(o, "\n");
+	out_uint(o, "waiting", n);
+	out_text(o, " goroutines of the program waiting, ");
+	out_uint(o, "not_waiting", running);
+	out_text(o, " running, runnable or in a system call\n");
+	out_wait_sections(s, v, n, &groups);
+	out_obj_end(o);
+	free(v);
+	groups_free(&groups);
+	goroutines_free(&gs);
+}

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "analysis/goroutines.h"
 #include "symbols/dwarf_values.h"
 #include "base/util.h"
 #include "commands.h"
@@ -32,8 +33,74 @@ static void format_register(struct session *s, const struct value *v, struct str
 	}
 }
 
+static void queue_text(const char *name, size_t n, const uint64_t *ids, struct strbuf *sb)
+{
+	sb_addf(sb, ", %s = [", name);
+	for (size_t i = 0; i < n && i < STRAND_MAX_CHANNEL_WAITERS; i++)
+		sb_addf(sb, "%sgoroutine %" PRIu64, i ? ", " : "", ids[i]);
+	if (n > STRAND_MAX_CHANNEL_WAITERS)
+		sb_addf(sb, ", ... (%zu in all)", n);
+	sb_adds(sb, "]");
+}
+
+/* "0xc000074000 {elem = int, len = 0, cap = 0, closed = false, sendq =
+ * [goroutine 6], recvq = []}": a channel as its runtime knows it; nil for a
+ * nil channel; its bare pointer when the runtime cannot be read. */
+static void format_channel(struct session *s, uint64_t addr, struct strand_channel *ch, struct strbuf *sb)
+{
+	if (!addr) {
+		sb_adds(sb, "nil");
+		return;
+	}
+	sb_addf(sb, "0x%" PRIx64, addr);
+	if (goroutine_channel(s, addr, ch) < 0) {
+		sb_addf(sb, " <%s>", error_get());
+		ch->address = 0;
+		return;
+	}
+	sb_addf(sb, " {elem = %s, len = %" PRIu64 ", cap = %" PRIu64 ", closed = %s",
+		ch->elem_type[0] ? ch->elem_type : "?", ch->len, ch->cap, ch->closed ? "true" : "false");
+	queue_text("sendq", ch->nsenders, ch->senders, sb);
+	queue_text("recvq", ch->nreceivers, ch->receivers, sb);
+	sb_adds(sb, "}");
+}
+
+static void out_queue(struct out *o, const char *name, size_t n, const uint64_t *ids, const bool *in_select)
+{
+	out_list(o, name);
+	for (size_t i = 0; i < n && i < STRAND_MAX_CHANNEL_WAITERS; i++) {
+		out_obj(o, NULL);
+		out_uint(o, "goroutine", ids[i]);
+		out_bool(o, "select", in_select[i]);
+		out_obj_end(o);
+	}
+	out_list_end(o);
+}
+
+/* The channel's state in JSON beside its text (null when none was read). */
+static void out_channel(struct out *o, const struct strand_channel *ch)
+{
+	if (!ch->address) {
+		out_null(o, "channel");
+		return;
+	}
+	out_obj(o, "channel");
+	out_str(o, "elem_type", ch->elem_type);
+	out_uint(o, "elem_size", ch->elem_size);
+	out_uint(o, "len", ch->len);
+	out_uint(o, "cap", ch->cap);
+	out_bool(o, "closed", ch->closed);
+	out_uint(o, "senders", ch->nsenders);
+	out_uint(o, "receivers", ch->nreceivers);
+	out_queue(o, "sendq", ch->nsenders, ch->senders, ch->select_sender);
+	out_queue(o, "recvq", ch->nreceivers, ch->receivers, ch->select_receiver);
+	out_obj_end(o);
+}
+
 static void print_value(struct session *s, const struct value *v, bool hex)
 {
+	struct strand_channel ch = { 0 };
+	uint64_t chan;
 	struct strbuf val = STRBUF_INIT, type = STRBUF_INIT;
 	if (v->no_debug)
 		sb_addf(&type, "<%s variable, no debug info>", v->no_debug_text ? "text" : "data");
@@ -58,6 +125,8 @@ static void print_value(struct session *s, const struct value *v, bool hex)
 			sb_addf(&val, "%" PRIu64, v->bits);
 		else
 			sb_addf(&val, "%" PRId64, (int64_t)v->bits);
+	} else if (value_go_channel(s, v, &chan)) {
+		format_channel(s, chan, &ch, &val);
 	} else {
 		value_format(s, v, &val);
 	}
@@ -72,6 +141,7 @@ static void print_value(struct session *s, const struct value *v, bool hex)
 		out_hex(s->out, "address", v->addr);
 	else
 		out_null(s->out, "address");
+	out_channel(s->out, &ch);
 	out_hide_text(s->out, false);
 	sb_release(&val);
 	sb_release(&type);

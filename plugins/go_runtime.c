@@ -230,10 +230,31 @@ static bool read_goroutine(struct strand_host *h, const struct layout *l, uint64
 	return true;
 }
 
+/* Goroutines asleep on a semaphore (sync.Mutex, WaitGroup, ...) wait in the
+ * runtime's semtable: per root a treap of sudogs by address (children prev
+ * and next), each with the other waiters on its address through waitlink.
+ * Read once per listing of the goroutines, then looked up by g. */
+struct sema_waiter {
+	uint64_t g, sema;
+};
+
+static struct {
+	struct sema_waiter *v;
+	size_t n;
+	bool read;
+} sema_cache;
+
+static void sema_cache_reset(void)
+{
+	free(sema_cache.v);
+	memset(&sema_cache, 0, sizeof(sema_cache));
+}
+
 static int go_goroutines(struct strand_host *h, void (*fn)(void *ctx, const struct strand_goroutine *g), void *ctx)
 {
 	struct layout l;
 	uint64_t slice[2];
+	sema_cache_reset();
 	if (!read_layout(h, &l))
 		return -1;
 	if (!rd(h, l.allgs, slice, sizeof(slice))) {
@@ -313,11 +334,309 @@ static bool go_heap_region(struct strand_host *h, uint64_t addr, uint64_t *start
 	return true;
 }
 
+/* ---- Channels, and what a goroutine waits on (ABI 7) ---- */
+
+/* The members the channel code reads, by type, from the DWARF. */
+enum chan_field {
+	C_QCOUNT, C_DATAQSIZ, C_ELEMSIZE, C_CLOSED, C_ELEMTYPE, C_RECVQ, C_SENDQ, /* runtime.hchan */
+	C_FIRST,                                                                    /* runtime.waitq */
+	C_SG_G, C_SG_NEXT, C_SG_PREV, C_SG_ELEM, C_SG_ISSELECT, C_SG_WAITLINK, C_SG_C, /* runtime.sudog */
+	C_G_WAITING, C_G_GOID,                                                      /* runtime.g */
+	C_TYPE_STR, C_TYPE_TFLAG, C_MODULE_TYPES,                                   /* runtime._type, moduledata */
+	NCHAN_FIELDS
+};
+
+static const struct {
+	const char *type, *member;
+} chan_fields[NCHAN_FIELDS] = {
+	[C_QCOUNT] = { "runtime.hchan", "qcount" },     [C_DATAQSIZ] = { "runtime.hchan", "dataqsiz" },
+	[C_ELEMSIZE] = { "runtime.hchan", "elemsize" }, [C_CLOSED] = { "runtime.hchan", "closed" },
+	[C_ELEMTYPE] = { "runtime.hchan", "elemtype" }, [C_RECVQ] = { "runtime.hchan", "recvq" },
+	[C_SENDQ] = { "runtime.hchan", "sendq" },       [C_FIRST] = { "runtime.waitq", "first" },
+	[C_SG_G] = { "runtime.sudog", "g" },            [C_SG_NEXT] = { "runtime.sudog", "next" },
+	[C_SG_PREV] = { "runtime.sudog", "prev" },      [C_SG_ELEM] = { "runtime.sudog", "elem" },
+	[C_SG_ISSELECT] = { "runtime.sudog", "isSelect" }, [C_SG_WAITLINK] = { "runtime.sudog", "waitlink" },
+	[C_SG_C] = { "runtime.sudog", "c" },            [C_G_WAITING] = { "runtime.g", "waiting" },
+	[C_G_GOID] = { "runtime.g", "goid" },           [C_TYPE_STR] = { "runtime._type", "str" },
+	[C_TYPE_TFLAG] = { "runtime._type", "tflag" },  [C_MODULE_TYPES] = { "runtime.moduledata", "types" },
+};
+
+/* A sudog list longer than this is taken for a corrupt one. */
+#define MAX_QUEUE 1000000
+
+struct chan_layout {
+	uint64_t off[NCHAN_FIELDS], size[NCHAN_FIELDS];
+};
+
+static bool read_chan_layout(struct strand_host *h, struct chan_layout *l)
+{
+	for (int i = 0; i < NCHAN_FIELDS; i++)
+		if (!api->type_member(h, chan_fields[i].type, chan_fields[i].member, &l->off[i], &l->size[i]) ||
+		    (l->size[i] > 8 && i != C_RECVQ && i != C_SENDQ)) { /* the queues are structs */
+			api->fail(h, "the program's DWARF does not describe %s's %s: channels cannot be read",
+				  chan_fields[i].type, chan_fields[i].member);
+			return false;
+		}
+	return true;
+}
+
+/* Member i of the object at addr, zero-extended. */
+static bool member(struct strand_host *h, const struct chan_layout *l, uint64_t addr, int i, uint64_t *out)
+{
+	*out = 0;
+	return rd(h, addr + l->off[i], out, (size_t)l->size[i]);
+}
+
+/* The name of the Go type whose runtime._type is at type ("main.job"): its
+ * name record in the module's types section, a flags byte, a varint length,
+ * then the bytes (Go 1.17 on); a leading '*' the linker added dropped. */
+static bool go_type_name(struct strand_host *h, const struct chan_layout *l, uint64_t type, char *out, size_t len)
+{
+	uint64_t module, msize, types, str = 0, tflag = 0, length = 0;
+	int64_t extra_star;
+	unsigned char rec[1 + 10];
+	if (!type || !api->variable(h, "runtime.firstmoduledata", &module, &msize) ||
+	    !member(h, l, module, C_MODULE_TYPES, &types) || !member(h, l, type, C_TYPE_STR, &str) ||
+	    !member(h, l, type, C_TYPE_TFLAG, &tflag) || !rd(h, types + (uint32_t)str, rec, sizeof(rec)))
+		return false;
+	size_t i = 1;
+	for (int shift = 0; i < sizeof(rec); i++, shift += 7) {
+		length |= (uint64_t)(rec[i] & 0x7f) << shift;
+		if (!(rec[i] & 0x80))
+			break;
+	}
+	if (i == sizeof(rec) || length == 0 || length >= len || !rd(h, types + (uint32_t)str + i + 1, out, (size_t)length))
+		return false;
+	out[length] = '\0';
+	if (api->constant(h, "runtime.tflagExtraStar", &extra_star) && (tflag & (uint64_t)extra_star) && out[0] == '*')
+		memmove(out, out + 1, (size_t)length);
+	return true;
+}
+
+/* The goroutine ids of a channel's queue (sudogs linked by next), into ids
+ * (the first max), whether each waits in a select; the queue's length. */
+static size_t queue_ids(struct strand_host *h, const struct chan_layout *l, uint64_t waitq, uint64_t *ids,
+			bool *in_select, size_t max)
+{
+	uint64_t sg, g, goid, sel;
+	size_t n = 0;
+	if (!member(h, l, waitq, C_FIRST, &sg))
+		return 0;
+	for (; sg && n < MAX_QUEUE; n++) {
+		if (n < max) {
+			ids[n] = member(h, l, sg, C_SG_G, &g) && g && member(h, l, g, C_G_GOID, &goid) ? goid : 0;
+			in_select[n] = member(h, l, sg, C_SG_ISSELECT, &sel) && sel;
+		}
+		if (!member(h, l, sg, C_SG_NEXT, &sg))
+			break;
+	}
+	return n;
+}
+
+static bool read_channel(struct strand_host *h, const struct chan_layout *l, uint64_t addr, struct strand_channel *out)
+{
+	uint64_t closed, elemtype;
+	memset(out, 0, sizeof(*out));
+	out->address = addr;
+	if (!member(h, l, addr, C_QCOUNT, &out->len) || !member(h, l, addr, C_DATAQSIZ, &out->cap) ||
+	    !member(h, l, addr, C_ELEMSIZE, &out->elem_size) || !member(h, l, addr, C_CLOSED, &closed) ||
+	    !member(h, l, addr, C_ELEMTYPE, &elemtype) || out->len > out->cap) {
+		api->fail(h, "no channel at 0x%llx (its runtime.hchan is not readable or not consistent)",
+			  (unsigned long long)addr);
+		return false;
+	}
+	out->closed = closed != 0;
+	if (!go_type_name(h, l, elemtype, out->elem_type, sizeof(out->elem_type)))
+		out->elem_type[0] = '\0';
+	out->nsenders = queue_ids(h, l, addr + l->off[C_SENDQ], out->senders, out->select_sender,
+				  STRAND_MAX_CHANNEL_WAITERS);
+	out->nreceivers = queue_ids(h, l, addr + l->off[C_RECVQ], out->receivers, out->select_receiver,
+				    STRAND_MAX_CHANNEL_WAITERS);
+	return true;
+}
+
+static bool go_channel(struct strand_host *h, uint64_t addr, struct strand_channel *out)
+{
+	struct chan_layout l;
+	return read_chan_layout(h, &l) && read_channel(h, &l, addr, out);
+}
+
+/* Whether the sudog sg is queued on the channel's send queue. */
+static bool in_send_queue(struct strand_host *h, const struct chan_layout *l, uint64_t chan, uint64_t sg)
+{
+	uint64_t q;
+	if (!member(h, l, chan + l->off[C_SENDQ], C_FIRST, &q))
+		return false;
+	for (size_t n = 0; q && n < MAX_QUEUE; n++) {
+		if (q == sg)
+			return true;
+		if (!member(h, l, q, C_SG_NEXT, &q))
+			break;
+	}
+	return false;
+}
+
+/* A goroutine parked on channels: g.waiting lists one sudog per channel (a
+ * select's cases, in lock order), each naming its channel. */
+static bool channel_wait(struct strand_host *h, const struct chan_layout *l, uint64_t g,
+			 struct strand_goroutine_wait *out)
+{
+	uint64_t sg, c;
+	if (!member(h, l, g, C_G_WAITING, &sg))
+		return false;
+	for (size_t n = 0; sg && n < MAX_QUEUE; n++) {
+		if (member(h, l, sg, C_SG_C, &c) && c) {
+			if (out->nobjects < STRAND_MAX_WAIT_OBJECTS) {
+				out->objects[out->nobjects].address = c;
+				out->objects[out->nobjects].send = in_send_queue(h, l, c, sg);
+			}
+			out->nobjects++;
+		}
+		if (!member(h, l, sg, C_SG_WAITLINK, &sg))
+			break;
+	}
+	return out->nobjects > 0;
+}
+
+static void add_sema_waiter(uint64_t g, uint64_t sema)
+{
+	struct sema_waiter *v = realloc(sema_cache.v, (sema_cache.n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	sema_cache.v = v;
+	v[sema_cache.n++] = (struct sema_waiter){ g, sema };
+}
+
+/* Every waiter of the treap under node, depth first with an explicit stack. */
+static void walk_treap(struct strand_host *h, const struct chan_layout *l, uint64_t node)
+{
+	uint64_t stack[64], visited = 0, g, sema, sg, child;
+	size_t depth = 0;
+	if (node)
+		stack[depth++] = node;
+	while (depth && visited < MAX_QUEUE) {
+		node = stack[--depth];
+		member(h, l, node, C_SG_ELEM, &sema);
+		for (sg = node; sg && visited < MAX_QUEUE; visited++) {
+			if (member(h, l, sg, C_SG_G, &g) && g)
+				add_sema_waiter(g, sema);
+			if (!member(h, l, sg, C_SG_WAITLINK, &sg))
+				break;
+		}
+		for (int k = C_SG_NEXT; k <= C_SG_PREV; k++)
+			if (member(h, l, node, k, &child) && child && depth < sizeof(stack) / sizeof(stack[0]))
+				stack[depth++] = child;
+	}
+}
+
+static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l)
+{
+	uint64_t table, size, treap, treap_size, root;
+	int64_t roots;
+	sema_cache.read = true;
+	if (!api->variable(h, "runtime.semtable", &table, &size) || !api->constant(h, "runtime.semTabSize", &roots) ||
+	    roots <= 0 || !api->type_member(h, "runtime.semaRoot", "treap", &treap, &treap_size))
+		return;
+	for (uint64_t i = 0; i < (uint64_t)roots; i++)
+		if (rd(h, table + i * (size / (uint64_t)roots) + treap, &root, 8))
+			walk_treap(h, l, root);
+}
+
+static uint64_t sema_of(struct strand_host *h, const struct chan_layout *l, uint64_t g)
+{
+	if (!sema_cache.read)
+		read_sema_waiters(h, l);
+	for (size_t i = 0; i < sema_cache.n; i++)
+		if (sema_cache.v[i].g == g)
+			return sema_cache.v[i].sema;
+	return 0;
+}
+
+static bool has_frame(const char *const *frames, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (frames[i] && !strcmp(frames[i], name))
+			return true;
+	return false;
+}
+
+/* The sync object around the semaphore: which one the frames say, at the
+ * semaphore's offset in it as the DWARF says (member names newest first). */
+static const struct {
+	const char *frame, *type, *sema[2];
+} sync_objects[] = {
+	{ "sync.(*WaitGroup).Wait", "sync.WaitGroup", { "sema", "state2" } }, /* state2 until Go 1.20 */
+	{ "sync.(*RWMutex).RLock", "sync.RWMutex", { "readerSem" } },
+	{ "sync.(*Mutex).Lock", "sync.RWMutex", { "w.sema" } },  /* RWMutex.Lock's w.Lock, checked first */
+	{ "sync.(*RWMutex).Lock", "sync.RWMutex", { "writerSem" } },
+	{ "sync.(*Mutex).Lock", "sync.Mutex", { "sema" } },
+};
+
+/* "locked, 2 waiters" for a Mutex, "counter 1, 1 waiter" for a WaitGroup,
+ * from the constants and members the DWARF names. */
+static void sync_detail(struct strand_host *h, const char *type, uint64_t obj, char *out, size_t len)
+{
+	uint64_t off, size, state = 0;
+	int64_t locked, shift;
+	if (!strcmp(type, "sync.Mutex") && api->type_member(h, type, "state", &off, &size) && size <= 8 &&
+	    rd(h, obj + off, &state, (size_t)size) && api->constant(h, "sync.mutexLocked", &locked) &&
+	    api->constant(h, "sync.mutexWaiterShift", &shift) && shift > 0 && shift < 32)
+		snprintf(out, len, "%s, %llu waiting", state & (uint64_t)locked ? "locked" : "unlocked",
+			 (unsigned long long)((uint32_t)state >> shift));
+	else if (!strcmp(type, "sync.WaitGroup") &&
+		 ((api->type_member(h, type, "state.v", &off, &size) && size == 8) ||
+		  (api->type_member(h, type, "state1", &off, &size) && size == 8)) &&
+		 rd(h, obj + off, &state, 8))
+		snprintf(out, len, "counter %u, %u waiting", (unsigned)(state >> 32), (unsigned)state);
+}
+
+static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64_t g, const char *const *frames,
+		      size_t nframes, struct strand_goroutine_wait *out)
+{
+	uint64_t sema = sema_of(h, l, g), off, size;
+	if (!sema)
+		return false;
+	out->kind = STRAND_GWAIT_SYNC;
+	out->semaphore = sema;
+	out->type = "semaphore";
+	out->nobjects = 1;
+	out->objects[0].address = sema;
+	for (size_t i = 0; i < sizeof(sync_objects) / sizeof(sync_objects[0]); i++) {
+		if (!has_frame(frames, nframes, sync_objects[i].frame) ||
+		    (i == 2 && !has_frame(frames, nframes, "sync.(*RWMutex).Lock")))
+			continue;
+		for (int k = 0; k < 2 && sync_objects[i].sema[k]; k++)
+			if (api->type_member(h, sync_objects[i].type, sync_objects[i].sema[k], &off, &size)) {
+				out->type = sync_objects[i].type;
+				out->objects[0].address = sema - off;
+				sync_detail(h, out->type, sema - off, out->detail, sizeof(out->detail));
+				return true;
+			}
+	}
+	return true;
+}
+
+static bool go_goroutine_wait(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
+			      size_t nframes, struct strand_goroutine_wait *out)
+{
+	struct chan_layout l;
+	memset(out, 0, sizeof(*out));
+	if (g->status != STRAND_G_WAITING || !read_chan_layout(h, &l))
+		return false;
+	if (channel_wait(h, &l, g->address, out)) {
+		out->kind = out->nobjects > 1 || !strcmp(g->state, "select") ? STRAND_GWAIT_SELECT : STRAND_GWAIT_CHANNEL;
+		return true;
+	}
+	return sync_wait(h, &l, g->address, frames, nframes, out);
+}
+
 static const struct strand_runtime go_runtime = {
 	.name = "go-runtime",
 	.detect = go_detect,
 	.goroutines = go_goroutines,
 	.heap_region = go_heap_region,
+	.goroutine_wait = go_goroutine_wait,
+	.channel = go_channel,
 };
 
 static const struct strand_plugin go_plugin = {

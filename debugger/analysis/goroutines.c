@@ -5,6 +5,7 @@
 
 #include "plugin.h"
 #include "base/util.h"
+#include "target/maps.h"
 
 /* A stack deeper than this is cut, with the reason. */
 #define MAX_FRAMES 1024
@@ -31,6 +32,11 @@ static int no_runtime(struct session *s)
 					 "the runtime's goroutine list (runtime.allgs) and layout (runtime.g) "
 					 "cannot be found, so goroutines cannot be listed");
 	return error_set("no runtime plugin that knows goroutines fits this program (not a Go program?)");
+}
+
+bool goroutines_known(struct session *s)
+{
+	return plugin_goroutine_runtime(s) != NULL;
 }
 
 int goroutines_read(struct session *s, struct goroutines *out)
@@ -184,4 +190,78 @@ int goroutine_stack(struct session *s, const struct goroutine *gr, struct stack 
 		return -1;
 	stack_build_from(s, &bt, st);
 	return 0;
+}
+
+bool goroutine_wait(struct session *s, const struct goroutine *gr, const struct stack *st,
+		    struct strand_goroutine_wait *out)
+{
+	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
+	memset(out, 0, sizeof(*out));
+	if (!rt || !rt->p->runtime->goroutine_wait)
+		return false;
+	const char **names = xcalloc(st->n + 1, sizeof(*names));
+	for (size_t i = 0; i < st->n; i++)
+		names[i] = st->f[i].function;
+	bool known = rt->p->runtime->goroutine_wait(plugin_host(s), &gr->g, names, st->n, out);
+	free(names);
+	return known;
+}
+
+int goroutine_channel(struct session *s, uint64_t addr, struct strand_channel *out)
+{
+	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
+	if (!rt || !rt->p->runtime->channel)
+		return error_set("no runtime plugin that knows channels fits this program");
+	error_set("the %s plugin could not read the channel at 0x%llx", rt->p->name, (unsigned long long)addr);
+	return rt->p->runtime->channel(plugin_host(s), addr, out) ? 0 : -1;
+}
+
+/* ---- The global variables that hold a pointer: a channel is a heap
+ * object, named by the variable that refers to it ---- */
+
+struct snapshot_walk {
+	struct session *s;
+	struct global_snapshot *out;
+};
+
+static bool snapshot_module(const struct module_info *mi, void *arg)
+{
+	struct snapshot_walk *w = arg;
+	const struct maps *maps = &w->s->target->maps;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mapping *m = &maps->v[i];
+		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || m->end <= mi->low || m->start >= mi->high)
+			continue;
+		uint64_t start = m->start > mi->low ? m->start : mi->low, end = m->end < mi->high ? m->end : mi->high;
+		struct global_range r = { .start = start, .words = (end - start) / 8 };
+		r.v = xmalloc(r.words * 8 + 8);
+		r.words = target_read(w->s->target, start, r.v, r.words * 8) / 8; /* short at a page not in a core */
+		w->out->v = xrealloc(w->out->v, (w->out->n + 1) * sizeof(*w->out->v));
+		w->out->v[w->out->n++] = r;
+	}
+	return true;
+}
+
+void globals_snapshot(struct session *s, struct global_snapshot *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct snapshot_walk w = { s, out };
+	symbols_modules(s->symbols, snapshot_module, &w);
+}
+
+uint64_t globals_holding(const struct global_snapshot *g, uint64_t value)
+{
+	for (size_t i = 0; i < g->n && value; i++)
+		for (size_t k = 0; k < g->v[i].words; k++)
+			if (g->v[i].v[k] == value)
+				return g->v[i].start + 8 * k;
+	return 0;
+}
+
+void globals_snapshot_free(struct global_snapshot *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		free(g->v[i].v);
+	free(g->v);
+	memset(g, 0, sizeof(*g));
 }

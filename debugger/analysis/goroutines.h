@@ -20,6 +20,8 @@ struct goroutines {
 	size_t n;
 };
 
+/* Whether a runtime plugin that lists goroutines fits the program. */
+bool goroutines_known(struct session *s);
 /* Every goroutine the runtime lists. Returns 0, or -1 with error_set(): no
  * runtime that knows goroutines, or one that cannot read them (and why). */
 int goroutines_read(struct session *s, struct goroutines *out);
@@ -33,5 +35,29 @@ const struct goroutine *goroutine_find(const struct goroutines *gs, uint64_t id)
 int goroutine_stack(struct session *s, const struct goroutine *g, struct stack *st);
 /* The same, its physical frames only (no symbols): cheap, for grouping. */
 int goroutine_unwind(struct session *s, const struct goroutine *g, struct backtrace *bt);
+
+/* What the goroutine waits on as its runtime names it (a channel, a select's
+ * channels, a sync object), from its stack st; false when nothing is named. */
+bool goroutine_wait(struct session *s, const struct goroutine *g, const struct stack *st,
+		    struct strand_goroutine_wait *out);
+/* The channel at addr: its element type, buffer and queued goroutines.
+ * Returns 0, or -1 with error_set(). */
+int goroutine_channel(struct session *s, uint64_t addr, struct strand_channel *out);
+
+/* The modules' writable memory (their globals) read once, to find which
+ * global holds a pointer to an object (a channel) and name it by it. */
+struct global_range {
+	uint64_t start;
+	uint64_t *v;
+	size_t words;
+};
+struct global_snapshot {
+	struct global_range *v;
+	size_t n;
+};
+void globals_snapshot(struct session *s, struct global_snapshot *out);
+/* The address of the first global word equal to value, 0 if none. */
+uint64_t globals_holding(const struct global_snapshot *g, uint64_t value);
+void globals_snapshot_free(struct global_snapshot *g);
 
 #endif

@@ -36,7 +36,7 @@ static bool array_bound(Dwarf_Die *array, uint64_t *count)
 
 /* Go's DWARF extension (cmd/link/internal/dwarf): a type's reflect.Kind. */
 enum { DW_AT_go_kind = 0x2900 };
-enum { GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
+enum { GO_CHAN = 18, GO_INTERFACE = 20, GO_MAP = 21, GO_STRING = 24 };
 
 /* The Go kind of type t, through the typedefs that name it ("error" names an
  * interface, which is runtime.iface); 0 when it is no Go type. */
@@ -624,6 +624,12 @@ static void format_value(struct session *s, const struct value *v, struct strbuf
 	default:
 		sb_addf(sb, "0x%" PRIx64, u);
 	}
+}
+
+bool value_go_channel(struct session *s, const struct value *v, uint64_t *addr)
+{
+	*addr = 0;
+	return v->have_type && go_kind((Dwarf_Die *)&v->type) == GO_CHAN && value_bytes(s, v, addr, 8);
 }
 
 void value_format(struct session *s, const struct value *v, struct strbuf *sb)

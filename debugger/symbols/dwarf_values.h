@@ -41,6 +41,8 @@ struct value_frame {
 struct value variable_value(const struct value_frame *vf, Dwarf_Die *var);
 /* Format a value as gdb prints it into sb ("{a = 1, b = 0x0}"). */
 void value_format(struct session *s, const struct value *v, struct strbuf *sb);
+/* Whether v is a Go channel, and its pointer (the runtime's hchan, 0: nil). */
+bool value_go_channel(struct session *s, const struct value *v, uint64_t *addr);
 /* " <symbol+off>" for an address a symbol covers, as gdb annotates pointers. */
 void value_symbol(struct session *s, uint64_t addr, struct strbuf *sb);
 /* A frame's parameters or locals, one per line ("        name = value"). */
