@@ -7,7 +7,8 @@
 // {"kind": "goroutine", "id": ID, "role": ...} line per goroutine started,
 // prints "ready" and sleeps. Three more goroutines (FIXTURE_SENDERS: that
 // many) block sending on one channel at one place, for the grouping of
-// identical stacks. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// identical stacks. Two channels only for print: one buffered with two strings
+// queued, one closed. With FIXTURE_NO_SPIN set, no goroutine runs (for
 // comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
 // without DWARF, -ldflags=-w, and stripped, -s -w).
 package main
@@ -34,6 +35,8 @@ var (
 	selectA  = make(chan int)
 	selectB  = make(chan string)
 	selectC  = make(chan struct{})
+	buffered = make(chan string, 4) // two strings queued, nobody receives
+	closed   = make(chan int)
 	held     sync.Mutex
 	group    sync.WaitGroup
 	cond     = sync.Cond{L: &sync.Mutex{}}
@@ -147,6 +150,9 @@ func parked(dump string, wants map[string]int) bool {
 
 func main() {
 	runtime.GOMAXPROCS(2)
+	buffered <- "one"
+	buffered <- "two"
+	close(closed)
 	held.Lock()
 	group.Add(1)
 	start("chan send", chanSend)

@@ -1,0 +1,174 @@
+"""What the Go fixture's goroutines wait on (tests/targets/go/goroutines.go, Go 1.19):
+print of a channel (element type, buffer, closed, the goroutines queued to send and to
+receive) and blocked's goroutine report (each waiting goroutine with its channel, every
+channel of its select, or the sync.Mutex / WaitGroup around its semaphore), live, on
+strand's gcore and on gdb's; checked against the goroutines the fixture started for each
+role and against Delve reading the same channels on the same cores."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from helpers import Fixture, batch
+from test_go import EXE, GOROUTINES, HEADER, gdb_gcore
+
+CHANNELS = ["main.unread", "main.unsent", "main.selectA", "main.selectB", "main.selectC", "main.buffered",
+            "main.closed"]
+
+
+def senders_by_stack(truth):
+    """The goroutines the fixture started without a role: FIXTURE_SENDERS of them, each
+    parked sending in main.chanSend, called by the go statement itself."""
+    ids, current = [], None
+    for line in truth["text"].splitlines():
+        m = HEADER.match(line)
+        if m:
+            current = (int(m.group(1)), m.group(2))
+        elif current and line.startswith("created by main.main"):
+            ids.append(current[0])
+    return ids
+
+
+def expected_channels(truth, roles):
+    """What each channel's queues hold, from who the fixture set waiting where."""
+    by_role = {role: gid for gid, role in roles.items()}
+    sel = by_role["select"]
+    return {
+        "main.unread": dict(elem_type="int", len=0, cap=0, closed=False,
+                            sendq=sorted([by_role["chan send"]] + senders_by_stack(truth)), recvq=[]),
+        "main.unsent": dict(elem_type="int", len=0, cap=0, closed=False, sendq=[], recvq=[by_role["chan receive"]]),
+        "main.selectA": dict(elem_type="int", len=0, cap=0, closed=False, sendq=[], recvq=[sel]),
+        "main.selectB": dict(elem_type="string", len=0, cap=0, closed=False, sendq=[], recvq=[sel]),
+        "main.selectC": dict(elem_type="struct {}", len=0, cap=0, closed=False, sendq=[sel], recvq=[]),
+        "main.buffered": dict(elem_type="string", len=2, cap=4, closed=False, sendq=[], recvq=[]),
+        "main.closed": dict(elem_type="int", len=0, cap=0, closed=True, sendq=[], recvq=[]),
+    }
+
+
+def strand_channels(target):
+    """{name: (its address, {elem_type, len, cap, closed, sendq, recvq})} from print's JSON,
+    with print's text checked to say the same."""
+    r = batch(target, *[f"print {name}" for name in CHANNELS])
+    text = batch(target, *[f"print {name}" for name in CHANNELS], json_mode=False)
+    assert r.rc == 0 and text.rc == 0, r.stderr
+    docs = [d for d in r.docs if d.get("command", "").startswith("print")]
+    out = {}
+    for name, d, line in zip(CHANNELS, docs, text.stdout.splitlines()):
+        ch = d["channel"]
+        assert ch, (name, d)
+        got = dict(elem_type=ch["elem_type"], len=ch["len"], cap=ch["cap"], closed=ch["closed"],
+                   sendq=sorted(w["goroutine"] for w in ch["sendq"]), recvq=sorted(w["goroutine"] for w in ch["recvq"]))
+        assert ch["senders"] == len(got["sendq"]) and ch["receivers"] == len(got["recvq"]), ch
+        assert line.startswith(f"$") and f"elem = {got['elem_type']}, len = {got['len']}, cap = {got['cap']}, " \
+            f"closed = {'true' if got['closed'] else 'false'}" in line, line
+        for gid in got["sendq"] + got["recvq"]:
+            assert f"goroutine {gid}" in line, (gid, line)
+        out[name] = (int(d["value"].split()[0], 16), got)
+    return out
+
+
+def check_channels(target, truth, roles):
+    ours = strand_channels(target)
+    want = expected_channels(truth, roles)
+    for name in CHANNELS:
+        assert ours[name][1] == want[name], (name, ours[name][1], want[name])
+    sel = next(gid for gid, role in roles.items() if role == "select")
+    for name in ("main.selectA", "main.selectB", "main.selectC"):
+        doc = batch(target, f"print {name}").doc("print")["channel"]
+        assert all(w["select"] == (w["goroutine"] == sel) for w in doc["sendq"] + doc["recvq"]), doc
+    return ours
+
+
+def check_blocked(target, roles, channels):
+    """blocked's goroutine report: every goroutine the fixture parked on a channel names
+    that channel (and the global holding it), the select goroutine all three, the
+    semacquire ones the sync.Mutex and WaitGroup they wait for, by their globals, the
+    nil-channel and empty-select ones as blocked forever."""
+    doc = batch(target, "blocked").doc("blocked")["goroutines"]
+    text = batch(target, "blocked", json_mode=False).stdout
+    waits = {gid: w for w in doc["goroutines"] for gid in w["goroutines"]}
+    by_role = {role: gid for gid, role in roles.items()}
+    address = {name: a for name, (a, _) in channels.items()}
+
+    def objects(role):
+        return [(o.get("direction"), int(o["address"], 16), o["name"]) for o in waits[by_role[role]]["objects"]]
+
+    assert objects("chan send") == [("send", address["main.unread"], "main.unread")], objects("chan send")
+    assert objects("chan receive") == [("receive", address["main.unsent"], "main.unsent")]
+    assert sorted(objects("select")) == sorted([("receive", address["main.selectA"], "main.selectA"),
+                                                ("receive", address["main.selectB"], "main.selectB"),
+                                                ("send", address["main.selectC"], "main.selectC")]), objects("select")
+    sync = {role: waits[by_role[role]]["objects"][0] for role in ("semacquire mutex", "semacquire waitgroup")}
+    assert (sync["semacquire mutex"]["type"], sync["semacquire mutex"]["name"]) == ("sync.Mutex", "main.held")
+    assert sync["semacquire mutex"]["detail"] == "locked, 1 waiting", sync
+    assert (sync["semacquire waitgroup"]["type"], sync["semacquire waitgroup"]["name"]) == \
+        ("sync.WaitGroup", "main.group")
+    assert sync["semacquire waitgroup"]["detail"] == "counter 1, 1 waiting", sync
+    for role in ("chan receive (nil chan)", "chan send (nil chan)", "select (no cases)"):
+        assert waits[by_role[role]]["forever"], (role, waits[by_role[role]])
+    for role in ("chan send", "select", "semacquire mutex", "sleep"):
+        assert not waits[by_role[role]]["forever"], role
+    assert waits[by_role["semacquire mutex"]]["function"] == "main.mutexWait"
+    assert f"send on channel 0x{address['main.unread']:x} (main.unread): chan int, unbuffered, open" in text, text
+    assert re.search(r"sync\.Mutex 0x[0-9a-f]+ \(main\.held\), locked, 1 waiting", text), text
+    return doc
+
+
+def dlv_print(core, exprs):
+    """Delve's value of each expression on the core (None where Delve cannot evaluate it)."""
+    r = subprocess.run(["dlv", "core", "--allow-non-terminal-interactive=true", EXE, core],
+                       input="".join(f"print {e}\n" for e in exprs) + "exit\n", capture_output=True, text=True,
+                       timeout=120)
+    answers = re.split(r"\(dlv\) ", r.stdout)[1:len(exprs) + 1]
+    assert len(answers) == len(exprs), r.stdout[-500:] + r.stderr[-500:]
+    return [None if a.startswith("Command failed") else a.strip() for a in answers]
+
+
+def dlv_queue(core, name, queue, limit=8):
+    """The goroutine ids of a channel's queue as Delve follows its sudogs."""
+    chains = [f"{name}.{queue}.first" + ".next" * k + ".g.goid" for k in range(limit)]
+    return sorted(int(v) for v in dlv_print(core, chains) if v is not None and v.isdigit())
+
+
+def check_with_delve(core, channels):
+    """Delve, reading the runtime's structures itself, finds the same queues and counts."""
+    for name, (_, ch) in channels.items():
+        counts = dlv_print(core, [f"{name}.qcount", f"{name}.dataqsiz", f"{name}.closed"])
+        assert [int(c) for c in counts] == [ch["len"], ch["cap"], int(ch["closed"])], (name, counts, ch)
+        assert dlv_queue(core, name, "sendq") == ch["sendq"], (name, "sendq")
+        assert dlv_queue(core, name, "recvq") == ch["recvq"], (name, "recvq")
+
+
+def test_channels_and_waits_live_and_on_cores():
+    work = tempfile.mkdtemp(prefix="strand-go-waits-")
+    try:
+        with Fixture(GOROUTINES, env={"FIXTURE_NO_SPIN": "1"}) as fx:
+            truth = fx.truth("stack")[0]
+            roles = {r["id"]: r["role"] for r in fx.truth("goroutine")}
+            live = ["-p", str(fx.pid)]
+            channels = check_channels(live, truth, roles)
+            live_blocked = check_blocked(live, roles, channels)
+            own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
+            assert batch(live, f"gcore {own}").rc == 0
+            gdb_gcore(fx.pid, theirs)
+        for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
+            assert check_channels([EXE, core], truth, roles) == channels, how
+            on_core = check_blocked([EXE, core], roles, channels)
+            assert [w["goroutines"] for w in on_core["goroutines"]] == \
+                [w["goroutines"] for w in live_blocked["goroutines"]], how
+            check_with_delve(core, channels)
+        print(f"{len(channels)} channels as the fixture set them and as Delve reads them, "
+              f"{live_blocked['waiting']} waiting goroutines reported alike live and on both cores")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_print_nil_channel_and_no_runtime():
+    """A nil channel prints as nil; a C program has no goroutine report in blocked."""
+    with Fixture(GOROUTINES, env={"FIXTURE_NO_SPIN": "1"}) as fx:
+        r = batch(["-p", str(fx.pid)], "print main.nilChan", json_mode=False)
+        assert r.stdout.strip().endswith("= nil"), r.stdout
+    with Fixture("blocked") as fx:
+        doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")
+        assert "goroutines" not in doc, doc.keys()
