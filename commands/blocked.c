@@ -390,8 +390,8 @@ int cmd_blocked(struct session *s, const struct args *a)
 	out_section(s, &ws, VERDICT_RUNNING, "Running");
 	out_list_end(o);
 	out_unjoined(s, &ws);
-	out_goroutine_waits(s);
-	if (exitcode && (ws.ncycles || count[VERDICT_STUCK] || ws.asleep))
+	int goroutines_stuck = out_goroutine_waits(s);
+	if (exitcode && (ws.ncycles || count[VERDICT_STUCK] || ws.asleep || goroutines_stuck))
 		s->exit_code = (int)exitcode;
 	waits_free(&ws);
 	return 0;

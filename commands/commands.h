@@ -17,8 +17,9 @@ int cmd_frame(struct session *s, const struct args *a);
 int cmd_gcore(struct session *s, const struct args *a);
 int cmd_goroutine(struct session *s, const struct args *a);
 int cmd_goroutine_apply(struct session *s, const struct args *a);
-/* blocked's part for a runtime with goroutines: what each waiting one waits on. */
-void out_goroutine_waits(struct session *s);
+/* blocked's part for a runtime with goroutines: what each waiting one waits
+ * on. Returns the deadlocks and the waits that never end it found. */
+int out_goroutine_waits(struct session *s);
 int cmd_heap(struct session *s, const struct args *a);
 int cmd_heap_block(struct session *s, const struct args *a);
 int cmd_heap_blocks(struct session *s, const struct args *a);

@@ -1,5 +1,6 @@
 /* info goroutines [-a] [-g], goroutine ID bt [full], goroutine apply all|ID... bt [full] */
 #include <dwarf.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,6 +602,12 @@ struct gwait {
 	const struct goroutine *g;
 	size_t group;
 	struct strand_goroutine_wait w;
+	uint64_t holder; /* the goroutine that likely holds the sync object, 0 none */
+	uint64_t candidates[8]; /* the goroutines whose stacks refer to it (ids) */
+	size_t ncandidates;
+	bool more_candidates;
+	size_t next;     /* the holder's own wait (index in the waits), SIZE_MAX none */
+	int cycle;      /* the deadlock it is part of, 0 none */
 };
 
 enum gwait_section { SEC_FOREVER, SEC_CHANNEL, SEC_SYNC, SEC_OTHER, NSECTIONS };
@@ -730,6 +737,32 @@ static void out_channel_wait(struct session *s, const struct global_snapshot *gl
 	out_obj_end(o);
 }
 
+/* ", likely held by goroutine 25" or ", the stacks of goroutines 1 25
+ * refer to it" (JSON: both) */
+static void out_holder(struct out *o, const struct gwait *w)
+{
+	if (w->holder) {
+		out_text(o, ", likely held by goroutine ");
+		out_uint(o, "holder", w->holder);
+	} else {
+		out_null(o, "holder");
+	}
+	bool show = !w->holder && w->ncandidates;
+	if (show)
+		out_text(o, ", the stack%s of goroutine%s", w->ncandidates > 1 ? "s" : "", w->ncandidates > 1 ? "s" : "");
+	out_hide_text(o, !show);
+	out_list(o, "referred_by");
+	for (size_t i = 0; i < w->ncandidates; i++) {
+		if (show)
+			out_text(o, " ");
+		out_uint(o, NULL, w->candidates[i]);
+	}
+	out_list_end(o);
+	out_hide_text(o, false);
+	if (show)
+		out_text(o, "%s refer%s to it", w->more_candidates ? " and more" : "", w->ncandidates > 1 ? "" : "s");
+}
+
 static void out_wait_objects(struct session *s, const struct global_snapshot *globals, const struct gwait *w)
 {
 	struct out *o = s->out;
@@ -759,6 +792,7 @@ static void out_wait_objects(struct session *s, const struct global_snapshot *gl
 			out_text(o, ", ");
 			out_str(o, "detail", gw->detail);
 		}
+		out_holder(o, w);
 		out_obj_end(o);
 	}
 	out_list_end(o);
@@ -835,6 +869,9 @@ static void out_wait_bucket(struct session *s, const struct global_snapshot *glo
 	out_str(o, "state", w->g->state);
 	out_text(o, "]");
 	out_wait_objects(s, globals, w);
+	out_hide_text(o, true);
+	out_int(o, "deadlock", w->cycle);
+	out_hide_text(o, false);
 	out_wait_site(s, &groups->v[w->group]);
 	out_text(o, "\n");
 	out_obj_end(o);
@@ -863,15 +900,138 @@ static void out_wait_sections(struct session *s, struct gwait *v, size_t n, stru
 	globals_snapshot_free(&globals);
 }
 
-void out_goroutine_waits(struct session *s)
+/* ---- Who holds a locked Mutex: Go's records no holder. The goroutines not
+ * waiting for it whose stacks refer to it may; when one alone does, or one
+ * alone of those that wait themselves (a holder blocked on another lock: the
+ * shape of a deadlock), it likely does ---- */
+
+#define MAX_CANDIDATES 8
+
+struct candidates {
+	size_t g[MAX_CANDIDATES]; /* goroutine indexes */
+	size_t n;
+};
+
+struct holder_search {
+	struct gwait *v;
+	size_t *wait_of;   /* by goroutine index: its wait, SIZE_MAX none */
+	uint64_t *objs;
+	struct candidates *found; /* by object */
+};
+
+static bool held_sync(const struct gwait *w)
+{
+	return w->w.kind == STRAND_GWAIT_SYNC && w->w.held;
+}
+
+static void note_reference(void *ctx, size_t obj, size_t g)
+{
+	struct holder_search *h = ctx;
+	struct candidates *c = &h->found[obj];
+	size_t w = h->wait_of[g];
+	if (w != SIZE_MAX && held_sync(&h->v[w]) && h->v[w].w.objects[0].address == h->objs[obj])
+		return; /* it waits for the object */
+	for (size_t i = 0; i < c->n && i < MAX_CANDIDATES; i++)
+		if (c->g[i] == g)
+			return;
+	if (c->n < MAX_CANDIDATES)
+		c->g[c->n] = g;
+	c->n++;
+}
+
+/* The likely holder among the candidates (goroutine index), SIZE_MAX none. */
+static size_t likely_holder(const struct holder_search *h, const struct candidates *c)
+{
+	size_t pick = SIZE_MAX, waiting = 0;
+	if (c->n == 1)
+		return c->g[0];
+	for (size_t i = 0; i < c->n && i < MAX_CANDIDATES; i++) {
+		size_t w = h->wait_of[c->g[i]];
+		if (w != SIZE_MAX && h->v[w].w.kind != STRAND_GWAIT_NONE) {
+			pick = c->g[i];
+			waiting++;
+		}
+	}
+	return c->n <= MAX_CANDIDATES && waiting == 1 ? pick : SIZE_MAX;
+}
+
+static void find_holders(struct session *s, const struct goroutines *gs, struct gwait *v, size_t n)
+{
+	struct holder_search h = { v, xmalloc((gs->n + 1) * sizeof(size_t)), xcalloc(n + 1, sizeof(uint64_t)),
+				   xcalloc(n + 1, sizeof(struct candidates)) };
+	size_t nobjs = 0;
+	for (size_t i = 0; i < gs->n; i++)
+		h.wait_of[i] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		h.wait_of[v[i].g - gs->v] = i;
+		v[i].next = SIZE_MAX;
+		if (held_sync(&v[i]))
+			h.objs[nobjs++] = v[i].w.objects[0].address;
+	}
+	goroutines_referring(s, gs, h.objs, nobjs, note_reference, &h);
+	for (size_t i = 0, k = 0; i < n; i++) {
+		if (!held_sync(&v[i]))
+			continue;
+		const struct candidates *c = &h.found[k++];
+		size_t g = likely_holder(&h, c);
+		for (size_t j = 0; j < c->n && j < MAX_CANDIDATES; j++)
+			v[i].candidates[v[i].ncandidates++] = gs->v[c->g[j]].g.id;
+		v[i].more_candidates = c->n > MAX_CANDIDATES;
+		if (g != SIZE_MAX) {
+			v[i].holder = gs->v[g].g.id;
+			v[i].next = h.wait_of[g];
+		}
+	}
+	free(h.wait_of), free(h.objs), free(h.found);
+}
+
+/* Cycles of waits through likely holders: goroutine deadlocks. Each wait
+ * has at most one next, so following it from each wait finds them all. */
+static int out_deadlocks(struct session *s, struct gwait *v, size_t n)
+{
+	struct out *o = s->out;
+	unsigned char *state = xcalloc(n + 1, 1); /* 0 unseen, 1 on the path, 2 done */
+	int cycles = 0;
+	out_list(o, "deadlocks");
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		while (k != SIZE_MAX && !state[k]) {
+			state[k] = 1;
+			k = v[k].next;
+		}
+		if (k != SIZE_MAX && state[k] == 1) {
+			cycles++;
+			out_text(o, "\nGoroutine deadlock %d (likely: Go's sync.Mutex records no holder; each holder named "
+				    "is the goroutine whose stack refers to the mutex, alone or alone blocked itself):\n", cycles);
+			out_list(o, NULL);
+			size_t c = k;
+			do {
+				v[c].cycle = cycles;
+				out_text(o, "  goroutine ");
+				out_uint(o, NULL, v[c].g->g.id);
+				out_text(o, " waits for %s 0x%" PRIx64 " held by goroutine %" PRIu64 "\n", v[c].w.type,
+					 v[c].w.objects[0].address, v[c].holder);
+				c = v[c].next;
+			} while (c != k);
+			out_list_end(o);
+		}
+		for (k = i; k != SIZE_MAX && state[k] == 1; k = v[k].next)
+			state[k] = 2;
+	}
+	out_list_end(o);
+	free(state);
+	return cycles;
+}
+
+int out_goroutine_waits(struct session *s)
 {
 	struct out *o = s->out;
 	struct goroutines gs;
 	if (!goroutines_known(s))
-		return;
+		return 0;
 	if (goroutines_read(s, &gs) < 0) {
 		out_warn(o, "goroutines not analysed: %s", error_get());
-		return;
+		return 0;
 	}
 	struct groups groups;
 	group_stacks(s, &gs, false, &groups);
@@ -891,16 +1051,20 @@ void out_goroutine_waits(struct session *s)
 			goroutine_wait(s, g, st, &v[n].w);
 		n++;
 	}
-	qsort(v, n, sizeof(*v), by_wait);
+	find_holders(s, &gs, v, n);
 	out_obj(o, "goroutines");
-	out_text(o, "\n");
 	out_uint(o, "waiting", n);
 	out_text(o, " goroutines of the program waiting, ");
 	out_uint(o, "not_waiting", running);
 	out_text(o, " running, runnable or in a system call\n");
+	int stuck = out_deadlocks(s, v, n);
+	for (size_t i = 0; i < n; i++)
+		stuck += forever_reason(v[i].g) != NULL;
+	qsort(v, n, sizeof(*v), by_wait);
 	out_wait_sections(s, v, n, &groups);
 	out_obj_end(o);
 	free(v);
 	groups_free(&groups);
 	goroutines_free(&gs);
+	return stuck;
 }

@@ -572,17 +572,22 @@ static const struct {
 	{ "sync.(*Mutex).Lock", "sync.Mutex", { "sema" } },
 };
 
-/* "locked, 2 waiters" for a Mutex, "counter 1, 1 waiter" for a WaitGroup,
- * from the constants and members the DWARF names. */
-static void sync_detail(struct strand_host *h, const char *type, uint64_t obj, char *out, size_t len)
+/* "locked, 2 waiting" for a Mutex (and whether it is held), "counter 1,
+ * 1 waiting" for a WaitGroup, from the constants and members the DWARF names. */
+static void sync_detail(struct strand_host *h, const char *type, uint64_t obj, struct strand_goroutine_wait *w)
 {
+	char *out = w->detail;
+	size_t len = sizeof(w->detail);
 	uint64_t off, size, state = 0;
 	int64_t locked, shift;
 	if (!strcmp(type, "sync.Mutex") && api->type_member(h, type, "state", &off, &size) && size <= 8 &&
 	    rd(h, obj + off, &state, (size_t)size) && api->constant(h, "sync.mutexLocked", &locked) &&
 	    api->constant(h, "sync.mutexWaiterShift", &shift) && shift > 0 && shift < 32)
-		snprintf(out, len, "%s, %llu waiting", state & (uint64_t)locked ? "locked" : "unlocked",
+	{
+		w->held = state & (uint64_t)locked;
+		snprintf(out, len, "%s, %llu waiting", w->held ? "locked" : "unlocked",
 			 (unsigned long long)((uint32_t)state >> shift));
+	}
 	else if (!strcmp(type, "sync.WaitGroup") &&
 		 ((api->type_member(h, type, "state.v", &off, &size) && size == 8) ||
 		  (api->type_member(h, type, "state1", &off, &size) && size == 8)) &&
@@ -609,7 +614,7 @@ static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64
 			if (api->type_member(h, sync_objects[i].type, sync_objects[i].sema[k], &off, &size)) {
 				out->type = sync_objects[i].type;
 				out->objects[0].address = sema - off;
-				sync_detail(h, out->type, sema - off, out->detail, sizeof(out->detail));
+				sync_detail(h, out->type, sema - off, out);
 				return true;
 			}
 	}

@@ -304,6 +304,7 @@ struct strand_goroutine_wait {
 	} objects[STRAND_MAX_WAIT_OBJECTS];
 	const char *type;         /* the sync object's type ("sync.Mutex"), NULL for channels */
 	uint64_t semaphore;       /* the address the goroutine sleeps on, 0 none */
+	bool held;                /* the sync object is held (a locked Mutex), by whom the runtime does not record */
 	char detail[96];          /* "held by goroutine 12", "3 waiters" */
 };
 

@@ -44,6 +44,13 @@ bool goroutine_wait(struct session *s, const struct goroutine *g, const struct s
  * Returns 0, or -1 with error_set(). */
 int goroutine_channel(struct session *s, uint64_t addr, struct strand_channel *out);
 
+/* For each object address objs[o], every goroutine gs->v[g] whose stack in
+ * use holds that address: fn(ctx, o, g), once per word found. Each stack is
+ * read once, in bulk. A conservative scan: a dead word still in a live frame
+ * counts too. */
+void goroutines_referring(struct session *s, const struct goroutines *gs, const uint64_t *objs, size_t n,
+			  void (*fn)(void *ctx, size_t obj, size_t g), void *ctx);
+
 /* The modules' writable memory (their globals) read once, to find which
  * global holds a pointer to an object (a channel) and name it by it. */
 struct global_range {

@@ -1,7 +1,8 @@
 """What the Go fixture's goroutines wait on (tests/targets/go/goroutines.go, Go 1.19):
 print of a channel (element type, buffer, closed, the goroutines queued to send and to
 receive) and blocked's goroutine report (each waiting goroutine with its channel, every
-channel of its select, or the sync.Mutex / WaitGroup around its semaphore), live, on
+channel of its select, or the sync.Mutex / WaitGroup around its semaphore, and the
+likely holders of two mutexes two goroutines deadlock on, as a cycle), live, on
 strand's gcore and on gdb's; checked against the goroutines the fixture started for each
 role and against Delve reading the same channels on the same cores."""
 import os
@@ -112,7 +113,24 @@ def check_blocked(target, roles, channels):
     assert waits[by_role["semacquire mutex"]]["function"] == "main.mutexWait"
     assert f"send on channel 0x{address['main.unread']:x} (main.unread): chan int, unbuffered, open" in text, text
     assert re.search(r"sync\.Mutex 0x[0-9a-f]+ \(main\.held\), locked, 1 waiting", text), text
+    assert "Goroutine deadlock 1 (likely" in text, text
     return doc
+
+
+def check_deadlock(blocked, locks):
+    """The two transfers the fixture deadlocked: each waits for the mutex the fixture says
+    it waits for, likely held by the goroutine the fixture says holds it, and both form
+    one goroutine deadlock."""
+    waits = {gid: w for w in blocked["goroutines"] for gid in w["goroutines"]}
+    holder_of = {int(l["holds"], 16): l["goroutine"] for l in locks}
+    for l in locks:
+        w = waits[l["goroutine"]]
+        obj = w["objects"][0]
+        assert (obj["type"], int(obj["address"], 16)) == ("sync.Mutex", int(l["waits"], 16)), (l, w)
+        assert obj["holder"] == holder_of[int(l["waits"], 16)], (l, obj)
+        assert w["deadlock"] == 1, w
+    assert [sorted(c) for c in blocked["deadlocks"]] == [sorted(l["goroutine"] for l in locks)], blocked["deadlocks"]
+    assert all(w["deadlock"] == 0 for w in blocked["goroutines"] if not set(w["goroutines"]) & set(holder_of.values()))
 
 
 def dlv_print(core, exprs):
@@ -149,12 +167,15 @@ def test_channels_and_waits_live_and_on_cores():
             live = ["-p", str(fx.pid)]
             channels = check_channels(live, truth, roles)
             live_blocked = check_blocked(live, roles, channels)
+            locks = fx.truth("deadlock")
+            check_deadlock(live_blocked, locks)
             own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(live, f"gcore {own}").rc == 0
             gdb_gcore(fx.pid, theirs)
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             assert check_channels([EXE, core], truth, roles) == channels, how
             on_core = check_blocked([EXE, core], roles, channels)
+            check_deadlock(on_core, locks)
             assert [w["goroutines"] for w in on_core["goroutines"]] == \
                 [w["goroutines"] for w in live_blocked["goroutines"]], how
             check_with_delve(core, channels)

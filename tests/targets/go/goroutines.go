@@ -8,7 +8,9 @@
 // prints "ready" and sleeps. Three more goroutines (FIXTURE_SENDERS: that
 // many) block sending on one channel at one place, for the grouping of
 // identical stacks. Two channels only for print: one buffered with two strings
-// queued, one closed. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// queued, one closed. Two goroutines ("deadlock") lock two mutexes in opposite
+// orders, each recorded as {"kind": "deadlock", "goroutine": ID, "holds": ADDR,
+// "waits": ADDR}. With FIXTURE_NO_SPIN set, no goroutine runs (for
 // comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
 // without DWARF, -ldflags=-w, and stripped, -s -w).
 package main
@@ -43,7 +45,14 @@ var (
 	spinning int64
 	roles    = map[int64]string{}
 	rolesMu  sync.Mutex
+	locks    []map[string]interface{} // who holds which account's mutex and waits for which
 )
+
+// Two accounts whose transfers lock them in opposite orders: a deadlock.
+type account struct {
+	mu      sync.Mutex
+	balance int
+}
 
 // The current goroutine's id, from the header of its own stack dump.
 func goid() int64 {
@@ -89,6 +98,23 @@ func condWait() {
 	cond.L.Lock()
 	cond.Wait()
 	cond.L.Unlock()
+}
+
+// Locks from, lets the other transfer lock its own, then waits for to's
+// mutex, which the other holds.
+func transfer(from, to *account, ready *sync.WaitGroup) {
+	from.mu.Lock()
+	rolesMu.Lock()
+	locks = append(locks, map[string]interface{}{"kind": "deadlock", "goroutine": goid(),
+		"holds": fmt.Sprintf("%p", &from.mu), "waits": fmt.Sprintf("%p", &to.mu)})
+	rolesMu.Unlock()
+	ready.Done()
+	ready.Wait()
+	to.mu.Lock()
+	from.balance--
+	to.balance++
+	to.mu.Unlock()
+	from.mu.Unlock()
 }
 
 func sleeper() { time.Sleep(time.Hour) }
@@ -164,6 +190,11 @@ func main() {
 	start("semacquire mutex", mutexWait)
 	start("semacquire waitgroup", groupWait)
 	start("sync.Cond.Wait", condWait)
+	alice, bob := &account{}, &account{}
+	var ready sync.WaitGroup
+	ready.Add(2)
+	start("deadlock", func() { transfer(alice, bob, &ready) })
+	start("deadlock", func() { transfer(bob, alice, &ready) })
 	start("sleep", sleeper)
 	start("ticker", tickerLoop)
 	idle, served := listen(), listen()
@@ -187,9 +218,9 @@ func main() {
 		go chanSend() // no role: the test finds them by their stacks
 	}
 	wants := map[string]int{"[chan send]": 1 + senders, "[chan receive]": 2, "[chan receive (nil chan)]": 1,
-		"[chan send (nil chan)]": 1, "[select]": 1, "[select (no cases)]": 1, "[semacquire]": 2,
+		"[chan send (nil chan)]": 1, "[select]": 1, "[select (no cases)]": 1, "[semacquire]": 4,
 		"[sync.Cond.Wait]": 1, "[sleep]": 1, "[IO wait]": 2, "[syscall]": 1}
-	goroutines := 14
+	goroutines := 16
 	if os.Getenv("FIXTURE_NO_SPIN") == "" {
 		start("running", spin)
 		wants["main.spin("] = 1
@@ -216,6 +247,9 @@ func main() {
 	enc.Encode(map[string]interface{}{"kind": "stack", "text": dump, "dumper": goid()})
 	for id, role := range roles {
 		enc.Encode(map[string]interface{}{"kind": "goroutine", "id": id, "role": role})
+	}
+	for _, l := range locks {
+		enc.Encode(l)
 	}
 	if path := os.Getenv("STRAND_TRUTH"); path != "" {
 		os.WriteFile(path, out.Bytes(), 0o644)
