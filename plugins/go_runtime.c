@@ -352,7 +352,7 @@ static bool read_timer_layout(struct strand_host *h, struct timer_layout *l)
 		api->fail(h, "the program has no runtime.allp: the Go runtime's processors (and their timers) are not found");
 		return false;
 	}
-	if (!api->type_member(h, "runtime.p", "timers", &l->p_timers, &size) || size < 16) {
+	if (!api->type_member(h, "runtime.p", "timers", &l->p_timers, &size) || size != 24) {
 		api->fail(h, "the program's runtime.p has no timers slice: a Go runtime this plugin does not know "
 			     "(Go 1.23 keeps timers elsewhere)");
 		return false;
