@@ -8,7 +8,10 @@
 // prints "ready" and sleeps. Three more goroutines (FIXTURE_SENDERS: that
 // many) block sending on one channel at one place, for the grouping of
 // identical stacks. With FIXTURE_NO_SPIN set, no goroutine runs (for
-// comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
+// comparisons of stacks taken one after the other). Two tickers: tickerLoop's,
+// received from, and one dropped unstopped (leakTicker), each recorded as a
+// {"kind": "ticker", "channel": "0x...", "period_ns": N, "leaked": B} line.
+// Built by the Makefile's fixtures target (also
 // without DWARF, -ldflags=-w, and stripped, -s -w).
 package main
 
@@ -25,6 +28,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 var (
@@ -40,6 +44,9 @@ var (
 	spinning int64
 	roles    = map[int64]string{}
 	rolesMu  sync.Mutex
+	// tickerLoop's channel, as fmt's %p prints it, for the truth file.
+	tickerChan   string
+	tickerChanMu sync.Mutex
 )
 
 // The current goroutine's id, from the header of its own stack dump.
@@ -90,11 +97,31 @@ func condWait() {
 
 func sleeper() { time.Sleep(time.Hour) }
 
+// A channel's address as fmt's %p prints it, without boxing the channel in
+// an interface (a stale copy in the heap would keep the leaked one alive to
+// a conservative scan).
+func chanAddress(c <-chan time.Time) string {
+	return "0x" + strconv.FormatUint(uint64(*(*uintptr)(unsafe.Pointer(&c))), 16)
+}
+
 func tickerLoop() {
 	t := time.NewTicker(time.Hour)
+	tickerChanMu.Lock()
+	tickerChan = chanAddress(t.C)
+	tickerChanMu.Unlock()
 	for range t.C {
 		fmt.Println("tick")
 	}
+}
+
+// A ticker nobody stops and nobody can receive from: only the runtime's timer
+// heap holds it (Go before 1.23 never collects it). Not inlined, so that its
+// pointers stay out of main's frame.
+//
+//go:noinline
+func leakTicker() string {
+	t := time.NewTicker(2 * time.Hour)
+	return chanAddress(t.C)
 }
 
 // Waits for a connection nobody makes.
@@ -211,6 +238,13 @@ func main() {
 	for id, role := range roles {
 		enc.Encode(map[string]interface{}{"kind": "goroutine", "id": id, "role": role})
 	}
+	leaked := leakTicker()
+	tickerChanMu.Lock()
+	enc.Encode(map[string]interface{}{"kind": "ticker", "channel": tickerChan, "period_ns": int64(time.Hour),
+		"leaked": false})
+	tickerChanMu.Unlock()
+	enc.Encode(map[string]interface{}{"kind": "ticker", "channel": leaked, "period_ns": int64(2 * time.Hour),
+		"leaked": true})
 	if path := os.Getenv("STRAND_TRUTH"); path != "" {
 		os.WriteFile(path, out.Bytes(), 0o644)
 	}
