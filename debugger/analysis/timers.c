@@ -174,16 +174,24 @@ static bool scan_exe_module(const struct module_info *m, void *arg)
 	return false;
 }
 
-/* Whether [start, end) lies wholly in one of the runtime's heap regions. */
-static bool in_heap_region(struct session *s, uint64_t start, uint64_t end)
+/* How much of [start, end) lies in the runtime's heap regions: all, none,
+ * or some (a region's edge inside). Regions (Go's 64 MiB arenas) are
+ * assumed longer than a chunk: none lies strictly inside one. */
+enum heap_share { HEAP_NONE, HEAP_ALL, HEAP_SOME };
+
+static enum heap_share heap_share(struct session *s, uint64_t start, uint64_t end)
 {
 	uint64_t a, b;
 	const char *what;
-	return plugin_heap_region(s, start, &a, &what) && plugin_heap_region(s, end - 1, &b, &what) && a == b;
+	bool first = plugin_heap_region(s, start, &a, &what), last = plugin_heap_region(s, end - 1, &b, &what);
+	if (first && last && a == b)
+		return HEAP_ALL;
+	return first || last ? HEAP_SOME : HEAP_NONE;
 }
 
 /* The runtime's heap: the writable anonymous mappings, where the runtime
- * says they are its heap, a chunk (else a page) at a time. */
+ * says they are its heap, a chunk at a time (page by page across a
+ * region's edge). */
 static void scan_runtime_heap(struct scan *sc)
 {
 	const struct maps *maps = &sc->s->target->maps;
@@ -193,9 +201,12 @@ static void scan_runtime_heap(struct scan *sc)
 			continue;
 		for (uint64_t a = mp->start; a < mp->end && !session_interrupted();) {
 			uint64_t end = a + SCAN_CHUNK < mp->end ? a + SCAN_CHUNK : mp->end;
-			if (!in_heap_region(sc->s, a, end))
+			enum heap_share share = heap_share(sc->s, a, end);
+			if (share == HEAP_SOME) {
 				end = a + PAGE < mp->end ? a + PAGE : mp->end;
-			if (in_heap_region(sc->s, a, end))
+				share = heap_share(sc->s, a, end);
+			}
+			if (share == HEAP_ALL)
 				scan_skipping(sc, a, end);
 			a = end;
 		}
