@@ -81,6 +81,9 @@ void out_wait_brief(struct session *s, const struct thread_wait *w);
 bool option_size(struct session *s, const struct args *a, const char *opt, uint64_t *size);
 bool option_exitcode(struct session *s, const struct args *a, long *code);
 
+/* The POSIX timers and timerfds of a live process (fds.c), for timers. */
+int out_posix_timers(struct session *s);
+
 /* Shared by the thread commands: "Thread 0x7f.. (LWP 123)" fields. */
 void out_thread_id(struct session *s, size_t index);
 /* Parse a gdb thread number (1-based) into an index. */

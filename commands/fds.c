@@ -1,5 +1,6 @@
-/* fds, timers: open descriptors and armed timers of a live process, with the
- * ones that look like resource leaks flagged. Cores record neither. */
+/* fds, and the POSIX timers and timerfds for timers: open descriptors and
+ * armed timers of a live process, with the ones that look like resource
+ * leaks flagged. Cores record neither. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -499,11 +500,8 @@ int cmd_fds(struct session *s, const struct args *a)
 	return 0;
 }
 
-int cmd_timers(struct session *s, const struct args *a)
+int out_posix_timers(struct session *s)
 {
-	(void)a;
-	if (!live_only(s, "timers"))
-		return -1;
 	struct out *o = s->out;
 	char *text = read_procf(NULL, "/proc/%d/timers", (int)s->target->pid);
 	out_list(o, "posix_timers");

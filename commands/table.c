@@ -80,7 +80,9 @@ const struct command command_table[] = {
 	  "the shortest chain of pointers from a root to the block at ADDRESS" },
 	{ "x", NULL, cmd_x, CMD_TARGET, 1, -1, "x[/FMT] ADDRESS",
 	  "examine memory: FMT is [COUNT][xduotcasi][bhwg], e.g. x/4xg $sp, x/s str, x/5i $pc" },
-	{ "timers", NULL, cmd_timers, CMD_TARGET, 0, 0, "timers", "POSIX timers and timerfds still armed" },
+	{ "timers", NULL, cmd_timers, CMD_TARGET, 0, 0, "timers",
+	  "the runtime's timers (Go: sleeps, Tickers, Timers) by next fire, tickers nobody can receive from flagged; "
+	  "POSIX timers and timerfds still armed" },
 	{ "top", NULL, cmd_top, CMD_TARGET | CMD_STOPPED, 0, -1, "top [N] [--by root|block|type] [leak options]",
 	  "the roots, blocks or types that keep the most memory alive (dominator tree)" },
 	{ "up", NULL, cmd_up, CMD_TARGET, 0, 1, "up [N]", "select the frame N (1) levels out (caller)" },

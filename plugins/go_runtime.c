@@ -635,6 +635,259 @@ static bool go_goroutine_wait(struct strand_host *h, const struct strand_gorouti
 	return sync_wait(h, &l, g->address, frames, nframes, out);
 }
 
+/* ---- Timers (ABI 7): each P's heap of runtime.timer (runtime/time.go) ---- */
+
+#define MAX_PROCS 65536
+#define MAX_TIMERS_PER_P 100000000
+
+/* The runtime's timer statuses by what the listing does with them. */
+static const char *const timer_gone[] = { "runtime.timerNoStatus", "runtime.timerDeleted", "runtime.timerRemoving",
+					  "runtime.timerRemoved" };
+static const char *const timer_modified[] = { "runtime.timerModifiedEarlier", "runtime.timerModifiedLater" };
+
+struct timer_layout {
+	uint64_t allp, p_timers, timer_size, when, period, f, arg, status, status_size, nextwhen;
+	uint64_t eface_data, funcval_fn, goid;
+	int64_t gone[4], modified[2];
+	bool gone_known[4], modified_known[2];
+};
+
+static bool timer_member(struct strand_host *h, const char *member, uint64_t *off, uint64_t want_size)
+{
+	uint64_t size;
+	if (api->type_member(h, "runtime.timer", member, off, &size) && (!want_size || size == want_size))
+		return true;
+	api->fail(h, "the program's DWARF does not describe runtime.timer's %s as this plugin knows it", member);
+	return false;
+}
+
+static bool read_timer_layout(struct strand_host *h, struct timer_layout *l)
+{
+	uint64_t off, size;
+	memset(l, 0, sizeof(*l));
+	if (!api->type_member(h, "runtime.timer", NULL, &off, &l->timer_size)) {
+		api->fail(h, "the program has no DWARF (built with -ldflags=-w?) or no runtime.timer: the layout of the "
+			     "Go runtime's timers is unknown, so they cannot be read");
+		return false;
+	}
+	if (!api->variable(h, "runtime.allp", &l->allp, &size) || size < 16) {
+		api->fail(h, "the program has no runtime.allp: the Go runtime's processors (and their timers) are not found");
+		return false;
+	}
+	if (!api->type_member(h, "runtime.p", "timers", &l->p_timers, &size) || size != 24) {
+		api->fail(h, "the program's runtime.p has no timers slice: a Go runtime this plugin does not know "
+			     "(Go 1.23 keeps timers elsewhere)");
+		return false;
+	}
+	if (!timer_member(h, "when", &l->when, 8) || !timer_member(h, "period", &l->period, 8) ||
+	    !timer_member(h, "f", &l->f, 8) || !timer_member(h, "arg", &l->arg, 16) ||
+	    !timer_member(h, "status", &l->status, 0) || !timer_member(h, "nextwhen", &l->nextwhen, 8))
+		return false;
+	api->type_member(h, "runtime.timer", "status", &off, &l->status_size);
+	if (l->status_size > 8 || !api->type_member(h, "runtime.eface", "data", &l->eface_data, &size) ||
+	    !api->type_member(h, "runtime.funcval", "fn", &l->funcval_fn, &size) ||
+	    !api->type_member(h, "runtime.g", "goid", &l->goid, &size)) {
+		api->fail(h, "the program's DWARF does not describe runtime.eface, runtime.funcval or runtime.g's goid");
+		return false;
+	}
+	for (size_t i = 0; i < 4; i++)
+		l->gone_known[i] = api->constant(h, timer_gone[i], &l->gone[i]);
+	for (size_t i = 0; i < 2; i++)
+		l->modified_known[i] = api->constant(h, timer_modified[i], &l->modified[i]);
+	if (!l->gone_known[1]) {
+		api->fail(h, "the program's DWARF has no runtime.timerDeleted constant: stopped timers cannot be told "
+			     "from pending ones");
+		return false;
+	}
+	return true;
+}
+
+static bool status_in(uint64_t status, const int64_t *values, const bool *known, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (known[i] && (uint64_t)values[i] == status)
+			return true;
+	return false;
+}
+
+/* The function a func value calls: its funcval's first word. */
+static uint64_t func_pc(struct strand_host *h, const struct timer_layout *l, uint64_t funcval)
+{
+	uint64_t pc = 0;
+	if (funcval && !rd(h, funcval + l->funcval_fn, &pc, 8))
+		pc = 0;
+	return pc;
+}
+
+static bool calls(struct strand_host *h, uint64_t pc, const char *name)
+{
+	uint64_t offset;
+	const char *sym = pc ? api->symbolize(h, pc, &offset) : NULL;
+	return sym && offset == 0 && !strcmp(sym, name);
+}
+
+/* A time.Ticker or time.Timer embeds the runtime's timer as its member r
+ * (time/sleep.go's runtimeTimer has runtime.timer's layout). */
+static void timer_owner(struct strand_host *h, uint64_t timer, struct strand_timer *t)
+{
+	uint64_t r, rsize, size, off;
+	t->owner_type = t->period > 0 ? "time.Ticker" : "time.Timer";
+	if (api->type_member(h, t->owner_type, "r", &r, &rsize) && api->type_member(h, t->owner_type, NULL, &off, &size) &&
+	    timer >= r) {
+		t->owner = timer - r;
+		t->owner_size = size;
+	} else {
+		t->owner_type = NULL;
+	}
+}
+
+/* What the timer does when it fires, from the function it calls (f) and
+ * its argument: goroutineReady wakes a sleeping goroutine (arg: its g),
+ * sendTime sends on a Timer's or Ticker's channel (arg: the channel),
+ * goFunc starts an AfterFunc's function (arg: the func). */
+static void classify_timer(struct strand_host *h, const struct timer_layout *l, uint64_t addr,
+			   const unsigned char *buf, struct strand_timer *t)
+{
+	uint64_t f, data, goid;
+	memcpy(&f, buf + l->f, 8);
+	memcpy(&data, buf + l->arg + l->eface_data, 8);
+	t->function = func_pc(h, l, f);
+	t->kind = "func";
+	if (calls(h, t->function, "runtime.goroutineReady")) {
+		t->kind = "sleep";
+		if (data && rd(h, data + l->goid, &goid, 8))
+			t->goroutine = goid;
+	} else if (calls(h, t->function, "time.sendTime")) {
+		t->kind = t->period > 0 ? "ticker" : "timer";
+		t->channel = data;
+		timer_owner(h, addr, t);
+	} else if (calls(h, t->function, "time.goFunc")) {
+		t->function = func_pc(h, l, data);
+	}
+}
+
+/* One pending timer, or false for a stopped one still in the heap (Go
+ * removes those lazily) and one that cannot be read. */
+static bool read_timer(struct strand_host *h, const struct timer_layout *l, uint64_t addr, unsigned char *buf,
+		       struct strand_timer *t)
+{
+	uint64_t status = 0;
+	if (!rd(h, addr, buf, (size_t)l->timer_size))
+		return false;
+	memcpy(&status, buf + l->status, (size_t)l->status_size);
+	if (status_in(status, l->gone, l->gone_known, 4))
+		return false;
+	memset(t, 0, sizeof(*t));
+	t->address = addr;
+	/* A modified timer fires at nextwhen; when is where it still sits in the heap. */
+	memcpy(&t->when, buf + (status_in(status, l->modified, l->modified_known, 2) ? l->nextwhen : l->when), 8);
+	memcpy(&t->period, buf + l->period, 8);
+	classify_timer(h, l, addr, buf, t);
+	return true;
+}
+
+static void latest_wait(void *ctx, const struct strand_goroutine *g)
+{
+	int64_t *now = ctx;
+	if (g->wait_since > *now)
+		*now = g->wait_since;
+}
+
+/* The latest time sysmon saw each processor schedule or enter a system
+ * call (p.sysmontick): a busy program's record of its clock, some
+ * milliseconds old. */
+static void latest_sysmon_tick(struct strand_host *h, const uint64_t *ps, size_t n, int64_t *now)
+{
+	static const char *const ticks[] = { "sysmontick.schedwhen", "sysmontick.syscallwhen" };
+	for (size_t k = 0; k < 2; k++) {
+		uint64_t off, size;
+		int64_t when;
+		if (!api->type_member(h, "runtime.p", ticks[k], &off, &size) || size != 8)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (ps[i] && rd(h, ps[i] + off, &when, 8) && when > *now)
+				*now = when;
+	}
+}
+
+/* runtime_now for the timers: a core's latest record also takes the
+ * goroutines' wait starts and sysmon's ticks of the processors ps. */
+static int64_t timers_now(struct strand_host *h, const uint64_t *ps, size_t n)
+{
+	int64_t now = 0;
+	if (api->monotonic_now(h, &now))
+		return now;
+	now = runtime_now(h, NULL, 0);
+	go_goroutines(h, latest_wait, &now);
+	latest_sysmon_tick(h, ps, n, &now);
+	return now;
+}
+
+/* The timers of processor p's heap (p.timers, a []*timer) through fn. */
+static int p_timers(struct strand_host *h, const struct timer_layout *l, int32_t index, uint64_t p, int64_t now,
+		    void (*fn)(void *ctx, const struct strand_timer *t), void *ctx)
+{
+	uint64_t slice[2];
+	if (!rd(h, p + l->p_timers, slice, sizeof(slice))) {
+		api->fail(h, "processor %d's timers at 0x%llx are not readable", index,
+			  (unsigned long long)(p + l->p_timers));
+		return -1;
+	}
+	if (slice[1] > MAX_TIMERS_PER_P) {
+		api->fail(h, "processor %d's timer heap says %llu timers: not a timer heap", index,
+			  (unsigned long long)slice[1]);
+		return -1;
+	}
+	size_t n = (size_t)slice[1];
+	int count = 0;
+	uint64_t *timers = malloc(n * 8 + 8);
+	unsigned char *buf = malloc((size_t)l->timer_size);
+	if (!timers || !buf || (n && !rd(h, slice[0], timers, n * 8))) {
+		api->fail(h, timers && buf ? "processor %d's timer heap is not readable" : "out of memory", index);
+		free(timers), free(buf);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct strand_timer t;
+		if (timers[i] && read_timer(h, l, timers[i], buf, &t)) {
+			t.queue = index;
+			t.now = now;
+			fn(ctx, &t);
+			count++;
+		}
+	}
+	free(timers), free(buf);
+	return count;
+}
+
+static int go_timers(struct strand_host *h, void (*fn)(void *ctx, const struct strand_timer *t), void *ctx)
+{
+	struct timer_layout l;
+	uint64_t allp[2];
+	if (!read_timer_layout(h, &l))
+		return -1;
+	if (!rd(h, l.allp, allp, sizeof(allp)) || allp[1] > MAX_PROCS) {
+		api->fail(h, "runtime.allp at 0x%llx is not readable or not a list of processors",
+			  (unsigned long long)l.allp);
+		return -1;
+	}
+	size_t n = (size_t)allp[1];
+	uint64_t *ps = malloc(n * 8 + 8);
+	if (!ps || (n && !rd(h, allp[0], ps, n * 8))) {
+		api->fail(h, ps ? "the array of runtime.allp is not readable" : "out of memory");
+		free(ps);
+		return -1;
+	}
+	int64_t now = timers_now(h, ps, n);
+	int total = 0;
+	for (size_t i = 0; i < n && total >= 0; i++) {
+		int k = ps[i] ? p_timers(h, &l, (int32_t)i, ps[i], now, fn, ctx) : 0;
+		total = k < 0 ? -1 : total + k;
+	}
+	free(ps);
+	return total;
+}
+
 static const struct strand_runtime go_runtime = {
 	.name = "go-runtime",
 	.detect = go_detect,
@@ -642,6 +895,7 @@ static const struct strand_runtime go_runtime = {
 	.heap_region = go_heap_region,
 	.goroutine_wait = go_goroutine_wait,
 	.channel = go_channel,
+	.timers = go_timers,
 };
 
 static const struct strand_plugin go_plugin = {

@@ -332,7 +332,8 @@ struct strand_timer {
 	uint64_t channel;         /* the channel it sends on (Timer, Ticker), 0 none */
 	uint64_t goroutine;       /* the goroutine it wakes (a sleep), 0 none */
 	uint64_t owner;           /* the object that embeds it (a time.Ticker's or Timer's address), 0 none */
-	uint64_t owner_size;
+	uint64_t owner_size;      /* its bytes */
+	const char *owner_type;   /* its type's name ("time.Ticker"), NULL when there is no owner */
 	const char *kind;         /* "sleep", "ticker", "timer", "func" */
 };
 

@@ -11,7 +11,10 @@
 // queued, one closed. Two goroutines ("deadlock") lock two mutexes in opposite
 // orders, each recorded as {"kind": "deadlock", "goroutine": ID, "holds": ADDR,
 // "waits": ADDR}. With FIXTURE_NO_SPIN set, no goroutine runs (for
-// comparisons of stacks taken one after the other). Built by the Makefile's fixtures target (also
+// comparisons of stacks taken one after the other). Two tickers: tickerLoop's,
+// received from, and one dropped unstopped (leakTicker), each recorded as a
+// {"kind": "ticker", "channel": "0x...", "period_ns": N, "leaked": B} line.
+// Built by the Makefile's fixtures target (also
 // without DWARF, -ldflags=-w, and stripped, -s -w).
 package main
 
@@ -28,6 +31,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 var (
@@ -46,6 +50,9 @@ var (
 	roles    = map[int64]string{}
 	rolesMu  sync.Mutex
 	locks    []map[string]interface{} // who holds which account's mutex and waits for which
+	// tickerLoop's channel, as fmt's %p prints it, for the truth file.
+	tickerChan   string
+	tickerChanMu sync.Mutex
 )
 
 // Two accounts whose transfers lock them in opposite orders: a deadlock.
@@ -119,11 +126,31 @@ func transfer(from, to *account, ready *sync.WaitGroup) {
 
 func sleeper() { time.Sleep(time.Hour) }
 
+// A channel's address as fmt's %p prints it, without boxing the channel in
+// an interface (a stale copy in the heap would keep the leaked one alive to
+// a conservative scan).
+func chanAddress(c <-chan time.Time) string {
+	return "0x" + strconv.FormatUint(uint64(*(*uintptr)(unsafe.Pointer(&c))), 16)
+}
+
 func tickerLoop() {
 	t := time.NewTicker(time.Hour)
+	tickerChanMu.Lock()
+	tickerChan = chanAddress(t.C)
+	tickerChanMu.Unlock()
 	for range t.C {
 		fmt.Println("tick")
 	}
+}
+
+// A ticker nobody stops and nobody can receive from: only the runtime's timer
+// heap holds it (Go before 1.23 never collects it). Not inlined, so that its
+// pointers stay out of main's frame.
+//
+//go:noinline
+func leakTicker() string {
+	t := time.NewTicker(2 * time.Hour)
+	return chanAddress(t.C)
 }
 
 // Waits for a connection nobody makes.
@@ -251,6 +278,13 @@ func main() {
 	for _, l := range locks {
 		enc.Encode(l)
 	}
+	leaked := leakTicker()
+	tickerChanMu.Lock()
+	enc.Encode(map[string]interface{}{"kind": "ticker", "channel": tickerChan, "period_ns": int64(time.Hour),
+		"leaked": false})
+	tickerChanMu.Unlock()
+	enc.Encode(map[string]interface{}{"kind": "ticker", "channel": leaked, "period_ns": int64(2 * time.Hour),
+		"leaked": true})
 	if path := os.Getenv("STRAND_TRUTH"); path != "" {
 		os.WriteFile(path, out.Bytes(), 0o644)
 	}
