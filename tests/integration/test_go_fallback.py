@@ -14,6 +14,7 @@ import tempfile
 from helpers import ROOT, TARGETS, Fixture, batch, write_core_memory
 from test_gdb_stacks import GDB_ARGS, ENV
 from test_go import go_blocks, functions
+from test_go_values import ARENA, check_heap_names
 
 DWARF_EXE = os.path.join(TARGETS, "go/goroutines")
 NODWARF = "go/goroutines_nodwarf"
@@ -186,5 +187,22 @@ def test_release_the_table_does_not_know_is_refused():
         plugins = batch([NODWARF_EXE, core], "info plugins", json_mode=False).stdout
         assert ("evidence: a Go program (go1.1) without DWARF: strand's table of the Go runtime's layout knows only "
                 "go1.19, so its goroutines cannot be read") in plugins, plugins
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_heap_arenas_without_dwarf_from_the_table():
+    """The -w build of the values fixture: blocked names the words its idle threads wait on
+    in Go's heap by their arena (mheap_.arenas and the arena constants from the table), as
+    on the DWARF build (test_go_values), live and on strand's gcore; never a stack local."""
+    work = tempfile.mkdtemp(prefix="strand-go-fallback-")
+    try:
+        with Fixture("go/values_nodwarf") as fx:
+            arena = int(fx.truth("value")[0]["keep"]["array"], 16) & ~(ARENA - 1)
+            live = ["-p", str(fx.pid)]
+            check_heap_names(live, arena)
+            core = os.path.join(work, "core")
+            assert batch(live, f"gcore {core}").rc == 0
+        check_heap_names([os.path.join(TARGETS, "go/values_nodwarf"), core], arena)
     finally:
         shutil.rmtree(work, ignore_errors=True)
