@@ -206,3 +206,25 @@ def test_heap_arenas_without_dwarf_from_the_table():
         check_heap_names([os.path.join(TARGETS, "go/values_nodwarf"), core], arena)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_every_layout_fact_the_plugin_asks_is_in_the_generators_list():
+    """plugins/go_runtime.c asks the DWARF only through go_member and go_constant (so that
+    a program without DWARF gets the table), and every member and constant it names there,
+    in runtime.g's fields and in the status names is one tests/go/layout_table.py puts in
+    the table (where the release's DWARF has it)."""
+    sys.path.insert(0, os.path.dirname(GENERATOR))
+    import layout_table
+    source = open(os.path.join(ROOT, "plugins", "go_runtime.c")).read()
+    direct = re.findall(r"api->(type_member|constant)\(h, (\"[^\"]*\"|\w+)", source)
+    assert sorted(direct) == [("constant", "name"), ("type_member", "\"runtime.g\""), ("type_member", "type")], \
+        ("DWARF asked outside go_member/go_constant", direct)
+    members = {(t, None if p == "NULL" else p.strip('"'))
+               for t, p in re.findall(r'go_member\(h, "([^"]+)", (NULL|"[^"]+")', source)}
+    fields = re.search(r"g_fields\[NFIELDS\] = \{(.*?)\n\};", source, re.S).group(1)
+    members |= {("runtime.g", p) for p in re.findall(r'"([^"]+)"', fields)}
+    constants = set(re.findall(r'go_constant\(h, "([^"]+)"', source))
+    constants |= set(re.findall(r'"(runtime\._G\w+)"', source))
+    assert len(members) > 15 and len(constants) > 10, (members, constants)
+    missing = sorted(members - set(layout_table.MEMBERS), key=str) + sorted(constants - set(layout_table.CONSTANTS))
+    assert not missing, ("asked by go_runtime.c but not in the generator's list", missing)
