@@ -6,12 +6,15 @@
  * Every offset, constant and string comes from the target's DWARF through the
  * host (type_member, constant, variable): runtime.g's layout, the _G* status
  * values and the waitReasonStrings table differ between Go releases, and the
- * program carries its own. A program without DWARF (-ldflags=-w) is named as
- * Go and refused with what is missing. Facts: ../shared/reference/go-runtime.md. */
+ * program carries its own. A program without DWARF (-ldflags=-w) has them from
+ * strand's table for its release (go_versions.c), with a warning of what that
+ * cannot give; a release the table does not know is refused with what is
+ * missing. Facts: ../shared/reference/go-runtime.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "go_versions.h"
 #include "strand_plugin.h"
 
 #define MAX_GOROUTINES 10000000
@@ -86,32 +89,82 @@ static uint64_t field(const struct layout *l, const unsigned char *g, int i)
 	return v;
 }
 
+/* runtime.buildVersion ("go1.19.13", "version unknown" when unreadable). */
+static void build_version(struct strand_host *h, char *out, size_t len)
+{
+	uint64_t addr, size, str[2];
+	snprintf(out, len, "version unknown");
+	if (api->variable(h, "runtime.buildVersion", &addr, &size) && rd(h, addr, str, sizeof(str)) && str[1] &&
+	    str[1] < len && rd(h, str[0], out, (size_t)str[1]))
+		out[str[1]] = '\0';
+}
+
+static bool has_dwarf(struct strand_host *h)
+{
+	uint64_t off, size;
+	return api->type_member(h, "runtime.g", NULL, &off, &size);
+}
+
+/* Where the program has no DWARF: strand's table for its release, NULL when
+ * it has DWARF or the table does not know the release. */
+static const struct go_release_layout *table_layout(struct strand_host *h)
+{
+	char version[32];
+	if (has_dwarf(h))
+		return NULL;
+	build_version(h, version, sizeof(version));
+	return go_release_layout(version);
+}
+
+/* Every layout fact the plugin reads goes through these two: the program's
+ * DWARF, else strand's table for its release. */
+static bool go_member(struct strand_host *h, const char *type, const char *path, uint64_t *offset, uint64_t *size)
+{
+	const struct go_release_layout *r;
+	return api->type_member(h, type, path, offset, size) ||
+	       ((r = table_layout(h)) && go_layout_member(r, type, path, offset, size));
+}
+
+static bool go_constant(struct strand_host *h, const char *name, int64_t *value)
+{
+	const struct go_release_layout *r;
+	return api->constant(h, name, value) || ((r = table_layout(h)) && go_layout_constant(r, name, value));
+}
+
+/* What the table cannot give: strand reads line tables, inlining and Go's
+ * types only from DWARF (Go's own pclntab, which has lines and inlining for
+ * its tracebacks, is not read). */
+static const char table_limits[] =
+	"frames have no file:line and no inlined calls, and Go variables cannot be printed (x reads their memory)";
+
 static bool read_layout(struct strand_host *h, struct layout *l)
 {
 	uint64_t off, size;
 	memset(l, 0, sizeof(*l));
-	if (!api->type_member(h, "runtime.g", NULL, &off, &l->g_size)) {
-		api->fail(h, "the program has no DWARF (built with -ldflags=-w?): the layout of the Go runtime's "
-			     "goroutines (runtime.g) is unknown, so they cannot be read");
+	if (!go_member(h, "runtime.g", NULL, &off, &l->g_size)) {
+		char version[32];
+		build_version(h, version, sizeof(version));
+		api->fail(h, "the program (%s) has no DWARF (built with -ldflags=-w?) and strand's table of the Go "
+			     "runtime's layout knows only %s, so its goroutines cannot be read",
+			  version, go_known_releases());
 		return false;
 	}
 	for (int i = 0; i < NFIELDS; i++) {
 		for (int k = 0; k < 2 && g_fields[i].path[k] && !l->f[i].present; k++)
-			l->f[i].present = api->type_member(h, "runtime.g", g_fields[i].path[k], &l->f[i].offset,
-							   &l->f[i].size);
+			l->f[i].present = go_member(h, "runtime.g", g_fields[i].path[k], &l->f[i].offset, &l->f[i].size);
 		if (!l->f[i].present && !g_fields[i].optional) {
 			api->fail(h, "the program's runtime.g has no member %s: a Go runtime this plugin does not know",
 				  g_fields[i].path[0]);
 			return false;
 		}
 	}
-	if (!api->type_member(h, "runtime.m", "procid", &l->procid, &size)) {
+	if (!go_member(h, "runtime.m", "procid", &l->procid, &size)) {
 		api->fail(h, "the program's DWARF does not describe runtime.m's procid");
 		return false;
 	}
 	for (size_t i = 0; i < NSTATUS; i++)
-		l->status_known[i] = api->constant(h, status_names[i], &l->status_value[i]);
-	if (!api->constant(h, "runtime._Gscan", &l->scan_bit) || !l->status_known[STRAND_G_DEAD]) {
+		l->status_known[i] = go_constant(h, status_names[i], &l->status_value[i]);
+	if (!go_constant(h, "runtime._Gscan", &l->scan_bit) || !l->status_known[STRAND_G_DEAD]) {
 		api->fail(h, "the program's DWARF has no runtime._Gscan or runtime._Gdead constant");
 		return false;
 	}
@@ -183,7 +236,7 @@ static int64_t runtime_now(struct strand_host *h, const struct go_state *v, size
 	uint64_t sched, size, off, fsize;
 	int64_t lastpoll;
 	if (api->variable(h, "runtime.sched", &sched, &size) &&
-	    api->type_member(h, "runtime.schedt", "lastpoll", &off, &fsize) && fsize == 8 &&
+	    go_member(h, "runtime.schedt", "lastpoll", &off, &fsize) && fsize == 8 &&
 	    rd(h, sched + off, &lastpoll, 8))
 		now = lastpoll;
 	for (size_t i = 0; i < n; i++)
@@ -257,6 +310,10 @@ static int go_goroutines(struct strand_host *h, void (*fn)(void *ctx, const stru
 	sema_cache_reset();
 	if (!read_layout(h, &l))
 		return -1;
+	const struct go_release_layout *table = table_layout(h);
+	if (table)
+		api->warn(h, "no DWARF: the Go runtime's layout comes from strand's table for %s; %s", table->release,
+			  table_limits);
 	if (!rd(h, l.allgs, slice, sizeof(slice))) {
 		api->fail(h, "runtime.allgs at 0x%llx is not readable", (unsigned long long)l.allgs);
 		return -1;
@@ -291,15 +348,19 @@ static int go_goroutines(struct strand_host *h, void (*fn)(void *ctx, const stru
 
 static int go_detect(struct strand_host *h)
 {
-	uint64_t addr, size, off, str[2];
-	char version[32] = "version unknown";
+	uint64_t addr, size;
+	char version[32];
 	if (!api->lookup_symbol(h, "runtime.allgs", NULL, &addr, &size))
 		return 0;
-	if (api->variable(h, "runtime.buildVersion", &addr, &size) && rd(h, addr, str, sizeof(str)) && str[1] &&
-	    str[1] < sizeof(version) && rd(h, str[0], version, (size_t)str[1]))
-		version[str[1]] = '\0';
-	if (!api->type_member(h, "runtime.g", NULL, &off, &size)) {
-		api->evidence(h, "a Go program (%s) without DWARF: its goroutines cannot be read", version);
+	build_version(h, version, sizeof(version));
+	if (!has_dwarf(h)) {
+		const struct go_release_layout *r = go_release_layout(version);
+		if (r)
+			api->evidence(h, "a Go program (%s) without DWARF: goroutines from runtime.allgs, laid out as "
+					 "strand's table for %s says; %s", version, r->release, table_limits);
+		else
+			api->evidence(h, "a Go program (%s) without DWARF: strand's table of the Go runtime's layout "
+					 "knows only %s, so its goroutines cannot be read", version, go_known_releases());
 		return 50;
 	}
 	api->evidence(h, "a Go program (%s): goroutines from runtime.allgs, laid out as its DWARF says", version);
@@ -318,9 +379,9 @@ static bool go_heap_region(struct strand_host *h, uint64_t addr, uint64_t *start
 	uint64_t mheap, mheap_size, off, size, l2, ha;
 	int64_t log_bytes, l1_bits, l2_bits;
 	if (!api->lookup_symbol(h, "runtime.mheap_", NULL, &mheap, &mheap_size) ||
-	    !api->type_member(h, "runtime.mheap", "arenas", &off, &size) ||
-	    !api->constant(h, "runtime.logHeapArenaBytes", &log_bytes) ||
-	    !api->constant(h, "runtime.arenaL1Bits", &l1_bits) || !api->constant(h, "runtime.arenaL2Bits", &l2_bits) ||
+	    !go_member(h, "runtime.mheap", "arenas", &off, &size) ||
+	    !go_constant(h, "runtime.logHeapArenaBytes", &log_bytes) ||
+	    !go_constant(h, "runtime.arenaL1Bits", &l1_bits) || !go_constant(h, "runtime.arenaL2Bits", &l2_bits) ||
 	    log_bytes <= 0 || l1_bits < 0 || l2_bits <= 0 || log_bytes + l1_bits + l2_bits > 64)
 		return false;
 	uint64_t index = (addr - GO_ARENA_BASE_OFFSET) >> log_bytes;
@@ -901,7 +962,8 @@ static const struct strand_runtime go_runtime = {
 static const struct strand_plugin go_plugin = {
 	.abi = STRAND_PLUGIN_ABI,
 	.name = "go-runtime",
-	.description = "the Go runtime's goroutines: state, wait reason, where each resumes, from the program's DWARF",
+	.description = "the Go runtime's goroutines: state, wait reason, where each resumes, from the program's DWARF "
+		       "(else strand's table for its Go release)",
 	.runtime = &go_runtime,
 };
 

@@ -6,7 +6,8 @@ layer and of the layers below it, never of one above (front end -> analyses
 -> symbols -> target -> base). debugger/session.h, the context every layer
 from symbols up receives, includes only target, symbols and base. commands/
 belongs to the front end. plugins/ include only plugins/strand_plugin.h, the
-ABI, which includes nothing of strand. Between the files of the engine and
+ABI, which includes nothing of strand, and each other's headers (a plugin's
+own tables, as go_versions.h), never the engine's. Between the files of the engine and
 the commands, includes make no circle (a file X.c and its X.h count as one).
 
 Includes are resolved as the compiler resolves them: the including file's
@@ -57,7 +58,7 @@ def allowed(frm, to):
     if to == "abi":
         return frm != "abi"
     if frm == "plugin":
-        return False
+        return to == "plugin"
     if frm == "abi":
         return False
     if to == "session":

@@ -231,10 +231,9 @@ def test_goroutine_bt_and_groups():
 
 
 def test_without_dwarf_one_line_says_what_is_missing():
-    """-ldflags=-w (symbols, no DWARF) and -s -w (neither): info goroutines fails with one
-    line that says what is missing, live and on a core; goroutine apply too."""
-    for name, says in (("go/goroutines_nodwarf", "the program has no DWARF (built with -ldflags=-w?)"),
-                       ("go/goroutines_stripped", "a Go program without symbols or DWARF")):
+    """-s -w (no symbols, no DWARF): info goroutines fails with one line that says what is
+    missing; goroutine apply too. (-ldflags=-w alone: test_go_fallback.py.)"""
+    for name, says in (("go/goroutines_stripped", "a Go program without symbols or DWARF"),):
         with Fixture(name) as fx:
             for cmd in ("info goroutines", "goroutine apply all bt"):
                 r = batch(["-p", str(fx.pid)], cmd, json_mode=False)
