@@ -432,7 +432,7 @@ struct chan_layout {
 static bool read_chan_layout(struct strand_host *h, struct chan_layout *l)
 {
 	for (int i = 0; i < NCHAN_FIELDS; i++)
-		if (!api->type_member(h, chan_fields[i].type, chan_fields[i].member, &l->off[i], &l->size[i]) ||
+		if (!go_member(h, chan_fields[i].type, chan_fields[i].member, &l->off[i], &l->size[i]) ||
 		    (l->size[i] > 8 && i != C_RECVQ && i != C_SENDQ)) { /* the queues are structs */
 			api->fail(h, "the program's DWARF does not describe %s's %s: channels cannot be read",
 				  chan_fields[i].type, chan_fields[i].member);
@@ -469,7 +469,7 @@ static bool go_type_name(struct strand_host *h, const struct chan_layout *l, uin
 	if (i == sizeof(rec) || length == 0 || length >= len || !rd(h, types + (uint32_t)str + i + 1, out, (size_t)length))
 		return false;
 	out[length] = '\0';
-	if (api->constant(h, "runtime.tflagExtraStar", &extra_star) && (tflag & (uint64_t)extra_star) && out[0] == '*')
+	if (go_constant(h, "runtime.tflagExtraStar", &extra_star) && (tflag & (uint64_t)extra_star) && out[0] == '*')
 		memmove(out, out + 1, (size_t)length);
 	return true;
 }
@@ -595,8 +595,8 @@ static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l
 	uint64_t table, size, treap, treap_size, root;
 	int64_t roots;
 	sema_cache.read = true;
-	if (!api->variable(h, "runtime.semtable", &table, &size) || !api->constant(h, "runtime.semTabSize", &roots) ||
-	    roots <= 0 || !api->type_member(h, "runtime.semaRoot", "treap", &treap, &treap_size))
+	if (!api->variable(h, "runtime.semtable", &table, &size) || !go_constant(h, "runtime.semTabSize", &roots) ||
+	    roots <= 0 || !go_member(h, "runtime.semaRoot", "treap", &treap, &treap_size))
 		return;
 	for (uint64_t i = 0; i < (uint64_t)roots; i++)
 		if (rd(h, table + i * (size / (uint64_t)roots) + treap, &root, 8))
@@ -625,12 +625,13 @@ static bool has_frame(const char *const *frames, size_t n, const char *name)
  * semaphore's offset in it as the DWARF says (member names newest first). */
 static const struct {
 	const char *frame, *type, *sema[2];
+	const char *with; /* a frame that must be there too */
 } sync_objects[] = {
-	{ "sync.(*WaitGroup).Wait", "sync.WaitGroup", { "sema", "state2" } }, /* state2 until Go 1.20 */
-	{ "sync.(*RWMutex).RLock", "sync.RWMutex", { "readerSem" } },
-	{ "sync.(*Mutex).Lock", "sync.RWMutex", { "w.sema" } },  /* RWMutex.Lock's w.Lock, checked first */
-	{ "sync.(*RWMutex).Lock", "sync.RWMutex", { "writerSem" } },
-	{ "sync.(*Mutex).Lock", "sync.Mutex", { "sema" } },
+	{ "sync.(*WaitGroup).Wait", "sync.WaitGroup", { "sema", "state2" }, NULL }, /* state2 until Go 1.20 */
+	{ "sync.(*RWMutex).RLock", "sync.RWMutex", { "readerSem" }, NULL },
+	{ "sync.(*Mutex).lockSlow", "sync.RWMutex", { "w.sema" }, "sync.(*RWMutex).Lock" }, /* its w.Lock */
+	{ "sync.(*RWMutex).Lock", "sync.RWMutex", { "writerSem" }, NULL },
+	{ "sync.(*Mutex).lockSlow", "sync.Mutex", { "sema" }, NULL }, /* Lock is inlined: no frame without DWARF */
 };
 
 /* "locked, 2 waiting" for a Mutex (and whether it is held), "counter 1,
@@ -641,17 +642,17 @@ static void sync_detail(struct strand_host *h, const char *type, uint64_t obj, s
 	size_t len = sizeof(w->detail);
 	uint64_t off, size, state = 0;
 	int64_t locked, shift;
-	if (!strcmp(type, "sync.Mutex") && api->type_member(h, type, "state", &off, &size) && size <= 8 &&
-	    rd(h, obj + off, &state, (size_t)size) && api->constant(h, "sync.mutexLocked", &locked) &&
-	    api->constant(h, "sync.mutexWaiterShift", &shift) && shift > 0 && shift < 32)
+	if (!strcmp(type, "sync.Mutex") && go_member(h, type, "state", &off, &size) && size <= 8 &&
+	    rd(h, obj + off, &state, (size_t)size) && go_constant(h, "sync.mutexLocked", &locked) &&
+	    go_constant(h, "sync.mutexWaiterShift", &shift) && shift > 0 && shift < 32)
 	{
 		w->held = state & (uint64_t)locked;
 		snprintf(out, len, "%s, %llu waiting", w->held ? "locked" : "unlocked",
 			 (unsigned long long)((uint32_t)state >> shift));
 	}
 	else if (!strcmp(type, "sync.WaitGroup") &&
-		 ((api->type_member(h, type, "state.v", &off, &size) && size == 8) ||
-		  (api->type_member(h, type, "state1", &off, &size) && size == 8)) &&
+		 ((go_member(h, type, "state.v", &off, &size) && size == 8) ||
+		  (go_member(h, type, "state1", &off, &size) && size == 8)) &&
 		 rd(h, obj + off, &state, 8))
 		snprintf(out, len, "counter %u, %u waiting", (unsigned)(state >> 32), (unsigned)state);
 }
@@ -669,10 +670,10 @@ static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64
 	out->objects[0].address = sema;
 	for (size_t i = 0; i < sizeof(sync_objects) / sizeof(sync_objects[0]); i++) {
 		if (!has_frame(frames, nframes, sync_objects[i].frame) ||
-		    (i == 2 && !has_frame(frames, nframes, "sync.(*RWMutex).Lock")))
+		    (sync_objects[i].with && !has_frame(frames, nframes, sync_objects[i].with)))
 			continue;
 		for (int k = 0; k < 2 && sync_objects[i].sema[k]; k++)
-			if (api->type_member(h, sync_objects[i].type, sync_objects[i].sema[k], &off, &size)) {
+			if (go_member(h, sync_objects[i].type, sync_objects[i].sema[k], &off, &size)) {
 				out->type = sync_objects[i].type;
 				out->objects[0].address = sema - off;
 				sync_detail(h, out->type, sema - off, out);
@@ -716,7 +717,7 @@ struct timer_layout {
 static bool timer_member(struct strand_host *h, const char *member, uint64_t *off, uint64_t want_size)
 {
 	uint64_t size;
-	if (api->type_member(h, "runtime.timer", member, off, &size) && (!want_size || size == want_size))
+	if (go_member(h, "runtime.timer", member, off, &size) && (!want_size || size == want_size))
 		return true;
 	api->fail(h, "the program's DWARF does not describe runtime.timer's %s as this plugin knows it", member);
 	return false;
@@ -726,7 +727,7 @@ static bool read_timer_layout(struct strand_host *h, struct timer_layout *l)
 {
 	uint64_t off, size;
 	memset(l, 0, sizeof(*l));
-	if (!api->type_member(h, "runtime.timer", NULL, &off, &l->timer_size)) {
+	if (!go_member(h, "runtime.timer", NULL, &off, &l->timer_size)) {
 		api->fail(h, "the program has no DWARF (built with -ldflags=-w?) or no runtime.timer: the layout of the "
 			     "Go runtime's timers is unknown, so they cannot be read");
 		return false;
@@ -735,7 +736,7 @@ static bool read_timer_layout(struct strand_host *h, struct timer_layout *l)
 		api->fail(h, "the program has no runtime.allp: the Go runtime's processors (and their timers) are not found");
 		return false;
 	}
-	if (!api->type_member(h, "runtime.p", "timers", &l->p_timers, &size) || size != 24) {
+	if (!go_member(h, "runtime.p", "timers", &l->p_timers, &size) || size != 24) {
 		api->fail(h, "the program's runtime.p has no timers slice: a Go runtime this plugin does not know "
 			     "(Go 1.23 keeps timers elsewhere)");
 		return false;
@@ -744,17 +745,17 @@ static bool read_timer_layout(struct strand_host *h, struct timer_layout *l)
 	    !timer_member(h, "f", &l->f, 8) || !timer_member(h, "arg", &l->arg, 16) ||
 	    !timer_member(h, "status", &l->status, 0) || !timer_member(h, "nextwhen", &l->nextwhen, 8))
 		return false;
-	api->type_member(h, "runtime.timer", "status", &off, &l->status_size);
-	if (l->status_size > 8 || !api->type_member(h, "runtime.eface", "data", &l->eface_data, &size) ||
-	    !api->type_member(h, "runtime.funcval", "fn", &l->funcval_fn, &size) ||
-	    !api->type_member(h, "runtime.g", "goid", &l->goid, &size)) {
+	go_member(h, "runtime.timer", "status", &off, &l->status_size);
+	if (l->status_size > 8 || !go_member(h, "runtime.eface", "data", &l->eface_data, &size) ||
+	    !go_member(h, "runtime.funcval", "fn", &l->funcval_fn, &size) ||
+	    !go_member(h, "runtime.g", "goid", &l->goid, &size)) {
 		api->fail(h, "the program's DWARF does not describe runtime.eface, runtime.funcval or runtime.g's goid");
 		return false;
 	}
 	for (size_t i = 0; i < 4; i++)
-		l->gone_known[i] = api->constant(h, timer_gone[i], &l->gone[i]);
+		l->gone_known[i] = go_constant(h, timer_gone[i], &l->gone[i]);
 	for (size_t i = 0; i < 2; i++)
-		l->modified_known[i] = api->constant(h, timer_modified[i], &l->modified[i]);
+		l->modified_known[i] = go_constant(h, timer_modified[i], &l->modified[i]);
 	if (!l->gone_known[1]) {
 		api->fail(h, "the program's DWARF has no runtime.timerDeleted constant: stopped timers cannot be told "
 			     "from pending ones");
@@ -793,7 +794,7 @@ static void timer_owner(struct strand_host *h, uint64_t timer, struct strand_tim
 {
 	uint64_t r, rsize, size, off;
 	t->owner_type = t->period > 0 ? "time.Ticker" : "time.Timer";
-	if (api->type_member(h, t->owner_type, "r", &r, &rsize) && api->type_member(h, t->owner_type, NULL, &off, &size) &&
+	if (go_member(h, t->owner_type, "r", &r, &rsize) && go_member(h, t->owner_type, NULL, &off, &size) &&
 	    timer >= r) {
 		t->owner = timer - r;
 		t->owner_size = size;
@@ -863,7 +864,7 @@ static void latest_sysmon_tick(struct strand_host *h, const uint64_t *ps, size_t
 	for (size_t k = 0; k < 2; k++) {
 		uint64_t off, size;
 		int64_t when;
-		if (!api->type_member(h, "runtime.p", ticks[k], &off, &size) || size != 8)
+		if (!go_member(h, "runtime.p", ticks[k], &off, &size) || size != 8)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (ps[i] && rd(h, ps[i] + off, &when, 8) && when > *now)

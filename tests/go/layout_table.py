@@ -25,7 +25,7 @@ MEMBERS = [
     *[("runtime.g", m) for m in (
         "stack.lo", "stack.hi", "m", "sched.sp", "sched.pc", "sched.bp", "syscallsp", "syscallpc",
         "atomicstatus", "atomicstatus.value", "goid", "waitsince", "waitreason", "lockedm", "gopc", "startpc",
-        "parentGoid")],
+        "parentGoid", "waiting")],
     ("runtime.m", "procid"),
     *[("runtime.hchan", m) for m in (
         "qcount", "dataqsiz", "buf", "elemsize", "closed", "elemtype", "sendx", "recvx", "recvq", "sendq")],
@@ -37,13 +37,17 @@ MEMBERS = [
     ("runtime.semaRoot", "treap"), ("runtime.semaRoot", "nwait"),
     ("runtime.semTable", None),
     ("runtime.p", "timers"),
-    *[("runtime.timer", m) for m in ("when", "period", "f", "arg", "status")],
+    ("runtime.timer", None),
+    *[("runtime.timer", m) for m in ("when", "period", "f", "arg", "status", "nextwhen")],
+    ("runtime.eface", "data"), ("runtime.funcval", "fn"),
+    ("runtime.p", "sysmontick.schedwhen"), ("runtime.p", "sysmontick.syscallwhen"),
     ("runtime.schedt", "lastpoll"),
     ("runtime.mheap", "arenas"),
-    ("time.Ticker", "r"), ("time.Ticker", "C"),
-    ("sync.Mutex", "sema"),
-    ("sync.WaitGroup", "state1"), ("sync.WaitGroup", "state2"),
-    ("sync.RWMutex", "w"), ("sync.RWMutex", "writerSem"), ("sync.RWMutex", "readerSem"),
+    ("time.Ticker", None), ("time.Ticker", "r"), ("time.Ticker", "C"), ("time.Timer", None), ("time.Timer", "r"),
+    ("sync.Mutex", "sema"), ("sync.Mutex", "state"),
+    ("sync.WaitGroup", "state1"), ("sync.WaitGroup", "state2"), ("sync.WaitGroup", "state.v"),
+    ("sync.WaitGroup", "sema"),
+    ("sync.RWMutex", "w"), ("sync.RWMutex", "w.sema"), ("sync.RWMutex", "writerSem"), ("sync.RWMutex", "readerSem"),
 ]
 
 CONSTANTS = [
@@ -53,7 +57,7 @@ CONSTANTS = [
     "runtime.timerNoStatus", "runtime.timerWaiting", "runtime.timerRunning", "runtime.timerDeleted",
     "runtime.timerRemoving", "runtime.timerRemoved", "runtime.timerModifying", "runtime.timerModifiedEarlier",
     "runtime.timerModifiedLater", "runtime.timerMoving",
-    "runtime.semTabSize",
+    "runtime.semTabSize", "runtime.tflagExtraStar", "sync.mutexLocked", "sync.mutexWaiterShift",
 ]
 
 DIE = re.compile(r"^\s*<(\d+)><([0-9a-f]+)>: Abbrev Number: (\d+)(?: \((\w+)\))?")

@@ -193,3 +193,26 @@ def test_print_nil_channel_and_no_runtime():
     with Fixture("blocked") as fx:
         doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")
         assert "goroutines" not in doc, doc.keys()
+
+
+def test_waits_without_dwarf_from_the_table():
+    """The -w build: blocked names the same channels (by the globals that hold them), the
+    select's three, the sync.Mutex and WaitGroup by their globals and the deadlock's
+    likely holders, with the layout from strand's go1.19 table (print cannot show Go
+    values without DWARF, so the channels are checked by name)."""
+    with Fixture(GOROUTINES + "_nodwarf", env={"FIXTURE_NO_SPIN": "1"}) as fx:
+        roles = {r["id"]: r["role"] for r in fx.truth("goroutine")}
+        locks = fx.truth("deadlock")
+        doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")["goroutines"]
+    waits = {gid: w for w in doc["goroutines"] for gid in w["goroutines"]}
+    by_role = {role: gid for gid, role in roles.items()}
+
+    def named(role):
+        return sorted((o.get("direction") or o.get("type"), o["name"]) for o in waits[by_role[role]]["objects"])
+
+    assert named("chan send") == [("send", "main.unread")], named("chan send")
+    assert named("chan receive") == [("receive", "main.unsent")]
+    assert named("select") == [("receive", "main.selectA"), ("receive", "main.selectB"), ("send", "main.selectC")]
+    assert named("semacquire mutex") == [("sync.Mutex", "main.held")], named("semacquire mutex")
+    assert named("semacquire waitgroup") == [("sync.WaitGroup", "main.group")]
+    check_deadlock(doc, locks)
