@@ -182,9 +182,11 @@ bench_goroutines() {
 		pid=$(FIXTURE_SENDERS=$n FIXTURE_NO_SPIN=1 start_ready build/tests/targets/go/goroutines)
 		t0=$(now); ./strand -p "$pid" -batch -ex "info goroutines -g" > /dev/null 2>&1; t1=$(now)
 		./strand -p "$pid" -batch -ex "info goroutines" > /dev/null 2>&1; t2=$(now)
+		./strand -p "$pid" -batch -ex "blocked" > /dev/null 2>&1; t3=$(now)
 		kill "$pid"
 		echo "bench info goroutines, $n goroutines: grouped (-g) $(elapsed "$t0" "$t1") s," \
-		     "one by one $(elapsed "$t1" "$t2") s (goal < 2 s: 100000 grouped, 10000 one by one)"
+		     "one by one $(elapsed "$t1" "$t2") s (goal < 2 s: 100000 grouped, 10000 one by one);" \
+		     "blocked (what each waits on) $(elapsed "$t2" "$t3") s"
 	done
 }
 

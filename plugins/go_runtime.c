@@ -297,17 +297,21 @@ static struct {
 	bool read;
 } sema_cache;
 
-static void sema_cache_reset(void)
+static void chan_cache_reset(void);
+
+/* A new listing: the target may have changed since the last one. */
+static void caches_reset(void)
 {
 	free(sema_cache.v);
 	memset(&sema_cache, 0, sizeof(sema_cache));
+	chan_cache_reset();
 }
 
 static int go_goroutines(struct strand_host *h, void (*fn)(void *ctx, const struct strand_goroutine *g), void *ctx)
 {
 	struct layout l;
 	uint64_t slice[2];
-	sema_cache_reset();
+	caches_reset();
 	if (!read_layout(h, &l))
 		return -1;
 	const struct go_release_layout *table = table_layout(h);
@@ -441,6 +445,26 @@ static bool read_chan_layout(struct strand_host *h, struct chan_layout *l)
 	return true;
 }
 
+/* The layout, read once per listing of the goroutines (a wait is decoded for
+ * each of them); NULL after fail() when the DWARF does not describe it. */
+static struct {
+	bool read, ok;
+	struct chan_layout l;
+} chan_cache;
+
+static void chan_cache_reset(void)
+{
+	chan_cache.read = false;
+}
+
+static const struct chan_layout *chan_layout(struct strand_host *h)
+{
+	if (!chan_cache.read || !chan_cache.ok) /* a failure is read again, for its message */
+		chan_cache.ok = read_chan_layout(h, &chan_cache.l);
+	chan_cache.read = true;
+	return chan_cache.ok ? &chan_cache.l : NULL;
+}
+
 /* Member i of the object at addr, zero-extended. */
 static bool member(struct strand_host *h, const struct chan_layout *l, uint64_t addr, int i, uint64_t *out)
 {
@@ -518,8 +542,8 @@ static bool read_channel(struct strand_host *h, const struct chan_layout *l, uin
 
 static bool go_channel(struct strand_host *h, uint64_t addr, struct strand_channel *out)
 {
-	struct chan_layout l;
-	return read_chan_layout(h, &l) && read_channel(h, &l, addr, out);
+	const struct chan_layout *l = chan_layout(h);
+	return l && read_channel(h, l, addr, out);
 }
 
 /* Whether the sudog sg is queued on the channel's send queue. */
@@ -539,24 +563,31 @@ static bool in_send_queue(struct strand_host *h, const struct chan_layout *l, ui
 
 /* A goroutine parked on channels: g.waiting lists one sudog per channel (a
  * select's cases, in lock order), each naming its channel. */
-static bool channel_wait(struct strand_host *h, const struct chan_layout *l, uint64_t g,
+static bool channel_wait(struct strand_host *h, const struct chan_layout *l, const struct strand_goroutine *g,
 			 struct strand_goroutine_wait *out)
 {
 	uint64_t sg, c;
-	if (!member(h, l, g, C_G_WAITING, &sg))
+	bool select = !strncmp(g->state, "select", 6);
+	if (!member(h, l, g->address, C_G_WAITING, &sg))
 		return false;
 	for (size_t n = 0; sg && n < MAX_QUEUE; n++) {
 		if (member(h, l, sg, C_SG_C, &c) && c) {
 			if (out->nobjects < STRAND_MAX_WAIT_OBJECTS) {
+				/* A plain wait says its direction ("chan send"); a select's case
+				 * is a send when its sudog is on the channel's send queue. */
 				out->objects[out->nobjects].address = c;
-				out->objects[out->nobjects].send = in_send_queue(h, l, c, sg);
+				out->objects[out->nobjects].send = select ? in_send_queue(h, l, c, sg)
+									  : !strncmp(g->state, "chan send", 9);
 			}
 			out->nobjects++;
 		}
 		if (!member(h, l, sg, C_SG_WAITLINK, &sg))
 			break;
 	}
-	return out->nobjects > 0;
+	if (!out->nobjects)
+		return false;
+	out->kind = select || out->nobjects > 1 ? STRAND_GWAIT_SELECT : STRAND_GWAIT_CHANNEL;
+	return true;
 }
 
 static void add_sema_waiter(uint64_t g, uint64_t sema)
@@ -590,6 +621,12 @@ static void walk_treap(struct strand_host *h, const struct chan_layout *l, uint6
 	}
 }
 
+static int by_g(const void *a, const void *b)
+{
+	const struct sema_waiter *x = a, *y = b;
+	return x->g < y->g ? -1 : x->g > y->g;
+}
+
 static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l)
 {
 	uint64_t table, size, treap, treap_size, root;
@@ -601,16 +638,16 @@ static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l
 	for (uint64_t i = 0; i < (uint64_t)roots; i++)
 		if (rd(h, table + i * (size / (uint64_t)roots) + treap, &root, 8))
 			walk_treap(h, l, root);
+	qsort(sema_cache.v, sema_cache.n, sizeof(*sema_cache.v), by_g);
 }
 
 static uint64_t sema_of(struct strand_host *h, const struct chan_layout *l, uint64_t g)
 {
 	if (!sema_cache.read)
 		read_sema_waiters(h, l);
-	for (size_t i = 0; i < sema_cache.n; i++)
-		if (sema_cache.v[i].g == g)
-			return sema_cache.v[i].sema;
-	return 0;
+	struct sema_waiter key = { g, 0 };
+	const struct sema_waiter *w = sema_cache.n ? bsearch(&key, sema_cache.v, sema_cache.n, sizeof(key), by_g) : NULL;
+	return w ? w->sema : 0;
 }
 
 static bool has_frame(const char *const *frames, size_t n, const char *name)
@@ -686,15 +723,13 @@ static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64
 static bool go_goroutine_wait(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
 			      size_t nframes, struct strand_goroutine_wait *out)
 {
-	struct chan_layout l;
+	const struct chan_layout *l;
 	memset(out, 0, sizeof(*out));
-	if (g->status != STRAND_G_WAITING || !read_chan_layout(h, &l))
+	if (g->status != STRAND_G_WAITING || !(l = chan_layout(h)))
 		return false;
-	if (channel_wait(h, &l, g->address, out)) {
-		out->kind = out->nobjects > 1 || !strcmp(g->state, "select") ? STRAND_GWAIT_SELECT : STRAND_GWAIT_CHANNEL;
+	if (channel_wait(h, l, g, out))
 		return true;
-	}
-	return sync_wait(h, &l, g->address, frames, nframes, out);
+	return sync_wait(h, l, g->address, frames, nframes, out);
 }
 
 /* ---- Timers (ABI 7): each P's heap of runtime.timer (runtime/time.go) ---- */
