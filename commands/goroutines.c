@@ -21,23 +21,20 @@ static const char *status_name(int status)
 	return status >= 0 && (size_t)status < ARRAY_SIZE(status_names) ? status_names[status] : "other";
 }
 
-/* Whether Go's traceback shows a frame of this function (showfuncinfo at the
- * default level): not the runtime's unexported functions, except gopanic
- * below the first frame; every frame with all (GOTRACEBACK=system). */
-static bool go_shows(const char *name, bool first, bool all)
+/* Whether the runtime's traceback shows the frame (Go's showfuncinfo at the
+ * default level); every frame with all (GOTRACEBACK=system). */
+static bool go_shows(struct session *s, const char *function, bool first, bool all)
 {
+	unsigned flags = goroutine_frame_flags(s, function, NULL);
 	if (all)
 		return true;
-	if (!name || !strchr(name, '.'))
-		return false;
-	if (!strcmp(name, "runtime.gopanic") && !first)
-		return true;
-	return strncmp(name, "runtime.", 8) != 0 || (name[8] >= 'A' && name[8] <= 'Z');
+	return function && !(flags & STRAND_FRAME_HIDDEN) && !(first && (flags & STRAND_FRAME_HIDDEN_INNERMOST));
 }
 
-static bool is_goexit(const struct logical_frame *lf)
+/* The frame every goroutine's stack begins with (Go's runtime.goexit). */
+static bool is_stack_base(struct session *s, const struct logical_frame *lf)
 {
-	return lf->function && !strcmp(lf->function, "runtime.goexit");
+	return goroutine_frame_flags(s, lf->function, lf->file) & STRAND_FRAME_BASE;
 }
 
 /* Whether the function takes arguments (Go marks its results as variable
@@ -109,7 +106,7 @@ static void out_created_by(struct session *s, const struct goroutine *gr, bool a
 	int line;
 	uint64_t line_addr;
 	bool known = g->creator_pc && g->id != 1 && symbols_addr_info(s->symbols, g->creator_pc, &si) && si.name;
-	if (!known || !go_shows(si.name, false, all)) {
+	if (!known || !go_shows(s, si.name, false, all)) {
 		out_null(o, "created_by");
 		return;
 	}
@@ -318,8 +315,8 @@ static void out_go_goroutine(struct session *s, const struct goroutine *gr, stru
 		out_hide_text(o, false);
 	}
 	out_list(o, "frames");
-	for (size_t i = 0; st && i < st->n && !is_goexit(&st->f[i]); i++)
-		if (go_shows(st->f[i].function, i == 0, all))
+	for (size_t i = 0; st && i < st->n && !is_stack_base(s, &st->f[i]); i++)
+		if (go_shows(s, st->f[i].function, i == 0, all))
 			out_go_frame(s, &st->f[i]);
 	out_list_end(o);
 	out_created_by(s, gr, all);
@@ -344,12 +341,14 @@ static void out_group_frames(struct session *s, const struct stack *st)
 	struct out *o = s->out;
 	bool any = false;
 	for (size_t i = 0; i < st->n && !any; i++)
-		any = !is_goexit(&st->f[i]) && st->f[i].function && strncmp(st->f[i].function, "runtime.", 8);
+		any = st->f[i].function && !(goroutine_frame_flags(s, st->f[i].function, NULL) &
+					     (STRAND_FRAME_BASE | STRAND_FRAME_RUNTIME));
 	bool show = !any;
 	out_list(o, "frames");
 	for (size_t i = 0; i < st->n; i++) {
 		const struct logical_frame *lf = &st->f[i];
-		if (is_goexit(lf) || (!show && lf->function && !strncmp(lf->function, "runtime.", 8)))
+		unsigned flags = goroutine_frame_flags(s, lf->function, lf->file);
+		if ((flags & STRAND_FRAME_BASE) || (!show && (flags & STRAND_FRAME_RUNTIME)))
 			continue;
 		show = true;
 		uint64_t pc = st->bt.frames[lf->phys].lookup_pc;
@@ -802,38 +801,20 @@ static void out_wait_objects(struct session *s, const struct global_snapshot *gl
 		out_null(o, "forever");
 }
 
-/* The root of Go's own sources, "/usr/lib/go-1.19/src/", from a runtime
- * frame's file (its length in *len): the standard library lies under it. */
-static const char *goroot_src(const struct stack *st, size_t *len)
-{
-	for (size_t i = 0; i < st->n; i++) {
-		const struct logical_frame *lf = &st->f[i];
-		const char *at = lf->file && lf->function && !strncmp(lf->function, "runtime.", 8)
-					 ? strstr(lf->file, "/src/runtime/") : NULL;
-		if (at) {
-			*len = (size_t)(at - lf->file) + 5;
-			return lf->file;
-		}
-	}
-	return NULL;
-}
-
 /* "at main.mutexWait (/src/f.go:79)": the first frame of the program's own
- * code (outside Go's sources), else the first one Go's traceback shows. */
+ * code (not the runtime's library), else the first one its traceback shows. */
 static void out_wait_site(struct session *s, struct group *group)
 {
 	struct out *o = s->out;
 	const struct stack *st = group->error ? NULL : group_stack(s, group);
 	const struct logical_frame *site = NULL;
-	size_t len = 0;
-	const char *goroot = st ? goroot_src(st, &len) : NULL;
-	for (size_t i = 0; st && i < st->n && !is_goexit(&st->f[i]); i++) {
+	for (size_t i = 0; st && i < st->n && !is_stack_base(s, &st->f[i]); i++) {
 		const struct logical_frame *lf = &st->f[i];
-		if (!go_shows(lf->function, i == 0, false))
+		if (!go_shows(s, lf->function, i == 0, false))
 			continue;
 		if (!site)
 			site = lf;
-		if (goroot && lf->file && strncmp(lf->file, goroot, len) != 0) {
+		if (!(goroutine_frame_flags(s, lf->function, lf->file) & STRAND_FRAME_LIBRARY)) {
 			site = lf;
 			break;
 		}

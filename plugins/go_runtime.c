@@ -985,6 +985,40 @@ static int go_timers(struct strand_host *h, void (*fn)(void *ctx, const struct s
 	return total;
 }
 
+/* ---- How Go's traceback shows frames (runtime/traceback.go showfuncinfo) ---- */
+
+/* Whether function's package is the standard library's: its import path's
+ * first element has no dot (sync, internal/poll, vendor/golang.org/x/...),
+ * unlike a module's (github.com/...), and it is not the program's main. */
+static bool standard_library(const char *function)
+{
+	size_t slash = strcspn(function, "/[("), dot = strcspn(function, ".");
+	if (function[slash] == '/') /* a package path: the standard library's first element has no dot */
+		return dot > slash;
+	return strncmp(function, "main.", 5) != 0;
+}
+
+static unsigned go_frame_flags(struct strand_host *h, const char *function, const char *file)
+{
+	(void)h, (void)file;
+	unsigned flags = 0;
+	if (!strcmp(function, "runtime.goexit") || !strcmp(function, "runtime.goexit.abi0"))
+		flags |= STRAND_FRAME_BASE;
+	if (!strncmp(function, "runtime.", 8)) {
+		flags |= STRAND_FRAME_RUNTIME;
+		/* Exported runtime functions show; gopanic shows below the top. */
+		if (!strcmp(function, "runtime.gopanic"))
+			flags |= STRAND_FRAME_HIDDEN_INNERMOST;
+		else if (!(function[8] >= 'A' && function[8] <= 'Z'))
+			flags |= STRAND_FRAME_HIDDEN;
+	}
+	if (!strchr(function, '.')) /* no Go function: assembly, C */
+		flags |= STRAND_FRAME_HIDDEN;
+	if (standard_library(function))
+		flags |= STRAND_FRAME_LIBRARY;
+	return flags;
+}
+
 static const struct strand_runtime go_runtime = {
 	.name = "go-runtime",
 	.detect = go_detect,
@@ -993,6 +1027,7 @@ static const struct strand_runtime go_runtime = {
 	.goroutine_wait = go_goroutine_wait,
 	.channel = go_channel,
 	.timers = go_timers,
+	.frame_flags = go_frame_flags,
 };
 
 static const struct strand_plugin go_plugin = {

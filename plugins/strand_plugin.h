@@ -337,6 +337,13 @@ struct strand_timer {
 	const char *kind;         /* "sleep", "ticker", "timer", "func" */
 };
 
+/* How the runtime's own traceback treats a frame of a goroutine (ABI 7). */
+#define STRAND_FRAME_BASE 1u            /* every goroutine's stack begins there (Go: runtime.goexit): frames end */
+#define STRAND_FRAME_RUNTIME 2u         /* the runtime's own code: a profile leaves its innermost run out */
+#define STRAND_FRAME_HIDDEN 4u          /* the runtime's traceback leaves it out */
+#define STRAND_FRAME_HIDDEN_INNERMOST 8u /* ... only as the goroutine's innermost frame (Go: runtime.gopanic) */
+#define STRAND_FRAME_LIBRARY 16u        /* the runtime's or its standard library's code, not the program's */
+
 struct strand_runtime {
 	const char *name;
 	int (*detect)(struct strand_host *h); /* 0..100, as allocators */
@@ -376,6 +383,9 @@ struct strand_runtime {
 	/* Every pending timer through fn, in no particular order. Returns the
 	 * count, or -1 with fail(). */
 	int (*timers)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_timer *t), void *ctx);
+	/* STRAND_FRAME_* for a frame of function (file: its source, NULL
+	 * unknown), as the runtime's traceback treats it; NULL: 0 for all. */
+	unsigned (*frame_flags)(struct strand_host *h, const char *function, const char *file);
 };
 
 struct strand_plugin {

@@ -69,11 +69,20 @@ const struct goroutine *goroutine_find(const struct goroutines *gs, uint64_t id)
 	return NULL;
 }
 
-static bool is_goexit(struct session *s, uint64_t pc)
+unsigned goroutine_frame_flags(struct session *s, const char *function, const char *file)
+{
+	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
+	if (!function || !rt || !rt->p->runtime->frame_flags)
+		return 0;
+	return rt->p->runtime->frame_flags(plugin_host(s), function, file);
+}
+
+/* Whether pc lies in the function every goroutine's stack begins with. */
+static bool is_stack_base(struct session *s, uint64_t pc)
 {
 	struct sym_info si;
 	return symbols_addr_info(s->symbols, pc, &si) && si.name &&
-	       (!strcmp(si.name, "runtime.goexit") || !strcmp(si.name, "runtime.goexit.abi0"));
+	       (goroutine_frame_flags(s, si.name, NULL) & STRAND_FRAME_BASE);
 }
 
 static struct frame *push_frame(struct backtrace *bt, uint64_t pc, uint64_t sp, uint64_t bp, bool at_entry)
@@ -100,7 +109,7 @@ static void walk_frame_pointers(struct session *s, const struct strand_goroutine
 {
 	struct sym_info si;
 	push_frame(bt, pc, sp, bp, symbols_addr_info(s->symbols, pc, &si) && si.name && si.offset == 0);
-	while (bp && !is_goexit(s, bt->frames[bt->n - 1].pc)) {
+	while (bp && !is_stack_base(s, bt->frames[bt->n - 1].pc)) {
 		uint64_t ret, next;
 		if (bp < g->stack_lo || bp + 16 > g->stack_hi || bp % 8) {
 			bt->stop_reason = xasprintf("frame pointer 0x%llx outside the goroutine's stack",
@@ -154,7 +163,7 @@ static int thread_stack(struct session *s, const struct strand_goroutine *g, str
 		return error_set("goroutine running on other thread; stack unavailable");
 	}
 	memset(bt, 0, sizeof(*bt));
-	for (size_t i = k; i < all.n && !(i > k && is_goexit(s, all.frames[i - 1].pc)); i++) {
+	for (size_t i = k; i < all.n && !(i > k && is_stack_base(s, all.frames[i - 1].pc)); i++) {
 		bt->frames = xrealloc(bt->frames, (bt->n + 1) * sizeof(*bt->frames));
 		bt->frames[bt->n++] = all.frames[i];
 	}

@@ -20,6 +20,9 @@ struct goroutines {
 	size_t n;
 };
 
+/* STRAND_FRAME_* for a frame of function (file: its source, NULL unknown):
+ * how the runtime's own traceback treats it; 0 without such a runtime. */
+unsigned goroutine_frame_flags(struct session *s, const char *function, const char *file);
 /* Whether a runtime plugin that lists goroutines fits the program. */
 bool goroutines_known(struct session *s);
 /* Every goroutine the runtime lists. Returns 0, or -1 with error_set(): no
