@@ -277,19 +277,16 @@ void globals_snapshot_free(struct global_snapshot *g)
 
 /* ---- Which goroutines' stacks refer to an object ---- */
 
-/* The part of the goroutine's stack in use: from where it resumes (or left
- * its code for a system call) up; all of it when that is not known. */
-static void live_stack(const struct strand_goroutine *g, uint64_t *lo, uint64_t *hi)
+uint64_t goroutine_live_sp(struct session *s, const struct strand_goroutine *g)
 {
-	uint64_t sp = g->status == STRAND_G_SYSCALL ? g->syscall_sp : g->status == STRAND_G_RUNNING ? 0 : g->sched_sp;
-	*lo = sp > g->stack_lo && sp < g->stack_hi ? sp : g->stack_lo;
-	*hi = g->stack_hi;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	uint64_t sp = g->sched_sp;
+	if (g->status == STRAND_G_SYSCALL)
+		sp = g->syscall_sp;
+	if (g->status == STRAND_G_RUNNING) {
+		struct thread *th = g->tid ? target_thread_by_tid(s->target, g->tid) : NULL;
+		sp = th && th->regs_state == REGS_FULL ? regs_sp(th) : 0;
+	}
+	return sp >= g->stack_lo && sp < g->stack_hi ? sp : g->stack_lo;
 }
 
 void goroutines_referring(struct session *s, const struct goroutines *gs, const uint64_t *objs, size_t n,
@@ -298,16 +295,15 @@ void goroutines_referring(struct session *s, const struct goroutines *gs, const 
 	uint64_t *sorted = xmalloc((n + 1) * sizeof(*sorted)), *words = NULL;
 	size_t cap = 0;
 	memcpy(sorted, objs, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	qsort(sorted, n, sizeof(*sorted), compare_u64);
 	for (size_t i = 0; i < gs->n && n && !session_interrupted(); i++) {
-		uint64_t lo, hi;
-		live_stack(&gs->v[i].g, &lo, &hi);
+		uint64_t lo = goroutine_live_sp(s, &gs->v[i].g), hi = gs->v[i].g.stack_hi;
 		size_t count = hi > lo && hi - lo < (1ull << 30) ? (size_t)((hi - lo) / 8) : 0;
 		if (count > cap)
 			words = xrealloc(words, (cap = count) * sizeof(*words));
 		count = target_read(s->target, lo, words, count * 8) / 8;
 		for (size_t k = 0; k < count; k++) {
-			const uint64_t *hit = bsearch(&words[k], sorted, n, sizeof(*sorted), cmp_u64);
+			const uint64_t *hit = bsearch(&words[k], sorted, n, sizeof(*sorted), compare_u64);
 			for (size_t o = 0; hit && o < n; o++)
 				if (objs[o] == *hit)
 					fn(ctx, o, i);

@@ -47,6 +47,11 @@ bool goroutine_wait(struct session *s, const struct goroutine *g, const struct s
  * Returns 0, or -1 with error_set(). */
 int goroutine_channel(struct session *s, uint64_t addr, struct strand_channel *out);
 
+/* Where the live part of a goroutine's stack starts: its thread's stack
+ * pointer when it runs, where it resumes when parked or left its code for a
+ * system call; its whole stack when none lies in it (more words, never fewer). */
+uint64_t goroutine_live_sp(struct session *s, const struct strand_goroutine *g);
+
 /* For each object address objs[o], every goroutine gs->v[g] whose stack in
  * use holds that address: fn(ctx, o, g), once per word found. Each stack is
  * read once, in bulk. A conservative scan: a dead word still in a live frame

@@ -49,12 +49,6 @@ struct scan {
 	bool registers_unknown; /* a thread's registers were not read */
 };
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_range(const void *a, const void *b)
 {
 	const struct range *x = a, *y = b;
@@ -67,7 +61,7 @@ static void match_words(struct scan *sc, const uint64_t *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (w[i] < lo || w[i] > hi)
 			continue;
-		uint64_t *hit = bsearch(&w[i], sc->words, sc->nwords, sizeof(*sc->words), cmp_u64);
+		uint64_t *hit = bsearch(&w[i], sc->words, sc->nwords, sizeof(*sc->words), compare_u64);
 		if (hit)
 			sc->found[hit - sc->words] = true;
 	}
@@ -125,21 +119,6 @@ static void scan_registers(struct scan *sc)
 	}
 }
 
-/* Where the live part of a goroutine's stack starts: its thread's stack
- * pointer when it runs there, where it resumes when parked; its whole stack
- * when neither lies in it (more words, never fewer). */
-static uint64_t goroutine_sp(struct session *s, const struct strand_goroutine *g)
-{
-	uint64_t sp = g->sched_sp;
-	if (g->status == STRAND_G_SYSCALL)
-		sp = g->syscall_sp;
-	if (g->status == STRAND_G_RUNNING) {
-		struct thread *th = g->tid ? target_thread_by_tid(s->target, g->tid) : NULL;
-		sp = th && th->regs_state == REGS_FULL ? regs_sp(th) : 0;
-	}
-	return sp >= g->stack_lo && sp < g->stack_hi ? sp : g->stack_lo;
-}
-
 /* Each goroutine's live stack; the rest of its stack (dead frames below
  * sp) is left out of the heap scan. */
 static void scan_goroutine_stacks(struct scan *sc, const struct goroutines *gs)
@@ -148,7 +127,7 @@ static void scan_goroutine_stacks(struct scan *sc, const struct goroutines *gs)
 		const struct strand_goroutine *g = &gs->v[i].g;
 		if (g->stack_lo >= g->stack_hi)
 			continue;
-		scan_plain(sc, goroutine_sp(sc->s, g), g->stack_hi);
+		scan_plain(sc, goroutine_live_sp(sc->s, g), g->stack_hi);
 		add_skip(sc, g->stack_lo, g->stack_hi);
 	}
 }
@@ -216,7 +195,7 @@ static void scan_runtime_heap(struct scan *sc)
 static size_t unique_u64(uint64_t *v, size_t n)
 {
 	size_t k = 0;
-	sort_array(v, n, sizeof(*v), cmp_u64);
+	sort_array(v, n, sizeof(*v), compare_u64);
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || v[k - 1] != v[i])
 			v[k++] = v[i];
@@ -225,7 +204,7 @@ static size_t unique_u64(uint64_t *v, size_t n)
 
 static bool was_found(const struct scan *sc, uint64_t word)
 {
-	uint64_t *hit = bsearch(&word, sc->words, sc->nwords, sizeof(*sc->words), cmp_u64);
+	uint64_t *hit = bsearch(&word, sc->words, sc->nwords, sizeof(*sc->words), compare_u64);
 	return hit && sc->found[hit - sc->words];
 }
 

@@ -34,6 +34,8 @@ char *xstrndup(const char *s, size_t n);
 /* qsort for an array that may be empty, and then NULL, which qsort must not
  * be given even with a count of 0. */
 void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+/* The order of two uint64_t, for sort_array and bsearch. */
+int compare_u64(const void *a, const void *b);
 
 /* Grow *array (of *cap elements of size elem) so that it holds at least need. */
 void grow_array(void **array, size_t *cap, size_t need, size_t elem);
