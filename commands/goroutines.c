@@ -7,6 +7,7 @@
 
 #include "analysis/goroutines.h"
 #include "symbols/dwarf_values.h"
+#include "target/proc.h"
 #include "base/util.h"
 #include "commands.h"
 
@@ -762,6 +763,25 @@ static void out_holder(struct out *o, const struct gwait *w)
 		out_text(o, "%s refer%s to it", w->more_candidates ? " and more" : "", w->ncandidates > 1 ? "" : "s");
 }
 
+/* ": read on fd 12 socket:[4937377]", as blocked names a thread's I/O wait. */
+static void out_io_wait(struct session *s, const struct strand_goroutine_wait *gw)
+{
+	struct out *o = s->out;
+	char link[256] = "(a core records no descriptors)";
+	if (s->target->kind == TARGET_LIVE)
+		proc_fd_link(s->target->pid, gw->fd, link, sizeof(link));
+	out_obj(o, NULL);
+	out_text(o, ": %s on fd ", gw->objects[0].send ? "write" : "read");
+	out_hide_text(o, true);
+	out_str(o, "direction", gw->objects[0].send ? "write" : "read");
+	out_hex(o, "address", gw->objects[0].address);
+	out_hide_text(o, false);
+	out_int(o, "fd", gw->fd);
+	out_text(o, " ");
+	out_str(o, "fd_target", link);
+	out_obj_end(o);
+}
+
 static void out_wait_objects(struct session *s, const struct global_snapshot *globals, const struct gwait *w)
 {
 	struct out *o = s->out;
@@ -780,6 +800,8 @@ static void out_wait_objects(struct session *s, const struct global_snapshot *gl
 	} else if (gw->kind == STRAND_GWAIT_CHANNEL) {
 		out_text(o, ": ");
 		out_channel_wait(s, globals, gw->objects[0].address, gw->objects[0].send);
+	} else if (gw->kind == STRAND_GWAIT_IO) {
+		out_io_wait(s, gw);
 	} else if (gw->kind == STRAND_GWAIT_SYNC) {
 		out_obj(o, NULL);
 		out_text(o, ": ");

@@ -10,6 +10,7 @@
  * strand's table for its release (go_versions.c), with a warning of what that
  * cannot give; a release the table does not know is refused with what is
  * missing. Facts: ../shared/reference/go-runtime.md. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -720,6 +721,39 @@ static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64
 	return true;
 }
 
+/* A goroutine in the netpoller waits on a runtime.pollDesc, which its stack
+ * refers to near its top (netpollblock's &pd.rg or &pd.wg, pollWait's pd):
+ * a pollDesc is the one whose self is itself and whose rg or wg is the g. */
+#define POLL_WORDS 64
+
+static bool io_wait(struct strand_host *h, const struct strand_goroutine *g, struct strand_goroutine_wait *out)
+{
+	uint64_t fd, rg, wg, self, size, words[POLL_WORDS], pd, v;
+	if (!go_member(h, "runtime.pollDesc", "fd", &fd, &size) || !go_member(h, "runtime.pollDesc", "rg", &rg, &size) ||
+	    !go_member(h, "runtime.pollDesc", "wg", &wg, &size) || !go_member(h, "runtime.pollDesc", "self", &self, &size))
+		return false;
+	size_t n = api->read(h, g->sched_sp, words, sizeof(words)) / 8;
+	for (size_t i = 0; i < n; i++) {
+		const uint64_t candidates[3] = { words[i], words[i] - rg, words[i] - wg };
+		for (int k = 0; k < 3; k++) {
+			pd = candidates[k];
+			if (!pd || pd % 8 || !rd(h, pd + self, &v, 8) || v != pd)
+				continue;
+			uint64_t r = 0, w = 0, number = 0;
+			if (!rd(h, pd + rg, &r, 8) || !rd(h, pd + wg, &w, 8) || (r != g->address && w != g->address) ||
+			    !rd(h, pd + fd, &number, 8) || number > INT32_MAX)
+				continue;
+			out->kind = STRAND_GWAIT_IO;
+			out->nobjects = 1;
+			out->objects[0].address = pd;
+			out->objects[0].send = r != g->address;
+			out->fd = (int32_t)number;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool go_goroutine_wait(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
 			      size_t nframes, struct strand_goroutine_wait *out)
 {
@@ -729,6 +763,8 @@ static bool go_goroutine_wait(struct strand_host *h, const struct strand_gorouti
 		return false;
 	if (channel_wait(h, l, g, out))
 		return true;
+	if (!strcmp(g->state, "IO wait"))
+		return io_wait(h, g, out);
 	return sync_wait(h, l, g->address, frames, nframes, out);
 }
 

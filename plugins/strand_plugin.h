@@ -291,6 +291,7 @@ enum strand_goroutine_wait_kind {
 	STRAND_GWAIT_CHANNEL,      /* a send or receive on one channel */
 	STRAND_GWAIT_SELECT,       /* a select: every case's channel */
 	STRAND_GWAIT_SYNC,         /* a sync object's semaphore: Mutex, RWMutex, WaitGroup, ... */
+	STRAND_GWAIT_IO,           /* a descriptor, through the runtime's poller: fd, and objects[0].send for a write */
 };
 
 #define STRAND_MAX_WAIT_OBJECTS 16
@@ -305,6 +306,7 @@ struct strand_goroutine_wait {
 	const char *type;         /* the sync object's type ("sync.Mutex"), NULL for channels */
 	uint64_t semaphore;       /* the address the goroutine sleeps on, 0 none */
 	bool held;                /* the sync object is held (a locked Mutex), by whom the runtime does not record */
+	int32_t fd;               /* STRAND_GWAIT_IO: the descriptor */
 	char detail[96];          /* "held by goroutine 12", "3 waiters" */
 };
 

@@ -226,10 +226,7 @@ static void describe_fd(struct session *s, struct thread_wait *w, int fd)
 		snprintf(w->fd_target, sizeof(w->fd_target), "(a core records no descriptors)");
 		return;
 	}
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)s->target->pid, fd);
-	ssize_t n = readlink(path, w->fd_target, sizeof(w->fd_target) - 1);
-	w->fd_target[n > 0 ? n : 0] = '\0';
+	proc_fd_link(s->target->pid, fd, w->fd_target, sizeof(w->fd_target));
 }
 
 /* The call that restart_syscall resumes. A stop in a call with a timeout (a

@@ -168,6 +168,15 @@ long proc_fd_flags(pid_t pid, int fd)
 	return result;
 }
 
+void proc_fd_link(pid_t pid, int fd, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	ssize_t n = len ? readlink(path, buf, len - 1) : 0;
+	if (len)
+		buf[n > 0 ? n : 0] = '\0';
+}
+
 int proc_fd_access(pid_t pid, int fd)
 {
 	long flags = proc_fd_flags(pid, fd);

@@ -53,6 +53,9 @@ struct fd_holders {
 void proc_fd_holders_scan(struct fd_holders *h);
 /* O_RDONLY, O_WRONLY or O_RDWR of a descriptor (from fdinfo), -1 unknown. */
 int proc_fd_access(pid_t pid, int fd);
+/* What a descriptor refers to ("pipe:[123]", "/var/log/x"), into buf (empty
+ * when it cannot be read). */
+void proc_fd_link(pid_t pid, int fd, char *buf, size_t len);
 /* The file status flags of a descriptor (fdinfo "flags:": access mode,
  * O_NONBLOCK, ...), -1 unknown. */
 long proc_fd_flags(pid_t pid, int fd);

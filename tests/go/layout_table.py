@@ -42,6 +42,7 @@ MEMBERS = [
     ("runtime.eface", "data"), ("runtime.funcval", "fn"),
     ("runtime.p", "sysmontick.schedwhen"), ("runtime.p", "sysmontick.syscallwhen"),
     ("runtime.schedt", "lastpoll"),
+    *[("runtime.pollDesc", m) for m in ("fd", "rg", "wg", "self")],
     ("runtime.mheap", "arenas"),
     ("time.Ticker", None), ("time.Ticker", "r"), ("time.Ticker", "C"), ("time.Timer", None), ("time.Timer", "r"),
     ("sync.Mutex", "sema"), ("sync.Mutex", "state"),

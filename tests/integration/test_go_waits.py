@@ -117,6 +117,20 @@ def check_blocked(target, roles, channels):
     return doc
 
 
+def check_io_waits(target, blocked, iowaits, roles, live):
+    """The goroutines in IO wait name the descriptor the fixture recorded for them, read
+    direction, and live what /proc says the descriptor is; a core says it records none."""
+    waits = {gid: w for w in blocked["goroutines"] for gid in w["goroutines"]}
+    by_role = {role: gid for gid, role in roles.items()}
+    for r in iowaits:
+        obj = waits[by_role[r["role"]]]["objects"][0]
+        assert (obj["direction"], obj["fd"]) == ("read", r["fd"]), (r, obj)
+        if live:
+            assert obj["fd_target"] == os.readlink(f"/proc/{target[1]}/fd/{r['fd']}"), obj
+        else:
+            assert obj["fd_target"] == "(a core records no descriptors)", obj
+
+
 def check_deadlock(blocked, locks):
     """The two transfers the fixture deadlocked: each waits for the mutex the fixture says
     it waits for, likely held by the goroutine the fixture says holds it, and both form
@@ -167,8 +181,10 @@ def test_channels_and_waits_live_and_on_cores():
             live = ["-p", str(fx.pid)]
             channels = check_channels(live, truth, roles)
             live_blocked = check_blocked(live, roles, channels)
-            locks = fx.truth("deadlock")
+            locks, iowaits = fx.truth("deadlock"), fx.truth("iowait")
+            assert len(iowaits) == 2, iowaits
             check_deadlock(live_blocked, locks)
+            check_io_waits(live, live_blocked, iowaits, roles, True)
             own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(live, f"gcore {own}").rc == 0
             gdb_gcore(fx.pid, theirs)
@@ -176,6 +192,7 @@ def test_channels_and_waits_live_and_on_cores():
             assert check_channels([EXE, core], truth, roles) == channels, how
             on_core = check_blocked([EXE, core], roles, channels)
             check_deadlock(on_core, locks)
+            check_io_waits([EXE, core], on_core, iowaits, roles, False)
             assert [w["goroutines"] for w in on_core["goroutines"]] == \
                 [w["goroutines"] for w in live_blocked["goroutines"]], how
             check_with_delve(core, channels)
@@ -204,6 +221,7 @@ def test_waits_without_dwarf_from_the_table():
         roles = {r["id"]: r["role"] for r in fx.truth("goroutine")}
         locks = fx.truth("deadlock")
         doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")["goroutines"]
+        check_io_waits(["-p", str(fx.pid)], doc, fx.truth("iowait"), roles, True)
     waits = {gid: w for w in doc["goroutines"] for gid in w["goroutines"]}
     by_role = {role: gid for gid, role in roles.items()}
 

@@ -10,7 +10,8 @@
 // identical stacks. Two channels only for print: one buffered with two strings
 // queued, one closed. Two goroutines ("deadlock") lock two mutexes in opposite
 // orders, each recorded as {"kind": "deadlock", "goroutine": ID, "holds": ADDR,
-// "waits": ADDR}. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// "waits": ADDR}. The two goroutines in IO wait record their descriptors as
+// {"kind": "iowait", "role": ..., "fd": N}. With FIXTURE_NO_SPIN set, no goroutine runs (for
 // comparisons of stacks taken one after the other). Two tickers: tickerLoop's,
 // received from, and one dropped unstopped (leakTicker), each recorded as a
 // {"kind": "ticker", "channel": "0x...", "period_ns": N, "leaked": B} line.
@@ -50,6 +51,7 @@ var (
 	roles    = map[int64]string{}
 	rolesMu  sync.Mutex
 	locks    []map[string]interface{} // who holds which account's mutex and waits for which
+	ioFds    = map[string]int{}       // the descriptor each IO wait role waits on
 	// tickerLoop's channel, as fmt's %p prints it, for the truth file.
 	tickerChan   string
 	tickerChanMu sync.Mutex
@@ -153,8 +155,24 @@ func leakTicker() string {
 	return chanAddress(t.C)
 }
 
+// The descriptor of a listener or connection, without duplicating it.
+func fdOf(c syscall.Conn) int {
+	fd := -1
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(f uintptr) { fd = int(f) })
+	}
+	return fd
+}
+
+func recordFd(role string, c syscall.Conn) {
+	rolesMu.Lock()
+	ioFds[role] = fdOf(c)
+	rolesMu.Unlock()
+}
+
 // Waits for a connection nobody makes.
 func acceptor(l net.Listener) {
+	recordFd("IO wait accept", l.(*net.TCPListener))
 	if c, err := l.Accept(); err == nil {
 		c.Close()
 	}
@@ -166,6 +184,7 @@ func reader(l net.Listener) {
 	if err != nil {
 		panic(err)
 	}
+	recordFd("IO wait read", c.(*net.TCPConn))
 	buf := make([]byte, 1)
 	c.Read(buf)
 }
@@ -277,6 +296,9 @@ func main() {
 	}
 	for _, l := range locks {
 		enc.Encode(l)
+	}
+	for role, fd := range ioFds {
+		enc.Encode(map[string]interface{}{"kind": "iowait", "role": role, "fd": fd})
 	}
 	leaked := leakTicker()
 	tickerChanMu.Lock()
