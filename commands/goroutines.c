@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/goroutine_leaks.h"
 #include "analysis/goroutines.h"
 #include "symbols/dwarf_values.h"
 #include "target/proc.h"
@@ -608,12 +609,15 @@ struct gwait {
 	bool more_candidates;
 	size_t next;     /* the holder's own wait (index in the waits), SIZE_MAX none */
 	int cycle;      /* the deadlock it is part of, 0 none */
+	bool leaked;    /* nothing that can run refers to what it waits on */
 };
 
-enum gwait_section { SEC_FOREVER, SEC_CHANNEL, SEC_SYNC, SEC_OTHER, NSECTIONS };
+enum gwait_section { SEC_FOREVER, SEC_LEAKED, SEC_CHANNEL, SEC_SYNC, SEC_OTHER, NSECTIONS };
 
 static const char *const section_titles[NSECTIONS] = {
-	"Goroutines blocked forever", "Goroutines blocked on channels", "Goroutines blocked on sync objects",
+	"Goroutines blocked forever",
+	"Goroutines that can never run again (leaked: nothing that can run refers to what they wait on)",
+	"Goroutines blocked on channels", "Goroutines blocked on sync objects",
 	"Goroutines waiting otherwise (timers, I/O, conditions)",
 };
 
@@ -632,6 +636,8 @@ static enum gwait_section section_of(const struct gwait *w)
 {
 	if (forever_reason(w->g))
 		return SEC_FOREVER;
+	if (w->leaked)
+		return SEC_LEAKED;
 	if (w->w.kind == STRAND_GWAIT_CHANNEL || w->w.kind == STRAND_GWAIT_SELECT)
 		return SEC_CHANNEL;
 	return w->w.kind == STRAND_GWAIT_SYNC ? SEC_SYNC : SEC_OTHER;
@@ -874,6 +880,7 @@ static void out_wait_bucket(struct session *s, const struct global_snapshot *glo
 	out_wait_objects(s, globals, w);
 	out_hide_text(o, true);
 	out_int(o, "deadlock", w->cycle);
+	out_bool(o, "leaked", w->leaked);
 	out_hide_text(o, false);
 	out_wait_site(s, &groups->v[w->group]);
 	out_text(o, "\n");
@@ -1026,6 +1033,28 @@ static int out_deadlocks(struct session *s, struct gwait *v, size_t n)
 	return cycles;
 }
 
+/* Which waiting goroutines can never run again (analysis/goroutine_leaks.h):
+ * those waiting on channels or sync objects, and the ones blocked forever.
+ * NULL, or why the check could not be made (malloc'd). */
+static char *find_leaks(struct session *s, const struct goroutines *gs, struct gwait *v, size_t n)
+{
+	struct blocked_goroutine *b = xcalloc(n + 1, sizeof(*b));
+	size_t *at = xcalloc(n + 1, sizeof(*at)), nb = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool on_objects = v[i].w.kind == STRAND_GWAIT_CHANNEL || v[i].w.kind == STRAND_GWAIT_SELECT ||
+				  v[i].w.kind == STRAND_GWAIT_SYNC;
+		if (!on_objects && !forever_reason(v[i].g))
+			continue;
+		b[nb] = (struct blocked_goroutine){ .g = v[i].g, .w = &v[i].w, .never_runs = forever_reason(v[i].g) };
+		at[nb++] = i;
+	}
+	char *why = goroutine_leaks(s, gs, b, nb) < 0 ? xstrdup(error_get()) : NULL;
+	for (size_t k = 0; !why && k < nb; k++)
+		v[at[k]].leaked = b[k].leaked;
+	free(b), free(at);
+	return why;
+}
+
 int out_goroutine_waits(struct session *s)
 {
 	struct out *o = s->out;
@@ -1055,14 +1084,19 @@ int out_goroutine_waits(struct session *s)
 		n++;
 	}
 	find_holders(s, &gs, v, n);
+	char *not_checked = find_leaks(s, &gs, v, n);
 	out_obj(o, "goroutines");
 	out_uint(o, "waiting", n);
 	out_text(o, " goroutines of the program waiting, ");
 	out_uint(o, "not_waiting", running);
 	out_text(o, " running, runnable or in a system call\n");
+	if (not_checked)
+		out_warn(o, "goroutine leaks not checked: %s", not_checked);
+	out_str(o, "leaks_not_checked", not_checked);
+	free(not_checked);
 	int stuck = out_deadlocks(s, v, n);
 	for (size_t i = 0; i < n; i++)
-		stuck += forever_reason(v[i].g) != NULL;
+		stuck += forever_reason(v[i].g) != NULL || v[i].leaked;
 	qsort(v, n, sizeof(*v), by_wait);
 	out_wait_sections(s, v, n, &groups);
 	out_obj_end(o);

@@ -639,7 +639,8 @@ static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l
 	for (uint64_t i = 0; i < (uint64_t)roots; i++)
 		if (rd(h, table + i * (size / (uint64_t)roots) + treap, &root, 8))
 			walk_treap(h, l, root);
-	qsort(sema_cache.v, sema_cache.n, sizeof(*sema_cache.v), by_g);
+	if (sema_cache.n) /* v is NULL when there are none, which qsort must not be given */
+		qsort(sema_cache.v, sema_cache.n, sizeof(*sema_cache.v), by_g);
 }
 
 static uint64_t sema_of(struct strand_host *h, const struct chan_layout *l, uint64_t g)
@@ -1021,6 +1022,84 @@ static int go_timers(struct strand_host *h, void (*fn)(void *ctx, const struct s
 	return total;
 }
 
+/* ---- The heap's spans (runtime/mheap.go mspan), for reachability ---- */
+
+enum span_field { S_START, S_NELEMS, S_ELEMSIZE, S_FREEINDEX, S_ALLOCBITS, S_SPANCLASS, S_STATE, NSPAN_FIELDS };
+
+static const char *const span_fields[NSPAN_FIELDS][2] = {
+	[S_START] = { "startAddr" },    [S_NELEMS] = { "nelems" },       [S_ELEMSIZE] = { "elemsize" },
+	[S_FREEINDEX] = { "freeindex" }, [S_ALLOCBITS] = { "allocBits" }, [S_SPANCLASS] = { "spanclass" },
+	[S_STATE] = { "state.s", "state" },
+};
+
+/* A span's objects beyond this are taken for a corrupt span. */
+#define MAX_SPAN_OBJECTS (1u << 20)
+
+static bool read_span(struct strand_host *h, const uint64_t off[], const uint64_t size[], uint64_t span,
+		      int64_t in_use, uint64_t *v)
+{
+	for (int i = 0; i < NSPAN_FIELDS; i++) {
+		v[i] = 0;
+		if (!rd(h, span + off[i], &v[i], (size_t)size[i]))
+			return false;
+	}
+	return v[S_STATE] == (uint64_t)in_use && v[S_NELEMS] && v[S_NELEMS] <= MAX_SPAN_OBJECTS && v[S_ELEMSIZE];
+}
+
+/* An object is allocated when it lies below freeindex (handed out since the
+ * last sweep) or its bit in allocBits is set (mspan.isFree). */
+static void allocated_bits(struct strand_host *h, const uint64_t *v, uint8_t *bits)
+{
+	size_t bytes = (size_t)((v[S_NELEMS] + 7) / 8);
+	if (!rd(h, v[S_ALLOCBITS], bits, bytes))
+		memset(bits, 0, bytes);
+	for (uint64_t i = 0; i < v[S_FREEINDEX] && i < v[S_NELEMS]; i++)
+		bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static int go_heap_spans(struct strand_host *h, void (*fn)(void *ctx, const struct strand_heap_span *sp), void *ctx)
+{
+	uint64_t off[NSPAN_FIELDS], size[NSPAN_FIELDS], mheap, msize, all_off, all_size, slice[2], v[NSPAN_FIELDS];
+	int64_t in_use;
+	for (int i = 0; i < NSPAN_FIELDS; i++) {
+		bool found = false;
+		for (int k = 0; k < 2 && span_fields[i][k] && !found; k++)
+			found = go_member(h, "runtime.mspan", span_fields[i][k], &off[i], &size[i]) && size[i] <= 8;
+		if (!found) {
+			api->fail(h, "the runtime's mspan.%s is not described: the Go heap cannot be walked",
+				  span_fields[i][0]);
+			return -1;
+		}
+	}
+	if (!api->variable(h, "runtime.mheap_", &mheap, &msize) ||
+	    !go_member(h, "runtime.mheap", "allspans", &all_off, &all_size) ||
+	    !go_constant(h, "runtime.mSpanInUse", &in_use) || !rd(h, mheap + all_off, slice, sizeof(slice)) ||
+	    slice[1] > MAX_GOROUTINES) {
+		api->fail(h, "the runtime's list of heap spans (mheap_.allspans) is not readable");
+		return -1;
+	}
+	uint64_t *spans = malloc((size_t)slice[1] * 8 + 8);
+	uint8_t *bits = malloc(MAX_SPAN_OBJECTS / 8);
+	if (!spans || !bits || (slice[1] && !rd(h, slice[0], spans, (size_t)slice[1] * 8))) {
+		api->fail(h, spans && bits ? "the array of mheap_.allspans is not readable" : "out of memory");
+		free(spans), free(bits);
+		return -1;
+	}
+	int count = 0;
+	for (uint64_t i = 0; i < slice[1]; i++) {
+		if (!spans[i] || !read_span(h, off, size, spans[i], in_use, v))
+			continue;
+		allocated_bits(h, v, bits);
+		struct strand_heap_span sp = { .start = v[S_START], .object_size = v[S_ELEMSIZE],
+					       .nobjects = v[S_NELEMS], .allocated = bits,
+					       .noscan = v[S_SPANCLASS] & 1 }; /* spanClass: size class << 1 | noscan */
+		fn(ctx, &sp);
+		count++;
+	}
+	free(spans), free(bits);
+	return count;
+}
+
 /* ---- How Go's traceback shows frames (runtime/traceback.go showfuncinfo) ---- */
 
 /* Whether function's package is the standard library's: its import path's
@@ -1064,6 +1143,7 @@ static const struct strand_runtime go_runtime = {
 	.channel = go_channel,
 	.timers = go_timers,
 	.frame_flags = go_frame_flags,
+	.heap_spans = go_heap_spans,
 };
 
 static const struct strand_plugin go_plugin = {

@@ -77,6 +77,15 @@ static const struct go_layout_member go1_19_members[] = {
 	{ "runtime.pollDesc", "wg", 32, 8 },
 	{ "runtime.pollDesc", "self", 232, 8 },
 	{ "runtime.mheap", "arenas", 65936, 8 },
+	{ "runtime.mheap", "allspans", 65856, 24 },
+	{ "runtime.mspan", "startAddr", 24, 8 },
+	{ "runtime.mspan", "nelems", 56, 8 },
+	{ "runtime.mspan", "elemsize", 104, 8 },
+	{ "runtime.mspan", "freeindex", 48, 8 },
+	{ "runtime.mspan", "allocBits", 72, 8 },
+	{ "runtime.mspan", "spanclass", 98, 1 },
+	{ "runtime.mspan", "state", 99, 1 },
+	{ "runtime.mspan", "state.s", 99, 1 },
 	{ "time.Ticker", NULL, 0, 80 },
 	{ "time.Ticker", "r", 8, 72 },
 	{ "time.Ticker", "C", 0, 8 },
@@ -118,6 +127,7 @@ static const struct go_layout_constant go1_19_constants[] = {
 	{ "runtime.tflagExtraStar", 2 },
 	{ "sync.mutexLocked", 1 },
 	{ "sync.mutexWaiterShift", 3 },
+	{ "runtime.mSpanInUse", 1 },
 };
 
 static const struct go_release_layout releases[] = {

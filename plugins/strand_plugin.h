@@ -339,6 +339,16 @@ struct strand_timer {
 	const char *kind;         /* "sleep", "ticker", "timer", "func" */
 };
 
+/* A span of the runtime's own garbage-collected heap (ABI 7): objects of one
+ * size, the allocated ones marked in a bitmap valid during the call. */
+struct strand_heap_span {
+	uint64_t start;           /* the first object */
+	uint64_t object_size;
+	uint64_t nobjects;
+	const uint8_t *allocated; /* bit i of byte i / 8: object i is allocated */
+	bool noscan;              /* its objects hold no pointers */
+};
+
 /* How the runtime's own traceback treats a frame of a goroutine (ABI 7). */
 #define STRAND_FRAME_BASE 1u            /* every goroutine's stack begins there (Go: runtime.goexit): frames end */
 #define STRAND_FRAME_RUNTIME 2u         /* the runtime's own code: a profile leaves its innermost run out */
@@ -388,6 +398,9 @@ struct strand_runtime {
 	/* STRAND_FRAME_* for a frame of function (file: its source, NULL
 	 * unknown), as the runtime's traceback treats it; NULL: 0 for all. */
 	unsigned (*frame_flags)(struct strand_host *h, const char *function, const char *file);
+	/* Every span of the runtime's heap in use through fn. Returns the count,
+	 * or -1 with fail(). NULL: the runtime keeps no heap of its own. */
+	int (*heap_spans)(struct strand_host *h, void (*fn)(void *ctx, const struct strand_heap_span *sp), void *ctx);
 };
 
 struct strand_plugin {

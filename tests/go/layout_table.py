@@ -43,7 +43,9 @@ MEMBERS = [
     ("runtime.p", "sysmontick.schedwhen"), ("runtime.p", "sysmontick.syscallwhen"),
     ("runtime.schedt", "lastpoll"),
     *[("runtime.pollDesc", m) for m in ("fd", "rg", "wg", "self")],
-    ("runtime.mheap", "arenas"),
+    ("runtime.mheap", "arenas"), ("runtime.mheap", "allspans"),
+    *[("runtime.mspan", m) for m in (
+        "startAddr", "nelems", "elemsize", "freeindex", "allocBits", "spanclass", "state", "state.s")],
     ("time.Ticker", None), ("time.Ticker", "r"), ("time.Ticker", "C"), ("time.Timer", None), ("time.Timer", "r"),
     ("sync.Mutex", "sema"), ("sync.Mutex", "state"),
     ("sync.WaitGroup", "state1"), ("sync.WaitGroup", "state2"), ("sync.WaitGroup", "state.v"),
@@ -59,6 +61,7 @@ CONSTANTS = [
     "runtime.timerRemoving", "runtime.timerRemoved", "runtime.timerModifying", "runtime.timerModifiedEarlier",
     "runtime.timerModifiedLater", "runtime.timerMoving",
     "runtime.semTabSize", "runtime.tflagExtraStar", "sync.mutexLocked", "sync.mutexWaiterShift",
+    "runtime.mSpanInUse",
 ]
 
 DIE = re.compile(r"^\s*<(\d+)><([0-9a-f]+)>: Abbrev Number: (\d+)(?: \((\w+)\))?")

@@ -2,7 +2,8 @@
 print of a channel (element type, buffer, closed, the goroutines queued to send and to
 receive) and blocked's goroutine report (each waiting goroutine with its channel, every
 channel of its select, or the sync.Mutex / WaitGroup around its semaphore, and the
-likely holders of two mutexes two goroutines deadlock on, as a cycle), live, on
+likely holders of two mutexes two goroutines deadlock on, as a cycle, and the three
+goroutines the fixture leaked as the ones that can never run again), live, on
 strand's gcore and on gdb's; checked against the goroutines the fixture started for each
 role and against Delve reading the same channels on the same cores."""
 import os
@@ -131,6 +132,15 @@ def check_io_waits(target, blocked, iowaits, roles, live):
             assert obj["fd_target"] == "(a core records no descriptors)", obj
 
 
+def check_leaks(blocked, roles):
+    """The goroutines that can never run again are exactly the three the fixture leaked:
+    one sending on a channel only it refers to, two each waiting for the other."""
+    leaked = sorted(gid for w in blocked["goroutines"] if w["leaked"] for gid in w["goroutines"])
+    assert blocked["leaks_not_checked"] is None, blocked["leaks_not_checked"]
+    assert leaked == sorted(gid for gid, role in roles.items() if role.startswith("leaked")), (leaked, roles)
+    return leaked
+
+
 def check_deadlock(blocked, locks):
     """The two transfers the fixture deadlocked: each waits for the mutex the fixture says
     it waits for, likely held by the goroutine the fixture says holds it, and both form
@@ -185,6 +195,7 @@ def test_channels_and_waits_live_and_on_cores():
             assert len(iowaits) == 2, iowaits
             check_deadlock(live_blocked, locks)
             check_io_waits(live, live_blocked, iowaits, roles, True)
+            leaked = check_leaks(live_blocked, roles)
             own, theirs = os.path.join(work, "strand.core"), os.path.join(work, "gdb.core")
             assert batch(live, f"gcore {own}").rc == 0
             gdb_gcore(fx.pid, theirs)
@@ -193,11 +204,13 @@ def test_channels_and_waits_live_and_on_cores():
             on_core = check_blocked([EXE, core], roles, channels)
             check_deadlock(on_core, locks)
             check_io_waits([EXE, core], on_core, iowaits, roles, False)
+            assert check_leaks(on_core, roles) == leaked, how
             assert [w["goroutines"] for w in on_core["goroutines"]] == \
                 [w["goroutines"] for w in live_blocked["goroutines"]], how
             check_with_delve(core, channels)
         print(f"{len(channels)} channels as the fixture set them and as Delve reads them, "
-              f"{live_blocked['waiting']} waiting goroutines reported alike live and on both cores")
+              f"{live_blocked['waiting']} waiting goroutines reported alike live and on both cores, "
+              f"{len(leaked)} of them leaked as the fixture leaked them")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -222,6 +235,7 @@ def test_waits_without_dwarf_from_the_table():
         locks = fx.truth("deadlock")
         doc = batch(["-p", str(fx.pid)], "blocked").doc("blocked")["goroutines"]
         check_io_waits(["-p", str(fx.pid)], doc, fx.truth("iowait"), roles, True)
+        check_leaks(doc, roles)
     waits = {gid: w for w in doc["goroutines"] for gid in w["goroutines"]}
     by_role = {role: gid for gid, role in roles.items()}
 

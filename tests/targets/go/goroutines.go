@@ -11,7 +11,9 @@
 // queued, one closed. Two goroutines ("deadlock") lock two mutexes in opposite
 // orders, each recorded as {"kind": "deadlock", "goroutine": ID, "holds": ADDR,
 // "waits": ADDR}. The two goroutines in IO wait record their descriptors as
-// {"kind": "iowait", "role": ..., "fd": N}. With FIXTURE_NO_SPIN set, no goroutine runs (for
+// {"kind": "iowait", "role": ..., "fd": N}. Three goroutines leak: one
+// ("leaked send") sends on a channel only it refers to, two ("leaked pair")
+// each wait for the other. With FIXTURE_NO_SPIN set, no goroutine runs (for
 // comparisons of stacks taken one after the other). Two tickers: tickerLoop's,
 // received from, and one dropped unstopped (leakTicker), each recorded as a
 // {"kind": "ticker", "channel": "0x...", "period_ns": N, "leaked": B} line.
@@ -124,6 +126,23 @@ func transfer(from, to *account, ready *sync.WaitGroup) {
 	to.balance++
 	to.mu.Unlock()
 	from.mu.Unlock()
+}
+
+// Sends on a channel only its own stack refers to: nothing can ever receive
+// (the classic goroutine leak).
+func leakSend() {
+	results := make(chan int)
+	results <- 42
+}
+
+// Two goroutines, each waiting for the other to send first: each holds the
+// channel the other waits on, and nothing else refers to either.
+//
+//go:noinline
+func leakPair() {
+	a, b := make(chan int), make(chan int)
+	start("leaked pair", func() { <-a; b <- 1 })
+	start("leaked pair", func() { <-b; a <- 1 })
 }
 
 func sleeper() { time.Sleep(time.Hour) }
@@ -241,6 +260,8 @@ func main() {
 	ready.Add(2)
 	start("deadlock", func() { transfer(alice, bob, &ready) })
 	start("deadlock", func() { transfer(bob, alice, &ready) })
+	start("leaked send", leakSend)
+	leakPair()
 	start("sleep", sleeper)
 	start("ticker", tickerLoop)
 	idle, served := listen(), listen()
@@ -263,10 +284,10 @@ func main() {
 	for i := 0; i < senders; i++ {
 		go chanSend() // no role: the test finds them by their stacks
 	}
-	wants := map[string]int{"[chan send]": 1 + senders, "[chan receive]": 2, "[chan receive (nil chan)]": 1,
+	wants := map[string]int{"[chan send]": 2 + senders, "[chan receive]": 4, "[chan receive (nil chan)]": 1,
 		"[chan send (nil chan)]": 1, "[select]": 1, "[select (no cases)]": 1, "[semacquire]": 4,
 		"[sync.Cond.Wait]": 1, "[sleep]": 1, "[IO wait]": 2, "[syscall]": 1}
-	goroutines := 16
+	goroutines := 19
 	if os.Getenv("FIXTURE_NO_SPIN") == "" {
 		start("running", spin)
 		wants["main.spin("] = 1

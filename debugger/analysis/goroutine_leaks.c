@@ -1,0 +1,259 @@
+#include "goroutine_leaks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin.h"
+#include "base/util.h"
+#include "target/maps.h"
+
+/* Memory is read in chunks of this many words. */
+#define CHUNK_WORDS ((size_t)1 << 17)
+
+struct span {
+	uint64_t start, end, size;
+	uint8_t *allocated, *marked;
+	bool noscan;
+};
+
+struct marker {
+	struct session *s;
+	struct span *spans;
+	size_t nspans, spans_cap;
+	struct object {
+		size_t span;
+		uint64_t index;
+	} *todo;
+	size_t ntodo, todo_cap;
+	uint64_t *words;
+	/* The goroutines' descriptors (sorted): marked when reached, never scanned
+	 * through (a blocked one's descriptor lists what it waits on). */
+	uint64_t *descriptors;
+	size_t ndescriptors;
+	/* The last global symbol looked up: whether it is the runtime's own. */
+	uint64_t sym_start, sym_end;
+	bool sym_runtime;
+};
+
+static void add_span(void *ctx, const struct strand_heap_span *sp)
+{
+	struct marker *m = ctx;
+	size_t bytes = (size_t)((sp->nobjects + 7) / 8);
+	GROW(m->spans, m->spans_cap, m->nspans + 1);
+	struct span *out = &m->spans[m->nspans++];
+	out->start = sp->start;
+	out->size = sp->object_size;
+	out->end = sp->start + sp->object_size * sp->nobjects;
+	out->allocated = xmalloc(bytes);
+	memcpy(out->allocated, sp->allocated, bytes);
+	out->marked = xcalloc(bytes, 1);
+	out->noscan = sp->noscan;
+}
+
+static int by_start(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The span holding addr, or NULL. */
+static struct span *span_of(const struct marker *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->nspans;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->spans[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < m->spans[lo - 1].end ? &m->spans[lo - 1] : NULL;
+}
+
+static bool bit(const uint8_t *bits, uint64_t i)
+{
+	return bits[i / 8] & (1u << (i % 8));
+}
+
+static void mark_word(struct marker *m, uint64_t word)
+{
+	struct span *sp = span_of(m, word);
+	if (!sp)
+		return;
+	uint64_t i = (word - sp->start) / sp->size;
+	if (!bit(sp->allocated, i) || bit(sp->marked, i))
+		return;
+	sp->marked[i / 8] |= (uint8_t)(1u << (i % 8));
+	if (sp->noscan)
+		return;
+	GROW(m->todo, m->todo_cap, m->ntodo + 1);
+	m->todo[m->ntodo++] = (struct object){ (size_t)(sp - m->spans), i };
+}
+
+/* Every word of [start, end) marks what it points at. */
+static void scan_range(struct marker *m, uint64_t start, uint64_t end)
+{
+	for (uint64_t at = start & ~7ull; at + 8 <= end; at += CHUNK_WORDS * 8) {
+		size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
+		size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
+		for (size_t k = 0; k < got; k++)
+			mark_word(m, m->words[k]);
+		if (got < want)
+			return;
+	}
+}
+
+static void drain(struct marker *m)
+{
+	while (m->ntodo && !session_interrupted()) {
+		struct object o = m->todo[--m->ntodo];
+		const struct span *sp = &m->spans[o.span];
+		uint64_t start = sp->start + o.index * sp->size;
+		if (!bsearch(&start, m->descriptors, m->ndescriptors, sizeof(start), compare_u64))
+			scan_range(m, start, start + sp->size);
+	}
+}
+
+/* Whether the object at addr was reached: a heap object marked; anything
+ * outside the heap (a global, a stack) counts as reached. */
+static bool reached(const struct marker *m, uint64_t addr)
+{
+	const struct span *sp = span_of(m, addr);
+	if (!sp)
+		return true;
+	uint64_t i = (addr - sp->start) / sp->size;
+	return bit(sp->marked, i);
+}
+
+/* Whether the global word at addr belongs to the runtime's own bookkeeping
+ * (its lists of goroutines, threads, timers, semaphores), which refer to
+ * everything and decide nothing. */
+static bool runtime_global(struct marker *m, uint64_t addr)
+{
+	struct sym_info si;
+	if (addr >= m->sym_start && addr < m->sym_end)
+		return m->sym_runtime;
+	if (!symbols_addr_info(m->s->symbols, addr, &si) || !si.name) {
+		m->sym_start = m->sym_end = 0;
+		return false;
+	}
+	m->sym_start = si.start;
+	m->sym_end = si.start + (si.size ? si.size : 1);
+	m->sym_runtime = goroutine_frame_flags(m->s, si.name, NULL) & STRAND_FRAME_RUNTIME;
+	return m->sym_runtime;
+}
+
+static bool root_module_globals(const struct module_info *mi, void *arg)
+{
+	struct marker *m = arg;
+	const struct maps *maps = &m->s->target->maps;
+	for (size_t i = 0; i < maps->n; i++) {
+		const struct mapping *mp = &maps->v[i];
+		if ((mp->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || mp->end <= mi->low || mp->start >= mi->high)
+			continue;
+		uint64_t start = mp->start > mi->low ? mp->start : mi->low, end = mp->end < mi->high ? mp->end : mi->high;
+		for (uint64_t at = start; at < end; at += CHUNK_WORDS * 8) {
+			size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
+			size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
+			for (size_t k = 0; k < got; k++)
+				if (span_of(m, m->words[k]) && !runtime_global(m, at + 8 * k))
+					mark_word(m, m->words[k]);
+		}
+	}
+	return true;
+}
+
+static void root_registers(struct marker *m)
+{
+	for (size_t i = 0; i < m->s->target->nthreads; i++) {
+		const struct thread *th = &m->s->target->threads[i];
+		const unsigned long long *r = (const unsigned long long *)&th->regs;
+		for (size_t k = 0; th->regs_state == REGS_FULL && k < sizeof(th->regs) / sizeof(*r); k++)
+			mark_word(m, r[k]);
+	}
+}
+
+static void root_timer(void *ctx, const struct strand_timer *t)
+{
+	struct marker *m = ctx;
+	mark_word(m, t->channel);
+	mark_word(m, t->owner);
+}
+
+/* A goroutine that can run: its stack, and its descriptor (a goroutine
+ * not started yet keeps its function's closure there). */
+static void root_goroutine(struct marker *m, const struct goroutine *g)
+{
+	const struct span *sp = span_of(m, g->g.address);
+	if (g->g.stack_lo < g->g.stack_hi)
+		scan_range(m, goroutine_live_sp(m->s, &g->g), g->g.stack_hi);
+	if (sp) {
+		uint64_t start = sp->start + (g->g.address - sp->start) / sp->size * sp->size;
+		scan_range(m, start, start + sp->size);
+	}
+}
+
+/* Whether any object the goroutine waits on was reached (a select's cases
+ * beyond those named count as reached). */
+static bool waits_on_reached(const struct marker *m, const struct blocked_goroutine *b)
+{
+	if (b->w->nobjects > STRAND_MAX_WAIT_OBJECTS)
+		return true;
+	for (size_t k = 0; k < b->w->nobjects; k++)
+		if (reached(m, b->w->objects[k].address))
+			return true;
+	return b->w->nobjects == 0;
+}
+
+static void marker_free(struct marker *m)
+{
+	for (size_t i = 0; i < m->nspans; i++)
+		free(m->spans[i].allocated), free(m->spans[i].marked);
+	free(m->spans), free(m->todo), free(m->words), free(m->descriptors);
+}
+
+int goroutine_leaks(struct session *s, const struct goroutines *gs, struct blocked_goroutine *v, size_t n)
+{
+	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
+	struct marker m = { .s = s };
+	if (!rt || !rt->p->runtime->heap_spans)
+		return error_set("the runtime plugin does not walk its heap");
+	error_set("the %s plugin could not walk the runtime's heap", rt->p->name);
+	if (rt->p->runtime->heap_spans(plugin_host(s), add_span, &m) < 0) {
+		marker_free(&m);
+		return -1;
+	}
+	sort_array(m.spans, m.nspans, sizeof(*m.spans), by_start);
+	m.words = xmalloc(CHUNK_WORDS * 8);
+	m.descriptors = xmalloc((gs->n + 1) * sizeof(*m.descriptors));
+	for (size_t i = 0; i < gs->n; i++)
+		m.descriptors[m.ndescriptors++] = gs->v[i].g.address;
+	sort_array(m.descriptors, m.ndescriptors, sizeof(*m.descriptors), compare_u64);
+	bool *blocked = xcalloc(gs->n + 1, sizeof(*blocked)), *rooted = xcalloc(n + 1, sizeof(*rooted));
+	for (size_t i = 0; i < n; i++)
+		blocked[v[i].g - gs->v] = true;
+	symbols_modules(s->symbols, root_module_globals, &m);
+	root_registers(&m);
+	if (rt->p->runtime->timers)
+		rt->p->runtime->timers(plugin_host(s), root_timer, &m);
+	for (size_t i = 0; i < gs->n; i++)
+		if (!blocked[i])
+			root_goroutine(&m, &gs->v[i]);
+	drain(&m);
+	/* A blocked goroutine whose object was reached may be woken: what its
+	 * stack refers to is reached too, which may reach more objects. */
+	for (bool more = true; more && !session_interrupted();) {
+		more = false;
+		for (size_t i = 0; i < n; i++)
+			if (!rooted[i] && !v[i].never_runs && waits_on_reached(&m, &v[i])) {
+				rooted[i] = more = true;
+				root_goroutine(&m, v[i].g);
+				drain(&m);
+			}
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i].leaked = !rooted[i] && !v[i].never_runs;
+	free(blocked), free(rooted);
+	marker_free(&m);
+	return session_interrupted() ? error_set("interrupted") : 0;
+}
