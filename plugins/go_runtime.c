@@ -289,7 +289,7 @@ static bool read_goroutine(struct strand_host *h, const struct layout *l, uint64
  * and next), each with the other waiters on its address through waitlink.
  * Read once per listing of the goroutines, then looked up by g. */
 struct sema_waiter {
-	uint64_t g, sema;
+	uint64_t g, sema, sudog;
 };
 
 static struct {
@@ -547,6 +547,13 @@ static bool go_channel(struct strand_host *h, uint64_t addr, struct strand_chann
 	return l && read_channel(h, l, addr, out);
 }
 
+/* A sudog of the goroutine's wait, for the analyses to look through. */
+static void add_record(struct strand_goroutine_wait *out, uint64_t sudog)
+{
+	if (out->nrecords < STRAND_MAX_WAIT_OBJECTS)
+		out->records[out->nrecords++] = sudog;
+}
+
 /* Whether the sudog sg is queued on the channel's send queue. */
 static bool in_send_queue(struct strand_host *h, const struct chan_layout *l, uint64_t chan, uint64_t sg)
 {
@@ -573,6 +580,7 @@ static bool channel_wait(struct strand_host *h, const struct chan_layout *l, con
 		return false;
 	for (size_t n = 0; sg && n < MAX_QUEUE; n++) {
 		if (member(h, l, sg, C_SG_C, &c) && c) {
+			add_record(out, sg);
 			if (out->nobjects < STRAND_MAX_WAIT_OBJECTS) {
 				/* A plain wait says its direction ("chan send"); a select's case
 				 * is a send when its sudog is on the channel's send queue. */
@@ -591,13 +599,13 @@ static bool channel_wait(struct strand_host *h, const struct chan_layout *l, con
 	return true;
 }
 
-static void add_sema_waiter(uint64_t g, uint64_t sema)
+static void add_sema_waiter(uint64_t g, uint64_t sema, uint64_t sudog)
 {
 	struct sema_waiter *v = realloc(sema_cache.v, (sema_cache.n + 1) * sizeof(*v));
 	if (!v)
 		return;
 	sema_cache.v = v;
-	v[sema_cache.n++] = (struct sema_waiter){ g, sema };
+	v[sema_cache.n++] = (struct sema_waiter){ g, sema, sudog };
 }
 
 /* Every waiter of the treap under node, depth first with an explicit stack. */
@@ -612,7 +620,7 @@ static void walk_treap(struct strand_host *h, const struct chan_layout *l, uint6
 		member(h, l, node, C_SG_ELEM, &sema);
 		for (sg = node; sg && visited < MAX_QUEUE; visited++) {
 			if (member(h, l, sg, C_SG_G, &g) && g)
-				add_sema_waiter(g, sema);
+				add_sema_waiter(g, sema, sg);
 			if (!member(h, l, sg, C_SG_WAITLINK, &sg))
 				break;
 		}
@@ -643,14 +651,14 @@ static void read_sema_waiters(struct strand_host *h, const struct chan_layout *l
 		qsort(sema_cache.v, sema_cache.n, sizeof(*sema_cache.v), by_g);
 }
 
-static uint64_t sema_of(struct strand_host *h, const struct chan_layout *l, uint64_t g)
+static const struct sema_waiter *sema_of(struct strand_host *h, const struct chan_layout *l, uint64_t g)
 {
 	if (!sema_cache.read)
 		read_sema_waiters(h, l);
-	struct sema_waiter key = { g, 0 };
-	const struct sema_waiter *w = sema_cache.n ? bsearch(&key, sema_cache.v, sema_cache.n, sizeof(key), by_g) : NULL;
-	return w ? w->sema : 0;
+	struct sema_waiter key = { g, 0, 0 };
+	return sema_cache.n ? bsearch(&key, sema_cache.v, sema_cache.n, sizeof(key), by_g) : NULL;
 }
+
 
 static bool has_frame(const char *const *frames, size_t n, const char *name)
 {
@@ -699,9 +707,11 @@ static void sync_detail(struct strand_host *h, const char *type, uint64_t obj, s
 static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64_t g, const char *const *frames,
 		      size_t nframes, struct strand_goroutine_wait *out)
 {
-	uint64_t sema = sema_of(h, l, g), off, size;
+	const struct sema_waiter *waiter = sema_of(h, l, g);
+	uint64_t sema = waiter ? waiter->sema : 0, off, size;
 	if (!sema)
 		return false;
+	add_record(out, waiter->sudog);
 	out->kind = STRAND_GWAIT_SYNC;
 	out->semaphore = sema;
 	out->type = "semaphore";
@@ -755,6 +765,50 @@ static bool io_wait(struct strand_host *h, const struct strand_goroutine *g, str
 	return false;
 }
 
+/* A goroutine in sync.Cond.Wait sleeps on a sudog of the Cond's notifyList
+ * (head, linked by next), which its stack refers to near its top
+ * (notifyListWait's l): the first word that names a list holding the g. */
+#define COND_WAITERS 100000
+
+/* The goroutine's sudog on the notifyList at list, 0 none. */
+static uint64_t on_notify_list(struct strand_host *h, const struct chan_layout *l, uint64_t list, uint64_t head_off,
+			       uint64_t g)
+{
+	uint64_t sg, who;
+	if (!rd(h, list + head_off, &sg, 8))
+		return 0;
+	for (size_t n = 0; sg && n < COND_WAITERS; n++) {
+		if (member(h, l, sg, C_SG_G, &who) && who == g)
+			return sg;
+		if (!member(h, l, sg, C_SG_NEXT, &sg))
+			break;
+	}
+	return 0;
+}
+
+static bool cond_wait(struct strand_host *h, const struct chan_layout *l, const struct strand_goroutine *g,
+		      struct strand_goroutine_wait *out)
+{
+	uint64_t head, notify, size, words[POLL_WORDS];
+	if (!go_member(h, "runtime.notifyList", "head", &head, &size) ||
+	    !go_member(h, "sync.Cond", "notify", &notify, &size))
+		return false;
+	size_t n = api->read(h, g->sched_sp, words, sizeof(words)) / 8;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t sg = words[i] && words[i] % 4 == 0 && words[i] > notify
+				      ? on_notify_list(h, l, words[i], head, g->address) : 0;
+		if (sg) {
+			add_record(out, sg);
+			out->kind = STRAND_GWAIT_SYNC;
+			out->type = "sync.Cond";
+			out->nobjects = 1;
+			out->objects[0].address = words[i] - notify;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool go_goroutine_wait(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
 			      size_t nframes, struct strand_goroutine_wait *out)
 {
@@ -766,6 +820,8 @@ static bool go_goroutine_wait(struct strand_host *h, const struct strand_gorouti
 		return true;
 	if (!strcmp(g->state, "IO wait"))
 		return io_wait(h, g, out);
+	if (!strcmp(g->state, "sync.Cond.Wait"))
+		return cond_wait(h, l, g, out);
 	return sync_wait(h, l, g->address, frames, nframes, out);
 }
 

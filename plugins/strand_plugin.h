@@ -307,6 +307,10 @@ struct strand_goroutine_wait {
 	uint64_t semaphore;       /* the address the goroutine sleeps on, 0 none */
 	bool held;                /* the sync object is held (a locked Mutex), by whom the runtime does not record */
 	int32_t fd;               /* STRAND_GWAIT_IO: the descriptor */
+	/* The runtime's own records of the wait (Go: the goroutine's sudogs),
+	 * which link it to unrelated waiters: bookkeeping to look through. */
+	uint64_t records[STRAND_MAX_WAIT_OBJECTS];
+	size_t nrecords;
 	char detail[96];          /* "held by goroutine 12", "3 waiters" */
 };
 

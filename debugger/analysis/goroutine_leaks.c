@@ -26,10 +26,20 @@ struct marker {
 	} *todo;
 	size_t ntodo, todo_cap;
 	uint64_t *words;
-	/* The goroutines' descriptors (sorted): marked when reached, never scanned
-	 * through (a blocked one's descriptor lists what it waits on). */
+	/* The goroutines' descriptors and the runtime's records of the blocked
+	 * ones' waits (sorted): marked when reached, never scanned through. A
+	 * descriptor lists what its goroutine waits on; the records (sudogs)
+	 * link unrelated waiters (a semaphore treap's nodes). */
 	uint64_t *descriptors;
 	size_t ndescriptors;
+	/* The goroutines by stack (sorted by stack_lo), and whether each one's
+	 * stack was scanned as a root: an object on a stack is reached when it is. */
+	struct stack_ref {
+		uint64_t lo, hi;
+		size_t g;
+	} *stacks;
+	const struct goroutines *gs;
+	bool *scanned;
 	/* The last global symbol looked up: whether it is the runtime's own. */
 	uint64_t sym_start, sym_end;
 	bool sym_runtime;
@@ -114,11 +124,35 @@ static void drain(struct marker *m)
 	}
 }
 
-/* Whether the object at addr was reached: a heap object marked; anything
- * outside the heap (a global, a stack) counts as reached. */
+static int by_lo(const void *a, const void *b)
+{
+	const struct stack_ref *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The goroutine (index) whose stack holds addr, SIZE_MAX none. */
+static size_t stack_owner(const struct marker *m, uint64_t addr)
+{
+	size_t lo = 0, hi = m->gs->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (m->stacks[mid].lo <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && addr < m->stacks[lo - 1].hi ? m->stacks[lo - 1].g : SIZE_MAX;
+}
+
+/* Whether the object at addr was reached: a heap object marked, an object
+ * on a goroutine's stack when that stack was scanned (a goroutine blocked on
+ * a mutex of its own frame never is); a global counts as reached. */
 static bool reached(const struct marker *m, uint64_t addr)
 {
 	const struct span *sp = span_of(m, addr);
+	size_t owner = sp ? SIZE_MAX : stack_owner(m, addr);
+	if (owner != SIZE_MAX)
+		return m->scanned[owner];
 	if (!sp)
 		return true;
 	uint64_t i = (addr - sp->start) / sp->size;
@@ -163,12 +197,18 @@ static bool root_module_globals(const struct module_info *mi, void *arg)
 	return true;
 }
 
+/* The registers of the threads that run a goroutine (or left it for a
+ * system call). An idle thread runs only the scheduler, its registers
+ * still holding words of the goroutine it ran last: they decide nothing. */
 static void root_registers(struct marker *m)
 {
-	for (size_t i = 0; i < m->s->target->nthreads; i++) {
-		const struct thread *th = &m->s->target->threads[i];
+	for (size_t i = 0; i < m->gs->n; i++) {
+		const struct strand_goroutine *g = &m->gs->v[i].g;
+		struct thread *th = g->tid ? target_thread_by_tid(m->s->target, g->tid) : NULL;
+		if (!th || th->regs_state != REGS_FULL || (g->status != STRAND_G_RUNNING && g->status != STRAND_G_SYSCALL))
+			continue;
 		const unsigned long long *r = (const unsigned long long *)&th->regs;
-		for (size_t k = 0; th->regs_state == REGS_FULL && k < sizeof(th->regs) / sizeof(*r); k++)
+		for (size_t k = 0; k < sizeof(th->regs) / sizeof(*r); k++)
 			mark_word(m, r[k]);
 	}
 }
@@ -185,6 +225,7 @@ static void root_timer(void *ctx, const struct strand_timer *t)
 static void root_goroutine(struct marker *m, const struct goroutine *g)
 {
 	const struct span *sp = span_of(m, g->g.address);
+	m->scanned[g - m->gs->v] = true;
 	if (g->g.stack_lo < g->g.stack_hi)
 		scan_range(m, goroutine_live_sp(m->s, &g->g), g->g.stack_hi);
 	if (sp) {
@@ -209,13 +250,13 @@ static void marker_free(struct marker *m)
 {
 	for (size_t i = 0; i < m->nspans; i++)
 		free(m->spans[i].allocated), free(m->spans[i].marked);
-	free(m->spans), free(m->todo), free(m->words), free(m->descriptors);
+	free(m->spans), free(m->todo), free(m->words), free(m->descriptors), free(m->stacks), free(m->scanned);
 }
 
 int goroutine_leaks(struct session *s, const struct goroutines *gs, struct blocked_goroutine *v, size_t n)
 {
 	const struct loaded_plugin *rt = plugin_goroutine_runtime(s);
-	struct marker m = { .s = s };
+	struct marker m = { .s = s, .gs = gs };
 	if (!rt || !rt->p->runtime->heap_spans)
 		return error_set("the runtime plugin does not walk its heap");
 	error_set("the %s plugin could not walk the runtime's heap", rt->p->name);
@@ -225,10 +266,18 @@ int goroutine_leaks(struct session *s, const struct goroutines *gs, struct block
 	}
 	sort_array(m.spans, m.nspans, sizeof(*m.spans), by_start);
 	m.words = xmalloc(CHUNK_WORDS * 8);
-	m.descriptors = xmalloc((gs->n + 1) * sizeof(*m.descriptors));
+	m.descriptors = xmalloc((gs->n + n * STRAND_MAX_WAIT_OBJECTS + 1) * sizeof(*m.descriptors));
 	for (size_t i = 0; i < gs->n; i++)
 		m.descriptors[m.ndescriptors++] = gs->v[i].g.address;
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < v[i].w->nrecords && k < STRAND_MAX_WAIT_OBJECTS; k++)
+			m.descriptors[m.ndescriptors++] = v[i].w->records[k];
 	sort_array(m.descriptors, m.ndescriptors, sizeof(*m.descriptors), compare_u64);
+	m.stacks = xmalloc((gs->n + 1) * sizeof(*m.stacks));
+	m.scanned = xcalloc(gs->n + 1, sizeof(*m.scanned));
+	for (size_t i = 0; i < gs->n; i++)
+		m.stacks[i] = (struct stack_ref){ gs->v[i].g.stack_lo, gs->v[i].g.stack_hi, i };
+	sort_array(m.stacks, gs->n, sizeof(*m.stacks), by_lo);
 	bool *blocked = xcalloc(gs->n + 1, sizeof(*blocked)), *rooted = xcalloc(n + 1, sizeof(*rooted));
 	for (size_t i = 0; i < n; i++)
 		blocked[v[i].g - gs->v] = true;
@@ -236,8 +285,11 @@ int goroutine_leaks(struct session *s, const struct goroutines *gs, struct block
 	root_registers(&m);
 	if (rt->p->runtime->timers)
 		rt->p->runtime->timers(plugin_host(s), root_timer, &m);
+	/* The runtime's own goroutines (its collector's workers, the sweeper)
+	 * run no code of the program: a word left in their frames by the last
+	 * object they handled decides nothing. */
 	for (size_t i = 0; i < gs->n; i++)
-		if (!blocked[i])
+		if (!blocked[i] && !gs->v[i].g.system)
 			root_goroutine(&m, &gs->v[i]);
 	drain(&m);
 	/* A blocked goroutine whose object was reached may be woken: what its

@@ -2,11 +2,11 @@
  * sync objects) that nothing able to run still refers to. Found as a garbage
  * collector would, over the runtime's own heap (struct strand_heap_span,
  * ABI 7): marked from the roots that can act (globals outside the runtime's
- * own bookkeeping, the threads' registers, the timers' channels, the stacks
- * of goroutines that can run), then from the stacks of the blocked ones whose
- * objects were reached, until nothing more is. Conservative: any word that
- * looks like a pointer keeps what it points at, so a stale word hides a leak
- * rather than invents one. */
+ * own bookkeeping, the registers of the threads that run goroutines, the
+ * timers' channels, the stacks of the program's goroutines that can run),
+ * then from the stacks of the blocked ones whose objects were reached, until
+ * nothing more is. Conservative: any word that looks like a pointer keeps
+ * what it points at, so a stale word hides a leak rather than invents one. */
 #ifndef STRAND_GOROUTINE_LEAKS_H
 #define STRAND_GOROUTINE_LEAKS_H
 
