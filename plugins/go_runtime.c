@@ -770,18 +770,22 @@ static bool io_wait(struct strand_host *h, const struct strand_goroutine *g, str
  * (notifyListWait's l): the first word that names a list holding the g. */
 #define COND_WAITERS 100000
 
-/* The goroutine's sudog on the notifyList at list, 0 none. */
+/* The goroutine's sudog on the notifyList at list, 0 none: a list whose
+ * chain from head holds it and ends at its tail (a word 8 bytes off the
+ * list, reading tail as head, would hold a lone waiter too). */
 static uint64_t on_notify_list(struct strand_host *h, const struct chan_layout *l, uint64_t list, uint64_t head_off,
-			       uint64_t g)
+			       uint64_t tail_off, uint64_t g)
 {
-	uint64_t sg, who;
-	if (!rd(h, list + head_off, &sg, 8))
+	uint64_t sg, next, who, tail, found = 0;
+	if (!rd(h, list + head_off, &sg, 8) || !rd(h, list + tail_off, &tail, 8))
 		return 0;
-	for (size_t n = 0; sg && n < COND_WAITERS; n++) {
+	for (size_t n = 0; sg && n < COND_WAITERS; n++, sg = next) {
 		if (member(h, l, sg, C_SG_G, &who) && who == g)
-			return sg;
-		if (!member(h, l, sg, C_SG_NEXT, &sg))
-			break;
+			found = sg;
+		if (!member(h, l, sg, C_SG_NEXT, &next))
+			return 0;
+		if (!next)
+			return sg == tail ? found : 0;
 	}
 	return 0;
 }
@@ -789,14 +793,15 @@ static uint64_t on_notify_list(struct strand_host *h, const struct chan_layout *
 static bool cond_wait(struct strand_host *h, const struct chan_layout *l, const struct strand_goroutine *g,
 		      struct strand_goroutine_wait *out)
 {
-	uint64_t head, notify, size, words[POLL_WORDS];
+	uint64_t head, tail, notify, size, words[POLL_WORDS];
 	if (!go_member(h, "runtime.notifyList", "head", &head, &size) ||
+	    !go_member(h, "runtime.notifyList", "tail", &tail, &size) ||
 	    !go_member(h, "sync.Cond", "notify", &notify, &size))
 		return false;
 	size_t n = api->read(h, g->sched_sp, words, sizeof(words)) / 8;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t sg = words[i] && words[i] % 4 == 0 && words[i] > notify
-				      ? on_notify_list(h, l, words[i], head, g->address) : 0;
+				      ? on_notify_list(h, l, words[i], head, tail, g->address) : 0;
 		if (sg) {
 			add_record(out, sg);
 			out->kind = STRAND_GWAIT_SYNC;

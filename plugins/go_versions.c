@@ -77,6 +77,7 @@ static const struct go_layout_member go1_19_members[] = {
 	{ "runtime.pollDesc", "wg", 32, 8 },
 	{ "runtime.pollDesc", "self", 232, 8 },
 	{ "runtime.notifyList", "head", 16, 8 },
+	{ "runtime.notifyList", "tail", 24, 8 },
 	{ "sync.Cond", "notify", 16, 32 },
 	{ "runtime.mheap", "arenas", 65936, 8 },
 	{ "runtime.mheap", "allspans", 65856, 24 },

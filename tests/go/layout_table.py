@@ -43,7 +43,7 @@ MEMBERS = [
     ("runtime.p", "sysmontick.schedwhen"), ("runtime.p", "sysmontick.syscallwhen"),
     ("runtime.schedt", "lastpoll"),
     *[("runtime.pollDesc", m) for m in ("fd", "rg", "wg", "self")],
-    ("runtime.notifyList", "head"), ("sync.Cond", "notify"),
+    ("runtime.notifyList", "head"), ("runtime.notifyList", "tail"), ("sync.Cond", "notify"),
     ("runtime.mheap", "arenas"), ("runtime.mheap", "allspans"),
     *[("runtime.mspan", m) for m in (
         "startAddr", "nelems", "elemsize", "freeindex", "allocBits", "spanclass", "state", "state.s")],

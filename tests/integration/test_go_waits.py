@@ -107,6 +107,8 @@ def check_blocked(target, roles, channels):
     assert (sync["semacquire waitgroup"]["type"], sync["semacquire waitgroup"]["name"]) == \
         ("sync.WaitGroup", "main.group")
     assert sync["semacquire waitgroup"]["detail"] == "counter 1, 1 waiting", sync
+    cond = waits[by_role["sync.Cond.Wait"]]["objects"][0]
+    assert (cond["type"], cond["name"]) == ("sync.Cond", "main.cond"), cond
     for role in ("chan receive (nil chan)", "chan send (nil chan)", "select (no cases)"):
         assert waits[by_role[role]]["forever"], (role, waits[by_role[role]])
     for role in ("chan send", "select", "semacquire mutex", "sleep"):
@@ -247,4 +249,5 @@ def test_waits_without_dwarf_from_the_table():
     assert named("select") == [("receive", "main.selectA"), ("receive", "main.selectB"), ("send", "main.selectC")]
     assert named("semacquire mutex") == [("sync.Mutex", "main.held")], named("semacquire mutex")
     assert named("semacquire waitgroup") == [("sync.WaitGroup", "main.group")]
+    assert named("sync.Cond.Wait") == [("sync.Cond", "main.cond")]
     check_deadlock(doc, locks)
