@@ -177,23 +177,22 @@ static bool runtime_global(struct marker *m, uint64_t addr)
 	return m->sym_runtime;
 }
 
+static void root_writable(void *arg, uint64_t start, uint64_t end)
+{
+	struct marker *m = arg;
+	for (uint64_t at = start; at < end; at += CHUNK_WORDS * 8) {
+		size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
+		size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
+		for (size_t k = 0; k < got; k++)
+			if (span_of(m, m->words[k]) && !runtime_global(m, at + 8 * k))
+				mark_word(m, m->words[k]);
+	}
+}
+
 static bool root_module_globals(const struct module_info *mi, void *arg)
 {
 	struct marker *m = arg;
-	const struct maps *maps = &m->s->target->maps;
-	for (size_t i = 0; i < maps->n; i++) {
-		const struct mapping *mp = &maps->v[i];
-		if ((mp->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || mp->end <= mi->low || mp->start >= mi->high)
-			continue;
-		uint64_t start = mp->start > mi->low ? mp->start : mi->low, end = mp->end < mi->high ? mp->end : mi->high;
-		for (uint64_t at = start; at < end; at += CHUNK_WORDS * 8) {
-			size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
-			size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
-			for (size_t k = 0; k < got; k++)
-				if (span_of(m, m->words[k]) && !runtime_global(m, at + 8 * k))
-					mark_word(m, m->words[k]);
-		}
-	}
+	maps_each_writable(&m->s->target->maps, mi->low, mi->high, root_writable, m);
 	return true;
 }
 

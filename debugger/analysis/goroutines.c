@@ -233,21 +233,20 @@ struct snapshot_walk {
 	struct global_snapshot *out;
 };
 
+static void snapshot_range(void *arg, uint64_t start, uint64_t end)
+{
+	struct snapshot_walk *w = arg;
+	struct global_range r = { .start = start, .words = (end - start) / 8 };
+	r.v = xmalloc(r.words * 8 + 8);
+	r.words = target_read(w->s->target, start, r.v, r.words * 8) / 8; /* short at a page not in a core */
+	w->out->v = xrealloc(w->out->v, (w->out->n + 1) * sizeof(*w->out->v));
+	w->out->v[w->out->n++] = r;
+}
+
 static bool snapshot_module(const struct module_info *mi, void *arg)
 {
 	struct snapshot_walk *w = arg;
-	const struct maps *maps = &w->s->target->maps;
-	for (size_t i = 0; i < maps->n; i++) {
-		const struct mapping *m = &maps->v[i];
-		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || m->end <= mi->low || m->start >= mi->high)
-			continue;
-		uint64_t start = m->start > mi->low ? m->start : mi->low, end = m->end < mi->high ? m->end : mi->high;
-		struct global_range r = { .start = start, .words = (end - start) / 8 };
-		r.v = xmalloc(r.words * 8 + 8);
-		r.words = target_read(w->s->target, start, r.v, r.words * 8) / 8; /* short at a page not in a core */
-		w->out->v = xrealloc(w->out->v, (w->out->n + 1) * sizeof(*w->out->v));
-		w->out->v[w->out->n++] = r;
-	}
+	maps_each_writable(&w->s->target->maps, mi->low, mi->high, snapshot_range, w);
 	return true;
 }
 

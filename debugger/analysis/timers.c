@@ -137,19 +137,18 @@ struct exe_globals {
 	uint64_t entry;
 };
 
+static void scan_writable(void *arg, uint64_t start, uint64_t end)
+{
+	scan_plain(arg, start, end);
+}
+
 /* The executable's writable mappings: its data and bss. */
 static bool scan_exe_module(const struct module_info *m, void *arg)
 {
 	struct exe_globals *eg = arg;
 	if (eg->entry < m->low || eg->entry >= m->high)
 		return true;
-	const struct maps *maps = &eg->sc->s->target->maps;
-	for (size_t i = 0; i < maps->n; i++) {
-		const struct mapping *mp = &maps->v[i];
-		uint64_t start = mp->start > m->low ? mp->start : m->low, end = mp->end < m->high ? mp->end : m->high;
-		if ((mp->perms & MAP_W) && start < end)
-			scan_plain(eg->sc, start, end);
-	}
+	maps_each_writable(&eg->sc->s->target->maps, m->low, m->high, scan_writable, eg->sc);
 	return false;
 }
 

@@ -127,3 +127,14 @@ bool mapping_is_file(const struct mapping *mp)
 {
 	return mp->path && mp->path[0] == '/';
 }
+
+void maps_each_writable(const struct maps *m, uint64_t low, uint64_t high,
+			void (*fn)(void *arg, uint64_t start, uint64_t end), void *arg)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		const struct mapping *mp = &m->v[i];
+		uint64_t start = mp->start > low ? mp->start : low, end = mp->end < high ? mp->end : high;
+		if ((mp->perms & (MAP_R | MAP_W)) == (MAP_R | MAP_W) && start < end)
+			fn(arg, start, end);
+	}
+}

@@ -42,5 +42,9 @@ const struct mapping *maps_find(const struct maps *m, uint64_t addr);
 const char *maps_perms_str(unsigned perms, char buf[5]);
 /* A mapping whose path names a file (not [heap], [stack], ..., not anonymous). */
 bool mapping_is_file(const struct mapping *mp);
+/* fn for each readable and writable part of [low, high) (a module's data and
+ * bss, the anonymous mapping that continues it included), in address order. */
+void maps_each_writable(const struct maps *m, uint64_t low, uint64_t high,
+			void (*fn)(void *arg, uint64_t start, uint64_t end), void *arg);
 
 #endif

@@ -327,26 +327,27 @@ struct globals_walk {
 	struct session *s;
 	struct scanner *sc;
 	bool scan;
+	const char *module; /* the module being walked */
 };
 
 /* Each module's writable memory: .data, and .bss (the anonymous mapping that
  * continues it, still inside the module's address range). */
+static void module_writable(void *arg, uint64_t start, uint64_t end)
+{
+	struct globals_walk *gw = arg;
+	cover(gw->sc, start, end);
+	if (!gw->scan)
+		return;
+	const char *base = strrchr(gw->module, '/') ? strrchr(gw->module, '/') + 1 : gw->module;
+	uint32_t g = add_group(gw->sc, ROOT_GLOBALS, -1, start, end, xasprintf("globals of %s", base));
+	scan_region(gw->s, gw->sc, g, start, end);
+}
+
 static bool module_globals(const struct module_info *mi, void *arg)
 {
 	struct globals_walk *gw = arg;
-	const struct maps *maps = &gw->s->target->maps;
-	for (size_t i = 0; i < maps->n; i++) {
-		const struct mapping *m = &maps->v[i];
-		if ((m->perms & (MAP_R | MAP_W)) != (MAP_R | MAP_W) || m->end <= mi->low || m->start >= mi->high)
-			continue;
-		uint64_t start = m->start > mi->low ? m->start : mi->low, end = m->end < mi->high ? m->end : mi->high;
-		cover(gw->sc, start, end);
-		if (!gw->scan)
-			continue;
-		const char *base = strrchr(mi->name, '/') ? strrchr(mi->name, '/') + 1 : mi->name;
-		uint32_t g = add_group(gw->sc, ROOT_GLOBALS, -1, start, end, xasprintf("globals of %s", base));
-		scan_region(gw->s, gw->sc, g, start, end);
-	}
+	gw->module = mi->name;
+	maps_each_writable(&gw->s->target->maps, mi->low, mi->high, module_writable, gw);
 	return true;
 }
 
@@ -520,7 +521,7 @@ void reach_roots(struct session *s, struct scanner *sc)
 	if (!opts->skip[ROOT_STACK])
 		root_stacks(s, sc);
 	root_tls(s, sc, !opts->skip[ROOT_TLS]);
-	struct globals_walk gw = { s, sc, !opts->skip[ROOT_GLOBALS] };
+	struct globals_walk gw = { s, sc, !opts->skip[ROOT_GLOBALS], NULL };
 	symbols_modules(s->symbols, module_globals, &gw);
 	if (gw.scan)
 		root_unclaimed_globals(s, sc);
