@@ -1,5 +1,6 @@
 #include "goroutine_leaks.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,15 +70,8 @@ static int by_start(const void *a, const void *b)
 /* The span holding addr, or NULL. */
 static struct span *span_of(const struct marker *m, uint64_t addr)
 {
-	size_t lo = 0, hi = m->nspans;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (m->spans[mid].start <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && addr < m->spans[lo - 1].end ? &m->spans[lo - 1] : NULL;
+	size_t i = sorted_upper_bound(m->spans, m->nspans, sizeof(*m->spans), offsetof(struct span, start), addr);
+	return i && addr < m->spans[i - 1].end ? &m->spans[i - 1] : NULL;
 }
 
 static bool bit(const uint8_t *bits, uint64_t i)
@@ -133,15 +127,8 @@ static int by_lo(const void *a, const void *b)
 /* The goroutine (index) whose stack holds addr, SIZE_MAX none. */
 static size_t stack_owner(const struct marker *m, uint64_t addr)
 {
-	size_t lo = 0, hi = m->gs->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (m->stacks[mid].lo <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo && addr < m->stacks[lo - 1].hi ? m->stacks[lo - 1].g : SIZE_MAX;
+	size_t i = sorted_upper_bound(m->stacks, m->gs->n, sizeof(*m->stacks), offsetof(struct stack_ref, lo), addr);
+	return i && addr < m->stacks[i - 1].hi ? m->stacks[i - 1].g : SIZE_MAX;
 }
 
 /* Whether the object at addr was reached: a heap object marked, an object

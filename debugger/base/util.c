@@ -85,6 +85,21 @@ int compare_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+size_t sorted_upper_bound(const void *base, size_t n, size_t size, size_t key_offset, uint64_t key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t k;
+		memcpy(&k, (const char *)base + mid * size + key_offset, sizeof(k));
+		if (k <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 void grow_array(void **array, size_t *cap, size_t need, size_t elem)
 {
 	if (need <= *cap)

@@ -36,6 +36,10 @@ char *xstrndup(const char *s, size_t n);
 void sort_array(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
 /* The order of two uint64_t, for sort_array and bsearch. */
 int compare_u64(const void *a, const void *b);
+/* In an array of n elements of size bytes sorted by the uint64_t at
+ * key_offset in each: how many have that key <= key (the one at the result
+ * minus 1 is the last of them; 0: none). */
+size_t sorted_upper_bound(const void *base, size_t n, size_t size, size_t key_offset, uint64_t key);
 
 /* Grow *array (of *cap elements of size elem) so that it holds at least need. */
 void grow_array(void **array, size_t *cap, size_t need, size_t elem);

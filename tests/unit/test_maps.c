@@ -70,6 +70,43 @@ static void perms_round_trip(void **state)
 	assert_string_equal(maps_perms_str(MAP_R | MAP_X | MAP_SHARED_, buf), "r-xs");
 }
 
+struct ranges {
+	uint64_t v[8][2];
+	size_t n;
+};
+
+static void note_range(void *arg, uint64_t start, uint64_t end)
+{
+	struct ranges *r = arg;
+	r->v[r->n][0] = start;
+	r->v[r->n++][1] = end;
+}
+
+/* A module's data and bss: the read-write mappings within its range, cut at
+ * its ends; read-only, executable and shared read-only ones left out. */
+static void writable_parts_of_a_range(void **state)
+{
+	(void)state;
+	struct maps m = { 0 };
+	struct ranges r = { 0 };
+	assert_int_equal(maps_parse(&m, sample), 0);
+	maps_each_writable(&m, 0x55d0c4a00000, 0x55d0c5e80000, note_range, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.v[0][0], 0x55d0c5e6f000); /* [heap], cut at the range's end */
+	assert_int_equal(r.v[0][1], 0x55d0c5e80000);
+	r.n = 0;
+	maps_each_writable(&m, 0x7f1c2a010000, 0x7ffd1a1f0000, note_range, &r);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.v[0][0], 0x7f1c2a010000);
+	assert_int_equal(r.v[0][1], 0x7f1c2a021000);
+	assert_int_equal(r.v[1][0], 0x7ffd1a1e0000);
+	assert_int_equal(r.v[1][1], 0x7ffd1a1f0000);
+	r.n = 0;
+	maps_each_writable(&m, 0x55d0c4a00000, 0x55d0c4a02000, note_range, &r);
+	assert_int_equal(r.n, 0);
+	maps_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -77,6 +114,7 @@ int main(void)
 		cmocka_unit_test(finds_by_address),
 		cmocka_unit_test(rejects_garbage),
 		cmocka_unit_test(perms_round_trip),
+		cmocka_unit_test(writable_parts_of_a_range),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
