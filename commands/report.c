@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/goroutines.h"
 #include "analysis/reach.h"
 #include "base/util.h"
 #include "commands.h"
@@ -13,16 +14,17 @@ struct section {
 	const char *title, *command;
 	bool live_only;
 	bool takes_exitcode;
+	bool runtime_on_cores; /* live only, but for a runtime that keeps its own (Go's timers) */
 };
 
 static const struct section sections[] = {
-	{ "Threads: deadlocks, stuck forever, waits", "blocked", false, true },
-	{ "Leaks", "leaks", false, true },
-	{ "What keeps memory alive", "top 5", false, false },
-	{ "Oversized retained arrays", "arrays", false, false },
-	{ "Could have lived on the stack", "escape", false, false },
-	{ "Descriptors", "fds", true, false },
-	{ "Timers", "timers", true, false },
+	{ "Threads: deadlocks, stuck forever, waits", "blocked", false, true, false },
+	{ "Leaks", "leaks", false, true, false },
+	{ "What keeps memory alive", "top 5", false, false, false },
+	{ "Oversized retained arrays", "arrays", false, false, false },
+	{ "Could have lived on the stack", "escape", false, false, false },
+	{ "Descriptors", "fds", true, false, false },
+	{ "Timers", "timers", true, false, true },
 };
 
 /* What the heap sections could not analyse, for the report's error
@@ -53,7 +55,7 @@ int cmd_report(struct session *s, const struct args *a)
 		out_text(o, "\n== ");
 		out_str(o, "section", sec->title);
 		out_text(o, " ==\n");
-		if (sec->live_only && s->target->kind != TARGET_LIVE) {
+		if (sec->live_only && s->target->kind != TARGET_LIVE && !(sec->runtime_on_cores && goroutines_known(s))) {
 			out_text(o, "(not in a core file: descriptors and timers exist only in a live process)\n");
 			out_null(o, "result");
 		} else {

@@ -79,7 +79,8 @@ def test_timers_list_tickers_sleeps_and_the_leaked_ticker():
     """Both tickers with their channel and period as the program recorded them, tickerLoop's
     not flagged, the dropped one flagged; a sleep for each goroutine in time.Sleep (the
     "sleep" role and main); the same timers live and on both cores; Delve's view of
-    runtime.allp[i].timers on each core has the same (when, period, function)."""
+    runtime.allp[i].timers on each core has the same (when, period, function); report on a
+    core has them in its Timers section (a C program's core has none to show)."""
     work = tempfile.mkdtemp(prefix="strand-go-timers-")
     try:
         with Fixture(GOROUTINES) as fx:
@@ -95,6 +96,10 @@ def test_timers_list_tickers_sleeps_and_the_leaked_ticker():
         for how, core in (("strand gcore", own), ("gdb gcore", theirs)):
             doc = check_timers([EXE, core], tickers, sleepers)
             assert sorted(tuple(t[k] for k in key) for t in doc["runtime_timers"]) == same, how
+            report = batch([EXE, core], "report").doc("report")
+            sections = {sec["section"]: sec["result"] for sec in report["sections"]}
+            assert [t["address"] for t in sections["Timers"]["runtime_timers"]] == \
+                [t["address"] for t in doc["runtime_timers"]], (how, "report's Timers section")
             ours = sorted((t["when"], t["period"], t["function"]) for t in doc["runtime_timers"])
             assert dlv_timers(core) == ours, (how, ours)
             print(f"{how}: {len(ours)} timers as live and as Delve reads them")
