@@ -1096,31 +1096,70 @@ static const char *const span_fields[NSPAN_FIELDS][2] = {
 /* A span's objects beyond this are taken for a corrupt span. */
 #define MAX_SPAN_OBJECTS (1u << 20)
 
-static bool read_span(struct strand_host *h, const uint64_t off[], const uint64_t size[], uint64_t span,
-		      int64_t in_use, uint64_t *v)
+/* A span's fields from its runtime.mspan, read whole (one read a span). */
+static void span_fields_of(const unsigned char *raw, const uint64_t off[], const uint64_t size[], uint64_t *v)
 {
 	for (int i = 0; i < NSPAN_FIELDS; i++) {
 		v[i] = 0;
-		if (!rd(h, span + off[i], &v[i], (size_t)size[i]))
-			return false;
+		memcpy(&v[i], raw + off[i], (size_t)size[i]); /* little endian */
 	}
-	return v[S_STATE] == (uint64_t)in_use && v[S_NELEMS] && v[S_NELEMS] <= MAX_SPAN_OBJECTS && v[S_ELEMSIZE];
 }
 
 /* An object is allocated when it lies below freeindex (handed out since the
  * last sweep) or its bit in allocBits is set (mspan.isFree). */
-static void allocated_bits(struct strand_host *h, const uint64_t *v, uint8_t *bits)
+static bool allocated_bits(struct strand_host *h, const uint64_t *v, uint8_t *bits)
 {
-	size_t bytes = (size_t)((v[S_NELEMS] + 7) / 8);
-	if (!rd(h, v[S_ALLOCBITS], bits, bytes))
-		memset(bits, 0, bytes);
+	if (!rd(h, v[S_ALLOCBITS], bits, (size_t)((v[S_NELEMS] + 7) / 8)))
+		return false;
 	for (uint64_t i = 0; i < v[S_FREEINDEX] && i < v[S_NELEMS]; i++)
 		bits[i / 8] |= (uint8_t)(1u << (i % 8));
+	return true;
+}
+
+/* Each span in use through fn; the first one that cannot be read fails the
+ * walk: objects left out would look unreachable. */
+static int each_span(struct strand_host *h, const uint64_t *spans, uint64_t n, const uint64_t off[],
+		     const uint64_t size[], uint64_t span_size, int64_t in_use,
+		     void (*fn)(void *ctx, const struct strand_heap_span *sp), void *ctx)
+{
+	unsigned char *raw = malloc((size_t)span_size);
+	uint8_t *bits = malloc(MAX_SPAN_OBJECTS / 8);
+	uint64_t v[NSPAN_FIELDS];
+	int count = 0;
+	for (uint64_t i = 0; raw && bits && i < n && count >= 0; i++) {
+		if (!spans[i])
+			continue;
+		if (!rd(h, spans[i], raw, (size_t)span_size)) {
+			api->fail(h, "the heap span at 0x%llx is not readable", (unsigned long long)spans[i]);
+			count = -1;
+			break;
+		}
+		span_fields_of(raw, off, size, v);
+		if (v[S_STATE] != (uint64_t)in_use)
+			continue;
+		if (!v[S_NELEMS] || v[S_NELEMS] > MAX_SPAN_OBJECTS || !v[S_ELEMSIZE] || !allocated_bits(h, v, bits)) {
+			api->fail(h, "the heap span at 0x%llx is damaged or its allocation bits are not readable",
+				  (unsigned long long)spans[i]);
+			count = -1;
+			break;
+		}
+		struct strand_heap_span sp = { .start = v[S_START], .object_size = v[S_ELEMSIZE],
+					       .nobjects = v[S_NELEMS], .allocated = bits,
+					       .noscan = v[S_SPANCLASS] & 1 }; /* spanClass: size class << 1 | noscan */
+		fn(ctx, &sp);
+		count++;
+	}
+	if (!raw || !bits) {
+		api->fail(h, "out of memory");
+		count = -1;
+	}
+	free(raw), free(bits);
+	return count;
 }
 
 static int go_heap_spans(struct strand_host *h, void (*fn)(void *ctx, const struct strand_heap_span *sp), void *ctx)
 {
-	uint64_t off[NSPAN_FIELDS], size[NSPAN_FIELDS], mheap, msize, all_off, all_size, slice[2], v[NSPAN_FIELDS];
+	uint64_t off[NSPAN_FIELDS], size[NSPAN_FIELDS], mheap, msize, all_off, all_size, slice[2], span_size, o;
 	int64_t in_use;
 	for (int i = 0; i < NSPAN_FIELDS; i++) {
 		bool found = false;
@@ -1132,7 +1171,8 @@ static int go_heap_spans(struct strand_host *h, void (*fn)(void *ctx, const stru
 			return -1;
 		}
 	}
-	if (!api->variable(h, "runtime.mheap_", &mheap, &msize) ||
+	if (!go_member(h, "runtime.mspan", NULL, &o, &span_size) || !span_size || span_size > 4096 ||
+	    !api->variable(h, "runtime.mheap_", &mheap, &msize) ||
 	    !go_member(h, "runtime.mheap", "allspans", &all_off, &all_size) ||
 	    !go_constant(h, "runtime.mSpanInUse", &in_use) || !rd(h, mheap + all_off, slice, sizeof(slice)) ||
 	    slice[1] > MAX_GOROUTINES) {
@@ -1140,24 +1180,13 @@ static int go_heap_spans(struct strand_host *h, void (*fn)(void *ctx, const stru
 		return -1;
 	}
 	uint64_t *spans = malloc((size_t)slice[1] * 8 + 8);
-	uint8_t *bits = malloc(MAX_SPAN_OBJECTS / 8);
-	if (!spans || !bits || (slice[1] && !rd(h, slice[0], spans, (size_t)slice[1] * 8))) {
-		api->fail(h, spans && bits ? "the array of mheap_.allspans is not readable" : "out of memory");
-		free(spans), free(bits);
+	if (!spans || (slice[1] && !rd(h, slice[0], spans, (size_t)slice[1] * 8))) {
+		api->fail(h, spans ? "the array of mheap_.allspans is not readable" : "out of memory");
+		free(spans);
 		return -1;
 	}
-	int count = 0;
-	for (uint64_t i = 0; i < slice[1]; i++) {
-		if (!spans[i] || !read_span(h, off, size, spans[i], in_use, v))
-			continue;
-		allocated_bits(h, v, bits);
-		struct strand_heap_span sp = { .start = v[S_START], .object_size = v[S_ELEMSIZE],
-					       .nobjects = v[S_NELEMS], .allocated = bits,
-					       .noscan = v[S_SPANCLASS] & 1 }; /* spanClass: size class << 1 | noscan */
-		fn(ctx, &sp);
-		count++;
-	}
-	free(spans), free(bits);
+	int count = each_span(h, spans, slice[1], off, size, span_size, in_use, fn, ctx);
+	free(spans);
 	return count;
 }
 

@@ -81,6 +81,7 @@ static const struct go_layout_member go1_19_members[] = {
 	{ "sync.Cond", "notify", 16, 32 },
 	{ "runtime.mheap", "arenas", 65936, 8 },
 	{ "runtime.mheap", "allspans", 65856, 24 },
+	{ "runtime.mspan", NULL, 0, 144 },
 	{ "runtime.mspan", "startAddr", 24, 8 },
 	{ "runtime.mspan", "nelems", 56, 8 },
 	{ "runtime.mspan", "elemsize", 104, 8 },

@@ -21,11 +21,15 @@ struct marker {
 	struct session *s;
 	struct span *spans;
 	size_t nspans, spans_cap;
+	/* Objects marked, their words not yet scanned (a work list). */
 	struct object {
 		size_t span;
 		uint64_t index;
-	} *todo;
-	size_t ntodo, todo_cap;
+	} *pending;
+	size_t npending, pending_cap;
+	/* What could not be seen (memory not readable, registers unknown): the
+	 * marking is then incomplete and no goroutine may be called leaked. */
+	char *unseen;
 	uint64_t *words;
 	/* The goroutines' descriptors and the runtime's records of the blocked
 	 * ones' waits (sorted): marked when reached, never scanned through. A
@@ -90,27 +94,46 @@ static void mark_word(struct marker *m, uint64_t word)
 	sp->marked[i / 8] |= (uint8_t)(1u << (i % 8));
 	if (sp->noscan)
 		return;
-	GROW(m->todo, m->todo_cap, m->ntodo + 1);
-	m->todo[m->ntodo++] = (struct object){ (size_t)(sp - m->spans), i };
+	GROW(m->pending, m->pending_cap, m->npending + 1);
+	m->pending[m->npending++] = (struct object){ (size_t)(sp - m->spans), i };
 }
 
-/* Every word of [start, end) marks what it points at. */
-static void scan_range(struct marker *m, uint64_t start, uint64_t end)
+static void unseen(struct marker *m, char *why)
+{
+	if (!m->unseen)
+		m->unseen = why;
+	else
+		free(why);
+}
+
+static bool runtime_global(struct marker *m, uint64_t addr);
+
+/* Every word of [start, end) marks what it points at; globals: but the
+ * words of the runtime's own globals. */
+static void scan_words(struct marker *m, uint64_t start, uint64_t end, bool globals)
 {
 	for (uint64_t at = start & ~7ull; at + 8 <= end; at += CHUNK_WORDS * 8) {
 		size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
 		size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
 		for (size_t k = 0; k < got; k++)
-			mark_word(m, m->words[k]);
-		if (got < want)
+			if (!globals || (span_of(m, m->words[k]) && !runtime_global(m, at + 8 * k)))
+				mark_word(m, m->words[k]);
+		if (got < want) {
+			unseen(m, xasprintf("memory at 0x%llx is not readable", (unsigned long long)(at + got * 8)));
 			return;
+		}
 	}
+}
+
+static void scan_range(struct marker *m, uint64_t start, uint64_t end)
+{
+	scan_words(m, start, end, false);
 }
 
 static void drain(struct marker *m)
 {
-	while (m->ntodo && !session_interrupted()) {
-		struct object o = m->todo[--m->ntodo];
+	while (m->npending && !session_interrupted()) {
+		struct object o = m->pending[--m->npending];
 		const struct span *sp = &m->spans[o.span];
 		uint64_t start = sp->start + o.index * sp->size;
 		if (!bsearch(&start, m->descriptors, m->ndescriptors, sizeof(start), compare_u64))
@@ -166,14 +189,7 @@ static bool runtime_global(struct marker *m, uint64_t addr)
 
 static void root_writable(void *arg, uint64_t start, uint64_t end)
 {
-	struct marker *m = arg;
-	for (uint64_t at = start; at < end; at += CHUNK_WORDS * 8) {
-		size_t want = (size_t)((end - at) / 8 < CHUNK_WORDS ? (end - at) / 8 : CHUNK_WORDS);
-		size_t got = target_read(m->s->target, at, m->words, want * 8) / 8;
-		for (size_t k = 0; k < got; k++)
-			if (span_of(m, m->words[k]) && !runtime_global(m, at + 8 * k))
-				mark_word(m, m->words[k]);
-	}
+	scan_words(arg, start, end, true);
 }
 
 static bool root_module_globals(const struct module_info *mi, void *arg)
@@ -191,8 +207,12 @@ static void root_registers(struct marker *m)
 	for (size_t i = 0; i < m->gs->n; i++) {
 		const struct strand_goroutine *g = &m->gs->v[i].g;
 		struct thread *th = g->tid ? target_thread_by_tid(m->s->target, g->tid) : NULL;
-		if (!th || th->regs_state != REGS_FULL || (g->status != STRAND_G_RUNNING && g->status != STRAND_G_SYSCALL))
+		if (g->status != STRAND_G_RUNNING && g->status != STRAND_G_SYSCALL)
 			continue;
+		if (!th || th->regs_state != REGS_FULL) {
+			unseen(m, xasprintf("the registers of goroutine %llu's thread are unknown", (unsigned long long)g->id));
+			continue;
+		}
 		const unsigned long long *r = (const unsigned long long *)&th->regs;
 		for (size_t k = 0; k < sizeof(th->regs) / sizeof(*r); k++)
 			mark_word(m, r[k]);
@@ -236,7 +256,8 @@ static void marker_free(struct marker *m)
 {
 	for (size_t i = 0; i < m->nspans; i++)
 		free(m->spans[i].allocated), free(m->spans[i].marked);
-	free(m->spans), free(m->todo), free(m->words), free(m->descriptors), free(m->stacks), free(m->scanned);
+	free(m->spans), free(m->pending), free(m->words), free(m->descriptors), free(m->stacks), free(m->scanned);
+	free(m->unseen);
 }
 
 int goroutine_leaks(struct session *s, const struct goroutines *gs, struct blocked_goroutine *v, size_t n)
@@ -269,8 +290,8 @@ int goroutine_leaks(struct session *s, const struct goroutines *gs, struct block
 		blocked[v[i].g - gs->v] = true;
 	symbols_modules(s->symbols, root_module_globals, &m);
 	root_registers(&m);
-	if (rt->p->runtime->timers)
-		rt->p->runtime->timers(plugin_host(s), root_timer, &m);
+	if (rt->p->runtime->timers && rt->p->runtime->timers(plugin_host(s), root_timer, &m) < 0)
+		unseen(&m, xasprintf("the runtime's timers are not readable (%s)", error_get()));
 	/* The runtime's own goroutines (its collector's workers, the sweeper)
 	 * run no code of the program: a word left in their frames by the last
 	 * object they handled decides nothing. */
@@ -289,9 +310,11 @@ int goroutine_leaks(struct session *s, const struct goroutines *gs, struct block
 				drain(&m);
 			}
 	}
+	int rc = session_interrupted() ? error_set("interrupted")
+		 : m.unseen ? error_set("%s, so what it refers to is unknown", m.unseen) : 0;
 	for (size_t i = 0; i < n; i++)
-		v[i].leaked = !rooted[i] && !v[i].never_runs;
+		v[i].leaked = !rc && !rooted[i] && !v[i].never_runs;
 	free(blocked), free(rooted);
 	marker_free(&m);
-	return session_interrupted() ? error_set("interrupted") : 0;
+	return rc;
 }

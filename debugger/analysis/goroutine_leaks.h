@@ -6,7 +6,9 @@
  * timers' channels, the stacks of the program's goroutines that can run),
  * then from the stacks of the blocked ones whose objects were reached, until
  * nothing more is. Conservative: any word that looks like a pointer keeps
- * what it points at, so a stale word hides a leak rather than invents one. */
+ * what it points at, so a stale word hides a leak rather than invents one;
+ * and memory it cannot read or a running thread's unknown registers fail the
+ * check rather than leave what they refer to unmarked. */
 #ifndef STRAND_GOROUTINE_LEAKS_H
 #define STRAND_GOROUTINE_LEAKS_H
 
@@ -21,7 +23,8 @@ struct blocked_goroutine {
 
 /* Decide leaked for each of v (the goroutines of gs that wait on objects or
  * never run; every other goroutine of gs can run). Returns 0, or -1 with
- * error_set() when the runtime's heap cannot be walked. */
+ * error_set() (and none leaked) when the runtime's heap cannot be walked or
+ * part of what can run cannot be seen. */
 int goroutine_leaks(struct session *s, const struct goroutines *gs, struct blocked_goroutine *v, size_t n);
 
 #endif

@@ -45,6 +45,7 @@ MEMBERS = [
     *[("runtime.pollDesc", m) for m in ("fd", "rg", "wg", "self")],
     ("runtime.notifyList", "head"), ("runtime.notifyList", "tail"), ("sync.Cond", "notify"),
     ("runtime.mheap", "arenas"), ("runtime.mheap", "allspans"),
+    ("runtime.mspan", None),
     *[("runtime.mspan", m) for m in (
         "startAddr", "nelems", "elemsize", "freeindex", "allocBits", "spanclass", "state", "state.s")],
     ("time.Ticker", None), ("time.Ticker", "r"), ("time.Ticker", "C"), ("time.Timer", None), ("time.Timer", "r"),

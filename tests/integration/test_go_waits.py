@@ -251,3 +251,19 @@ def test_waits_without_dwarf_from_the_table():
     assert named("semacquire waitgroup") == [("sync.WaitGroup", "main.group")]
     assert named("sync.Cond.Wait") == [("sync.Cond", "main.cond")]
     check_deadlock(doc, locks)
+
+
+def test_leak_check_refuses_what_it_cannot_see():
+    """With a goroutine running, attached with --no-stop, its thread's registers are
+    unknown: the leak check says so and calls no goroutine leaked (a pointer only those
+    registers hold would otherwise go unmarked). Stopped, the same process gives the
+    three leaks the fixture made."""
+    with Fixture(GOROUTINES) as fx:
+        roles = {r["id"]: r["role"] for r in fx.truth("goroutine")}
+        moving = batch(["--no-stop", "-p", str(fx.pid)], "blocked").doc("blocked")["goroutines"]
+        text = batch(["--no-stop", "-p", str(fx.pid)], "blocked", json_mode=False)
+        stopped = batch(["-p", str(fx.pid)], "blocked").doc("blocked")["goroutines"]
+    assert "registers" in (moving["leaks_not_checked"] or ""), moving["leaks_not_checked"]
+    assert not any(w["leaked"] for w in moving["goroutines"]), moving["goroutines"]
+    assert "goroutine leaks not checked: the registers of goroutine" in text.stdout + text.stderr
+    check_leaks(stopped, roles)
