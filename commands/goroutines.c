@@ -621,20 +621,16 @@ static const char *const section_titles[NSECTIONS] = {
 	"Goroutines waiting otherwise (timers, I/O, conditions)",
 };
 
-/* Why a wait can never end whatever the other goroutines do (Go's own words
- * for the states), NULL when it can. */
-static const char *forever_reason(const struct goroutine *g)
+/* Why a wait can never end whatever the other goroutines do (the runtime
+ * says), NULL when it can. */
+static const char *forever_reason(const struct gwait *w)
 {
-	if (!strcmp(g->state, "chan receive (nil chan)") || !strcmp(g->state, "chan send (nil chan)"))
-		return "a nil channel is never ready";
-	if (!strcmp(g->state, "select (no cases)"))
-		return "a select with no cases never returns";
-	return NULL;
+	return w->w.kind == STRAND_GWAIT_FOREVER ? w->w.detail : NULL;
 }
 
 static enum gwait_section section_of(const struct gwait *w)
 {
-	if (forever_reason(w->g))
+	if (forever_reason(w))
 		return SEC_FOREVER;
 	if (w->leaked)
 		return SEC_LEAKED;
@@ -792,7 +788,7 @@ static void out_wait_objects(struct session *s, const struct global_snapshot *gl
 {
 	struct out *o = s->out;
 	const struct strand_goroutine_wait *gw = &w->w;
-	const char *forever = forever_reason(w->g);
+	const char *forever = forever_reason(w);
 	size_t shown = gw->nobjects < STRAND_MAX_WAIT_OBJECTS ? gw->nobjects : STRAND_MAX_WAIT_OBJECTS;
 	out_list(o, "objects");
 	if (forever) {
@@ -1011,8 +1007,8 @@ static int out_deadlocks(struct session *s, struct gwait *v, size_t n)
 		}
 		if (k != SIZE_MAX && state[k] == 1) {
 			cycles++;
-			out_text(o, "\nGoroutine deadlock %d (likely: Go's sync.Mutex records no holder; each holder named "
-				    "is the goroutine whose stack refers to the mutex, alone or alone blocked itself):\n", cycles);
+			out_text(o, "\nGoroutine deadlock %d (likely: the runtime records no holder; each holder named "
+				    "is the goroutine whose stack refers to the object, alone or alone blocked itself):\n", cycles);
 			out_list(o, NULL);
 			size_t c = k;
 			do {
@@ -1043,9 +1039,9 @@ static char *find_leaks(struct session *s, const struct goroutines *gs, struct g
 	for (size_t i = 0; i < n; i++) {
 		bool on_objects = v[i].w.kind == STRAND_GWAIT_CHANNEL || v[i].w.kind == STRAND_GWAIT_SELECT ||
 				  v[i].w.kind == STRAND_GWAIT_SYNC;
-		if (!on_objects && !forever_reason(v[i].g))
+		if (!on_objects && !forever_reason(&v[i]))
 			continue;
-		b[nb] = (struct blocked_goroutine){ .g = v[i].g, .w = &v[i].w, .never_runs = forever_reason(v[i].g) };
+		b[nb] = (struct blocked_goroutine){ .g = v[i].g, .w = &v[i].w, .never_runs = forever_reason(&v[i]) };
 		at[nb++] = i;
 	}
 	char *why = goroutine_leaks(s, gs, b, nb) < 0 ? xstrdup(error_get()) : NULL;
@@ -1096,7 +1092,7 @@ int out_goroutine_waits(struct session *s)
 	free(not_checked);
 	int stuck = out_deadlocks(s, v, n);
 	for (size_t i = 0; i < n; i++)
-		stuck += forever_reason(v[i].g) != NULL || v[i].leaked;
+		stuck += forever_reason(&v[i]) != NULL || v[i].leaked;
 	qsort(v, n, sizeof(*v), by_wait);
 	out_wait_sections(s, v, n, &groups);
 	out_obj_end(o);

@@ -814,12 +814,29 @@ static bool cond_wait(struct strand_host *h, const struct chan_layout *l, const 
 	return false;
 }
 
+/* The waits Go's traceback names that nothing can end. */
+static bool forever_wait(const char *state, struct strand_goroutine_wait *out)
+{
+	const char *why = !strcmp(state, "chan receive (nil chan)") || !strcmp(state, "chan send (nil chan)")
+				  ? "a nil channel is never ready"
+			  : !strcmp(state, "select (no cases)") ? "a select with no cases never returns" : NULL;
+	if (why) {
+		out->kind = STRAND_GWAIT_FOREVER;
+		snprintf(out->detail, sizeof(out->detail), "%s", why);
+	}
+	return why != NULL;
+}
+
 static bool go_goroutine_wait(struct strand_host *h, const struct strand_goroutine *g, const char *const *frames,
 			      size_t nframes, struct strand_goroutine_wait *out)
 {
 	const struct chan_layout *l;
 	memset(out, 0, sizeof(*out));
-	if (g->status != STRAND_G_WAITING || !(l = chan_layout(h)))
+	if (g->status != STRAND_G_WAITING)
+		return false;
+	if (forever_wait(g->state, out))
+		return true;
+	if (!(l = chan_layout(h)))
 		return false;
 	if (channel_wait(h, l, g, out))
 		return true;

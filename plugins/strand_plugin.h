@@ -292,6 +292,7 @@ enum strand_goroutine_wait_kind {
 	STRAND_GWAIT_SELECT,       /* a select: every case's channel */
 	STRAND_GWAIT_SYNC,         /* a sync object's semaphore: Mutex, RWMutex, WaitGroup, ... */
 	STRAND_GWAIT_IO,           /* a descriptor, through the runtime's poller: fd, and objects[0].send for a write */
+	STRAND_GWAIT_FOREVER,      /* a wait nothing can ever end (a nil channel, an empty select): detail says why */
 };
 
 #define STRAND_MAX_WAIT_OBJECTS 16
