@@ -737,6 +737,15 @@ static bool sync_wait(struct strand_host *h, const struct chan_layout *l, uint64
  * a pollDesc is the one whose self is itself and whose rg or wg is the g. */
 #define POLL_WORDS 64
 
+/* Whether a word of g's stack may point at a runtime structure elsewhere:
+ * aligned, above the first pages, not into g's own stack (its frame
+ * pointers and locals), so that the checks' reads go only where they may
+ * find one. */
+static bool elsewhere(const struct strand_goroutine *g, uint64_t word)
+{
+	return word % 8 == 0 && word >= 0x10000 && !(word >= g->stack_lo && word < g->stack_hi);
+}
+
 static bool io_wait(struct strand_host *h, const struct strand_goroutine *g, struct strand_goroutine_wait *out)
 {
 	uint64_t fd, rg, wg, self, size, words[POLL_WORDS], pd, v;
@@ -746,6 +755,8 @@ static bool io_wait(struct strand_host *h, const struct strand_goroutine *g, str
 	size_t n = api->read(h, g->sched_sp, words, sizeof(words)) / 8;
 	for (size_t i = 0; i < n; i++) {
 		const uint64_t candidates[3] = { words[i], words[i] - rg, words[i] - wg };
+		if (!elsewhere(g, words[i]))
+			continue;
 		for (int k = 0; k < 3; k++) {
 			pd = candidates[k];
 			if (!pd || pd % 8 || !rd(h, pd + self, &v, 8) || v != pd)
@@ -800,7 +811,7 @@ static bool cond_wait(struct strand_host *h, const struct chan_layout *l, const 
 		return false;
 	size_t n = api->read(h, g->sched_sp, words, sizeof(words)) / 8;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t sg = words[i] && words[i] % 4 == 0 && words[i] > notify
+		uint64_t sg = elsewhere(g, words[i]) && words[i] > notify
 				      ? on_notify_list(h, l, words[i], head, tail, g->address) : 0;
 		if (sg) {
 			add_record(out, sg);
