@@ -184,6 +184,22 @@ def check_with_delve(core, channels):
         assert dlv_queue(core, name, "recvq") == ch["recvq"], (name, "recvq")
 
 
+def check_sync_with_delve(core, blocked, roles):
+    """The Mutex and WaitGroup states blocked gives, against Delve's reading of the same
+    objects' words on the core (a Mutex: locked bit and waiter count from state; a
+    WaitGroup: counter and waiters from state1's halves), and at the addresses Delve gives
+    those globals."""
+    waits = {gid: w for w in blocked["goroutines"] for gid in w["goroutines"]}
+    by_role = {role: gid for gid, role in roles.items()}
+    mutex = waits[by_role["semacquire mutex"]]["objects"][0]
+    group = waits[by_role["semacquire waitgroup"]]["objects"][0]
+    state, state1 = (int(v) for v in dlv_print(core, ["main.held.state", "main.group.state1"]))
+    assert mutex["detail"] == f"{'locked' if state & 1 else 'unlocked'}, {state >> 3} waiting", (mutex, state)
+    assert group["detail"] == f"counter {state1 >> 32}, {state1 & 0xffffffff} waiting", (group, state1)
+    addresses = dlv_print(core, ["uintptr(&main.held)", "uintptr(&main.group)"])
+    assert [int(a) for a in addresses] == [int(mutex["address"], 16), int(group["address"], 16)], addresses
+
+
 def test_channels_and_waits_live_and_on_cores():
     work = tempfile.mkdtemp(prefix="strand-go-waits-")
     try:
@@ -210,6 +226,7 @@ def test_channels_and_waits_live_and_on_cores():
             assert [w["goroutines"] for w in on_core["goroutines"]] == \
                 [w["goroutines"] for w in live_blocked["goroutines"]], how
             check_with_delve(core, channels)
+            check_sync_with_delve(core, on_core, roles)
         print(f"{len(channels)} channels as the fixture set them and as Delve reads them, "
               f"{live_blocked['waiting']} waiting goroutines reported alike live and on both cores, "
               f"{len(leaked)} of them leaked as the fixture leaked them")
