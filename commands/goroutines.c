@@ -667,10 +667,10 @@ static bool same_wait(const struct gwait *x, const struct gwait *y)
 
 /* " (main.unread)": the global that holds the object's address (a channel),
  * or the global the object is (a sync.Mutex); nothing when neither. */
-static void out_object_name(struct session *s, const struct global_snapshot *globals, uint64_t addr, bool pointed)
+static void out_object_name(struct session *s, struct global_snapshot *globals, uint64_t addr, bool pointed)
 {
 	struct sym_info si;
-	uint64_t where = pointed ? globals_holding(globals, addr) : addr;
+	uint64_t where = pointed ? globals_holding(s, globals, addr) : addr;
 	if (!where || !symbols_addr_info(s->symbols, where, &si) || !si.name) {
 		out_null(s->out, "name");
 		return;
@@ -697,7 +697,7 @@ static void out_ids(struct out *o, const char *key, const uint64_t *ids, size_t 
 
 /* "send on channel 0xc0000740c0 (main.unread): chan int, unbuffered, open;
  * senders 6 21; no receiver" */
-static void out_channel_wait(struct session *s, const struct global_snapshot *globals, uint64_t addr, bool send)
+static void out_channel_wait(struct session *s, struct global_snapshot *globals, uint64_t addr, bool send)
 {
 	struct out *o = s->out;
 	struct strand_channel ch;
@@ -784,7 +784,7 @@ static void out_io_wait(struct session *s, const struct strand_goroutine_wait *g
 	out_obj_end(o);
 }
 
-static void out_wait_objects(struct session *s, const struct global_snapshot *globals, const struct gwait *w)
+static void out_wait_objects(struct session *s, struct global_snapshot *globals, const struct gwait *w)
 {
 	struct out *o = s->out;
 	const struct strand_goroutine_wait *gw = &w->w;
@@ -858,7 +858,7 @@ static void out_wait_site(struct session *s, struct group *group)
 	}
 }
 
-static void out_wait_bucket(struct session *s, const struct global_snapshot *globals, struct groups *groups,
+static void out_wait_bucket(struct session *s, struct global_snapshot *globals, struct groups *groups,
 			    const struct gwait *w, size_t n)
 {
 	struct out *o = s->out;
@@ -886,8 +886,7 @@ static void out_wait_bucket(struct session *s, const struct global_snapshot *glo
 static void out_wait_sections(struct session *s, struct gwait *v, size_t n, struct groups *groups)
 {
 	struct out *o = s->out;
-	struct global_snapshot globals;
-	globals_snapshot(s, &globals);
+	struct global_snapshot globals = { 0 };
 	size_t count[NSECTIONS] = { 0 };
 	for (size_t i = 0; i < n; i++)
 		count[section_of(&v[i])]++;

@@ -250,15 +250,13 @@ static bool snapshot_module(const struct module_info *mi, void *arg)
 	return true;
 }
 
-void globals_snapshot(struct session *s, struct global_snapshot *out)
+uint64_t globals_holding(struct session *s, struct global_snapshot *g, uint64_t value)
 {
-	memset(out, 0, sizeof(*out));
-	struct snapshot_walk w = { s, out };
-	symbols_modules(s->symbols, snapshot_module, &w);
-}
-
-uint64_t globals_holding(const struct global_snapshot *g, uint64_t value)
-{
+	if (!g->taken) {
+		struct snapshot_walk w = { s, g };
+		g->taken = true;
+		symbols_modules(s->symbols, snapshot_module, &w);
+	}
 	for (size_t i = 0; i < g->n && value; i++)
 		for (size_t k = 0; k < g->v[i].words; k++)
 			if (g->v[i].v[k] == value)

@@ -59,8 +59,9 @@ uint64_t goroutine_live_sp(struct session *s, const struct strand_goroutine *g);
 void goroutines_referring(struct session *s, const struct goroutines *gs, const uint64_t *objs, size_t n,
 			  void (*fn)(void *ctx, size_t obj, size_t g), void *ctx);
 
-/* The modules' writable memory (their globals) read once, to find which
- * global holds a pointer to an object (a channel) and name it by it. */
+/* The modules' writable memory (their globals), read once at the first
+ * question, to find which global holds a pointer to an object (a channel)
+ * and name it by it. Zero-initialised: nothing read yet. */
 struct global_range {
 	uint64_t start;
 	uint64_t *v;
@@ -69,10 +70,10 @@ struct global_range {
 struct global_snapshot {
 	struct global_range *v;
 	size_t n;
+	bool taken;
 };
-void globals_snapshot(struct session *s, struct global_snapshot *out);
 /* The address of the first global word equal to value, 0 if none. */
-uint64_t globals_holding(const struct global_snapshot *g, uint64_t value);
+uint64_t globals_holding(struct session *s, struct global_snapshot *g, uint64_t value);
 void globals_snapshot_free(struct global_snapshot *g);
 
 #endif
